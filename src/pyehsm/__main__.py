@@ -1,0 +1,3 @@
+from pyehsm.cli import main
+
+main()

@@ -1,0 +1,65 @@
+"""The dispatch table: Action name -> payload Struct + handler. Action modules register themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import msgspec
+
+from pyehsm.services.container import Services
+
+SUCCESS = "successful"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling: the authenticated appid (empty for unsigned actions) and request facts."""
+
+    appid: str
+    request_id: str = ""
+    admin_token: str | None = None
+
+
+@dataclass(slots=True)
+class Reply:
+    result: Mapping[str, Any] = field(default_factory=dict)
+    message: str = SUCCESS
+    keyid: str | None = None  # for the audit record; never a secret
+
+
+Handler = Callable[[Services, Caller, Any], Awaitable[Reply]]
+H = TypeVar("H", bound=Handler)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionSpec:
+    name: str
+    payload: type[msgspec.Struct] | None
+    handler: Handler
+    signed: bool = True
+
+
+ACTIONS: dict[str, ActionSpec] = {}
+
+
+def action(
+    name: str, payload: type[msgspec.Struct] | None = None, *, signed: bool = True, aliases: tuple[str, ...] = ()
+) -> Callable[[H], H]:
+    def register(handler: H) -> H:
+        spec = ActionSpec(name, payload, handler, signed)
+        for key in (name, *aliases):
+            if key in ACTIONS:
+                raise RuntimeError(f"action {key} registered twice")
+            ACTIONS[key] = spec
+        return handler
+
+    return register
+
+
+def load_actions() -> dict[str, ActionSpec]:
+    """Import every action module (they register on import) and return the table."""
+    from pyehsm.actions import apps, crypto, keys  # noqa: F401
+
+    return ACTIONS

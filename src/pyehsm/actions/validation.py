@@ -1,0 +1,64 @@
+"""Payload field types and the mapping of msgspec validation errors to PROTOCOL.md's messages.
+
+Every payload is converted into its action's msgspec Struct; the Struct's annotations carry the
+limits (lengths, ranges, allowed constants), so validation is declared once, next to the fields.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, TypeVar
+
+import msgspec
+
+from pyehsm.errors import ParamError
+
+MAX_DATA_BYTES = 6144  # PROTOCOL.md: MAX = 6144 bytes of raw data
+MAX_CIPHERTEXT_BYTES = 8192
+
+KeyId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Data = Annotated[bytes, msgspec.Meta(min_length=1, max_length=MAX_DATA_BYTES)]
+Aad = Annotated[bytes, msgspec.Meta(max_length=MAX_DATA_BYTES)]
+Ciphertext = Annotated[bytes, msgspec.Meta(min_length=1, max_length=MAX_CIPHERTEXT_BYTES)]
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+_AT = re.compile(r" - at `\$\.([^`\[]+)")
+_MISSING = re.compile(r"missing required field `([^`]+)`")
+_LE = re.compile(r"<= (\d+)")
+_GE = re.compile(r">= (\d+)")
+
+
+def _field_message(detail: str) -> str:
+    missing = _MISSING.search(detail)
+    if missing:
+        return f"Missing required parameters, The {missing.group(1)} cannot be empty."
+    at = _AT.search(detail)
+    field = at.group(1) if at else "payload"
+    if "got `null`" in detail or "of length >= 1" in detail:
+        return f"Missing required parameters, The {field} cannot be empty."
+    if "Invalid base64" in detail:
+        return f"Parameter invalid, The {field} not a valid base64 string."
+    if "Invalid enum value" in detail:
+        return f"Parameter invalid, The {field} type is incorrect."
+    if detail.startswith("Expected `int`, got") or detail.startswith("Expected `int | null`, got"):
+        return f"Parameter invalid, The {field} must be of integer type."
+    if detail.startswith("Expected `str`, got") or detail.startswith("Expected `str | null`, got"):
+        return f"Parameter invalid, The {field} must be of string type."
+    if detail.startswith("Expected `bytes`") and ", got" in detail:
+        return f"Parameter invalid, The {field} must be of string type."
+    if "of length" in detail:
+        return f"Parameter invalid, The {field} length error."
+    if detail.startswith("Expected `int` <="):
+        return f"Parameter invalid, The {field} value must be less than or equal to {_LE.search(detail).group(1)}."  # type: ignore[union-attr]
+    if detail.startswith("Expected `int` >="):
+        return f"Parameter invalid, The {field} value must be greater than or equal to {_GE.search(detail).group(1)}."  # type: ignore[union-attr]
+    return f"Parameter invalid, The {field} format wrong."
+
+
+def decode_payload(payload: dict[str, Any] | None, struct_type: type[S]) -> S:
+    """Convert a request payload into ``struct_type``; ParamError with PROTOCOL.md's message on failure."""
+    try:
+        return msgspec.convert(payload if payload is not None else {}, struct_type, str_keys=True)
+    except msgspec.ValidationError as exc:
+        raise ParamError(_field_message(str(exc))) from None

@@ -1,0 +1,165 @@
+"""The `pyehsm` command: serve, enroll, migrate, version."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from pyehsm.config import Settings, default_data_dir
+from pyehsm.errors import StartupError
+from pyehsm.version import VERSION
+
+
+def _fail(exc: Exception) -> None:
+    click.echo(f"pyehsm: {exc}", err=True)
+    sys.exit(1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(VERSION, prog_name="pyehsm")
+def main() -> None:
+    """pyehsm: a key management service wire-compatible with the eHSM-KMS REST API."""
+
+
+def _base_settings(data_dir: Path | None, store: str | None, root_key: str | None) -> Settings:
+    settings = Settings.from_env()
+    changes: dict[str, object] = {}
+    if data_dir is not None:
+        changes["data_dir"] = data_dir
+    if store:
+        changes["store"] = store
+    if root_key:
+        changes["root_key"] = root_key
+    return replace(settings, **changes)  # type: ignore[arg-type]
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=9000, show_default=True, type=int)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Data directory (default ./pyehsm-data or $PYEHSM_DATA_DIR).",
+)
+@click.option("--workers", default=1, show_default=True, type=int)
+@click.option("--store", default=None, help="Store URL (default: SQLite in the data dir). Env: PYEHSM_STORE.")
+@click.option("--root-key", default=None, help="Root key provider: file:PATH (default file:<data-dir>/root.key).")
+@click.option(
+    "--enroll-policy",
+    type=click.Choice(["open", "token", "closed"]),
+    default=None,
+    help="Who may Enroll (default: open on loopback, else closed). Token: PYEHSM_ADMIN_TOKEN.",
+)
+@click.option("--tls-cert", default="", help="PEM certificate for HTTPS.")
+@click.option("--tls-key", default="", help="PEM private key for HTTPS.")
+@click.option("--allow-plaintext", is_flag=True, help="Serve plain HTTP on a non-loopback address.")
+@click.option("--audit-log", default="", help='Audit log target: "-" for stdout or a file path.')
+@click.option("--log-level", default="info", show_default=True)
+def serve(
+    host: str,
+    port: int,
+    data_dir: Path | None,
+    workers: int,
+    store: str | None,
+    root_key: str | None,
+    enroll_policy: str | None,
+    tls_cert: str,
+    tls_key: str,
+    allow_plaintext: bool,
+    audit_log: str,
+    log_level: str,
+) -> None:
+    """Start the server (SQLite + a root key file in the data dir unless told otherwise)."""
+    import uvicorn
+
+    from pyehsm.app import prepare
+
+    base = _base_settings(data_dir, store, root_key)
+    settings = replace(
+        base,
+        host=host,
+        port=port,
+        workers=workers,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        allow_plaintext=allow_plaintext,
+        audit_log=audit_log,
+        log_level=log_level,
+        enroll_policy=enroll_policy or base.enroll_policy,
+    )
+    try:
+        settings.validate()
+        asyncio.run(prepare(settings))
+    except StartupError as exc:
+        _fail(exc)
+    os.environ.update(settings.to_env())
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(
+        "pyehsm.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+        ssl_certfile=tls_cert or None,
+        ssl_keyfile=tls_key or None,
+        lifespan="on",
+        loop="auto",
+        http="auto",
+    )
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+@click.option("--store", default=None)
+@click.option("--root-key", default=None)
+def enroll(data_dir: Path | None, store: str | None, root_key: str | None) -> None:
+    """Create an app offline (works with any enroll policy); prints appid and apikey."""
+    from pyehsm.app import open_runtime
+
+    settings = _base_settings(data_dir, store, root_key)
+
+    async def run() -> tuple[str, str]:
+        runtime = await open_runtime(replace(settings, pool_depth={}))
+        try:
+            return await runtime.services.apps.enroll()
+        finally:
+            await runtime.close()
+
+    try:
+        appid, apikey = asyncio.run(run())
+    except StartupError as exc:
+        _fail(exc)
+    click.echo(f"appid: {appid}\napikey: {apikey}")
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+@click.option("--store", default=None)
+def migrate(data_dir: Path | None, store: str | None) -> None:
+    """Apply pending schema migrations and exit."""
+    from pyehsm.app import open_store
+
+    settings = _base_settings(data_dir, store, None)
+
+    async def run() -> None:
+        s = open_store(settings)
+        await s.open()
+        await s.close()
+
+    try:
+        asyncio.run(run())
+    except StartupError as exc:
+        _fail(exc)
+    click.echo("schema is up to date")
+
+
+__all__ = ["default_data_dir", "main"]

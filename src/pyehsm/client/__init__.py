@@ -1,0 +1,5 @@
+"""Python SDK for pyehsm (and any eHSM-KMS compatible server)."""
+
+from pyehsm.client.sync import Client, EhsmApiError, Response
+
+__all__ = ["Client", "EhsmApiError", "Response"]

@@ -1,0 +1,59 @@
+"""The versioned, self-describing ciphertext blob returned by Encrypt and GenerateDataKey.
+
+    byte 0      magic and format version (0xE1)
+    byte 1      algorithm id (AlgorithmId)
+    bytes 2..5  key version, u32 big-endian
+    bytes 6..   algorithm fields: AES-GCM: iv(12) | ct | tag(16); SM4-CBC/CTR: iv(16) | ct | HMAC-SM3(32)
+
+The 6 header bytes are authenticated (they are part of the AEAD's associated data), so flipping any
+bit of the blob, header included, fails decryption. See docs/ciphertext-format.md.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from dataclasses import dataclass
+
+MAGIC = 0xE1
+_HEADER = struct.Struct(">BBI")
+HEADER_BYTES = _HEADER.size
+
+
+class AlgorithmId(enum.IntEnum):
+    AES_GCM = 1
+    SM4_CBC_HMAC_SM3 = 2
+    SM4_CTR_HMAC_SM3 = 3
+
+
+class BlobFormatError(Exception):
+    """The blob is not a pyehsm ciphertext (bad magic, unknown algorithm, truncated)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Blob:
+    header: bytes
+    algorithm: AlgorithmId
+    key_version: int
+    body: bytes
+
+
+def header(algorithm: AlgorithmId, key_version: int) -> bytes:
+    return _HEADER.pack(MAGIC, algorithm, key_version)
+
+
+def pack(algorithm: AlgorithmId, key_version: int, body: bytes) -> bytes:
+    return header(algorithm, key_version) + body
+
+
+def unpack(blob: bytes) -> Blob:
+    if len(blob) <= HEADER_BYTES:
+        raise BlobFormatError("ciphertext too short")
+    magic, alg, version = _HEADER.unpack_from(blob)
+    if magic != MAGIC:
+        raise BlobFormatError("not a pyehsm ciphertext")
+    try:
+        algorithm = AlgorithmId(alg)
+    except ValueError:
+        raise BlobFormatError("unknown ciphertext algorithm") from None
+    return Blob(blob[:HEADER_BYTES], algorithm, version, blob[HEADER_BYTES:])

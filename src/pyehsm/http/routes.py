@@ -1,0 +1,155 @@
+"""HTTP transport: /ehsm dispatch (raw ASGI for a short hot path), /healthz, /readyz.
+
+Request path (DESIGN.md section 6): size-limited body -> envelope checks -> payload Struct ->
+apikey lookup + signature (constant time) -> replay guard -> handler -> one rendered envelope.
+Always HTTP 200 with {code, message, result}; errors never carry secrets or stack traces.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qs
+
+from pyehsm.actions.registry import ActionSpec, Caller, Reply
+from pyehsm.actions.validation import decode_payload
+from pyehsm.audit import AuditLog
+from pyehsm.errors import ApiNotFound, AuthError, EhsmError, InternalError, ParamError
+from pyehsm.http.envelope import parse_envelope, render
+from pyehsm.http.signing import signature_matches
+from pyehsm.services.container import Services
+from pyehsm.store.base import ReplayGuard
+
+log = logging.getLogger("pyehsm.http")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+REPLAYED = "Timestamp can't be repeated in 20 minutes"
+
+
+class BodyTooLarge(ParamError):
+    def __init__(self) -> None:
+        super().__init__("Parameter invalid, The request body is too large.")
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def _action_name(scope: Scope) -> str:
+    query = parse_qs(bytes(scope.get("query_string", b"")).decode("latin-1"))
+    values = query.get("Action")
+    return values[0] if values else ""
+
+
+class EhsmEndpoint:
+    """The single /ehsm endpoint as an ASGI app."""
+
+    def __init__(
+        self,
+        services: Services,
+        replay: ReplayGuard,
+        actions: dict[str, ActionSpec],
+        audit: AuditLog,
+        max_body_bytes: int,
+    ) -> None:
+        self.services = services
+        self.replay = replay
+        self.actions = actions
+        self.audit = audit
+        self.max_body_bytes = max_body_bytes
+        self.observers: list[Callable[[str, int, float], None]] = []  # (action, code, seconds) -> None
+
+    def __repr__(self) -> str:
+        return "<EhsmEndpoint>"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        request_id = uuid.uuid4().hex
+        name = _action_name(scope)
+        appid = ""
+        keyid: str | None = None
+        try:
+            spec = self.actions.get(name)
+            if spec is None:
+                raise ApiNotFound
+            if spec.signed:
+                body = await read_body(receive, self.max_body_bytes)
+                reply, appid = await self._signed(spec, body, request_id)
+            else:
+                caller = Caller("", request_id, _header(scope, b"x-pyehsm-admin-token"))
+                reply = await spec.handler(self.services, caller, None)
+            keyid = reply.keyid
+            code, message, result = 200, reply.message, reply.result
+        except EhsmError as exc:
+            code, message, result = exc.code, exc.message, {}
+        except Exception:
+            log.exception("internal error in action %s (request %s)", name, request_id)
+            err = InternalError()
+            code, message, result = err.code, err.message, {}
+        body_out = render(code, message, result)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [*_JSON_HEADERS, (b"x-request-id", request_id.encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body_out})
+        elapsed = time.perf_counter() - started
+        self.audit.record(
+            time_ms=self.services.clock.now_ms(),
+            request_id=request_id,
+            appid=appid,
+            action=name if spec_known(self.actions, name) else "",
+            keyid=keyid,
+            code=code,
+            latency_us=int(elapsed * 1e6),
+        )
+        for observe in self.observers:
+            observe(name if spec_known(self.actions, name) else "unknown", code, elapsed)
+
+    async def _signed(self, spec: ActionSpec, body: bytes, request_id: str) -> tuple[Reply, str]:
+        now = self.services.clock.now_ms()
+        env = parse_envelope(body, now)
+        payload = decode_payload(env.payload, spec.payload) if spec.payload is not None else None
+        apikey = await self.services.apps.apikey(env.appid)
+        if apikey is None:
+            raise AuthError("appid not found")
+        if not signature_matches(apikey, env.signed_params(), env.sign):
+            raise AuthError("sign error")
+        if not await self.replay.remember(env.appid, env.sign, now):
+            raise AuthError(REPLAYED)
+        reply = await spec.handler(self.services, Caller(env.appid, request_id), payload)
+        return reply, env.appid
+
+
+def spec_known(actions: dict[str, ActionSpec], name: str) -> bool:
+    return name in actions

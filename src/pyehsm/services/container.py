@@ -1,0 +1,22 @@
+"""The services an action handler may call, wired once by app.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyehsm.clock import Clock
+from pyehsm.keyring.keyring import Keyring
+from pyehsm.services.apps import AppService
+from pyehsm.services.crypto import SymmetricService
+from pyehsm.services.keys import KeyService
+
+
+@dataclass(slots=True)
+class Services:
+    clock: Clock
+    keyring: Keyring
+    apps: AppService
+    keys: KeyService
+    symmetric: SymmetricService
+    version: str
+    git_sha: str

@@ -1,0 +1,127 @@
+"""CMK lifecycle and resolution: tenancy, state and usage rules for every key operation."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import TypeVar
+
+from pyehsm.clock import Clock
+from pyehsm.crypto.keyspecs import KeySpec, KeyUsage, Operation, Origin, keyspec
+from pyehsm.errors import NotFoundError, StateError
+from pyehsm.keyring.keyring import Keyring, MaterialRef
+from pyehsm.keyring.pool import KeyPairPool
+from pyehsm.store.base import Store
+from pyehsm.store.records import KeyRecord, KeyState, KeyVersionRecord
+
+T = TypeVar("T")
+
+KEYID_ERROR = "keyid error"
+DEFAULT_EXPIRY_MS = 100 * 365 * 86_400_000  # pyehsm keys do not expire: report creation + 100 years
+
+
+class KeyService:
+    def __init__(
+        self,
+        store: Store,
+        keyring: Keyring,
+        pool: KeyPairPool,
+        clock: Clock,
+        expiry_ms: int = DEFAULT_EXPIRY_MS,
+    ) -> None:
+        self._store = store
+        self._keyring = keyring
+        self._pool = pool
+        self._clock = clock
+        self._expiry_ms = expiry_ms
+
+    def __repr__(self) -> str:
+        return "<KeyService>"
+
+    async def create(self, appid: str, spec: KeySpec, origin: Origin, usage: KeyUsage | None) -> KeyRecord:
+        now = self._clock.now_ms()
+        external = origin is Origin.EXTERNAL
+        record = KeyRecord(
+            appid=appid,
+            keyid=str(uuid.uuid4()),
+            keyspec=spec.name,
+            origin=origin.value,
+            keyusage=(usage or spec.default_usage).value,
+            state=KeyState.PENDING_IMPORT if external else KeyState.ENABLED,
+            alias="",
+            created_ms=now,
+            expire_ms=now + self._expiry_ms,
+            primary_version=1,
+        )
+        wrapped = None
+        if not external:
+            material = await self._pool.take(spec)
+            wrapped = self._keyring.wrap_material(self.material_ref(record, 1), material)
+            del material
+        await self._store.insert_key(record, KeyVersionRecord(record.keyid, 1, wrapped, now))
+        return record
+
+    @staticmethod
+    def material_ref(record: KeyRecord, version: int) -> MaterialRef:
+        return MaterialRef(record.appid, record.keyid, version, record.keyspec)
+
+    async def list(self, appid: str) -> list[KeyRecord]:
+        return await self._store.list_keys(appid)
+
+    async def get(self, appid: str, keyid: str) -> KeyRecord:
+        record = await self._store.get_key(appid, keyid)
+        if record is None:
+            raise NotFoundError(KEYID_ERROR)
+        return record
+
+    async def enable(self, appid: str, keyid: str) -> None:
+        record = await self.get(appid, keyid)
+        if record.state is KeyState.PENDING_IMPORT:
+            raise StateError("The key is waiting for its key material; import it first.")
+        if not await self._store.set_key_state(appid, keyid, KeyState.ENABLED):
+            raise NotFoundError(KEYID_ERROR)
+
+    async def disable(self, appid: str, keyid: str) -> None:
+        record = await self.get(appid, keyid)
+        if record.state is KeyState.PENDING_IMPORT:
+            raise StateError("The key is waiting for its key material; import it first.")
+        if not await self._store.set_key_state(appid, keyid, KeyState.DISABLED):
+            raise NotFoundError(KEYID_ERROR)
+        self._keyring.forget(keyid)
+
+    async def delete(self, appid: str, keyid: str) -> None:
+        if not await self._store.delete_key(appid, keyid):
+            raise NotFoundError(KEYID_ERROR)
+        self._keyring.forget(keyid)
+
+    async def delete_all(self, appid: str) -> int:
+        deleted = await self._store.delete_all_keys(appid)
+        for keyid in deleted:
+            self._keyring.forget(keyid)
+        return len(deleted)
+
+    async def resolve(self, appid: str, keyid: str, op: Operation) -> tuple[KeyRecord, KeySpec]:
+        """The caller's key, checked to be usable for ``op`` (exists, enabled, keyspec and usage allow it)."""
+        record = await self.get(appid, keyid)
+        if record.state is KeyState.DISABLED:
+            raise StateError("keyid is disabled")
+        if record.state is KeyState.PENDING_IMPORT:
+            raise StateError("The key material has not been imported yet.")
+        spec = keyspec(record.keyspec)
+        if not spec.supports(op):
+            raise StateError(f"The keyspec {spec.name} does not support {op.value}.")
+        wanted = op.usage
+        if wanted is not None and record.keyusage != wanted.value:
+            raise StateError(f"The keyusage {record.keyusage} of this key does not allow {op.value}.")
+        return record, spec
+
+    async def primitive(self, record: KeyRecord, version: int, build: Callable[[bytes], T]) -> T:
+        """The cached primitive (cipher, parsed private key) of one version of a resolved key."""
+        ref = self.material_ref(record, version)
+        cached = self._keyring.cache.get((record.keyid, version))
+        if cached is not None:
+            return cached  # type: ignore[return-value]
+        stored = await self._store.get_key_version(record.appid, record.keyid, version)
+        if stored is None or stored.wrapped_material is None:
+            raise NotFoundError("The key version named by the ciphertext does not exist.")
+        return self._keyring.primitive(ref, stored.wrapped_material, build)
