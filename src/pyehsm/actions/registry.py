@@ -59,7 +59,13 @@ def action(
 
 
 def load_actions() -> dict[str, ActionSpec]:
-    """Import every action module (they register on import) and return the table."""
-    from pyehsm.actions import apps, crypto, keys  # noqa: F401
+    """Import every module of pyehsm.actions (handlers register on import) and return the table."""
+    import importlib
+    import pkgutil
 
+    import pyehsm.actions as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name not in ("registry", "validation"):
+            importlib.import_module(f"{package.__name__}.{info.name}")
     return ACTIONS

@@ -1,4 +1,4 @@
-"""The `pyehsm` command: serve, enroll, migrate, version."""
+"""Server-side commands: serve, enroll, migrate."""
 
 from __future__ import annotations
 
@@ -11,23 +11,17 @@ from pathlib import Path
 
 import click
 
-from pyehsm.config import Settings, default_data_dir
+from pyehsm.config import Settings
 from pyehsm.errors import StartupError
-from pyehsm.version import VERSION
 
 
-def _fail(exc: Exception) -> None:
+def fail(exc: Exception) -> None:
+    """Print a startup/usage problem and exit 1 (no traceback)."""
     click.echo(f"pyehsm: {exc}", err=True)
     sys.exit(1)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(VERSION, prog_name="pyehsm")
-def main() -> None:
-    """pyehsm: a key management service wire-compatible with the eHSM-KMS REST API."""
-
-
-def _base_settings(data_dir: Path | None, store: str | None, root_key: str | None) -> Settings:
+def base_settings(data_dir: Path | None, store: str | None, root_key: str | None) -> Settings:
     settings = Settings.from_env()
     changes: dict[str, object] = {}
     if data_dir is not None:
@@ -39,7 +33,7 @@ def _base_settings(data_dir: Path | None, store: str | None, root_key: str | Non
     return replace(settings, **changes)  # type: ignore[arg-type]
 
 
-@main.command()
+@click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=9000, show_default=True, type=int)
 @click.option(
@@ -81,7 +75,7 @@ def serve(
 
     from pyehsm.app import prepare
 
-    base = _base_settings(data_dir, store, root_key)
+    base = base_settings(data_dir, store, root_key)
     settings = replace(
         base,
         host=host,
@@ -98,7 +92,7 @@ def serve(
         settings.validate()
         asyncio.run(prepare(settings))
     except StartupError as exc:
-        _fail(exc)
+        fail(exc)
     os.environ.update(settings.to_env())
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run(
@@ -117,7 +111,7 @@ def serve(
     )
 
 
-@main.command()
+@click.command()
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None)
 @click.option("--store", default=None)
 @click.option("--root-key", default=None)
@@ -125,7 +119,7 @@ def enroll(data_dir: Path | None, store: str | None, root_key: str | None) -> No
     """Create an app offline (works with any enroll policy); prints appid and apikey."""
     from pyehsm.app import open_runtime
 
-    settings = _base_settings(data_dir, store, root_key)
+    settings = base_settings(data_dir, store, root_key)
 
     async def run() -> tuple[str, str]:
         runtime = await open_runtime(replace(settings, pool_depth={}))
@@ -137,18 +131,18 @@ def enroll(data_dir: Path | None, store: str | None, root_key: str | None) -> No
     try:
         appid, apikey = asyncio.run(run())
     except StartupError as exc:
-        _fail(exc)
+        fail(exc)
     click.echo(f"appid: {appid}\napikey: {apikey}")
 
 
-@main.command()
+@click.command()
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None)
 @click.option("--store", default=None)
 def migrate(data_dir: Path | None, store: str | None) -> None:
     """Apply pending schema migrations and exit."""
     from pyehsm.app import open_store
 
-    settings = _base_settings(data_dir, store, None)
+    settings = base_settings(data_dir, store, None)
 
     async def run() -> None:
         s = open_store(settings)
@@ -158,8 +152,8 @@ def migrate(data_dir: Path | None, store: str | None) -> None:
     try:
         asyncio.run(run())
     except StartupError as exc:
-        _fail(exc)
+        fail(exc)
     click.echo("schema is up to date")
 
 
-__all__ = ["default_data_dir", "main"]
+COMMANDS = [serve, enroll, migrate]

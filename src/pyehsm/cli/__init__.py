@@ -1,0 +1,19 @@
+"""The `pyehsm` command. Each module of this package contributes a list of click commands."""
+
+from __future__ import annotations
+
+import click
+
+from pyehsm.cli import server
+from pyehsm.version import VERSION
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(VERSION, prog_name="pyehsm")
+def main() -> None:
+    """pyehsm: a key management service wire-compatible with the eHSM-KMS REST API."""
+
+
+for _module in (server,):
+    for _command in _module.COMMANDS:
+        main.add_command(_command)
