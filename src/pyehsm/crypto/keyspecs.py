@@ -115,11 +115,11 @@ _SPECS = (
     KeySpec("EH_RSA_2048", Family.RSA, rsa_bits=2048),
     KeySpec("EH_RSA_3072", Family.RSA, rsa_bits=3072),
     KeySpec("EH_RSA_4096", Family.RSA, rsa_bits=4096),
-    KeySpec("EH_EC_P224", Family.EC, curve="secp224r1", default_digest="EH_SHA_224"),
+    KeySpec("EH_EC_P224", Family.EC, curve="secp224r1"),
     KeySpec("EH_EC_P256", Family.EC, curve="secp256r1"),
     KeySpec("EH_EC_P256K", Family.EC, curve="secp256k1"),
-    KeySpec("EH_EC_P384", Family.EC, curve="secp384r1", default_digest="EH_SHA_384"),
-    KeySpec("EH_EC_P521", Family.EC, curve="secp521r1", default_digest="EH_SHA_512"),
+    KeySpec("EH_EC_P384", Family.EC, curve="secp384r1"),
+    KeySpec("EH_EC_P521", Family.EC, curve="secp521r1"),
     KeySpec("EH_SM2", Family.SM2, default_digest="EH_SM3"),
 )
 
