@@ -1,0 +1,81 @@
+"""The PEM certificate chain embedded in a quote (certification data type 5): read it, check its encoding.
+
+DCAP verifiers parse this PEM leniently (a newline turned into another whitespace byte still parses), so a
+quote could be altered without failing verification. pyehsm additionally requires the chain to be encoded
+exactly as ``cryptography`` re-encodes it (optionally followed by NUL bytes, as Intel's quoting enclave
+writes it), and an Intel chain to end at the exact Intel SGX Root CA certificate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+from typing import Final
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+
+from pyehsm.attest.quote import ParsedQuote
+
+# SHA-256 of the DER of "Intel SGX Root CA" (2018-05-21 .. 2049-12-31), the root of every SGX/TDX PCK chain.
+INTEL_SGX_ROOT_CA_SHA256: Final = "44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3"
+
+
+class ChainError(Exception):
+    """The embedded certificate chain is not signed up to its last certificate."""
+
+
+def certificate_der(data: bytes) -> bytes:
+    """DER of one certificate given as PEM or DER (raises ValueError when it is neither)."""
+    if data.lstrip().startswith(b"-----BEGIN"):
+        return x509.load_pem_x509_certificate(data).public_bytes(serialization.Encoding.DER)
+    return x509.load_der_x509_certificate(data).public_bytes(serialization.Encoding.DER)
+
+
+def embedded_chain(parsed: ParsedQuote) -> list[x509.Certificate] | None:
+    """The certificates of a type-5 certification data (leaf first); None when absent or unparsable."""
+    pem = parsed.pck_chain_pem
+    if pem is None:
+        return None
+    try:
+        certs = x509.load_pem_x509_certificates(pem)
+    except ValueError:
+        return None
+    return certs or None
+
+
+def is_canonical(parsed: ParsedQuote, certs: list[x509.Certificate]) -> bool:
+    """Whether the certification data is exactly the PEM re-encoding of ``certs`` plus optional NULs."""
+    canonical = b"".join(cert.public_bytes(serialization.Encoding.PEM) for cert in certs)
+    data = parsed.signature.cert_data
+    return data.startswith(canonical) and not data[len(canonical) :].strip(b"\x00")
+
+
+def is_intel_root(cert: x509.Certificate) -> bool:
+    digest = hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+    return hmac.compare_digest(digest, INTEL_SGX_ROOT_CA_SHA256)
+
+
+def describe(cert: x509.Certificate) -> str:
+    """The subject of a certificate for messages; cryptography parses fields lazily, so this may fail."""
+    try:
+        return cert.subject.rfc4514_string()
+    except ValueError:
+        return "(unparsable subject)"
+
+
+def check_signatures(certs: list[x509.Certificate]) -> None:
+    """Each certificate is signed by the next one, and every issuer is a CA; raise ChainError if not."""
+    for child, issuer in itertools.pairwise(certs):
+        try:
+            is_ca = issuer.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        except (x509.ExtensionNotFound, ValueError):
+            is_ca = False
+        if not is_ca:
+            raise ChainError(f"certificate {describe(issuer)} is not a CA")
+        try:
+            child.verify_directly_issued_by(issuer)
+        except (ValueError, TypeError, InvalidSignature):
+            raise ChainError(f"certificate {describe(child)} is not signed by its issuer") from None
