@@ -1,0 +1,1 @@
+"""pyehsm benchmarks: `python -m bench [--quick] [--only NAME]` (see bench/README.md)."""

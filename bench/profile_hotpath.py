@@ -1,0 +1,73 @@
+"""Profile pyehsm's request path in-process (no sockets): `python -m bench.profile_hotpath [N]`.
+
+Drives the /ehsm ASGI app directly with pre-signed Encrypt requests and prints the per-request cost
+and a cProfile summary, to find what stands between the handler and the bare-endpoint baseline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from pyehsm.app import open_runtime
+from pyehsm.config import Settings
+from pyehsm.http.signing import sign_request
+
+
+async def run(n: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        runtime = await open_runtime(Settings(data_dir=Path(tmp), pool_depth={}))
+        appid, apikey = await runtime.services.apps.enroll()
+        record = await runtime.services.keys.create(appid, __import__("pyehsm.crypto.keyspecs", fromlist=["x"]).keyspec(
+            "EH_AES_GCM_256"), __import__("pyehsm.crypto.keyspecs", fromlist=["x"]).Origin.INTERNAL, None)
+        now = runtime.services.clock.now_ms()
+        bodies = []
+        for i in range(n):
+            payload = {"keyid": record.keyid, "plaintext": "WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlo="}
+            ts = str(now)
+            nonce = f"p{i}"
+            sign = sign_request(apikey, appid, ts, payload, nonce)
+            bodies.append(msgspec.json.encode({"appid": appid, "timestamp": ts, "nonce": nonce, "payload": payload,
+                                               "sign": sign}))
+        scope = {"type": "http", "method": "POST", "path": "/ehsm", "query_string": b"Action=Encrypt", "headers": []}
+        sent: list[Any] = []
+
+        async def send(message: Any) -> None:
+            sent.append(message)
+
+        async def one(body: bytes) -> None:
+            async def receive() -> dict[str, Any]:
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            await runtime.endpoint(scope, receive, send)
+
+        await one(bodies[0])
+        assert b'"code":200' in sent[-1]["body"], sent[-1]
+        started = time.perf_counter()
+        for body in bodies[1 : n // 2]:
+            await one(body)
+        plain = time.perf_counter() - started
+        print(f"{(n // 2 - 1) / plain:,.0f} req/s in-process unprofiled ({plain / (n // 2 - 1) * 1e6:.1f} us/request)")
+        bodies = bodies[n // 2 - 1 :]
+        profiler = cProfile.Profile()
+        started = time.perf_counter()
+        profiler.enable()
+        for body in bodies[1:]:
+            await one(body)
+        profiler.disable()
+        elapsed = time.perf_counter() - started
+        print(f"profiled: {elapsed / (len(bodies) - 1) * 1e6:.1f} us/request")
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+        await runtime.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(run(int(sys.argv[1]) if len(sys.argv) > 1 else 20000))
