@@ -55,8 +55,14 @@ def print_table(rows: list[Row]) -> None:
     head = ("scenario", "pyehsm req/s", "p50 ms", "p99 ms", "peer", "peer req/s", "ratio", "target", "result")
     lines = [head] + [
         (
-            r.scenario, f"{r.pyehsm_rps:,.0f}", f"{r.p50_ms:.2f}", f"{r.p99_ms:.2f}", r.peer,
-            f"{r.peer_rps:,.0f}" if r.peer_rps else "-", f"{r.ratio:.2f}" if r.ratio else "-", r.target,
+            r.scenario,
+            f"{r.pyehsm_rps:,.0f}",
+            f"{r.p50_ms:.2f}",
+            f"{r.p99_ms:.2f}",
+            r.peer,
+            f"{r.peer_rps:,.0f}" if r.peer_rps else "-",
+            f"{r.ratio:.2f}" if r.ratio else "-",
+            r.target,
             ("met" if r.met else "UNMET") + (f" ({r.errors} errors)" if r.errors else ""),
         )
         for r in rows
@@ -98,7 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.write_text(
         json.dumps(
             {
-                "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "platform": platform.platform(),
+                    "python": platform.python_version(),
+                },
                 "duration_s": duration,
                 "rows": [asdict(r) for r in rows],
             },

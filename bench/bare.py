@@ -27,7 +27,9 @@ _encoder = msgspec.json.Encoder()
 
 
 def _reply(code: int, message: str, result: dict[str, str]) -> Response:
-    return Response(_encoder.encode({"code": code, "message": message, "result": result}), media_type="application/json")
+    return Response(
+        _encoder.encode({"code": code, "message": message, "result": result}), media_type="application/json"
+    )
 
 
 async def ehsm(request: Request) -> Response:

@@ -37,10 +37,13 @@ def wait_http(url: str, timeout: float = 120.0, ok: tuple[int, ...] = (200,)) ->
 
 
 @contextlib.contextmanager
-def process(cmd: list[str], env: dict[str, str] | None = None, log_name: str = "proc") -> Iterator[subprocess.Popen[bytes]]:
+def process(
+    cmd: list[str], env: dict[str, str] | None = None, log_name: str = "proc"
+) -> Iterator[subprocess.Popen[bytes]]:
     log = open(Path(tempfile.gettempdir()) / f"pyehsm-bench-{log_name}.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, start_new_session=True
+    )
     try:
         yield proc
     finally:
@@ -59,8 +62,21 @@ def pyehsm(workers: int = 2, extra: list[str] | None = None, env: dict[str, str]
     """A `pyehsm serve` on a fresh data dir; yields its base URL (.../ehsm)."""
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="pyehsm-bench-") as data:
-        cmd = [sys.executable, "-m", "pyehsm", "serve", "--port", str(port), "--data-dir", data,
-               "--workers", str(workers), "--log-level", "warning", *(extra or [])]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pyehsm",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            data,
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            *(extra or []),
+        ]
         with process(cmd, env, "pyehsm"):
             wait_http(f"http://127.0.0.1:{port}/readyz")
             yield f"http://127.0.0.1:{port}/ehsm"
@@ -69,8 +85,19 @@ def pyehsm(workers: int = 2, extra: list[str] | None = None, env: dict[str, str]
 @contextlib.contextmanager
 def bare(appid: str, apikey: str, workers: int = 2) -> Iterator[str]:
     port = free_port()
-    cmd = [sys.executable, "-m", "uvicorn", "bench.bare:app", "--port", str(port), "--workers", str(workers),
-           "--log-level", "warning", "--no-access-log"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "bench.bare:app",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
     env = {"BARE_APPID": appid, "BARE_APIKEY": apikey, "BARE_AES_KEY": os.urandom(32).hex(), "PYTHONPATH": str(REPO)}
     with process(cmd, env, "bare"):
         wait_http(f"http://127.0.0.1:{port}/ehsm", ok=(405,))

@@ -26,8 +26,12 @@ async def run(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         runtime = await open_runtime(Settings(data_dir=Path(tmp), pool_depth={}))
         appid, apikey = await runtime.services.apps.enroll()
-        record = await runtime.services.keys.create(appid, __import__("pyehsm.crypto.keyspecs", fromlist=["x"]).keyspec(
-            "EH_AES_GCM_256"), __import__("pyehsm.crypto.keyspecs", fromlist=["x"]).Origin.INTERNAL, None)
+        record = await runtime.services.keys.create(
+            appid,
+            __import__("pyehsm.crypto.keyspecs", fromlist=["x"]).keyspec("EH_AES_GCM_256"),
+            __import__("pyehsm.crypto.keyspecs", fromlist=["x"]).Origin.INTERNAL,
+            None,
+        )
         now = runtime.services.clock.now_ms()
         bodies = []
         for i in range(n):
@@ -35,8 +39,9 @@ async def run(n: int) -> None:
             ts = str(now)
             nonce = f"p{i}"
             sign = sign_request(apikey, appid, ts, payload, nonce)
-            bodies.append(msgspec.json.encode({"appid": appid, "timestamp": ts, "nonce": nonce, "payload": payload,
-                                               "sign": sign}))
+            bodies.append(
+                msgspec.json.encode({"appid": appid, "timestamp": ts, "nonce": nonce, "payload": payload, "sign": sign})
+            )
         scope = {"type": "http", "method": "POST", "path": "/ehsm", "query_string": b"Action=Encrypt", "headers": []}
         sent: list[Any] = []
 

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from bench import procs
+from bench import multinode, procs
 from bench.streams import b64, write_constant_stream, write_pyehsm_stream
 from pyehsm.client import Client
 
@@ -71,8 +71,21 @@ class BenchEnv:
 
     # -- load --------------------------------------------------------------------------------------
     def wrk(self, url: str, stream: Path, marker: str) -> Measurement:
-        cmd = [self.wrk_path, f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{int(self.duration)}s", "--timeout", "10s",
-               "-s", str(procs.BENCH_DIR / "replay.lua"), url, "--", str(stream), marker, str(THREADS)]
+        cmd = [
+            self.wrk_path,
+            f"-t{THREADS}",
+            f"-c{CONNECTIONS}",
+            f"-d{int(self.duration)}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(procs.BENCH_DIR / "replay.lua"),
+            url,
+            "--",
+            str(stream),
+            marker,
+            str(THREADS),
+        ]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
         line = next(x for x in reversed(out.splitlines()) if x.startswith("{"))
         data = json.loads(line)
@@ -83,8 +96,9 @@ class BenchEnv:
 
     def pyehsm_load(self, action: str, payload_for: Callable[[int], dict[str, Any]]) -> Measurement:
         c = self.pyehsm_client()
-        stream = write_pyehsm_stream(self.workdir / f"{action}.txt", c.appid, c.apikey, action, payload_for,
-                                     self.stream_count())
+        stream = write_pyehsm_stream(
+            self.workdir / f"{action}.txt", c.appid, c.apikey, action, payload_for, self.stream_count()
+        )
         try:
             return self.wrk(c.base_url.removesuffix("/ehsm"), stream, '"code":200')
         finally:
@@ -94,24 +108,49 @@ class BenchEnv:
         addr = self.bao()
         if addr is None:
             return None
-        stream = write_constant_stream(self.workdir / "bao.txt", "POST", path,
-                                       {"X-Vault-Token": procs.BAO_TOKEN, "Content-Type": "application/json"}, body)
+        stream = write_constant_stream(
+            self.workdir / "bao.txt",
+            "POST",
+            path,
+            {"X-Vault-Token": procs.BAO_TOKEN, "Content-Type": "application/json"},
+            body,
+        )
         return self.wrk(addr, stream, '"data"')
 
 
-def _row(name: str, mine: Measurement, peer: str, peer_m: Measurement | float | None, target: float,
-         target_text: str) -> Result:
+def _row(
+    name: str, mine: Measurement, peer: str, peer_m: Measurement | float | None, target: float, target_text: str
+) -> Result:
     if peer_m is None:
-        return {"scenario": name, "pyehsm_rps": mine.rps, "p50_ms": mine.p50_ms, "p99_ms": mine.p99_ms, "peer": peer,
-                "peer_rps": 0.0, "ratio": 0.0, "target": target_text, "met": False, "errors": mine.errors,
-                "note": f"{peer} not available on this machine"}
+        return {
+            "scenario": name,
+            "pyehsm_rps": mine.rps,
+            "p50_ms": mine.p50_ms,
+            "p99_ms": mine.p99_ms,
+            "peer": peer,
+            "peer_rps": 0.0,
+            "ratio": 0.0,
+            "target": target_text,
+            "met": False,
+            "errors": mine.errors,
+            "note": f"{peer} not available on this machine",
+        }
     peer_rps = peer_m if isinstance(peer_m, float) else peer_m.rps
     peer_errors = 0 if isinstance(peer_m, float) else peer_m.errors
     ratio = mine.rps / peer_rps if peer_rps else 0.0
-    return {"scenario": name, "pyehsm_rps": mine.rps, "p50_ms": mine.p50_ms, "p99_ms": mine.p99_ms, "peer": peer,
-            "peer_rps": peer_rps, "ratio": ratio, "target": target_text,
-            "met": ratio >= target and mine.errors == 0 and peer_errors == 0, "errors": mine.errors + peer_errors,
-            "note": mine.note}
+    return {
+        "scenario": name,
+        "pyehsm_rps": mine.rps,
+        "p50_ms": mine.p50_ms,
+        "p99_ms": mine.p99_ms,
+        "peer": peer,
+        "peer_rps": peer_rps,
+        "ratio": ratio,
+        "target": target_text,
+        "met": ratio >= target and mine.errors == 0 and peer_errors == 0,
+        "errors": mine.errors + peer_errors,
+        "note": mine.note,
+    }
 
 
 # -- symmetric -------------------------------------------------------------------------------------
@@ -119,18 +158,19 @@ PLAINTEXT_32 = b64(b"\x5a" * 32)
 
 
 def _encrypt(env: BenchEnv) -> Measurement:
-    if "encrypt" not in env._cache:  # noqa: SLF001
+    if "encrypt" not in env._cache:
         c = env.pyehsm_client()
         keyid = c.create_key("EH_AES_GCM_256")
-        env._cache["encrypt"] = env.pyehsm_load("Encrypt", lambda _: {"keyid": keyid, "plaintext": PLAINTEXT_32})  # noqa: SLF001
-    return env._cache["encrypt"]  # type: ignore[no-any-return]  # noqa: SLF001
+        env._cache["encrypt"] = env.pyehsm_load("Encrypt", lambda _: {"keyid": keyid, "plaintext": PLAINTEXT_32})
+    return env._cache["encrypt"]  # type: ignore[no-any-return]
 
 
 def _bare_stream(env: BenchEnv, action: str, payload: dict[str, Any]) -> Measurement:
     c = env.pyehsm_client()
     url = env.bare_url()
-    stream = write_pyehsm_stream(env.workdir / f"bare-{action}.txt", c.appid, c.apikey, action, lambda _: payload,
-                                 env.stream_count())
+    stream = write_pyehsm_stream(
+        env.workdir / f"bare-{action}.txt", c.appid, c.apikey, action, lambda _: payload, env.stream_count()
+    )
     try:
         return env.wrk(url.removesuffix("/ehsm"), stream, '"code":200')
     finally:
@@ -162,8 +202,11 @@ def decrypt(env: BenchEnv) -> Iterator[Result]:
     addr = env.bao()
     bao = None
     if addr is not None:
-        r = httpx.post(f"{addr}/v1/transit/encrypt/aes", json={"plaintext": PLAINTEXT_32},
-                       headers={"X-Vault-Token": procs.BAO_TOKEN})
+        r = httpx.post(
+            f"{addr}/v1/transit/encrypt/aes",
+            json={"plaintext": PLAINTEXT_32},
+            headers={"X-Vault-Token": procs.BAO_TOKEN},
+        )
         bao = env.bao_load("/v1/transit/decrypt/aes", {"ciphertext": r.json()["data"]["ciphertext"]})
     yield _row("decrypt", mine, "openbao transit", bao, 1.3, ">= 1.3x openbao")
 
@@ -179,9 +222,19 @@ def generate_data_key(env: BenchEnv) -> Iterator[Result]:
 def symmetric_p99(env: BenchEnv) -> Iterator[Result]:
     """p99 latency of symmetric actions at 32 connections (< 10 ms)."""
     mine = _encrypt(env)
-    yield {"scenario": "symmetric_p99", "pyehsm_rps": mine.rps, "p50_ms": mine.p50_ms, "p99_ms": mine.p99_ms,
-           "peer": "-", "peer_rps": 0.0, "ratio": 0.0, "target": "p99 < 10 ms",
-           "met": mine.p99_ms < 10 and mine.errors == 0, "errors": mine.errors, "note": "Encrypt at 32 connections"}
+    yield {
+        "scenario": "symmetric_p99",
+        "pyehsm_rps": mine.rps,
+        "p50_ms": mine.p50_ms,
+        "p99_ms": mine.p99_ms,
+        "peer": "-",
+        "peer_rps": 0.0,
+        "ratio": 0.0,
+        "target": "p99 < 10 ms",
+        "met": mine.p99_ms < 10 and mine.errors == 0,
+        "errors": mine.errors,
+        "note": "Encrypt at 32 connections",
+    }
 
 
 # -- asymmetric ------------------------------------------------------------------------------------
@@ -192,8 +245,13 @@ def sign_p256(env: BenchEnv) -> Iterator[Result]:
     """Sign ECDSA P-256 (SHA-256, raw 32 B message) vs OpenBao transit sign ecdsa-p256 (>= 1.5)."""
     c = env.pyehsm_client()
     keyid = c.create_key("EH_EC_P256", keyusage="EH_KEYUSAGE_SIGN_VERIFY")
-    payload = {"keyid": keyid, "message": MESSAGE_32, "message_type": "EH_RAW", "digest_mode": "EH_SHA_256",
-               "padding_mode": "EH_PAD_NONE"}
+    payload = {
+        "keyid": keyid,
+        "message": MESSAGE_32,
+        "message_type": "EH_RAW",
+        "digest_mode": "EH_SHA_256",
+        "padding_mode": "EH_PAD_NONE",
+    }
     mine = env.pyehsm_load("Sign", lambda _: payload)
     bao = env.bao_load("/v1/transit/sign/p256", {"input": MESSAGE_32})
     yield _row("sign_p256", mine, "openbao transit", bao, 1.5, ">= 1.5x openbao")
@@ -226,8 +284,13 @@ def sign_rsa3072(env: BenchEnv) -> Iterator[Result]:
     """Sign RSA-3072 PKCS#1 v1.5 SHA-256 vs the raw `cryptography` signing rate on the same cores (>= 0.8)."""
     c = env.pyehsm_client()
     keyid = c.create_key("EH_RSA_3072", keyusage="EH_KEYUSAGE_SIGN_VERIFY")
-    payload = {"keyid": keyid, "message": MESSAGE_32, "message_type": "EH_RAW", "digest_mode": "EH_SHA_256",
-               "padding_mode": "EH_RSA_PKCS1"}
+    payload = {
+        "keyid": keyid,
+        "message": MESSAGE_32,
+        "message_type": "EH_RAW",
+        "digest_mode": "EH_SHA_256",
+        "padding_mode": "EH_RSA_PKCS1",
+    }
     mine = env.pyehsm_load("Sign", lambda _: payload)
     raw = raw_rsa3072_rate(env.duration)
     yield _row("sign_rsa3072", mine, "raw cryptography", raw, 0.8, ">= 0.8x raw")
@@ -235,14 +298,26 @@ def sign_rsa3072(env: BenchEnv) -> Iterator[Result]:
 
 # -- CreateKey -------------------------------------------------------------------------------------
 CREATE_SPECS = (
-    "EH_AES_GCM_128", "EH_AES_GCM_192", "EH_AES_GCM_256", "EH_SM4_CTR", "EH_SM4_CBC", "EH_HMAC",
-    "EH_RSA_2048", "EH_RSA_3072", "EH_RSA_4096", "EH_EC_P224", "EH_EC_P256", "EH_EC_P256K", "EH_EC_P384",
-    "EH_EC_P521", "EH_SM2",
+    "EH_AES_GCM_128",
+    "EH_AES_GCM_192",
+    "EH_AES_GCM_256",
+    "EH_SM4_CTR",
+    "EH_SM4_CBC",
+    "EH_HMAC",
+    "EH_RSA_2048",
+    "EH_RSA_3072",
+    "EH_RSA_4096",
+    "EH_EC_P224",
+    "EH_EC_P256",
+    "EH_EC_P256K",
+    "EH_EC_P384",
+    "EH_EC_P521",
+    "EH_SM2",
 )
 
 
 def create_key(env: BenchEnv) -> Iterator[Result]:
-    """CreateKey latency per keyspec, sequential client, key pairs pre-generated by the pool (p50 < 5 ms, p99 < 50 ms)."""
+    """CreateKey latency per keyspec, sequential client, pairs pre-generated by the pool (p50 < 5, p99 < 50 ms)."""
     per_spec = 10 if env.quick else 30
     depth = ",".join(f"{spec}={per_spec}" for spec in CREATE_SPECS[6:])
     with procs.pyehsm(workers=1, extra=["--pool-depth", depth]) as base, Client.enroll(base) as c:
@@ -256,9 +331,19 @@ def create_key(env: BenchEnv) -> Iterator[Result]:
             latencies.sort()
             p50 = statistics.median(latencies)
             p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-            yield {"scenario": f"create_key {spec}", "pyehsm_rps": 1000 / statistics.mean(latencies), "p50_ms": p50,
-                   "p99_ms": p99, "peer": "-", "peer_rps": 0.0, "ratio": 0.0, "target": "p50 < 5, p99 < 50 ms",
-                   "met": p50 < 5 and p99 < 50, "errors": 0, "note": ""}
+            yield {
+                "scenario": f"create_key {spec}",
+                "pyehsm_rps": 1000 / statistics.mean(latencies),
+                "p50_ms": p50,
+                "p99_ms": p99,
+                "peer": "-",
+                "peer_rps": 0.0,
+                "ratio": 0.0,
+                "target": "p50 < 5, p99 < 50 ms",
+                "met": p50 < 5 and p99 < 50,
+                "errors": 0,
+                "note": "",
+            }
 
 
 def _wait_pool_full(base: str, per_spec: int, specs: int, timeout: float = 900) -> None:
@@ -267,8 +352,9 @@ def _wait_pool_full(base: str, per_spec: int, specs: int, timeout: float = 900) 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         text = httpx.get(url).text
-        depths = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                  if line.startswith("pyehsm_key_pool_depth{")]
+        depths = [
+            float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("pyehsm_key_pool_depth{")
+        ]
         if len(depths) >= specs and sum(depths) >= per_spec * specs:
             return
         time.sleep(1)
@@ -283,4 +369,5 @@ SCENARIOS: dict[str, Callable[[BenchEnv], Iterator[Result]]] = {
     "create_key": create_key,
     "generate_data_key": generate_data_key,
     "symmetric_p99": symmetric_p99,
+    "scale_out": multinode.scale_out,
 }

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from pyehsm.actions.registry import load_actions
@@ -19,17 +19,28 @@ from pyehsm.audit import AuditLog
 from pyehsm.clock import Clock, SystemClock
 from pyehsm.config import Settings
 from pyehsm.errors import StartupError
+from pyehsm.http.ratelimit import RateLimiter
 from pyehsm.http.routes import EhsmEndpoint, Receive, Scope, Send
 from pyehsm.keyring.domain import open_keyring
 from pyehsm.keyring.keyring import Keyring
 from pyehsm.keyring.pool import KeyPairPool
 from pyehsm.keyring.root import RootKeyProvider, root_provider_from_spec
+from pyehsm.keyring.rotation import DomainKeyRotation, maintain_forever
+from pyehsm.metrics import CONTENT_TYPE_LATEST, Metrics, refresh_forever
+from pyehsm.openapi import render_openapi
 from pyehsm.services.apps import AppService, EnrollPolicy
+from pyehsm.services.asymmetric import AsymmetricService
+from pyehsm.services.attestation import open_attestation
+from pyehsm.services.byok import ByokService
 from pyehsm.services.container import Services
 from pyehsm.services.crypto import SymmetricService
 from pyehsm.services.keys import KeyService
+from pyehsm.services.secrets import SecretService
 from pyehsm.store.base import ReplayGuard, Store
-from pyehsm.store.sqlite import SqliteReplayGuard, SqliteStore
+from pyehsm.store.cache import CachingStore
+from pyehsm.store.postgres import PostgresReplayGuard, PostgresStore
+from pyehsm.store.sqlite import SqliteStore
+from pyehsm.store.sqlite_replay import SqliteReplayGuard
 from pyehsm.version import VERSION, git_sha
 
 log = logging.getLogger("pyehsm")
@@ -41,10 +52,15 @@ def open_store(settings: Settings) -> Store:
     if not settings.store or settings.store.startswith("sqlite:"):
         path = Path(settings.store.removeprefix("sqlite:")) if settings.store else settings.sqlite_path
         return SqliteStore(path)
-    raise StartupError(f"unsupported store {settings.store!r}")
+    if settings.store.startswith(("postgresql://", "postgres://")):
+        return PostgresStore(settings.store, max_size=settings.pg_pool_size)
+    raise StartupError("unsupported --store: expected sqlite:PATH or postgresql://...")
 
 
 def open_replay_guard(settings: Settings, store: Store) -> ReplayGuard:
+    inner = store.inner if isinstance(store, CachingStore) else store
+    if isinstance(inner, PostgresStore):
+        return PostgresReplayGuard(inner, settings.replay_retention_ms)
     return SqliteReplayGuard(settings.replay_path, settings.replay_retention_ms)
 
 
@@ -61,6 +77,8 @@ class Runtime:
     services: Services
     endpoint: EhsmEndpoint
     audit: AuditLog
+    metrics: Metrics | None = None
+    rotation: DomainKeyRotation | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -70,9 +88,13 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.pool.stop()
+        await self.services.attestation.aclose()
         await self.replay.close()
         await self.store.close()
         self.audit.close()
+        if self.metrics is not None:
+            self.metrics.close()
+        self.root.close()
 
 
 async def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
@@ -85,26 +107,77 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtim
         keyring = await open_keyring(store, root, settings.key_cache_entries)
     except BaseException:
         await store.close()
+        root.close()
         raise
+    rotation = DomainKeyRotation(store, root, keyring, clock)  # the raw store: never a cache
+    store, watcher = await coherent_cache(settings, store, keyring, clock)
     pool = KeyPairPool(settings.pool_depth)
     apps = AppService(store, keyring, clock, EnrollPolicy(settings.effective_enroll_policy), settings.admin_token)
     keys = KeyService(store, keyring, pool, clock)
+    symmetric = SymmetricService(keys)
     services = Services(
         clock=clock,
         keyring=keyring,
         apps=apps,
         keys=keys,
-        symmetric=SymmetricService(keys),
+        symmetric=symmetric,
+        secrets=SecretService(store, keyring, symmetric, clock),
+        asymmetric=AsymmetricService(keys, symmetric),
+        attestation=open_attestation(settings, store, clock),
+        byok=ByokService(store, keyring, keys, pool, clock),
         version=VERSION,
         git_sha=git_sha(),
     )
     replay = open_replay_guard(settings, store)
     audit = AuditLog(settings.audit_log)
     endpoint = EhsmEndpoint(services, replay, load_actions(), audit, settings.max_body_bytes)
-    runtime = Runtime(settings, store, root, keyring, pool, replay, services, endpoint, audit)
+    runtime = Runtime(settings, store, root, keyring, pool, replay, services, endpoint, audit, rotation=rotation)
+    rate, burst = settings.effective_rate_limit
+    if rate > 0:
+        endpoint.limiter = RateLimiter(rate, burst, clock)
+    if settings.metrics:
+        runtime.metrics = Metrics(
+            clock, keyring.cache, pool, replay, endpoint.limiter, version=VERSION, git_sha=services.git_sha
+        )
+        endpoint.observers.append(runtime.metrics.observe)
+        if runtime.metrics.multiprocess:
+            runtime.tasks.append(asyncio.create_task(refresh_forever(runtime.metrics)))
+    if watcher is not None:
+        runtime.tasks.append(watcher)
     pool.start()
     runtime.tasks.append(asyncio.create_task(_purge_replay_forever(replay, clock)))
+    runtime.tasks.append(asyncio.create_task(maintain_forever(rotation), name="pyehsm-domain-keys"))
+    runtime.tasks.append(
+        asyncio.create_task(
+            _purge_secrets_forever(services.secrets, settings.secret_purge_seconds), name="pyehsm-secret-purge"
+        )
+    )
+    runtime.tasks.append(
+        asyncio.create_task(
+            _sweep_imports_forever(services.byok, settings.import_sweep_seconds), name="pyehsm-import-sweep"
+        )
+    )
     return runtime
+
+
+async def coherent_cache(
+    settings: Settings, store: Store, keyring: Keyring, clock: Clock
+) -> tuple[Store, asyncio.Task[None] | None]:
+    """PostgreSQL: cache key/app rows per process; other nodes' changes evict them through LISTEN/NOTIFY
+    (and keyring.forget drops the parsed key), a TTL bounds staleness if a notification is lost."""
+    if not isinstance(store, PostgresStore):
+        return store, None
+    cache = CachingStore(store, clock, settings.cache_ttl_ms)
+    cache.on_evict.append(keyring.forget)
+    ready = asyncio.Event()
+    watcher = asyncio.create_task(store.watch_changes(cache.changed, cache.reset, ready))
+    try:
+        await asyncio.wait_for(ready.wait(), timeout=30)
+    except BaseException:
+        watcher.cancel()
+        await store.close()
+        raise
+    return cache, watcher
 
 
 async def _purge_replay_forever(replay: ReplayGuard, clock: Clock) -> None:
@@ -114,6 +187,26 @@ async def _purge_replay_forever(replay: ReplayGuard, clock: Clock) -> None:
             await replay.purge(clock.now_ms())
         except Exception:
             log.exception("replay purge failed")
+
+
+async def _sweep_imports_forever(byok: ByokService, interval_seconds: float) -> None:
+    """Delete expired BYOK import parameters (the service reads the injected clock); safe on every node."""
+    while True:
+        await asyncio.sleep(interval_seconds)
+        try:
+            await byok.purge_once()
+        except Exception:
+            log.exception("import parameter sweep failed")
+
+
+async def _purge_secrets_forever(secrets: SecretService, interval_seconds: float) -> None:
+    """Remove secrets past their recovery window (the service reads the injected clock); safe on every node."""
+    while True:
+        await asyncio.sleep(interval_seconds)
+        try:
+            await secrets.purge_once()
+        except Exception:
+            log.exception("secret purge failed")
 
 
 async def prepare(settings: Settings) -> None:
@@ -126,6 +219,7 @@ async def prepare(settings: Settings) -> None:
         await open_keyring(runtime_store, root)
     finally:
         await runtime_store.close()
+        root.close()
 
 
 class _Holder:
@@ -166,7 +260,22 @@ def build_app(settings: Settings, clock: Clock | None = None) -> Starlette:
             await holder.runtime.close()
             holder.runtime = None
 
+    openapi_text: list[bytes] = []
+
+    async def openapi(_: Request) -> Response:
+        if not openapi_text:
+            openapi_text.append(render_openapi(load_actions()).encode())
+        return Response(openapi_text[0], media_type="application/json")
+
+    async def metrics(_: Request) -> Response:
+        runtime = holder.runtime
+        if runtime is None or runtime.metrics is None:
+            return Response(b"metrics are off\n", status_code=404, media_type="text/plain")
+        return Response(await runtime.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
     routes = [
+        Route("/openapi.json", openapi),
+        Route("/metrics", metrics),
         Route("/ehsm", ehsm, methods=["GET", "POST"]),
         Route("/ehsm/", ehsm, methods=["GET", "POST"]),
         Route("/healthz", healthz),

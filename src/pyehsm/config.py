@@ -28,6 +28,24 @@ DEFAULT_POOL_DEPTH = {
 }
 
 
+def parse_pool_depth(text: str) -> dict[str, int]:
+    """ "EH_RSA_4096=8,EH_SM2=16" -> {"EH_RSA_4096": 8, "EH_SM2": 16} (unlisted keyspecs keep defaults)."""
+    depth = dict(DEFAULT_POOL_DEPTH)
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, count = item.partition("=")
+        if name not in DEFAULT_POOL_DEPTH or not count.isdigit():
+            raise StartupError(f"bad --pool-depth entry {item!r}: expected KEYSPEC=N for an asymmetric keyspec")
+        depth[name] = int(count)
+    return depth
+
+
+QUOTE_PROVIDERS = ("auto", "configfs-tsm", "gramine", "simulated", "none")
+TCB_ALLOW_CHOICES = ("SWHardeningNeeded", "ConfigurationNeeded", "ConfigurationAndSWHardeningNeeded")
+
+
+DEFAULT_RATE_LIMIT = 1000.0  # requests/second per app on a non-loopback bind (docs/operations.md)
+
+
 def default_data_dir() -> Path:
     return Path(os.environ.get("PYEHSM_DATA_DIR", "./pyehsm-data"))
 
@@ -45,12 +63,33 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     replay_retention_ms: int = 20 * 60 * 1000
     key_cache_entries: int = 10_000
+    cache_ttl_ms: int = 500  # PostgreSQL: key/app rows cached per process this long (NOTIFY evicts sooner)
+    pg_pool_size: int = 10  # PostgreSQL: connections per process (plus one for LISTEN)
     pool_depth: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_POOL_DEPTH))
     tls_cert: str = ""
     tls_key: str = ""
     allow_plaintext: bool = False
     log_level: str = "info"
     audit_log: str = ""  # "" = off, "-" = stdout, else a file path
+    secret_purge_seconds: float = 300.0  # how often a node removes secrets past their recovery window
+    import_sweep_seconds: float = 300.0  # how often a node deletes expired BYOK import parameters
+    # remote attestation (PROTOCOL.md section 6, docs/attestation.md)
+    collateral_dir: str = ""  # offline bundle of QuoteCollateralV3 JSON files, tried first ("" = none)
+    pccs_url: str = ""  # PCCS / Intel PCS base URL, tried after the bundle ("" = never use the network)
+    pccs_cache_entries: int = 64  # collateral sets cached on disk in data_dir/pccs-cache
+    tcb_allow: tuple[str, ...] = ()  # TCB statuses VerifyQuote accepts besides UpToDate
+    quote_provider: str = "auto"  # GenerateQuote: auto | configfs-tsm | gramine | simulated | none
+    trust_simulated_roots: tuple[str, ...] = ()  # PEM files: simulated-quote roots VerifyQuote trusts
+    # per-app rate limit (token bucket per appid and worker): requests/second, None = off on a loopback
+    # bind and DEFAULT_RATE_LIMIT otherwise, 0 = off; burst 0 = twice the rate (at least 1)
+    rate_limit: float | None = None
+    rate_limit_burst: int = 0
+    metrics: bool = True  # serve /metrics
+
+    def __post_init__(self) -> None:
+        # PYEHSM_SETTINGS is JSON, which turns tuples into lists
+        for name in ("tcb_allow", "trust_simulated_roots"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
 
     @property
     def sqlite_path(self) -> Path:
@@ -59,6 +98,20 @@ class Settings:
     @property
     def replay_path(self) -> Path:
         return self.data_dir / "replay.db"
+
+    @property
+    def pccs_cache_dir(self) -> Path:
+        return self.data_dir / "pccs-cache"
+
+    @property
+    def simulation_material_path(self) -> Path:
+        """The simulated quote provider's PCK key and chain (0600), kept so restarts sign with the same chain."""
+        return self.data_dir / "simulated-quote-signing.pem"
+
+    @property
+    def simulation_root_path(self) -> Path:
+        """The simulated quote provider's root certificate, for --trust-simulated-root."""
+        return self.data_dir / "simulated-quote-root.pem"
 
     @property
     def root_key_spec(self) -> str:
@@ -72,6 +125,14 @@ class Settings:
             return ipaddress.ip_address(self.host).is_loopback
         except ValueError:
             return False
+
+    @property
+    def effective_rate_limit(self) -> tuple[float, int]:
+        """(requests per second, burst) for each app; (0, 0) when rate limiting is off."""
+        rate = self.rate_limit if self.rate_limit is not None else (0.0 if self.loopback else DEFAULT_RATE_LIMIT)
+        if rate <= 0:
+            return 0.0, 0
+        return rate, self.rate_limit_burst or max(1, int(rate * 2))
 
     @property
     def effective_enroll_policy(self) -> str:
@@ -93,6 +154,15 @@ class Settings:
             )
         if self.workers < 1:
             raise StartupError("--workers must be at least 1")
+        if self.quote_provider not in QUOTE_PROVIDERS:
+            raise StartupError(f"--quote-provider must be one of {', '.join(QUOTE_PROVIDERS)}")
+        unknown = sorted(set(self.tcb_allow) - set(TCB_ALLOW_CHOICES))
+        if unknown:
+            raise StartupError(f"--tcb-allow {unknown[0]!r}: must be one of {', '.join(TCB_ALLOW_CHOICES)}")
+        if (self.rate_limit is not None and self.rate_limit < 0) or self.rate_limit_burst < 0:
+            raise StartupError("--rate-limit and --rate-limit-burst must not be negative")
+        if self.pccs_cache_entries < 1:
+            raise StartupError("the PCCS cache must hold at least 1 entry")
         return self
 
     def to_env(self) -> dict[str, str]:
@@ -116,6 +186,34 @@ class Settings:
             kwargs["root_key"] = env["PYEHSM_ROOT_KEY"]
         if env.get("PYEHSM_ADMIN_TOKEN"):
             kwargs["admin_token"] = env["PYEHSM_ADMIN_TOKEN"]
+        if env.get("PYEHSM_POOL_DEPTH"):
+            kwargs["pool_depth"] = parse_pool_depth(env["PYEHSM_POOL_DEPTH"])
+        for name, env_name in (("cache_ttl_ms", "PYEHSM_CACHE_TTL_MS"), ("pg_pool_size", "PYEHSM_PG_POOL_SIZE")):
+            if env.get(env_name):
+                try:
+                    kwargs[name] = int(env[env_name])
+                except ValueError:
+                    raise StartupError(f"{env_name} must be an integer") from None
         if env.get("PYEHSM_ENROLL_POLICY"):
             kwargs["enroll_policy"] = env["PYEHSM_ENROLL_POLICY"]
+        if env.get("PYEHSM_SECRET_PURGE_SECONDS"):
+            kwargs["secret_purge_seconds"] = float(env["PYEHSM_SECRET_PURGE_SECONDS"])
+        if env.get("PYEHSM_IMPORT_SWEEP_SECONDS"):
+            kwargs["import_sweep_seconds"] = float(env["PYEHSM_IMPORT_SWEEP_SECONDS"])
+        for name, env_name in (
+            ("collateral_dir", "PYEHSM_COLLATERAL_DIR"),
+            ("pccs_url", "PYEHSM_PCCS_URL"),
+            ("quote_provider", "PYEHSM_QUOTE_PROVIDER"),
+        ):
+            if env.get(env_name):
+                kwargs[name] = env[env_name]
+        if env.get("PYEHSM_RATE_LIMIT"):
+            try:
+                kwargs["rate_limit"] = float(env["PYEHSM_RATE_LIMIT"])
+            except ValueError:
+                raise StartupError("PYEHSM_RATE_LIMIT must be a number") from None
+        if env.get("PYEHSM_TCB_ALLOW"):
+            kwargs["tcb_allow"] = tuple(filter(None, (v.strip() for v in env["PYEHSM_TCB_ALLOW"].split(","))))
+        if env.get("PYEHSM_TRUST_SIMULATED_ROOT"):
+            kwargs["trust_simulated_roots"] = tuple(filter(None, env["PYEHSM_TRUST_SIMULATED_ROOT"].split(os.pathsep)))
         return cls(**kwargs)

@@ -40,6 +40,13 @@ class ActionSpec:
     handler: Handler
     signed: bool = True
 
+    @property
+    def payload_required(self) -> bool:
+        """Whether the action has required payload fields (then a request without payload is refused)."""
+        if self.payload is None:
+            return False
+        return any(f.required for f in msgspec.structs.fields(self.payload))
+
 
 ACTIONS: dict[str, ActionSpec] = {}
 

@@ -27,6 +27,7 @@ _AT = re.compile(r" - at `\$\.([^`\[]+)")
 _MISSING = re.compile(r"missing required field `([^`]+)`")
 _LE = re.compile(r"<= (\d+)")
 _GE = re.compile(r">= (\d+)")
+_WRONG_TYPE = re.compile(r"Expected `(str|bytes|int)(?: \| null)?`, got `")
 
 
 def _field_message(detail: str) -> str:
@@ -41,12 +42,10 @@ def _field_message(detail: str) -> str:
         return f"Parameter invalid, The {field} not a valid base64 string."
     if "Invalid enum value" in detail:
         return f"Parameter invalid, The {field} type is incorrect."
-    if detail.startswith("Expected `int`, got") or detail.startswith("Expected `int | null`, got"):
-        return f"Parameter invalid, The {field} must be of integer type."
-    if detail.startswith("Expected `str`, got") or detail.startswith("Expected `str | null`, got"):
-        return f"Parameter invalid, The {field} must be of string type."
-    if detail.startswith("Expected `bytes`") and ", got" in detail:
-        return f"Parameter invalid, The {field} must be of string type."
+    wrong_type = _WRONG_TYPE.match(detail)
+    if wrong_type:  # optional fields read "Expected `bytes | null`, got `int`"
+        kind = "integer" if wrong_type.group(1) == "int" else "string"
+        return f"Parameter invalid, The {field} must be of {kind} type."
     if "of length" in detail:
         return f"Parameter invalid, The {field} length error."
     if detail.startswith("Expected `int` <="):
@@ -58,7 +57,16 @@ def _field_message(detail: str) -> str:
 
 def decode_payload(payload: dict[str, Any] | None, struct_type: type[S]) -> S:
     """Convert a request payload into ``struct_type``; ParamError with PROTOCOL.md's message on failure."""
+    data = payload if payload is not None else {}
     try:
-        return msgspec.convert(payload if payload is not None else {}, struct_type, str_keys=True)
+        return msgspec.convert(data, struct_type, str_keys=True)
     except msgspec.ValidationError as exc:
-        raise ParamError(_field_message(str(exc))) from None
+        raise ParamError(_empty_required_message(data, struct_type) or _field_message(str(exc))) from None
+
+
+def _empty_required_message(data: dict[str, Any], struct_type: type[msgspec.Struct]) -> str | None:
+    """A required field sent as "" is reported as empty (as Intel's checker does), whatever its type."""
+    for f in msgspec.structs.fields(struct_type):
+        if f.required and data.get(f.encode_name) == "":
+            return f"Missing required parameters, The {f.encode_name} cannot be empty."
+    return None

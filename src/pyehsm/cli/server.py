@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from pyehsm.config import Settings
+from pyehsm.config import QUOTE_PROVIDERS, TCB_ALLOW_CHOICES, Settings, parse_pool_depth
 from pyehsm.errors import StartupError
 
 
@@ -56,6 +56,48 @@ def base_settings(data_dir: Path | None, store: str | None, root_key: str | None
 @click.option("--allow-plaintext", is_flag=True, help="Serve plain HTTP on a non-loopback address.")
 @click.option("--audit-log", default="", help='Audit log target: "-" for stdout or a file path.')
 @click.option("--log-level", default="info", show_default=True)
+@click.option("--pool-depth", default="", help="Pre-generated key pairs per keyspec, e.g. EH_RSA_4096=8,EH_SM2=16.")
+@click.option(
+    "--rate-limit",
+    type=float,
+    default=None,
+    help="Requests/second per app (token bucket per worker); 0 = off. Default: off on loopback, else 1000.",
+)
+@click.option("--rate-limit-burst", type=int, default=0, help="Burst per app (default: twice the rate).")
+@click.option("--metrics/--no-metrics", default=True, show_default=True, help="Serve Prometheus metrics at /metrics.")
+@click.option(
+    "--collateral-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="VerifyQuote: offline collateral bundle (QuoteCollateralV3 JSON files named <fmspc>.json "
+    "or <sgx|tdx>-<fmspc>.json), tried first.",
+)
+@click.option(
+    "--pccs-url",
+    default=None,
+    help="VerifyQuote: PCCS or Intel PCS base URL for collateral (cached in <data-dir>/pccs-cache). "
+    "Without it the server never uses the network for attestation.",
+)
+@click.option(
+    "--tcb-allow",
+    type=click.Choice(TCB_ALLOW_CHOICES),
+    multiple=True,
+    help="VerifyQuote: also accept quotes with this TCB status (repeatable; UpToDate is always accepted).",
+)
+@click.option(
+    "--quote-provider",
+    type=click.Choice(QUOTE_PROVIDERS),
+    default=None,
+    help="GenerateQuote: auto (configfs-tsm or Gramine when present, default), configfs-tsm, gramine, none, "
+    "or simulated (development only: quotes from no TEE, signing chain kept in the data dir).",
+)
+@click.option(
+    "--trust-simulated-root",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    multiple=True,
+    help="VerifyQuote: trust simulated quotes chaining to this root certificate (repeatable; e.g. "
+    "<data-dir>/simulated-quote-root.pem). Never trusted otherwise.",
+)
 def serve(
     host: str,
     port: int,
@@ -69,6 +111,15 @@ def serve(
     allow_plaintext: bool,
     audit_log: str,
     log_level: str,
+    pool_depth: str,
+    rate_limit: float | None,
+    rate_limit_burst: int,
+    metrics: bool,
+    collateral_dir: Path | None,
+    pccs_url: str | None,
+    tcb_allow: tuple[str, ...],
+    quote_provider: str | None,
+    trust_simulated_root: tuple[Path, ...],
 ) -> None:
     """Start the server (SQLite + a root key file in the data dir unless told otherwise)."""
     import uvicorn
@@ -87,6 +138,15 @@ def serve(
         audit_log=audit_log,
         log_level=log_level,
         enroll_policy=enroll_policy or base.enroll_policy,
+        pool_depth=parse_pool_depth(pool_depth) if pool_depth else base.pool_depth,
+        rate_limit=rate_limit if rate_limit is not None else base.rate_limit,
+        rate_limit_burst=rate_limit_burst or base.rate_limit_burst,
+        metrics=metrics,
+        collateral_dir=str(collateral_dir.resolve()) if collateral_dir is not None else base.collateral_dir,
+        pccs_url=pccs_url or base.pccs_url,
+        tcb_allow=tcb_allow or base.tcb_allow,
+        quote_provider=quote_provider or base.quote_provider,
+        trust_simulated_roots=tuple(str(p.resolve()) for p in trust_simulated_root) or base.trust_simulated_roots,
     )
     try:
         settings.validate()
@@ -94,6 +154,10 @@ def serve(
     except StartupError as exc:
         fail(exc)
     os.environ.update(settings.to_env())
+    if workers > 1 and metrics:
+        from pyehsm.metrics import prepare_multiprocess_dir
+
+        prepare_multiprocess_dir(settings.data_dir / "metrics")
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run(
         "pyehsm.app:create_app",

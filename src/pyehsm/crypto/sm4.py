@@ -54,7 +54,7 @@ def seal(key: bytes, plaintext: bytes, header: bytes, aad: bytes, *, cbc: bool) 
 
 
 def open_sealed(key: bytes, sealed: bytes, header: bytes, aad: bytes, *, cbc: bool) -> bytes:
-    if len(sealed) < SM4_IV_BYTES + MAC_BYTES + (SM4_BLOCK_BYTES if cbc else 1):
+    if len(sealed) < SM4_IV_BYTES + MAC_BYTES + (SM4_BLOCK_BYTES if cbc else 0):
         raise AuthenticationFailed
     iv, ct, tag = sealed[:SM4_IV_BYTES], sealed[SM4_IV_BYTES:-MAC_BYTES], sealed[-MAC_BYTES:]
     if not _hmac.compare_digest(_tag(mac_key(key), header, aad, iv, ct), tag):

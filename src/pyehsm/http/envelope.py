@@ -14,6 +14,8 @@ from pyehsm.errors import AuthError, ParamError
 
 TIMESTAMP_WINDOW_MS = 10 * 60 * 1000
 MAX_NONCE_CHARS = 64
+MAX_PAYLOAD_DEPTH = 16  # nesting levels below the payload object; bounds every recursive walk of it
+NOT_JSON = "Parameter invalid, The request body is not valid JSON."
 
 _json_decoder = msgspec.json.Decoder()
 _json_encoder = msgspec.json.Encoder()
@@ -40,11 +42,26 @@ class Envelope:
 def decode_json_object(body: bytes) -> dict[str, Any]:
     try:
         data = _json_decoder.decode(body)
-    except msgspec.DecodeError:
-        raise ParamError("Parameter invalid, The request body is not valid JSON.") from None
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        # invalid UTF-8 surfaces as UnicodeDecodeError and very deep nesting as RecursionError
+        raise ParamError(NOT_JSON) from None
     if not isinstance(data, dict):
         raise ParamError("param type error")
     return data
+
+
+def _nesting_depth_exceeds(value: Any, limit: int) -> bool:
+    """True when ``value`` nests objects/arrays more than ``limit`` levels deep (iterative walk)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def parse_envelope(body: bytes, now_ms: int) -> Envelope:
@@ -58,6 +75,8 @@ def parse_envelope(body: bytes, now_ms: int) -> Envelope:
         raise ParamError("param type error")
     if payload is not None and not isinstance(payload, dict):
         raise ParamError("param type error")
+    if payload is not None and _nesting_depth_exceeds(payload, MAX_PAYLOAD_DEPTH):
+        raise ParamError("Parameter invalid, The payload is nested too deeply.")
     if nonce is not None and not isinstance(nonce, str):
         raise ParamError("param type error")
     if nonce is not None and len(nonce) > MAX_NONCE_CHARS:

@@ -8,9 +8,10 @@ Always HTTP 200 with {code, message, result}; errors never carry secrets or stac
 from __future__ import annotations
 
 import logging
+import secrets
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -19,6 +20,7 @@ from pyehsm.actions.validation import decode_payload
 from pyehsm.audit import AuditLog
 from pyehsm.errors import ApiNotFound, AuthError, EhsmError, InternalError, ParamError
 from pyehsm.http.envelope import parse_envelope, render
+from pyehsm.http.ratelimit import RateLimiter
 from pyehsm.http.signing import signature_matches
 from pyehsm.services.container import Services
 from pyehsm.store.base import ReplayGuard
@@ -64,7 +66,10 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 def _action_name(scope: Scope) -> str:
-    query = parse_qs(bytes(scope.get("query_string", b"")).decode("latin-1"))
+    raw = bytes(scope.get("query_string", b""))
+    if raw.startswith(b"Action=") and b"&" not in raw and b"%" not in raw and b"+" not in raw:
+        return raw[7:].decode("latin-1")  # fast path for the usual `?Action=Name`
+    query = parse_qs(raw.decode("latin-1"))
     values = query.get("Action")
     return values[0] if values else ""
 
@@ -86,23 +91,25 @@ class EhsmEndpoint:
         self.audit = audit
         self.max_body_bytes = max_body_bytes
         self.observers: list[Callable[[str, int, float], None]] = []  # (action, code, seconds) -> None
+        self.limiter: RateLimiter | None = None  # per-app rate limit, checked after authentication
 
     def __repr__(self) -> str:
         return "<EhsmEndpoint>"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        request_id = uuid.uuid4().hex
+        request_id = secrets.token_hex(8)
         name = _action_name(scope)
         appid = ""
         keyid: str | None = None
+        facts = _AuditFacts()
         try:
             spec = self.actions.get(name)
             if spec is None:
                 raise ApiNotFound
             if spec.signed:
                 body = await read_body(receive, self.max_body_bytes)
-                reply, appid = await self._signed(spec, body, request_id)
+                reply, appid = await self._signed(spec, body, request_id, facts)
             else:
                 caller = Caller("", request_id, _header(scope, b"x-pyehsm-admin-token"))
                 reply = await spec.handler(self.services, caller, None)
@@ -114,6 +121,7 @@ class EhsmEndpoint:
             log.exception("internal error in action %s (request %s)", name, request_id)
             err = InternalError()
             code, message, result = err.code, err.message, {}
+        appid, keyid = appid or facts.appid, keyid or facts.keyid  # failed after authentication
         body_out = render(code, message, result)
         await send(
             {
@@ -136,19 +144,39 @@ class EhsmEndpoint:
         for observe in self.observers:
             observe(name if spec_known(self.actions, name) else "unknown", code, elapsed)
 
-    async def _signed(self, spec: ActionSpec, body: bytes, request_id: str) -> tuple[Reply, str]:
+    async def _signed(
+        self, spec: ActionSpec, body: bytes, request_id: str, facts: _AuditFacts
+    ) -> tuple[Reply, str]:
         now = self.services.clock.now_ms()
         env = parse_envelope(body, now)
+        if env.payload is None and spec.payload_required:
+            raise ParamError("Missing required parameters")
         payload = decode_payload(env.payload, spec.payload) if spec.payload is not None else None
         apikey = await self.services.apps.apikey(env.appid)
         if apikey is None:
             raise AuthError("appid not found")
         if not signature_matches(apikey, env.signed_params(), env.sign):
             raise AuthError("sign error")
+        facts.appid, facts.keyid = env.appid, _payload_keyid(payload)
+        if self.limiter is not None:
+            self.limiter.check(env.appid)
         if not await self.replay.remember(env.appid, env.sign, now):
             raise AuthError(REPLAYED)
         reply = await spec.handler(self.services, Caller(env.appid, request_id), payload)
         return reply, env.appid
+
+
+@dataclass(slots=True)
+class _AuditFacts:
+    """What the audit record of a request that fails after authentication still names."""
+
+    appid: str = ""
+    keyid: str | None = None
+
+
+def _payload_keyid(payload: object) -> str | None:
+    keyid = getattr(payload, "keyid", None)
+    return keyid if isinstance(keyid, str) else None
 
 
 def spec_known(actions: dict[str, ActionSpec], name: str) -> bool:

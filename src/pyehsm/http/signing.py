@@ -18,23 +18,38 @@ from typing import Any
 ENVELOPE_SIGNED_FIELDS = ("appid", "nonce", "payload", "timestamp")
 
 
-def _js_text(value: Any) -> str:
+def _js_string(value: Any) -> str:
+    """JavaScript's String(value) for a JSON value (arrays join their items with commas)."""
+    if value is None:
+        return ""  # only reached for array items: String([null]) is ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Mapping):
-        return canonical_string(value)
+        return "[object Object]"
+    if isinstance(value, list):
+        return ",".join(_js_string(v) for v in value)
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    if isinstance(value, list):
-        return ",".join(_js_text(v) for v in value)
     return str(value)
 
 
+def _js_text(value: Any) -> str:
+    # The server renders every object (arrays too: typeof [] is "object") recursively by its keys.
+    if isinstance(value, Mapping):
+        return canonical_string(value)
+    if isinstance(value, list):
+        return canonical_string({str(i): v for i, v in enumerate(value)})
+    return _js_string(value)
+
+
 def _js_dropped(value: Any) -> bool:
-    # JavaScript's `value == ""` is true for "", 0, false and [] (plus absent/null values).
-    if value is None or value == "" or value is False or value == []:
+    # JavaScript's `value == ""` is true for "", 0, false and arrays whose String() is "" ([], [""], [null]),
+    # plus absent/null values; objects never equal "".
+    if value is None:
         return True
-    return isinstance(value, int | float) and not isinstance(value, bool) and value == 0
+    if isinstance(value, Mapping):
+        return False
+    return _js_string(value) == "" or (isinstance(value, int | float) and value == 0)
 
 
 def canonical_string(params: Mapping[str, Any]) -> str:
@@ -42,6 +57,10 @@ def canonical_string(params: Mapping[str, Any]) -> str:
     parts = []
     for key in sorted(params):
         value = params[key]
+        if type(value) is str:  # the common case, kept short: it is on every request's path
+            if value:
+                parts.append(key + "=" + value)
+            continue
         if _js_dropped(value):
             continue
         parts.append(f"{key}={_js_text(value)}")

@@ -8,6 +8,7 @@ bounded LRU cache, evicted when a key is disabled or deleted.
 
 from __future__ import annotations
 
+import logging
 import os
 import struct
 import threading
@@ -26,6 +27,8 @@ _WRAP_VERSION = 1
 _WRAP_HEADER = struct.Struct(">BI")  # format version, domain key id
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 
 class UnwrapError(InternalError):
@@ -47,6 +50,24 @@ class MaterialRef:
 
 def apikey_aad(appid: str) -> bytes:
     return f"pyehsm:apikey:v1|{appid}".encode()
+
+
+def secrets_key_aad(appid: str, keyid: str) -> bytes:
+    """AAD of an app's default secrets key (secret_keys.wrapped_material; services/secrets.py uses the same)."""
+    return f"pyehsm:secrets-key:v1|{appid}|{keyid}".encode()
+
+
+def import_key_aad(appid: str, keyid: str, token_id: str, wrapping_keyspec: str) -> bytes:
+    """AAD of a BYOK wrapping key's private half (import_tokens.wrapped_private_key; services/byok.py)."""
+    return f"pyehsm:import-key:v1|{appid}|{keyid}|{token_id}|{wrapping_keyspec}".encode()
+
+
+BYOK_TOKEN_KEY_META = "byok.token-key"
+BYOK_TOKEN_KEY_AAD = b"pyehsm:byok-token-key:v1"  # the import-token MAC key, kept DK-wrapped in meta
+
+
+DomainKeyLoader = Callable[[int], bytes | None]
+"""Fetches and unwraps (with the root key) a domain key this process has not loaded; None if unknown."""
 
 
 class PrimitiveCache:
@@ -86,20 +107,53 @@ class PrimitiveCache:
 
 
 class Keyring:
-    def __init__(self, domain_keys: dict[int, bytes], active_dk_id: int, cache_entries: int = 10_000) -> None:
+    def __init__(
+        self,
+        domain_keys: dict[int, bytes],
+        active_dk_id: int,
+        cache_entries: int = 10_000,
+        dk_loader: DomainKeyLoader | None = None,
+    ) -> None:
+        """``dk_loader`` is asked for a domain key named by a wrapped value but not loaded yet (another
+        node rotated the domain key); keyring/domain.py builds it from the store and the root key."""
         if active_dk_id not in domain_keys:
             raise ValueError("active domain key missing")
         self._dks = {dk_id: AESGCM(key) for dk_id, key in domain_keys.items()}
         self.active_dk_id = active_dk_id
         self.cache = PrimitiveCache(cache_entries)
+        self._dk_loader = dk_loader
+        self._load_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"<Keyring dk={self.active_dk_id} cached={len(self.cache)}>"
 
     def add_domain_key(self, dk_id: int, key: bytes, *, make_active: bool = False) -> None:
+        """Load a domain key (the cipher is built before it can become active: wrap never sees a gap)."""
         self._dks[dk_id] = AESGCM(key)
         if make_active:
             self.active_dk_id = dk_id
+
+    def activate(self, dk_id: int) -> None:
+        """Wrap new values under the loaded domain key ``dk_id`` from now on."""
+        if dk_id not in self._dks:
+            raise ValueError("domain key not loaded")
+        self.active_dk_id = dk_id
+
+    def domain_key_ids(self) -> list[int]:
+        return sorted(self._dks)
+
+    def _domain_key(self, dk_id: int) -> AESGCM | None:
+        dk = self._dks.get(dk_id)
+        if dk is not None or self._dk_loader is None or dk_id <= 0:
+            return dk
+        with self._load_lock:
+            dk = self._dks.get(dk_id)
+            if dk is None:
+                key = self._dk_loader(dk_id)
+                if key is not None:
+                    self.add_domain_key(dk_id, key)
+                    dk = self._dks[dk_id]
+        return dk
 
     # -- wrapping -----------------------------------------------------------------------------
     def wrap(self, plaintext: bytes, aad: bytes) -> bytes:
@@ -112,8 +166,8 @@ class Keyring:
             raise UnwrapError
         head = wrapped[: _WRAP_HEADER.size]
         version, dk_id = _WRAP_HEADER.unpack(head)
-        dk = self._dks.get(dk_id)
-        if version != _WRAP_VERSION or dk is None:
+        dk = self._domain_key(dk_id) if version == _WRAP_VERSION else None
+        if dk is None:
             raise UnwrapError
         body = wrapped[_WRAP_HEADER.size :]
         try:
@@ -124,6 +178,15 @@ class Keyring:
     @staticmethod
     def wrapped_dk_id(wrapped: bytes) -> int:
         return int(_WRAP_HEADER.unpack(wrapped[: _WRAP_HEADER.size])[1])
+
+    @staticmethod
+    def dk_id_prefix(dk_id: int) -> bytes:
+        """The first bytes of every value wrapped under ``dk_id`` (stores compare them to find old rows)."""
+        return _WRAP_HEADER.pack(_WRAP_VERSION, dk_id)
+
+    def rewrap(self, wrapped: bytes, aad: bytes) -> bytes:
+        """The same plaintext wrapped again under the active domain key (the plaintext never leaves)."""
+        return self.wrap(self.unwrap(wrapped, aad), aad)
 
     def wrap_material(self, ref: MaterialRef, material: bytes) -> bytes:
         return self.wrap(material, ref.aad())
@@ -144,7 +207,17 @@ class Keyring:
         cached = self.cache.get(cache_key)
         if cached is not None:
             return cached  # type: ignore[return-value]
-        primitive = build(self.unwrap_material(ref, wrapped))
+        try:
+            material = self.unwrap_material(ref, wrapped)
+        except UnwrapError:
+            log.error(
+                "stored key material of keyid %s version %d failed authentication "
+                "(row tampered with, swapped with another key's, or wrapped under an unknown domain key)",
+                ref.keyid,
+                ref.version,
+            )
+            raise
+        primitive = build(material)
         self.cache.put(cache_key, primitive)
         return primitive
 

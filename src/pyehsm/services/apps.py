@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import hmac
+import logging
 import secrets
 import string
 import uuid
@@ -11,9 +12,11 @@ from collections import OrderedDict
 
 from pyehsm.clock import Clock
 from pyehsm.errors import EnrollError
-from pyehsm.keyring.keyring import Keyring
+from pyehsm.keyring.keyring import Keyring, UnwrapError
 from pyehsm.store.base import Store
 from pyehsm.store.records import AppRecord
+
+log = logging.getLogger(__name__)
 
 APIKEY_CHARS = 32
 _ALPHABET = string.ascii_letters + string.digits
@@ -77,7 +80,11 @@ class AppService:
         record = await self._store.get_app(appid)
         if record is None:
             return None
-        apikey = self._keyring.unwrap_apikey(appid, record.wrapped_apikey)
+        try:
+            apikey = self._keyring.unwrap_apikey(appid, record.wrapped_apikey)
+        except UnwrapError:
+            log.error("stored apikey of app %s failed authentication (row tampered with or swapped)", appid)
+            raise
         self._apikeys[appid] = apikey
         while len(self._apikeys) > self._cache_entries:
             self._apikeys.popitem(last=False)

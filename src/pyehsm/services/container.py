@@ -7,8 +7,12 @@ from dataclasses import dataclass
 from pyehsm.clock import Clock
 from pyehsm.keyring.keyring import Keyring
 from pyehsm.services.apps import AppService
+from pyehsm.services.asymmetric import AsymmetricService
+from pyehsm.services.attestation import AttestationService
+from pyehsm.services.byok import ByokService
 from pyehsm.services.crypto import SymmetricService
 from pyehsm.services.keys import KeyService
+from pyehsm.services.secrets import SecretService
 
 
 @dataclass(slots=True)
@@ -18,5 +22,9 @@ class Services:
     apps: AppService
     keys: KeyService
     symmetric: SymmetricService
+    secrets: SecretService
+    asymmetric: AsymmetricService
+    attestation: AttestationService
+    byok: ByokService
     version: str
     git_sha: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from functools import partial
@@ -18,7 +19,9 @@ DECRYPT_FAILED = "Decrypt failed: the ciphertext was not made with this key, was
 BAD_BLOB = "Parameter invalid, The ciphertext is not a pyehsm ciphertext."
 
 
+@functools.lru_cache(maxsize=65536)
 def _bind(keyid: str) -> bytes:
+    """The keyid as 16 bytes, authenticated with every ciphertext so it only decrypts under its key."""
     return uuid.UUID(keyid).bytes
 
 

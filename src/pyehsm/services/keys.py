@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from typing import TypeVar
 
 from pyehsm.clock import Clock
+from pyehsm.crypto.keygen import is_slow
 from pyehsm.crypto.keyspecs import KeySpec, KeyUsage, Operation, Origin, keyspec
 from pyehsm.errors import NotFoundError, StateError
 from pyehsm.keyring.keyring import Keyring, MaterialRef
@@ -124,4 +126,7 @@ class KeyService:
         stored = await self._store.get_key_version(record.appid, record.keyid, version)
         if stored is None or stored.wrapped_material is None:
             raise NotFoundError("The key version named by the ciphertext does not exist.")
+        if is_slow(keyspec(record.keyspec)):
+            # Parsing a key pair (RSA validation: up to ~250 ms) must not block the event loop.
+            return await asyncio.to_thread(self._keyring.primitive, ref, stored.wrapped_material, build)
         return self._keyring.primitive(ref, stored.wrapped_material, build)

@@ -5,9 +5,49 @@ Every method that touches tenant data takes the appid and filters by it.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
-from pyehsm.store.records import AppRecord, KeyRecord, KeyState, KeyVersionRecord
+from pyehsm.store.records import (
+    AppRecord,
+    ImportParamsRecord,
+    KeyRecord,
+    KeyState,
+    KeyVersionRecord,
+    QuotePolicyRecord,
+    SecretRecord,
+    SecretsKeyRecord,
+    SecretVersionInfo,
+    SecretVersionRecord,
+)
+
+WRAPPED_KINDS: tuple[str, ...] = ("cmk", "apikey", "secrets_key", "import_key")
+"""Every column holding a value wrapped by the domain key (DK), by the name the rotation job uses.
+
+kind           column                              key (resume cursor)   owner (what the AAD binds)
+"cmk"          key_versions.wrapped_material       (keyid, version)      (appid, keyid, str(version), keyspec)
+               (rows whose material is NULL, external keys awaiting import, are skipped; appid and
+               keyspec come from the keys row: key_versions JOIN keys USING (keyid))
+"apikey"       apps.wrapped_apikey                 (appid,)              (appid,)
+"secrets_key"  secret_keys.wrapped_material        (appid,)              (appid, keyid)
+"import_key"   import_tokens.wrapped_private_key   (keyid,)              (appid, keyid, token_id, wrapping_keyspec)
+DK-wrapped values kept in the meta table (the BYOK token key) are re-wrapped with replace_meta.
+A new DK-wrapped column adds a kind here, in both stores and in keyring/rotation.py (its AAD).
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class WrappedValue:
+    """One DK-wrapped value as the domain-key rotation job sees it (see WRAPPED_KINDS)."""
+
+    kind: str
+    key: tuple[str | int, ...]
+    owner: tuple[str, ...]
+    wrapped: bytes
+
+    def __repr__(self) -> str:
+        return f"<WrappedValue {self.kind} {self.key}>"
 
 
 class Store(Protocol):
@@ -28,6 +68,44 @@ class Store(Protocol):
 
     async def insert_meta_if_absent(self, name: str, value: bytes) -> bytes:
         """Store ``value`` unless ``name`` exists; return what is stored (race-free)."""
+        ...
+
+    async def replace_meta(
+        self, expected: dict[str, bytes | None], values: dict[str, bytes], delete: tuple[str, ...] = ()
+    ) -> bool:
+        """Compare-and-swap several meta rows in one transaction (root-key and domain-key rotation).
+
+        If every name in ``expected`` currently holds exactly that value (None: the row is absent),
+        upsert every row of ``values``, delete the rows named in ``delete`` and return True; otherwise
+        change nothing and return False. Must be serialised against concurrent writers (SQLite: BEGIN
+        IMMEDIATE; PostgreSQL: SELECT ... FOR UPDATE on the expected rows plus a transaction-scoped
+        advisory lock so that two callers expecting the same *absent* row cannot both succeed).
+        """
+        ...
+
+    # -- domain-key rotation (keyring/rotation.py; the kinds and their columns: WRAPPED_KINDS) --------
+    async def list_wrapped(
+        self, kind: str, below: bytes, after: tuple[str | int, ...] | None, limit: int
+    ) -> list[WrappedValue]:
+        """Up to ``limit`` values of ``kind`` wrapped under a domain key older than ``below``.
+
+        ``below`` is Keyring.dk_id_prefix(target): the first 5 bytes of a wrapped value (format byte,
+        then the DK id as a big-endian u32) compared as bytes, so the SQL filter is
+        ``substr(col, 1, 5) < below`` (PostgreSQL: ``substring(col from 1 for 5) < below`` on bytea).
+        Rows come in ascending ``key`` order, starting strictly after ``after`` (None: from the
+        first row), so a caller pages with the last key it got; a crashed job restarts from None.
+        Tenant-wide by design (a maintenance job); never exposed to an app.
+        """
+        ...
+
+    async def replace_wrapped(self, changes: list[tuple[WrappedValue, bytes]]) -> int:
+        """Compare-and-swap each (value, new): ``UPDATE <table> SET <column> = new WHERE <key columns> =
+        value.key AND <column> = value.wrapped``, all in one transaction. A row changed or deleted
+        meanwhile (another node's job, a key deletion) is skipped. Returns how many rows changed."""
+        ...
+
+    async def count_wrapped(self, kind: str) -> dict[bytes, int]:
+        """How many values of ``kind`` each 5-byte header prefix (see list_wrapped) has."""
         ...
 
     # -- apps --------------------------------------------------------------------------------------
@@ -54,6 +132,101 @@ class Store(Protocol):
         """Delete every key of the app; return their keyids."""
         ...
 
+    # -- secrets (a secret whose planned deletion is due, planned_delete_ms <= now_ms, counts as gone) ----
+    async def get_secrets_key(self, appid: str) -> SecretsKeyRecord | None: ...
+
+    async def insert_secrets_key_if_absent(self, key: SecretsKeyRecord) -> SecretsKeyRecord:
+        """Store the app's default secrets key unless it has one; return the stored one (race-free)."""
+        ...
+
+    async def insert_secret(self, secret: SecretRecord, version: SecretVersionRecord, now_ms: int) -> bool:
+        """Insert a secret with its first version; False when the app has a live secret of that name."""
+        ...
+
+    async def get_secret(self, appid: str, name: str, now_ms: int) -> SecretRecord | None: ...
+
+    async def list_secrets(self, appid: str, name: str | None, now_ms: int, limit: int) -> list[SecretRecord]:
+        """The app's live secrets (all, or the one named), oldest first (then by name)."""
+        ...
+
+    async def update_secret_description(self, appid: str, secret_id: str, description: str, now_ms: int) -> bool:
+        """False unless the secret exists and is not pending deletion."""
+        ...
+
+    async def add_secret_version(self, appid: str, version: SecretVersionRecord, now_ms: int) -> bool:
+        """Append ``version`` if it is exactly latest + 1 and the secret is not pending deletion; else False."""
+        ...
+
+    async def get_secret_version(self, appid: str, secret_id: str, version: int) -> SecretVersionRecord | None: ...
+
+    async def list_secret_versions(self, appid: str, secret_id: str, limit: int) -> list[SecretVersionInfo]:
+        """Version ids and creation times, newest first."""
+        ...
+
+    async def schedule_secret_deletion(self, appid: str, secret_id: str, planned_delete_ms: int, now_ms: int) -> bool:
+        """Set (or move) the planned deletion time; False when the secret is gone."""
+        ...
+
+    async def restore_secret(self, appid: str, secret_id: str, now_ms: int) -> bool:
+        """Cancel a pending deletion (a no-op for a secret not pending); False when the secret is gone."""
+        ...
+
+    async def delete_secret(self, appid: str, secret_id: str) -> bool:
+        """Remove the secret and all its versions now."""
+        ...
+
+    async def purge_secrets(self, now_ms: int) -> int:
+        """Remove every secret (all apps) whose planned deletion is due, with its versions, in one statement:
+        safe and idempotent when several nodes run it at once. Returns how many were removed."""
+        ...
+
+    # -- quote policies (UploadQuotePolicy / GetQuotePolicy) -------------------------------------------
+    async def insert_quote_policy(self, policy: QuotePolicyRecord) -> None: ...
+
+    async def get_quote_policy(self, appid: str, policy_id: str) -> QuotePolicyRecord | None:
+        """The app's policy; None when unknown or owned by another app."""
+        ...
+
+    # -- BYOK import parameters (table import_tokens; services/byok.py) --------------------------------
+    async def put_import_params(self, params: ImportParamsRecord) -> bool:
+        """Store ``params`` as the key's import parameters, replacing any earlier ones (failures reset),
+        but only while the app's key ``params.keyid`` awaits material (state pending_import, version 1
+        without material); False, nothing written, otherwise. One statement (INSERT ... SELECT ...
+        WHERE EXISTS ... ON CONFLICT (keyid) DO UPDATE)."""
+        ...
+
+    async def get_import_params(self, appid: str, keyid: str) -> ImportParamsRecord | None:
+        """The key's import parameters; None when there are none or the key belongs to another app."""
+        ...
+
+    async def count_import_failure(self, appid: str, keyid: str, token_id: str, max_failures: int) -> bool:
+        """One failed ImportKeyMaterial with the parameters ``token_id``: add 1 to their failures and delete
+        them once ``max_failures`` is reached, in one transaction. True while they stay usable."""
+        ...
+
+    async def install_key_material(self, appid: str, keyid: str, token_id: str, wrapped_material: bytes) -> bool:
+        """Finish an import in ONE transaction: delete the import parameters ``token_id`` of the app's key,
+        ``UPDATE key_versions SET wrapped_material = ? WHERE keyid = ? AND version = 1 AND wrapped_material
+        IS NULL`` and move the key pending_import -> enabled. If any of the three changes no row (token
+        replaced or consumed, material already there, key not pending), roll back and return False.
+        PostgreSQL also notifies 'k:<keyid>' (the key's state changed) and the caching store evicts it."""
+        ...
+
+    async def purge_import_params(self, now_ms: int) -> int:
+        """Delete every app's import parameters with ``expires_ms <= now_ms`` in one statement (safe and
+        idempotent when several nodes run it at once). Returns how many were deleted."""
+        ...
+
+
+@runtime_checkable
+class BlockingMetaReader(Protocol):
+    """A store that can read one meta row without awaiting (SQLite; PostgreSQL may add it with a short
+    synchronous connection). The keyring uses it, rarely, to load a domain key another node created
+    when a wrapped value names it (Keyring dk_loader); without it nodes learn new domain keys from the
+    periodic refresh (keyring/rotation.py) and the rotation's propagation delay covers the gap."""
+
+    def read_meta_blocking(self, name: str) -> bytes | None: ...
+
 
 class ReplayGuard(Protocol):
     async def remember(self, appid: str, sign: str, now_ms: int) -> bool:
@@ -62,4 +235,40 @@ class ReplayGuard(Protocol):
 
     async def purge(self, now_ms: int) -> int: ...
 
+    async def size(self) -> int:
+        """How many entries the guard holds (the /metrics gauge)."""
+        ...
+
     async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TableInfo:
+    """One persistent table as export/import sees it: its columns and the tables its foreign keys name."""
+
+    name: str
+    columns: tuple[str, ...]
+    parents: frozenset[str]
+
+
+@runtime_checkable
+class PortableStore(Protocol):
+    """Raw, still-wrapped row access for `pyehsm export` / `pyehsm import` (both stores implement it)."""
+
+    async def schema_version(self) -> int: ...
+
+    async def tables(self) -> list[TableInfo]:
+        """Every persistent data table (not schema_version, not replay caches)."""
+        ...
+
+    async def count_rows(self, table: TableInfo) -> int: ...
+
+    def dump(
+        self, tables: list[TableInfo], batch: int = 1000
+    ) -> AsyncIterator[tuple[TableInfo, list[tuple[Any, ...]]]]:
+        """Batches of rows of ``tables``, in that order, all read from one consistent snapshot."""
+        ...
+
+    async def load(self, batches: AsyncIterable[tuple[TableInfo, list[tuple[Any, ...]]]]) -> None:
+        """Insert every batch (rows in ``table.columns`` order) in one transaction: all or nothing."""
+        ...

@@ -39,3 +39,86 @@ class KeyVersionRecord:
     version: int
     wrapped_material: bytes | None  # None while an external key waits for its material
     created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SecretsKeyRecord:
+    """An app's default secrets key: AES-256 material wrapped by the domain key (never a CMK row)."""
+
+    appid: str
+    keyid: str
+    wrapped_material: bytes
+    created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SecretRecord:
+    """A secret's metadata. ``encryption_keyid`` None: its versions use the app's default secrets key."""
+
+    appid: str
+    secret_id: str
+    name: str
+    description: str
+    encryption_keyid: str | None
+    rotation_interval: str
+    created_ms: int
+    updated_ms: int
+    last_rotation_ms: int  # 0 until the first PutSecretValue
+    latest_version: int
+    planned_delete_ms: int | None  # set while the secret waits out its recovery window
+
+
+@dataclass(frozen=True, slots=True)
+class SecretVersionRecord:
+    """One version of a secret value: its wrapped data key and the value sealed under that data key."""
+
+    secret_id: str
+    version: int
+    wrapped_data_key: bytes
+    sealed_value: bytes
+    created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SecretVersionInfo:
+    version: int
+    created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class QuotePolicyRecord:
+    """An app's quote policy (UploadQuotePolicy): lower-case hex measurements a quote must carry.
+
+    Either an SGX policy (mr_enclave and mr_signer; no TDX values) or a TDX policy (mr_td, and any of
+    rtmr0..rtmr3; no SGX values).
+    """
+
+    appid: str
+    policy_id: str
+    mr_enclave: str | None
+    mr_signer: str | None
+    mr_td: str | None
+    rtmrs: tuple[str | None, str | None, str | None, str | None]
+    created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ImportParamsRecord:
+    """An external key's pending BYOK import (GetParametersForImport): at most one per key.
+
+    ``wrapped_private_key`` is the wrapping key pair's PKCS#8 private half wrapped by the domain key
+    (AAD: services/byok.py wrapping_key_aad); ``public_key`` its SubjectPublicKeyInfo DER.
+    """
+
+    appid: str
+    keyid: str
+    token_id: str  # hex of the 16 random bytes the import token names
+    wrapping_keyspec: str
+    public_key: bytes
+    wrapped_private_key: bytes
+    created_ms: int
+    expires_ms: int
+    failures: int = 0  # failed ImportKeyMaterial attempts with these parameters
+
+    def __repr__(self) -> str:
+        return f"<ImportParamsRecord {self.keyid} {self.wrapping_keyspec} expires={self.expires_ms}>"

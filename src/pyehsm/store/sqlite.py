@@ -9,15 +9,42 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pyehsm.errors import StartupError
+from pyehsm.store.base import TableInfo, WrappedValue
 from pyehsm.store.migrations import latest_version, load_migrations
-from pyehsm.store.records import AppRecord, KeyRecord, KeyState, KeyVersionRecord
+from pyehsm.store.records import (
+    AppRecord,
+    ImportParamsRecord,
+    KeyRecord,
+    KeyState,
+    KeyVersionRecord,
+    QuotePolicyRecord,
+    SecretRecord,
+    SecretsKeyRecord,
+    SecretVersionInfo,
+    SecretVersionRecord,
+)
 
 _KEY_COLUMNS = "appid, keyid, keyspec, origin, keyusage, state, alias, created_ms, expire_ms, primary_version"
+_SECRET_COLUMNS = (
+    "appid, secret_id, name, description, encryption_keyid, rotation_interval, created_ms, updated_ms, "
+    "last_rotation_ms, latest_version, planned_delete_ms"
+)
+_SECRET_LIVE = "(planned_delete_ms IS NULL OR planned_delete_ms > ?)"
+_QUOTE_POLICY_COLUMNS = "appid, policy_id, mr_enclave, mr_signer, mr_td, rtmr0, rtmr1, rtmr2, rtmr3, created_ms"
+_IMPORT_COLUMNS = (
+    "appid, keyid, token_id, wrapping_keyspec, public_key, wrapped_private_key, created_ms, expires_ms, failures"
+)
+
+
+class _Rollback(Exception):
+    """Raised inside a transaction to undo it (install_key_material)."""
 
 
 def connect(path: Path, *, synchronous: str = "NORMAL") -> sqlite3.Connection:
@@ -90,6 +117,23 @@ def _key(row: tuple[object, ...]) -> KeyRecord:
     )
 
 
+def _secret(row: tuple[object, ...]) -> SecretRecord:
+    appid, secret_id, name, description, keyid, interval, created, updated, rotated, latest, planned = row
+    return SecretRecord(
+        appid=str(appid),
+        secret_id=str(secret_id),
+        name=str(name),
+        description=str(description),
+        encryption_keyid=str(keyid) if keyid is not None else None,
+        rotation_interval=str(interval),
+        created_ms=int(created),  # type: ignore[call-overload]
+        updated_ms=int(updated),  # type: ignore[call-overload]
+        last_rotation_ms=int(rotated),  # type: ignore[call-overload]
+        latest_version=int(latest),  # type: ignore[call-overload]
+        planned_delete_ms=int(planned) if planned is not None else None,  # type: ignore[call-overload]
+    )
+
+
 class SqliteStore:
     kind = "sqlite"
 
@@ -132,6 +176,60 @@ class SqliteStore:
             self.conn.execute("INSERT OR IGNORE INTO meta (name, value) VALUES (?, ?)", (name, value))
             row = self.conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
         return bytes(row[0])
+
+    async def replace_meta(
+        self, expected: dict[str, bytes | None], values: dict[str, bytes], delete: tuple[str, ...] = ()
+    ) -> bool:
+        with transaction(self.conn):
+            for name, want in expected.items():
+                row = self.conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+                if (bytes(row[0]) if row else None) != want:
+                    return False
+            for name, value in values.items():
+                self.conn.execute(
+                    "INSERT INTO meta (name, value) VALUES (?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    (name, value),
+                )
+            for name in delete:
+                self.conn.execute("DELETE FROM meta WHERE name = ?", (name,))
+        return True
+
+    def read_meta_blocking(self, name: str) -> bytes | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    # -- domain-key rotation (base.WRAPPED_KINDS) ----------------------------------------------------
+    async def list_wrapped(
+        self, kind: str, below: bytes, after: tuple[str | int, ...] | None, limit: int
+    ) -> list[WrappedValue]:
+        sql = _WRAPPED_SQL[kind]
+        cursor = after if after is not None else sql.first
+        rows = self.conn.execute(sql.select, (below, *cursor, limit)).fetchall()
+        return [sql.value(kind, row) for row in rows]
+
+    async def replace_wrapped(self, changes: list[tuple[WrappedValue, bytes]]) -> int:
+        changed = 0
+        with transaction(self.conn):
+            for value, new in changes:
+                cur = self.conn.execute(_WRAPPED_SQL[value.kind].update, (new, *value.key, value.wrapped))
+                changed += cur.rowcount
+        return changed
+
+    async def count_wrapped(self, kind: str) -> dict[bytes, int]:
+        rows = self.conn.execute(_WRAPPED_SQL[kind].count).fetchall()
+        return {bytes(prefix): int(n) for prefix, n in rows}
+
+    def backup_to(self, target: Path) -> None:
+        """A consistent snapshot of the whole database into the new file ``target`` (created 0600) with
+        SQLite's online backup API, in one step (a read transaction: writers go on meanwhile)."""
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+        dest = sqlite3.connect(target)
+        try:
+            self.conn.backup(dest)
+        finally:
+            dest.close()
 
     # -- apps -------------------------------------------------------------------------------------
     async def insert_app(self, app: AppRecord) -> None:
@@ -208,37 +306,344 @@ class SqliteStore:
             self.conn.execute("DELETE FROM keys WHERE appid = ?", (appid,))
         return ids
 
+    # -- secrets ----------------------------------------------------------------------------------
+    async def get_secrets_key(self, appid: str) -> SecretsKeyRecord | None:
+        row = self.conn.execute(
+            "SELECT appid, keyid, wrapped_material, created_ms FROM secret_keys WHERE appid = ?", (appid,)
+        ).fetchone()
+        return SecretsKeyRecord(row[0], row[1], bytes(row[2]), row[3]) if row else None
 
-class SqliteReplayGuard:
-    """Replay cache shared by every worker process through its own SQLite file."""
+    async def insert_secrets_key_if_absent(self, key: SecretsKeyRecord) -> SecretsKeyRecord:
+        with transaction(self.conn):
+            self.conn.execute(
+                "INSERT INTO secret_keys (appid, keyid, wrapped_material, created_ms) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (appid) DO NOTHING",
+                (key.appid, key.keyid, key.wrapped_material, key.created_ms),
+            )
+            stored = await self.get_secrets_key(key.appid)
+        if stored is None:  # pragma: no cover - the row was just written in this transaction
+            raise RuntimeError("secrets key vanished")
+        return stored
 
-    def __init__(self, path: Path, retention_ms: int) -> None:
-        self.path = path
-        self.retention_ms = retention_ms
-        self._conn = connect(path, synchronous="OFF")
-        self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS replay (entry TEXT PRIMARY KEY, expires_ms INTEGER NOT NULL) WITHOUT ROWID"
+    async def insert_secret(self, secret: SecretRecord, version: SecretVersionRecord, now_ms: int) -> bool:
+        with transaction(self.conn):
+            # A same-named secret whose deletion is due is gone already; the purge job may not have run yet.
+            self.conn.execute(
+                "DELETE FROM secrets WHERE appid = ? AND name = ? AND planned_delete_ms <= ?",
+                (secret.appid, secret.name, now_ms),
+            )
+            cur = self.conn.execute(
+                f"INSERT INTO secrets ({_SECRET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (appid, name) DO NOTHING",
+                (
+                    secret.appid,
+                    secret.secret_id,
+                    secret.name,
+                    secret.description,
+                    secret.encryption_keyid,
+                    secret.rotation_interval,
+                    secret.created_ms,
+                    secret.updated_ms,
+                    secret.last_rotation_ms,
+                    secret.latest_version,
+                    secret.planned_delete_ms,
+                ),
+            )
+            if cur.rowcount != 1:
+                return False
+            self._insert_secret_version(version)
+        return True
+
+    def _insert_secret_version(self, version: SecretVersionRecord) -> None:
+        self.conn.execute(
+            "INSERT INTO secret_versions (secret_id, version, wrapped_data_key, sealed_value, created_ms) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (version.secret_id, version.version, version.wrapped_data_key, version.sealed_value, version.created_ms),
         )
 
-    async def remember(self, appid: str, sign: str, now_ms: int) -> bool:
-        cur = self._conn.execute(
-            "INSERT OR IGNORE INTO replay (entry, expires_ms) VALUES (?, ?)",
-            (f"{appid}|{sign}", now_ms + self.retention_ms),
-        )
-        if cur.rowcount == 1:
-            return True
-        # A stale entry (older than the window) may be replaced: the timestamp check rejects old requests.
-        cur = self._conn.execute(
-            "UPDATE replay SET expires_ms = ? WHERE entry = ? AND expires_ms <= ?",
-            (now_ms + self.retention_ms, f"{appid}|{sign}", now_ms),
+    async def get_secret(self, appid: str, name: str, now_ms: int) -> SecretRecord | None:
+        row = self.conn.execute(
+            f"SELECT {_SECRET_COLUMNS} FROM secrets WHERE appid = ? AND name = ? AND {_SECRET_LIVE}",
+            (appid, name, now_ms),
+        ).fetchone()
+        return _secret(row) if row else None
+
+    async def list_secrets(self, appid: str, name: str | None, now_ms: int, limit: int) -> list[SecretRecord]:
+        if name is None:
+            rows = self.conn.execute(
+                f"SELECT {_SECRET_COLUMNS} FROM secrets WHERE appid = ? AND {_SECRET_LIVE} "
+                "ORDER BY created_ms, name LIMIT ?",
+                (appid, now_ms, limit),
+            ).fetchall()
+        else:
+            rows = self.conn.execute(
+                f"SELECT {_SECRET_COLUMNS} FROM secrets WHERE appid = ? AND name = ? AND {_SECRET_LIVE}",
+                (appid, name, now_ms),
+            ).fetchall()
+        return [_secret(row) for row in rows]
+
+    async def update_secret_description(self, appid: str, secret_id: str, description: str, now_ms: int) -> bool:
+        cur = self.conn.execute(
+            "UPDATE secrets SET description = ?, updated_ms = ? "
+            "WHERE secret_id = ? AND appid = ? AND planned_delete_ms IS NULL",
+            (description, now_ms, secret_id, appid),
         )
         return cur.rowcount == 1
 
-    async def purge(self, now_ms: int) -> int:
-        return self._conn.execute("DELETE FROM replay WHERE expires_ms <= ?", (now_ms,)).rowcount
+    async def add_secret_version(self, appid: str, version: SecretVersionRecord, now_ms: int) -> bool:
+        with transaction(self.conn):
+            cur = self.conn.execute(
+                "UPDATE secrets SET latest_version = ?, updated_ms = ?, last_rotation_ms = ? "
+                "WHERE secret_id = ? AND appid = ? AND latest_version = ? AND planned_delete_ms IS NULL",
+                (version.version, now_ms, version.created_ms, version.secret_id, appid, version.version - 1),
+            )
+            if cur.rowcount != 1:
+                return False
+            self._insert_secret_version(version)
+        return True
 
-    async def size(self) -> int:
-        return int(self._conn.execute("SELECT COUNT(*) FROM replay").fetchone()[0])
+    async def get_secret_version(self, appid: str, secret_id: str, version: int) -> SecretVersionRecord | None:
+        row = self.conn.execute(
+            "SELECT v.secret_id, v.version, v.wrapped_data_key, v.sealed_value, v.created_ms FROM secret_versions v "
+            "JOIN secrets s ON s.secret_id = v.secret_id WHERE v.secret_id = ? AND v.version = ? AND s.appid = ?",
+            (secret_id, version, appid),
+        ).fetchone()
+        return SecretVersionRecord(row[0], row[1], bytes(row[2]), bytes(row[3]), row[4]) if row else None
 
-    async def close(self) -> None:
-        self._conn.close()
+    async def list_secret_versions(self, appid: str, secret_id: str, limit: int) -> list[SecretVersionInfo]:
+        rows = self.conn.execute(
+            "SELECT v.version, v.created_ms FROM secret_versions v JOIN secrets s ON s.secret_id = v.secret_id "
+            "WHERE v.secret_id = ? AND s.appid = ? ORDER BY v.version DESC LIMIT ?",
+            (secret_id, appid, limit),
+        ).fetchall()
+        return [SecretVersionInfo(row[0], row[1]) for row in rows]
+
+    async def schedule_secret_deletion(self, appid: str, secret_id: str, planned_delete_ms: int, now_ms: int) -> bool:
+        cur = self.conn.execute(
+            f"UPDATE secrets SET planned_delete_ms = ? WHERE secret_id = ? AND appid = ? AND {_SECRET_LIVE}",
+            (planned_delete_ms, secret_id, appid, now_ms),
+        )
+        return cur.rowcount == 1
+
+    async def restore_secret(self, appid: str, secret_id: str, now_ms: int) -> bool:
+        cur = self.conn.execute(
+            f"UPDATE secrets SET planned_delete_ms = NULL WHERE secret_id = ? AND appid = ? AND {_SECRET_LIVE}",
+            (secret_id, appid, now_ms),
+        )
+        return cur.rowcount == 1
+
+    async def delete_secret(self, appid: str, secret_id: str) -> bool:
+        cur = self.conn.execute("DELETE FROM secrets WHERE secret_id = ? AND appid = ?", (secret_id, appid))
+        return cur.rowcount == 1
+
+    async def purge_secrets(self, now_ms: int) -> int:
+        # One statement; versions go with their secret (ON DELETE CASCADE). Concurrent runs delete each row once.
+        cur = self.conn.execute(
+            "DELETE FROM secrets WHERE planned_delete_ms IS NOT NULL AND planned_delete_ms <= ?", (now_ms,)
+        )
+        return cur.rowcount
+
+    # -- quote policies ---------------------------------------------------------------------------
+    async def insert_quote_policy(self, policy: QuotePolicyRecord) -> None:
+        self.conn.execute(
+            f"INSERT INTO quote_policies ({_QUOTE_POLICY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                policy.appid,
+                policy.policy_id,
+                policy.mr_enclave,
+                policy.mr_signer,
+                policy.mr_td,
+                *policy.rtmrs,
+                policy.created_ms,
+            ),
+        )
+
+    async def get_quote_policy(self, appid: str, policy_id: str) -> QuotePolicyRecord | None:
+        row = self.conn.execute(
+            f"SELECT {_QUOTE_POLICY_COLUMNS} FROM quote_policies WHERE policy_id = ? AND appid = ?",
+            (policy_id, appid),
+        ).fetchone()
+        if row is None:
+            return None
+        app, pid, mr_enclave, mr_signer, mr_td, rtmr0, rtmr1, rtmr2, rtmr3, created = row
+        return QuotePolicyRecord(
+            appid=app,
+            policy_id=pid,
+            mr_enclave=mr_enclave,
+            mr_signer=mr_signer,
+            mr_td=mr_td,
+            rtmrs=(rtmr0, rtmr1, rtmr2, rtmr3),
+            created_ms=int(created),
+        )
+
+    # -- BYOK import parameters -------------------------------------------------------------------
+    async def put_import_params(self, params: ImportParamsRecord) -> bool:
+        cur = self.conn.execute(
+            f"INSERT INTO import_tokens ({_IMPORT_COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ?, ?, 0 "
+            "WHERE EXISTS (SELECT 1 FROM keys k JOIN key_versions v ON v.keyid = k.keyid AND v.version = 1 "
+            "WHERE k.keyid = ? AND k.appid = ? AND k.state = ? AND v.wrapped_material IS NULL) "
+            "ON CONFLICT (keyid) DO UPDATE SET token_id = excluded.token_id, "
+            "wrapping_keyspec = excluded.wrapping_keyspec, public_key = excluded.public_key, "
+            "wrapped_private_key = excluded.wrapped_private_key, created_ms = excluded.created_ms, "
+            "expires_ms = excluded.expires_ms, failures = 0 WHERE import_tokens.appid = excluded.appid",
+            (
+                params.appid,
+                params.keyid,
+                params.token_id,
+                params.wrapping_keyspec,
+                params.public_key,
+                params.wrapped_private_key,
+                params.created_ms,
+                params.expires_ms,
+                params.keyid,
+                params.appid,
+                KeyState.PENDING_IMPORT.value,
+            ),
+        )
+        return cur.rowcount == 1
+
+    async def get_import_params(self, appid: str, keyid: str) -> ImportParamsRecord | None:
+        row = self.conn.execute(
+            f"SELECT {_IMPORT_COLUMNS} FROM import_tokens WHERE keyid = ? AND appid = ?", (keyid, appid)
+        ).fetchone()
+        if row is None:
+            return None
+        app, kid, token_id, keyspec, public, wrapped, created, expires, failures = row
+        return ImportParamsRecord(
+            str(app), str(kid), str(token_id), str(keyspec), bytes(public), bytes(wrapped), created, expires, failures
+        )
+
+    async def count_import_failure(self, appid: str, keyid: str, token_id: str, max_failures: int) -> bool:
+        where = "WHERE keyid = ? AND appid = ? AND token_id = ?"
+        with transaction(self.conn):
+            cur = self.conn.execute(
+                f"UPDATE import_tokens SET failures = failures + 1 {where}", (keyid, appid, token_id)
+            )
+            if cur.rowcount != 1:
+                return False
+            cur = self.conn.execute(
+                f"DELETE FROM import_tokens {where} AND failures >= ?", (keyid, appid, token_id, max_failures)
+            )
+        return cur.rowcount == 0
+
+    async def install_key_material(self, appid: str, keyid: str, token_id: str, wrapped_material: bytes) -> bool:
+        try:
+            with transaction(self.conn):
+                steps = (
+                    (
+                        "DELETE FROM import_tokens WHERE keyid = ? AND appid = ? AND token_id = ?",
+                        (keyid, appid, token_id),
+                    ),
+                    (
+                        "UPDATE keys SET state = ? WHERE keyid = ? AND appid = ? AND state = ?",
+                        (KeyState.ENABLED.value, keyid, appid, KeyState.PENDING_IMPORT.value),
+                    ),
+                    (
+                        "UPDATE key_versions SET wrapped_material = ? "
+                        "WHERE keyid = ? AND version = 1 AND wrapped_material IS NULL",
+                        (wrapped_material, keyid),
+                    ),
+                )
+                for sql, args in steps:
+                    if self.conn.execute(sql, args).rowcount != 1:
+                        raise _Rollback
+        except _Rollback:
+            return False
+        return True
+
+    async def purge_import_params(self, now_ms: int) -> int:
+        return self.conn.execute("DELETE FROM import_tokens WHERE expires_ms <= ?", (now_ms,)).rowcount
+
+    # -- export / import (pyehsm export|import; PortableStore) ---------------------------------------
+    async def schema_version(self) -> int:
+        return int(self.conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0])
+
+    async def tables(self) -> list[TableInfo]:
+        names = [
+            str(r[0])
+            for r in self.conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+                "AND name <> 'schema_version' ORDER BY name"
+            )
+        ]
+        found = []
+        for name in names:
+            quoted = _quote(name)
+            columns = tuple(str(r[1]) for r in self.conn.execute(f"PRAGMA table_info({quoted})"))
+            parents = frozenset(str(r[2]) for r in self.conn.execute(f"PRAGMA foreign_key_list({quoted})")) - {name}
+            found.append(TableInfo(name, columns, parents))
+        return found
+
+    async def count_rows(self, table: TableInfo) -> int:
+        return int(self.conn.execute(f"SELECT COUNT(*) FROM {_quote(table.name)}").fetchone()[0])
+
+    async def dump(
+        self, tables: list[TableInfo], batch: int = 1000
+    ) -> AsyncIterator[tuple[TableInfo, list[tuple[Any, ...]]]]:
+        with transaction(self.conn, "DEFERRED"):  # one WAL read snapshot for every table
+            for table in tables:
+                cols = ", ".join(_quote(c) for c in table.columns)
+                cur = self.conn.execute(f"SELECT {cols} FROM {_quote(table.name)}")
+                while rows := cur.fetchmany(batch):
+                    yield table, [tuple(row) for row in rows]
+
+    async def load(self, batches: AsyncIterable[tuple[TableInfo, list[tuple[Any, ...]]]]) -> None:
+        with transaction(self.conn):
+            async for table, rows in batches:
+                cols = ", ".join(_quote(c) for c in table.columns)
+                marks = ", ".join("?" for _ in table.columns)
+                self.conn.executemany(f"INSERT INTO {_quote(table.name)} ({cols}) VALUES ({marks})", rows)
+
+
+@dataclass(frozen=True, slots=True)
+class _WrappedSql:
+    """SQL for one DK-wrapped column (base.WRAPPED_KINDS): page, compare-and-swap, count per header."""
+
+    select: str  # params: below, *cursor, limit -> rows (*key, *owner-only fields, wrapped)
+    update: str  # params: new, *key, old
+    count: str
+    first: tuple[str | int, ...]  # a cursor below every real key
+    value: Callable[[str, tuple[Any, ...]], WrappedValue]
+
+
+_WRAPPED_SQL = {
+    "cmk": _WrappedSql(
+        select="SELECT v.keyid, v.version, k.appid, k.keyspec, v.wrapped_material FROM key_versions v "
+        "JOIN keys k ON k.keyid = v.keyid WHERE v.wrapped_material IS NOT NULL "
+        "AND substr(v.wrapped_material, 1, 5) < ? AND (v.keyid, v.version) > (?, ?) "
+        "ORDER BY v.keyid, v.version LIMIT ?",
+        update="UPDATE key_versions SET wrapped_material = ? WHERE keyid = ? AND version = ? AND wrapped_material = ?",
+        count="SELECT substr(wrapped_material, 1, 5), COUNT(*) FROM key_versions "
+        "WHERE wrapped_material IS NOT NULL GROUP BY 1",
+        first=("", -1),
+        value=lambda kind, r: WrappedValue(kind, (r[0], int(r[1])), (r[2], r[0], str(r[1]), r[3]), bytes(r[4])),
+    ),
+    "apikey": _WrappedSql(
+        select="SELECT appid, wrapped_apikey FROM apps WHERE substr(wrapped_apikey, 1, 5) < ? AND appid > ? "
+        "ORDER BY appid LIMIT ?",
+        update="UPDATE apps SET wrapped_apikey = ? WHERE appid = ? AND wrapped_apikey = ?",
+        count="SELECT substr(wrapped_apikey, 1, 5), COUNT(*) FROM apps GROUP BY 1",
+        first=("",),
+        value=lambda kind, r: WrappedValue(kind, (r[0],), (r[0],), bytes(r[1])),
+    ),
+    "secrets_key": _WrappedSql(
+        select="SELECT appid, keyid, wrapped_material FROM secret_keys WHERE substr(wrapped_material, 1, 5) < ? "
+        "AND appid > ? ORDER BY appid LIMIT ?",
+        update="UPDATE secret_keys SET wrapped_material = ? WHERE appid = ? AND wrapped_material = ?",
+        count="SELECT substr(wrapped_material, 1, 5), COUNT(*) FROM secret_keys GROUP BY 1",
+        first=("",),
+        value=lambda kind, r: WrappedValue(kind, (r[0],), (r[0], r[1]), bytes(r[2])),
+    ),
+    "import_key": _WrappedSql(
+        select="SELECT keyid, appid, token_id, wrapping_keyspec, wrapped_private_key FROM import_tokens "
+        "WHERE substr(wrapped_private_key, 1, 5) < ? AND keyid > ? ORDER BY keyid LIMIT ?",
+        update="UPDATE import_tokens SET wrapped_private_key = ? WHERE keyid = ? AND wrapped_private_key = ?",
+        count="SELECT substr(wrapped_private_key, 1, 5), COUNT(*) FROM import_tokens GROUP BY 1",
+        first=("",),
+        value=lambda kind, r: WrappedValue(kind, (r[0],), (r[1], r[0], r[2], r[3]), bytes(r[4])),
+    ),
+}
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# A real PostgreSQL for tests and CI (tests/support/postgres.py calls this; so can .ci/run or a shell).
+#
+#   scripts/pg-test-cluster.sh start [PROBE_URL]
+#       Prints two lines: the URL of a PostgreSQL superuser connection, then the private cluster's
+#       directory (an empty line when none was started).
+#       PROBE_URL (default postgresql://postgres@127.0.0.1:5432/test, trust auth) is used when it accepts
+#       connections; otherwise a private cluster is created with Debian's binaries
+#       (/usr/lib/postgresql/*/bin: apt-get install postgresql) in a new temporary directory and
+#       started on a free 127.0.0.1 port, trust auth for local connections only.
+#   scripts/pg-test-cluster.sh stop DIR
+#       Stops the private cluster in DIR (immediate shutdown) and removes DIR.
+#
+# PostgreSQL refuses to run as root: as root, the cluster runs as the `postgres` system user.
+set -euo pipefail
+
+DEFAULT_PROBE="postgresql://postgres@127.0.0.1:5432/test"
+
+pg_bin() {
+    local dir
+    dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+    if [ -z "$dir" ] || [ ! -x "$dir/initdb" ]; then
+        echo "pg-test-cluster: no PostgreSQL server binaries in /usr/lib/postgresql/*/bin (apt-get install postgresql)" >&2
+        exit 2
+    fi
+    echo "$dir"
+}
+
+as_owner() {
+    # Run a server binary as the cluster's owner (postgres when we are root).
+    if [ "$(id -u)" = 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+start() {
+    local probe="${1:-$DEFAULT_PROBE}" bin dir port
+    bin=$(pg_bin)
+    if PGCONNECT_TIMEOUT=3 "$bin/psql" "$probe" -Atqc "SELECT 1" >/dev/null 2>&1; then
+        printf '%s\n\n' "$probe"
+        return
+    fi
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/pyehsm-pg.XXXXXX")
+    chmod 700 "$dir"
+    if [ "$(id -u)" = 0 ]; then
+        chown postgres: "$dir"
+    fi
+    as_owner "$bin/initdb" -D "$dir/data" -U postgres --auth=trust --encoding=UTF8 --no-sync >"$dir/initdb.log" 2>&1 || {
+        cat "$dir/initdb.log" >&2
+        exit 1
+    }
+    port=$(free_port)
+    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start \
+        -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir -c fsync=off -c max_connections=200" \
+        >/dev/null || {
+        cat "$dir/server.log" >&2
+        exit 1
+    }
+    printf '%s\n%s\n' "postgresql://postgres@127.0.0.1:$port/postgres" "$dir"
+}
+
+stop() {
+    local dir="$1" bin
+    [ -d "$dir/data" ] || { echo "pg-test-cluster: $dir holds no cluster" >&2; exit 1; }
+    bin=$(pg_bin)
+    as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+    rm -rf "$dir"
+}
+
+case "${1:-}" in
+start) start "${2:-}" ;;
+stop) stop "${2:?usage: pg-test-cluster.sh stop DIR}" ;;
+*)
+    echo "usage: pg-test-cluster.sh start [PROBE_URL] | stop DIR" >&2
+    exit 2
+    ;;
+esac

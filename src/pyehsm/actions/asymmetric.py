@@ -1,0 +1,107 @@
+"""Asymmetric actions: GetPublicKey, AsymmetricEncrypt, AsymmetricDecrypt, Sign, Verify, ExportDataKey."""
+
+from __future__ import annotations
+
+import msgspec
+
+from pyehsm.actions.crypto import b64
+from pyehsm.actions.registry import Caller, Reply, action
+from pyehsm.actions.validation import Aad, Ciphertext, Data, KeyId
+from pyehsm.crypto.keyspecs import DigestName, MessageTypeName, PaddingName
+from pyehsm.errors import ParamError
+from pyehsm.services.container import Services
+
+
+class PublicKeyPayload(msgspec.Struct):
+    keyid: KeyId
+
+
+class AsymmetricEncryptPayload(msgspec.Struct):
+    keyid: KeyId
+    plaintext: Data
+    padding_mode: PaddingName | None = None  # required for RSA keys, ignored for SM2
+
+
+class AsymmetricDecryptPayload(msgspec.Struct):
+    keyid: KeyId
+    ciphertext: Ciphertext
+    padding_mode: PaddingName | None = None
+
+
+class SignPayload(msgspec.Struct):
+    keyid: KeyId
+    message: Data
+    message_type: MessageTypeName
+    digest_mode: DigestName | None = None  # default: the keyspec's (EH_SHA_256, EH_SM3 for SM2)
+    padding_mode: PaddingName | None = None  # required for RSA keys, ignored for the others
+
+
+class VerifyPayload(msgspec.Struct):
+    keyid: KeyId
+    message: Data
+    message_type: MessageTypeName
+    signature: Data
+    digest_mode: DigestName | None = None
+    padding_mode: PaddingName | None = None
+
+
+class ExportDataKeyPayload(msgspec.Struct):
+    keyid: KeyId
+    ukeyid: KeyId
+    # The old data key's field has three spellings in the wild (PROTOCOL.md section 4).
+    olddatakey_base: Ciphertext | None = None  # Intel server
+    old_data_key: Ciphertext | None = None  # Python SDK
+    olddatakey: Ciphertext | None = None  # API reference
+    aad: Aad | None = None
+    padding_mode: PaddingName | None = None  # default EH_RSA_PKCS1_OAEP for RSA, ignored for SM2
+
+    def old_key(self) -> bytes:
+        given = {v for v in (self.olddatakey_base, self.old_data_key, self.olddatakey) if v is not None}
+        if not given:
+            raise ParamError("Missing required parameters, The olddatakey cannot be empty.")
+        if len(given) > 1:
+            raise ParamError(
+                "Parameter invalid, The olddatakey was given twice with different values "
+                "(send one of olddatakey, olddatakey_base, old_data_key)."
+            )
+        return given.pop()
+
+
+@action("GetPublicKey", PublicKeyPayload)
+async def get_public_key(svc: Services, caller: Caller, p: PublicKeyPayload) -> Reply:
+    pem = await svc.asymmetric.get_public_key(caller.appid, p.keyid)
+    return Reply({"pubkey": pem}, keyid=p.keyid)
+
+
+@action("AsymmetricEncrypt", AsymmetricEncryptPayload)
+async def asymmetric_encrypt(svc: Services, caller: Caller, p: AsymmetricEncryptPayload) -> Reply:
+    ct = await svc.asymmetric.encrypt(caller.appid, p.keyid, p.plaintext, p.padding_mode)
+    return Reply({"ciphertext": b64(ct)}, keyid=p.keyid)
+
+
+@action("AsymmetricDecrypt", AsymmetricDecryptPayload)
+async def asymmetric_decrypt(svc: Services, caller: Caller, p: AsymmetricDecryptPayload) -> Reply:
+    pt = await svc.asymmetric.decrypt(caller.appid, p.keyid, p.ciphertext, p.padding_mode)
+    return Reply({"plaintext": b64(pt)}, keyid=p.keyid)
+
+
+@action("Sign", SignPayload)
+async def sign(svc: Services, caller: Caller, p: SignPayload) -> Reply:
+    sig = await svc.asymmetric.sign(caller.appid, p.keyid, p.message, p.message_type, p.digest_mode, p.padding_mode)
+    return Reply({"signature": b64(sig)}, keyid=p.keyid)
+
+
+@action("Verify", VerifyPayload)
+async def verify(svc: Services, caller: Caller, p: VerifyPayload) -> Reply:
+    ok = await svc.asymmetric.verify(
+        caller.appid, p.keyid, p.message, p.signature, p.message_type, p.digest_mode, p.padding_mode
+    )
+    return Reply({"result": ok}, keyid=p.keyid)
+
+
+@action("ExportDataKey", ExportDataKeyPayload)
+async def export_data_key(svc: Services, caller: Caller, p: ExportDataKeyPayload) -> Reply:
+    new = await svc.asymmetric.export_data_key(
+        caller.appid, p.keyid, p.ukeyid, p.old_key(), p.aad or b"", p.padding_mode
+    )
+    return Reply({"newdatakey": b64(new)}, keyid=p.keyid)

@@ -1,0 +1,58 @@
+"""Bring-your-own-key actions: GetParametersForImport, ImportKeyMaterial (services/byok.py, docs/byok.md)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+from pyehsm.actions.registry import Caller, Reply, action
+from pyehsm.actions.validation import Ciphertext, KeyId
+from pyehsm.crypto.keyspecs import WrappingKeySpecName, keyspec
+from pyehsm.errors import ParamError
+from pyehsm.services.byok import TOKEN_MISSING
+from pyehsm.services.container import Services
+
+# RSA wrapping keys take EH_RSA_PKCS1, EH_RSA_PKCS1_OAEP or the extension EH_RSA_AES_KEY_WRAP
+# (crypto/key_import.py); SM2 wrapping keys ignore the field, and the reference's SM2 examples send
+# EH_PAD_NONE or EH_RSA_PKCS1, so every padding name is accepted here and judged by the wrapping key.
+ImportPaddingName = Literal[
+    "EH_PAD_NONE", "EH_RSA_PKCS1", "EH_RSA_PKCS1_OAEP", "EH_RSA_PKCS1_PSS", "EH_RSA_AES_KEY_WRAP"
+]
+TokenText = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+
+
+class GetParametersForImportPayload(msgspec.Struct):
+    keyid: KeyId
+    keyspec: WrappingKeySpecName  # the wrapping key's type
+
+
+class ImportKeyMaterialPayload(msgspec.Struct):
+    keyid: KeyId
+    key_material: Ciphertext  # the material encrypted under the wrapping public key
+    padding_mode: ImportPaddingName | None = None  # required for RSA wrapping keys
+    importToken: TokenText | None = None  # PROTOCOL.md spelling
+    ImportToken: TokenText | None = None  # the API reference's spelling
+
+    def token(self) -> str:
+        given = {t for t in (self.importToken, self.ImportToken) if t is not None}
+        if not given:
+            raise ParamError(TOKEN_MISSING)
+        if len(given) > 1:
+            raise ParamError(
+                "Parameter invalid, The importToken was given twice with different values "
+                "(send one of importToken, ImportToken)."
+            )
+        return given.pop()
+
+
+@action("GetParametersForImport", GetParametersForImportPayload)
+async def get_parameters_for_import(svc: Services, caller: Caller, p: GetParametersForImportPayload) -> Reply:
+    params = await svc.byok.get_parameters_for_import(caller.appid, p.keyid, keyspec(p.keyspec))
+    return Reply({"pubkey": params.pubkey, "importToken": params.import_token}, keyid=p.keyid)
+
+
+@action("ImportKeyMaterial", ImportKeyMaterialPayload)
+async def import_key_material(svc: Services, caller: Caller, p: ImportKeyMaterialPayload) -> Reply:
+    await svc.byok.import_key_material(caller.appid, p.keyid, p.padding_mode, p.key_material, p.token())
+    return Reply({"result": True}, keyid=p.keyid)

@@ -1,0 +1,857 @@
+"""Client commands: talk to a pyehsm (or any eHSM-KMS) server through the SDK.
+
+    pyehsm app enroll --save                     # create an app, store it in the credentials file
+    pyehsm key create EH_AES_GCM_256             # prints the keyid
+    pyehsm encrypt --keyid K @report.pdf --out report.pdf.enc
+    pyehsm decrypt --keyid K @report.pdf.enc --out report.pdf
+    pyehsm secret create db-password -           # the value from stdin
+
+Credentials: --appid/--apikey, else PYEHSM_APPID/PYEHSM_APIKEY, else the profile (--profile, default
+"default") in ~/.config/pyehsm/credentials (an INI file that must not be readable by other users).
+Server: --url, else PYEHSM_URL, else the profile's url, else http://127.0.0.1:9000/ehsm.
+
+Data arguments: ``-`` reads stdin, ``@PATH`` reads a file, anything else is the value itself (text,
+or base64 for ciphertexts and signatures). Files and stdin are raw bytes (``--base64-input``: base64
+text). Binary results print as base64 unless ``--raw`` (bytes to stdout) or ``--out FILE``.
+
+Exit codes: 0 success, 1 the server refused or could not be reached (message on stderr), 2 usage.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import configparser
+import functools
+import json
+import os
+import stat
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from pyehsm.client import Client, EhsmApiError, EhsmConnectionError
+from pyehsm.client.models import b64
+from pyehsm.client.operations import (
+    DEFAULT_ASYMMETRIC_PADDING,
+    DEFAULT_DIGEST,
+    DEFAULT_MESSAGE_TYPE,
+    DEFAULT_SIGN_PADDING,
+)
+from pyehsm.crypto.keyspecs import (
+    DIGEST_NAMES,
+    KEYSPEC_NAMES,
+    MESSAGE_TYPES,
+    ORIGIN_NAMES,
+    PADDING_NAMES,
+    USAGE_NAMES,
+    WRAPPING_KEYSPEC_NAMES,
+)
+
+DEFAULT_URL = "http://127.0.0.1:9000/ehsm"
+DEFAULT_PROFILE = "default"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def default_credentials_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "pyehsm" / "credentials"
+
+
+# -- credentials --------------------------------------------------------------------------------------
+class CredentialsFileError(click.UsageError):
+    """A credentials file problem (exit code 2)."""
+
+
+def read_profile(path: Path, name: str, *, required: bool) -> dict[str, str]:
+    """The ``name`` section of the credentials file; refuses a file other users may read."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        if required:
+            raise CredentialsFileError(f"credentials file {path} does not exist") from None
+        return {}
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise CredentialsFileError(
+            f"credentials file {path} is accessible by other users (mode {stat.S_IMODE(st.st_mode):04o}); "
+            f"run: chmod 600 {path}"
+        )
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(path, encoding="utf-8")
+    except configparser.Error as exc:
+        raise CredentialsFileError(f"credentials file {path} is not a valid INI file: {exc.message}") from None
+    if not parser.has_section(name):
+        if required:
+            raise CredentialsFileError(f"profile {name!r} not found in {path}")
+        return {}
+    return dict(parser.items(name))
+
+
+def write_profile(path: Path, name: str, values: dict[str, str]) -> None:
+    """Add or replace the ``name`` section; the file is created 0600 in a 0700 directory."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    parser = configparser.ConfigParser(interpolation=None)
+    if path.exists():
+        read_profile(path, name, required=False)  # refuses loose permissions
+        parser.read(path, encoding="utf-8")
+    parser[name] = values
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        parser.write(handle)
+
+
+@dataclass(frozen=True)
+class Connection:
+    """What a client command needs: where, who, how to print."""
+
+    url: str
+    appid: str
+    apikey: str
+    output: str
+    timeout: float
+    verify: bool | str
+
+    def client(self) -> Client:
+        return Client(self.url, self.appid, self.apikey, timeout=self.timeout, verify=self.verify)
+
+
+def _connection_options(f: F) -> F:
+    options = [
+        click.option(
+            "--url", envvar="PYEHSM_URL", default=None, help="Server base URL ending in /ehsm. Env: PYEHSM_URL."
+        ),
+        click.option("--appid", envvar="PYEHSM_APPID", default=None, help="App id. Env: PYEHSM_APPID."),
+        click.option(
+            "--apikey",
+            envvar="PYEHSM_APIKEY",
+            default=None,
+            help="App key (prefer the env or a profile). Env: PYEHSM_APIKEY.",
+        ),
+        click.option(
+            "--profile", envvar="PYEHSM_PROFILE", default=None, help="Credentials profile (default: default)."
+        ),
+        click.option(
+            "--credentials-file",
+            envvar="PYEHSM_CREDENTIALS_FILE",
+            type=click.Path(path_type=Path, dir_okay=False),
+            default=None,
+            help="Credentials file (default ~/.config/pyehsm/credentials).",
+        ),
+        click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds per attempt."),
+        click.option("--ca-cert", default=None, help="CA bundle (PEM) to verify the server's TLS certificate."),
+        click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _resolve(
+    url: str | None,
+    appid: str | None,
+    apikey: str | None,
+    profile: str | None,
+    credentials_file: Path | None,
+    *,
+    need_credentials: bool = True,
+) -> tuple[str, str, str]:
+    path = credentials_file or default_credentials_path()
+    values: dict[str, str] = {}
+    if not (appid and apikey and url) or profile:
+        values = read_profile(path, profile or DEFAULT_PROFILE, required=bool(profile) and need_credentials)
+    url = url or values.get("url") or DEFAULT_URL
+    appid = appid or values.get("appid", "")
+    apikey = apikey or values.get("apikey", "")
+    if need_credentials and not (appid and apikey):
+        raise click.UsageError(
+            "no credentials: give --appid and --apikey, set PYEHSM_APPID and PYEHSM_APIKEY, "
+            f"or store a profile in {path} (pyehsm app enroll --save)"
+        )
+    return url, appid, apikey
+
+
+def with_connection(*, need_credentials: bool = True) -> Callable[[F], F]:
+    """Adds the connection options; the command receives ``conn: Connection`` instead."""
+
+    def decorate(f: F) -> F:
+        @_connection_options
+        @functools.wraps(f)
+        def wrapper(
+            url: str | None,
+            appid: str | None,
+            apikey: str | None,
+            profile: str | None,
+            credentials_file: Path | None,
+            timeout: float,
+            ca_cert: str | None,
+            output: str,
+            **kwargs: Any,
+        ) -> Any:
+            base, app, key = _resolve(url, appid, apikey, profile, credentials_file, need_credentials=need_credentials)
+            conn = Connection(base, app, key, output, timeout, ca_cert or True)
+            with api_errors():
+                return f(conn, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+@contextmanager
+def api_errors() -> Iterator[None]:
+    """API errors and unreachable servers: message on stderr, exit code 1."""
+    try:
+        yield
+    except EhsmApiError as exc:
+        click.echo(f"Error: {exc.message} (code {exc.code}, {type(exc).__name__})", err=True)
+        sys.exit(1)
+    except EhsmConnectionError as exc:
+        cause = f" ({exc.__cause__})" if exc.__cause__ else ""
+        click.echo(f"Error: {exc}{cause}", err=True)
+        sys.exit(1)
+
+
+# -- input and output ---------------------------------------------------------------------------------
+def read_data(value: str, *, base64_literal: bool, base64_input: bool = False) -> bytes:
+    """``-`` stdin, ``@path`` a file (raw bytes unless ``base64_input``), else the literal value."""
+    if value == "-":
+        data = sys.stdin.buffer.read()
+    elif value.startswith("@"):
+        try:
+            data = Path(value[1:]).read_bytes()
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read {value[1:]}: {exc.strerror}") from None
+    else:
+        if base64_literal:
+            return _unbase64(value.encode())
+        return value.encode("utf-8")
+    return _unbase64(data) if base64_input else data
+
+
+def _unbase64(data: bytes) -> bytes:
+    try:
+        return base64.b64decode(b"".join(data.split()), validate=True)
+    except binascii.Error:
+        raise click.BadParameter("not valid base64") from None
+
+
+def read_text(value: str) -> str:
+    data = read_data(value, base64_literal=False)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise click.BadParameter("secret values must be UTF-8 text") from None
+
+
+def write_bytes(path: Path, data: bytes, *, private: bool = False) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def emit_binary(conn: Connection, name: str, data: bytes, raw: bool, out: Path | None, **extra: Any) -> None:
+    """One binary result: to a file, raw to stdout, as JSON, or as a base64 line."""
+    if out is not None:
+        write_bytes(out, data, private=name == "plaintext")
+        if conn.output == "json":
+            emit_json({**extra, name: None, "written_to": str(out), "bytes": len(data)})
+        return
+    if raw:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    if conn.output == "json":
+        emit_json({**extra, name: b64(data)})
+    else:
+        click.echo(b64(data))
+
+
+def emit_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def emit_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
+    cells = [[("" if c is None else str(c)) for c in row] for row in rows]
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
+    click.echo("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for row in cells:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def emit_fields(conn: Connection, fields: dict[str, Any]) -> None:
+    if conn.output == "json":
+        emit_json(fields)
+        return
+    width = max(len(k) for k in fields) if fields else 0
+    for key, value in fields.items():
+        click.echo(f"{key.ljust(width)}  {'' if value is None else value}")
+
+
+def emit_done(conn: Connection, message: str, **fields: Any) -> None:
+    if conn.output == "json":
+        emit_json({"result": "ok", **fields})
+    else:
+        click.echo(message)
+
+
+_raw_option = click.option("--raw", is_flag=True, help="Write the raw bytes to stdout instead of base64.")
+_out_option = click.option(
+    "--out", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Write the raw bytes to this file."
+)
+_aad_option = click.option("--aad", default=None, help="Additional authenticated data (text, - or @file).")
+_b64_input_option = click.option(
+    "--base64-input", is_flag=True, help="Files and stdin hold base64 text rather than raw bytes."
+)
+_USAGE_ALIASES = {
+    "encrypt": "EH_KEYUSAGE_ENCRYPT_DECRYPT",
+    "sign": "EH_KEYUSAGE_SIGN_VERIFY",
+    **{name: name for name in USAGE_NAMES},
+}
+
+
+def _aad(value: str | None) -> bytes | None:
+    return read_data(value, base64_literal=False) if value is not None else None
+
+
+# -- apps ---------------------------------------------------------------------------------------------
+@click.group("app")
+def app_group() -> None:
+    """Apps (tenants): enroll a new app on a server."""
+
+
+@app_group.command("enroll")
+@click.option(
+    "--admin-token", envvar="PYEHSM_ADMIN_TOKEN", default=None, help="For servers with --enroll-policy token."
+)
+@click.option("--save", is_flag=True, help="Store the new credentials (and url) as --profile in the credentials file.")
+@with_connection(need_credentials=False)
+def app_enroll(conn: Connection, admin_token: str | None, save: bool) -> None:
+    """Enroll a new app (Enroll) and print its appid and apikey."""
+    ctx = click.get_current_context()
+    profile = ctx.params.get("profile") or DEFAULT_PROFILE
+    with Client.enroll(conn.url, admin_token=admin_token, timeout=conn.timeout, verify=conn.verify) as client:
+        appid, apikey = client.appid, client.apikey
+    if save:
+        path = ctx.params.get("credentials_file") or default_credentials_path()
+        write_profile(path, profile, {"url": conn.url, "appid": appid, "apikey": apikey})
+        click.echo(f"saved profile {profile!r} in {path}", err=True)
+    emit_fields(conn, {"appid": appid, "apikey": apikey})
+
+
+@click.command("get-version")
+@with_connection(need_credentials=False)
+def get_version(conn: Connection) -> None:
+    """The server's version and build id (GetVersion)."""
+    with conn.client() as client:
+        info = client.get_version()
+    emit_fields(conn, {"version": info.version, "git_sha": info.git_sha})
+
+
+# -- keys ---------------------------------------------------------------------------------------------
+@click.group("key")
+def key_group() -> None:
+    """Customer master keys: create, list, enable, disable, delete, public key, import."""
+
+
+@key_group.command("create")
+@click.argument("keyspec", type=click.Choice(KEYSPEC_NAMES), metavar="KEYSPEC")
+@click.option("--origin", type=click.Choice(ORIGIN_NAMES), default="EH_INTERNAL_KEY", show_default=True)
+@click.option(
+    "--usage",
+    type=click.Choice(sorted(_USAGE_ALIASES)),
+    default=None,
+    help="encrypt or sign (default: the keyspec's natural usage).",
+)
+@with_connection()
+def key_create(conn: Connection, keyspec: str, origin: str, usage: str | None) -> None:
+    """Create a key (CreateKey) and print its keyid."""
+    with conn.client() as client:
+        keyid = client.create_key(keyspec, origin, _USAGE_ALIASES[usage] if usage else None)
+    if conn.output == "json":
+        emit_json({"keyid": keyid})
+    else:
+        click.echo(keyid)
+
+
+@key_group.command("list")
+@with_connection()
+def key_list(conn: Connection) -> None:
+    """List this app's keys (ListKey)."""
+    with conn.client() as client:
+        keys = client.list_key()
+    if conn.output == "json":
+        emit_json([dict(k.raw) for k in keys])
+        return
+    rows = [
+        (k.keyid, k.keyspec, k.state or ("Enabled" if k.enabled else "Disabled"), k.keyusage or "", k.creation_date)
+        for k in keys
+    ]
+    emit_table(rows, ("keyid", "keyspec", "state", "usage", "created_ms"))
+
+
+def _key_state_command(name: str, verb: str, method: str) -> click.Command:
+    @click.argument("keyid")
+    @with_connection()
+    def command(conn: Connection, keyid: str) -> None:
+        with conn.client() as client:
+            getattr(client, method)(keyid)
+        emit_done(conn, f"{verb} {keyid}", keyid=keyid)
+
+    command.__doc__ = f"{verb.capitalize()} a key ({method.title().replace('_', '')})."
+    return click.command(name)(command)
+
+
+key_group.add_command(_key_state_command("enable", "enabled", "enable_key"))
+key_group.add_command(_key_state_command("disable", "disabled", "disable_key"))
+
+
+@key_group.command("delete")
+@click.argument("keyid", required=False)
+@click.option("--all", "delete_all", is_flag=True, help="Delete every key of this app (DeleteAllKey).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation with --all.")
+@with_connection()
+def key_delete(conn: Connection, keyid: str | None, delete_all: bool, yes: bool) -> None:
+    """Delete a key (DeleteKey), or every key with --all."""
+    if bool(keyid) == delete_all:
+        raise click.UsageError("give either a KEYID or --all")
+    if delete_all and not yes:
+        click.confirm("Delete EVERY key of this app? Data encrypted under them becomes unrecoverable", abort=True)
+    with conn.client() as client:
+        if delete_all:
+            client.delete_all_key()
+        else:
+            client.delete_key(str(keyid))
+    emit_done(conn, "deleted all keys" if delete_all else f"deleted {keyid}", keyid=keyid)
+
+
+@key_group.command("public-key")
+@click.argument("keyid")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Write the PEM here.")
+@with_connection()
+def key_public_key(conn: Connection, keyid: str, out: Path | None) -> None:
+    """Print the PEM public key of an asymmetric key (GetPublicKey)."""
+    with conn.client() as client:
+        pem = client.get_public_key(keyid)
+    if out is not None:
+        out.write_text(pem, encoding="ascii")
+    elif conn.output == "json":
+        emit_json({"keyid": keyid, "pubkey": pem})
+    else:
+        click.echo(pem.rstrip("\n"))
+
+
+@key_group.command("import")
+@click.argument("keyid")
+@click.argument("material")
+@click.option("--wrapping-keyspec", type=click.Choice(WRAPPING_KEYSPEC_NAMES), default="EH_RSA_3072", show_default=True)
+@_b64_input_option
+@with_connection()
+def key_import(conn: Connection, keyid: str, material: str, wrapping_keyspec: str, base64_input: bool) -> None:
+    """Import key material into an EH_EXTERNAL_KEY (GetParametersForImport + ImportKeyMaterial).
+
+    MATERIAL is the plaintext key (- or @file; a literal is base64). It is wrapped here, on the client,
+    under the server's one-time public key (RSA-OAEP-SHA256 or SM2) and never sent in the clear.
+    """
+    key = read_data(material, base64_literal=True, base64_input=base64_input)
+    with conn.client() as client:
+        params = client.get_parameters_for_import(keyid, wrapping_keyspec)
+        wrapped, padding = wrap_for_import(params.pubkey, key)
+        client.import_key_material(keyid, wrapped, params.import_token, padding)
+    emit_done(conn, f"imported key material into {keyid}", keyid=keyid)
+
+
+def wrap_for_import(pubkey_pem: str, key: bytes) -> tuple[bytes, str]:
+    """Encrypt ``key`` under the import public key and name the padding_mode to send.
+
+    RSA: OAEP (SHA-256, MGF1-SHA-256) when the material fits, else RSA-AES key wrap (an OAEP-wrapped
+    ephemeral AES-256 key followed by AES-KWP of the material: EH_RSA_AES_KEY_WRAP). SM2: SM2 encryption.
+    """
+    import os
+
+    from cryptography.hazmat.primitives import hashes, keywrap, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    public = serialization.load_pem_public_key(pubkey_pem.encode())
+    if isinstance(public, rsa.RSAPublicKey):
+        oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+        if len(key) <= public.key_size // 8 - 66:
+            return public.encrypt(key, oaep), "EH_RSA_PKCS1_OAEP"
+        ephemeral = os.urandom(32)
+        wrapped = public.encrypt(ephemeral, oaep) + keywrap.aes_key_wrap_with_padding(ephemeral, key)
+        return wrapped, "EH_RSA_AES_KEY_WRAP"
+    from pyehsm.crypto.sm2 import SM2PublicKey
+
+    return SM2PublicKey.from_pem(pubkey_pem.encode()).encrypt(key), "EH_RSA_PKCS1_OAEP"
+
+
+# -- crypto -------------------------------------------------------------------------------------------
+@click.command("encrypt")
+@click.option("--keyid", "-k", required=True)
+@click.argument("plaintext")
+@_aad_option
+@_raw_option
+@_out_option
+@with_connection()
+def encrypt(conn: Connection, keyid: str, plaintext: str, aad: str | None, raw: bool, out: Path | None) -> None:
+    """Encrypt PLAINTEXT (text, - for stdin, @file) with a symmetric key (Encrypt)."""
+    data = read_data(plaintext, base64_literal=False)
+    with conn.client() as client:
+        ct = client.encrypt(keyid, data, _aad(aad))
+    emit_binary(conn, "ciphertext", ct, raw, out, keyid=keyid)
+
+
+@click.command("decrypt")
+@click.option("--keyid", "-k", required=True)
+@click.argument("ciphertext")
+@_aad_option
+@_raw_option
+@_out_option
+@_b64_input_option
+@with_connection()
+def decrypt(
+    conn: Connection, keyid: str, ciphertext: str, aad: str | None, raw: bool, out: Path | None, base64_input: bool
+) -> None:
+    """Decrypt CIPHERTEXT (base64, - for stdin, @file) made by encrypt (Decrypt)."""
+    data = read_data(ciphertext, base64_literal=True, base64_input=base64_input)
+    with conn.client() as client:
+        pt = client.decrypt(keyid, data, _aad(aad))
+    emit_binary(conn, "plaintext", pt, raw, out, keyid=keyid)
+
+
+@click.command("asymmetric-encrypt")
+@click.option("--keyid", "-k", required=True)
+@click.argument("plaintext")
+@click.option("--padding", type=click.Choice(PADDING_NAMES), default=DEFAULT_ASYMMETRIC_PADDING, show_default=True)
+@_raw_option
+@_out_option
+@with_connection()
+def asymmetric_encrypt(conn: Connection, keyid: str, plaintext: str, padding: str, raw: bool, out: Path | None) -> None:
+    """Encrypt PLAINTEXT with an RSA or SM2 key (AsymmetricEncrypt)."""
+    data = read_data(plaintext, base64_literal=False)
+    with conn.client() as client:
+        ct = client.asymmetric_encrypt(keyid, data, padding)
+    emit_binary(conn, "ciphertext", ct, raw, out, keyid=keyid)
+
+
+@click.command("asymmetric-decrypt")
+@click.option("--keyid", "-k", required=True)
+@click.argument("ciphertext")
+@click.option("--padding", type=click.Choice(PADDING_NAMES), default=DEFAULT_ASYMMETRIC_PADDING, show_default=True)
+@_raw_option
+@_out_option
+@_b64_input_option
+@with_connection()
+def asymmetric_decrypt(
+    conn: Connection, keyid: str, ciphertext: str, padding: str, raw: bool, out: Path | None, base64_input: bool
+) -> None:
+    """Decrypt CIPHERTEXT with an RSA or SM2 key (AsymmetricDecrypt)."""
+    data = read_data(ciphertext, base64_literal=True, base64_input=base64_input)
+    with conn.client() as client:
+        pt = client.asymmetric_decrypt(keyid, data, padding)
+    emit_binary(conn, "plaintext", pt, raw, out, keyid=keyid)
+
+
+_digest_option = click.option(
+    "--digest",
+    type=click.Choice(DIGEST_NAMES),
+    default=DEFAULT_DIGEST,
+    help="Default: EH_SM3 for SM2, else EH_SHA_256.",
+)
+_padding_option = click.option(
+    "--padding",
+    type=click.Choice(PADDING_NAMES),
+    default=DEFAULT_SIGN_PADDING,
+    show_default=True,
+    help="RSA padding (ignored for EC and SM2).",
+)
+_message_type_option = click.option(
+    "--message-type",
+    type=click.Choice(MESSAGE_TYPES),
+    default=DEFAULT_MESSAGE_TYPE,
+    show_default=True,
+    help="EH_DIGEST: MESSAGE is already a digest.",
+)
+
+
+@click.command("sign")
+@click.option("--keyid", "-k", required=True)
+@click.argument("message")
+@_digest_option
+@_padding_option
+@_message_type_option
+@_raw_option
+@_out_option
+@with_connection()
+def sign(
+    conn: Connection,
+    keyid: str,
+    message: str,
+    digest: str | None,
+    padding: str,
+    message_type: str,
+    raw: bool,
+    out: Path | None,
+) -> None:
+    """Sign MESSAGE (text, - for stdin, @file) (Sign)."""
+    data = read_data(message, base64_literal=False)
+    with conn.client() as client:
+        signature = client.sign(keyid, data, digest, padding, message_type)
+    emit_binary(conn, "signature", signature, raw, out, keyid=keyid)
+
+
+@click.command("verify")
+@click.option("--keyid", "-k", required=True)
+@click.option("--signature", "-s", required=True, help="base64, or @file / - with the raw signature.")
+@click.argument("message")
+@_digest_option
+@_padding_option
+@_message_type_option
+@_b64_input_option
+@with_connection()
+def verify(
+    conn: Connection,
+    keyid: str,
+    signature: str,
+    message: str,
+    digest: str | None,
+    padding: str,
+    message_type: str,
+    base64_input: bool,
+) -> None:
+    """Verify SIGNATURE over MESSAGE (Verify). Exit code 1 when the signature does not verify."""
+    if signature == "-" and message == "-":
+        raise click.UsageError("MESSAGE and --signature cannot both come from stdin")
+    sig = read_data(signature, base64_literal=True, base64_input=base64_input)
+    data = read_data(message, base64_literal=False)
+    with conn.client() as client:
+        valid = client.verify(keyid, data, sig, digest, padding, message_type)
+    if conn.output == "json":
+        emit_json({"keyid": keyid, "valid": valid})
+    else:
+        click.echo("valid" if valid else "invalid: the signature does not verify")
+    if not valid:
+        sys.exit(1)
+
+
+@click.command("generate-data-key")
+@click.option("--keyid", "-k", required=True)
+@click.option("--length", "keylen", type=click.IntRange(1, 1024), default=32, show_default=True, help="Bytes.")
+@_aad_option
+@click.option("--without-plaintext", is_flag=True, help="Only the encrypted data key.")
+@click.option(
+    "--plaintext-out", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Raw data key file (0600)."
+)
+@click.option(
+    "--ciphertext-out", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Raw wrapped key file."
+)
+@with_connection()
+def generate_data_key(
+    conn: Connection,
+    keyid: str,
+    keylen: int,
+    aad: str | None,
+    without_plaintext: bool,
+    plaintext_out: Path | None,
+    ciphertext_out: Path | None,
+) -> None:
+    """A fresh data key for envelope encryption (GenerateDataKey[WithoutPlaintext])."""
+    with conn.client() as client:
+        if without_plaintext:
+            plaintext, ciphertext = None, client.generate_data_key_without_plaintext(keyid, keylen, _aad(aad))
+        else:
+            plaintext, ciphertext = client.generate_data_key(keyid, keylen, _aad(aad))
+    fields: dict[str, Any] = {"keyid": keyid}
+    if plaintext is not None:
+        if plaintext_out is not None:
+            write_bytes(plaintext_out, plaintext, private=True)
+        else:
+            fields["plaintext"] = b64(plaintext)
+    if ciphertext_out is not None:
+        write_bytes(ciphertext_out, ciphertext)
+    else:
+        fields["ciphertext"] = b64(ciphertext)
+    emit_fields(conn, fields)
+
+
+# -- secrets ------------------------------------------------------------------------------------------
+@click.group("secret")
+def secret_group() -> None:
+    """The secrets manager: create, get, put, list, describe, delete, restore."""
+
+
+@secret_group.command("create")
+@click.argument("name")
+@click.argument("value")
+@click.option("--description", default=None)
+@click.option("--keyid", "encryption_key_id", default=None, help="The CMK that encrypts it (default: the app's).")
+@click.option("--rotation-interval", default=None, help="e.g. 30d, 12h (6 hours to 8760 hours).")
+@with_connection()
+def secret_create(
+    conn: Connection,
+    name: str,
+    value: str,
+    description: str | None,
+    encryption_key_id: str | None,
+    rotation_interval: str | None,
+) -> None:
+    """Create secret NAME with VALUE (text, - for stdin, @file) (CreateSecret)."""
+    data = read_text(value)
+    with conn.client() as client:
+        client.create_secret(name, data, encryption_key_id, description, rotation_interval)
+    emit_done(conn, f"created secret {name}", secretName=name)
+
+
+@secret_group.command("put")
+@click.argument("name")
+@click.argument("value")
+@with_connection()
+def secret_put(conn: Connection, name: str, value: str) -> None:
+    """Store VALUE as the new version of secret NAME (PutSecretValue)."""
+    data = read_text(value)
+    with conn.client() as client:
+        client.put_secret_value(name, data)
+    emit_done(conn, f"stored a new version of {name}", secretName=name)
+
+
+@secret_group.command("get")
+@click.argument("name")
+@click.option("--version", "version_id", type=click.IntRange(min=1), default=None, help="Default: the latest.")
+@click.option("--raw", is_flag=True, help="Print only the value, without a trailing newline.")
+@_out_option
+@with_connection()
+def secret_get(conn: Connection, name: str, version_id: int | None, raw: bool, out: Path | None) -> None:
+    """Print the value of secret NAME (GetSecretValue)."""
+    with conn.client() as client:
+        value = client.get_secret_value(name, version_id)
+    if out is not None:
+        write_bytes(out, value.secret_data.encode("utf-8"), private=True)
+    elif raw:
+        click.echo(value.secret_data, nl=False)
+    elif conn.output == "json":
+        emit_json(dict(value.raw))
+    else:
+        click.echo(value.secret_data)
+
+
+@secret_group.command("list")
+@click.option("--name", default=None, help="Only this secret.")
+@with_connection()
+def secret_list(conn: Connection, name: str | None) -> None:
+    """List this app's secrets (ListSecrets)."""
+    with conn.client() as client:
+        listing = client.list_secrets(name)
+    if conn.output == "json":
+        emit_json(dict(listing.raw))
+        return
+    rows = [(s.secret_name, s.create_time, s.planned_delete_time or "", s.description) for s in listing.secrets]
+    emit_table(rows, ("name", "created_ms", "deletion_ms", "description"))
+
+
+@secret_group.command("versions")
+@click.argument("name")
+@with_connection()
+def secret_versions(conn: Connection, name: str) -> None:
+    """List the versions of secret NAME (ListSecretVersionIds)."""
+    with conn.client() as client:
+        versions = client.list_secret_version_ids(name)
+    if conn.output == "json":
+        emit_json(dict(versions.raw))
+        return
+    emit_table([(v.version_id, v.create_time) for v in versions.versions], ("version", "created_ms"))
+
+
+@secret_group.command("describe")
+@click.argument("name")
+@with_connection()
+def secret_describe(conn: Connection, name: str) -> None:
+    """Metadata of secret NAME, never its value (DescribeSecret)."""
+    with conn.client() as client:
+        d = client.describe_secret(name)
+    if conn.output == "json":
+        emit_json(dict(d.raw))
+        return
+    emit_fields(
+        conn,
+        {
+            "name": d.secret_name,
+            "description": d.description,
+            "created_ms": d.create_time,
+            "deletion_ms": d.planned_delete_time,
+            "rotation_interval": d.rotation_interval,
+            "last_rotation_ms": d.last_rotation_date,
+            "next_rotation_ms": d.next_rotation_date,
+        },
+    )
+
+
+@secret_group.command("update-description")
+@click.argument("name")
+@click.argument("description")
+@with_connection()
+def secret_update_description(conn: Connection, name: str, description: str) -> None:
+    """Replace the description of secret NAME (UpdateSecretDesc)."""
+    with conn.client() as client:
+        client.update_secret_desc(name, description)
+    emit_done(conn, f"updated the description of {name}", secretName=name)
+
+
+@secret_group.command("delete")
+@click.argument("name")
+@click.option("--recovery-days", type=click.IntRange(1, 365), default=None, help="Default 30.")
+@click.option("--force", is_flag=True, help="Delete at once, without a recovery window.")
+@with_connection()
+def secret_delete(conn: Connection, name: str, recovery_days: int | None, force: bool) -> None:
+    """Schedule the deletion of secret NAME, or delete it at once with --force (DeleteSecret)."""
+    if force and recovery_days is not None:
+        raise click.UsageError("--force and --recovery-days exclude each other")
+    with conn.client() as client:
+        client.delete_secret(name, recovery_days, True if force else None)
+    emit_done(conn, f"deleted {name}" if force else f"scheduled {name} for deletion", secretName=name)
+
+
+@secret_group.command("restore")
+@click.argument("name")
+@with_connection()
+def secret_restore(conn: Connection, name: str) -> None:
+    """Cancel the scheduled deletion of secret NAME (RestoreSecret)."""
+    with conn.client() as client:
+        client.restore_secret(name)
+    emit_done(conn, f"restored {name}", secretName=name)
+
+
+# -- documentation ------------------------------------------------------------------------------------
+@click.command("openapi")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Default: stdout.")
+def openapi(out: Path | None) -> None:
+    """Print (or write) the OpenAPI 3.1 document of this build (docs/openapi.json)."""
+    from pyehsm.actions.registry import load_actions
+    from pyehsm.openapi import render_openapi, write_openapi
+
+    if out is not None:
+        write_openapi(load_actions(), out)
+    else:
+        click.echo(render_openapi(load_actions()), nl=False)
+
+
+COMMANDS: list[click.Command] = [
+    app_group,
+    get_version,
+    key_group,
+    encrypt,
+    decrypt,
+    asymmetric_encrypt,
+    asymmetric_decrypt,
+    sign,
+    verify,
+    generate_data_key,
+    secret_group,
+    openapi,
+]

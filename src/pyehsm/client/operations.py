@@ -1,0 +1,370 @@
+"""One request builder per eHSM Action, shared by the sync and async clients.
+
+A builder turns typed arguments into a :class:`Call`: the Action name, the payload exactly as
+PROTOCOL.md puts it on the wire (field names, base64 for bytes, optional fields left out), whether
+the call may be re-sent after a connection failure, and the parser of its ``result``.
+
+    >>> call = encrypt("0b4e...", b"hi")
+    >>> call.action, call.payload
+    ('Encrypt', {'keyid': '0b4e...', 'plaintext': 'aGk='})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from pyehsm.client.errors import ResponseSignatureError
+from pyehsm.client.models import (
+    DataKey,
+    ImportParameters,
+    KeyInfo,
+    Quote,
+    QuotePolicy,
+    QuoteVerification,
+    SecretDescription,
+    SecretList,
+    SecretValue,
+    SecretVersions,
+    b64,
+    unb64,
+)
+from pyehsm.http.signing import signature_matches
+
+T = TypeVar("T")
+
+# Actions that change nothing on the server, or whose repetition has the same effect as one call:
+# the client may re-send them after a failure that happened once the request may have been sent.
+IDEMPOTENT_ACTIONS = frozenset(
+    {
+        "GetVersion",
+        "Encrypt",
+        "Decrypt",
+        "GenerateDataKey",
+        "GenerateDataKeyWithoutPlaintext",
+        "ExportDataKey",
+        "AsymmetricEncrypt",
+        "AsymmetricDecrypt",
+        "Sign",
+        "Verify",
+        "GetPublicKey",
+        "ListKey",
+        "EnableKey",
+        "DisableKey",
+        "DeleteAllKey",
+        "GenerateQuote",
+        "VerifyQuote",
+        "GetQuotePolicy",
+        "ListSecretVersionIds",
+        "ListSecrets",
+        "DescribeSecret",
+        "GetSecretValue",
+        "UpdateSecretDesc",
+    }
+)
+
+# Every Action of the eHSM REST API, in the order of the API reference.
+ALL_ACTIONS = (
+    "CreateKey",
+    "Encrypt",
+    "Decrypt",
+    "AsymmetricEncrypt",
+    "AsymmetricDecrypt",
+    "Sign",
+    "Verify",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "ExportDataKey",
+    "GetPublicKey",
+    "GetParametersForImport",
+    "ImportKeyMaterial",
+    "GetVersion",
+    "Enroll",
+    "ListKey",
+    "DeleteKey",
+    "DeleteAllKey",
+    "EnableKey",
+    "DisableKey",
+    "GenerateQuote",
+    "VerifyQuote",
+    "UploadQuotePolicy",
+    "GetQuotePolicy",
+    "CreateSecret",
+    "UpdateSecretDesc",
+    "PutSecretValue",
+    "ListSecretVersionIds",
+    "ListSecrets",
+    "DescribeSecret",
+    "DeleteSecret",
+    "GetSecretValue",
+    "RestoreSecret",
+)
+
+DEFAULT_ASYMMETRIC_PADDING = "EH_RSA_PKCS1_OAEP"
+DEFAULT_SIGN_PADDING = "EH_RSA_PKCS1_PSS"
+DEFAULT_DIGEST: str | None = None  # None: the keyspec's own (pyehsm: EH_SHA_256, EH_SM3 for SM2)
+DEFAULT_MESSAGE_TYPE = "EH_RAW"
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[T]):
+    """One signed request to make: Action, payload (None: no payload field) and result parser."""
+
+    action: str
+    payload: dict[str, Any] | None
+    parse: Callable[[dict[str, Any]], T]
+
+    @property
+    def idempotent(self) -> bool:
+        return self.action in IDEMPOTENT_ACTIONS
+
+
+def _payload(**fields: Any) -> dict[str, Any]:
+    """The payload with absent (None) optional fields left out."""
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+def _opt_b64(data: bytes | None) -> str | None:
+    return b64(data) if data else None
+
+
+def _none(_: dict[str, Any]) -> None:
+    return None
+
+
+def _field(name: str) -> Callable[[dict[str, Any]], str]:
+    def parse(result: dict[str, Any]) -> str:
+        return str(result[name])
+
+    return parse
+
+
+def _b64_field(name: str) -> Callable[[dict[str, Any]], bytes]:
+    def parse(result: dict[str, Any]) -> bytes:
+        return unb64(str(result[name]))
+
+    return parse
+
+
+def _truthy(result: dict[str, Any]) -> bool:
+    value = result.get("result")
+    return value is True or value in (1, "true", "True")
+
+
+# -- keys -------------------------------------------------------------------------------------------
+def create_key(keyspec: str, origin: str = "EH_INTERNAL_KEY", keyusage: str | None = None) -> Call[str]:
+    return Call("CreateKey", _payload(keyspec=keyspec, origin=origin, keyusage=keyusage or None), _field("keyid"))
+
+
+def list_key() -> Call[list[KeyInfo]]:
+    def parse(result: dict[str, Any]) -> list[KeyInfo]:
+        return [KeyInfo.from_result(entry) for entry in result.get("list") or ()]
+
+    return Call("ListKey", None, parse)
+
+
+def enable_key(keyid: str) -> Call[None]:
+    return Call("EnableKey", {"keyid": keyid}, _none)
+
+
+def disable_key(keyid: str) -> Call[None]:
+    return Call("DisableKey", {"keyid": keyid}, _none)
+
+
+def delete_key(keyid: str) -> Call[None]:
+    return Call("DeleteKey", {"keyid": keyid}, _none)
+
+
+def delete_all_key() -> Call[None]:
+    return Call("DeleteAllKey", None, _none)
+
+
+def get_public_key(keyid: str) -> Call[str]:
+    return Call("GetPublicKey", {"keyid": keyid}, _field("pubkey"))
+
+
+# -- symmetric crypto and data keys -----------------------------------------------------------------
+def encrypt(keyid: str, plaintext: bytes, aad: bytes | None = None) -> Call[bytes]:
+    return Call("Encrypt", _payload(keyid=keyid, plaintext=b64(plaintext), aad=_opt_b64(aad)), _b64_field("ciphertext"))
+
+
+def decrypt(keyid: str, ciphertext: bytes, aad: bytes | None = None) -> Call[bytes]:
+    return Call(
+        "Decrypt", _payload(keyid=keyid, ciphertext=b64(ciphertext), aad=_opt_b64(aad)), _b64_field("plaintext")
+    )
+
+
+def generate_data_key(keyid: str, keylen: int, aad: bytes | None = None) -> Call[DataKey]:
+    def parse(result: dict[str, Any]) -> DataKey:
+        return DataKey(unb64(str(result["plaintext"])), unb64(str(result["ciphertext"])))
+
+    return Call("GenerateDataKey", _payload(keyid=keyid, keylen=keylen, aad=_opt_b64(aad)), parse)
+
+
+def generate_data_key_without_plaintext(keyid: str, keylen: int, aad: bytes | None = None) -> Call[bytes]:
+    return Call(
+        "GenerateDataKeyWithoutPlaintext",
+        _payload(keyid=keyid, keylen=keylen, aad=_opt_b64(aad)),
+        _b64_field("ciphertext"),
+    )
+
+
+def export_data_key(
+    keyid: str, ukeyid: str, olddatakey: bytes, aad: bytes | None = None, padding_mode: str | None = None
+) -> Call[bytes]:
+    # `olddatakey_base` is the Intel server's name; pyehsm accepts it as well as the other two spellings.
+    payload = _payload(
+        keyid=keyid, ukeyid=ukeyid, olddatakey_base=b64(olddatakey), aad=_opt_b64(aad), padding_mode=padding_mode
+    )
+    return Call("ExportDataKey", payload, _b64_field("newdatakey"))
+
+
+# -- asymmetric crypto ------------------------------------------------------------------------------
+def asymmetric_encrypt(keyid: str, plaintext: bytes, padding_mode: str = DEFAULT_ASYMMETRIC_PADDING) -> Call[bytes]:
+    return Call(
+        "AsymmetricEncrypt",
+        {"keyid": keyid, "plaintext": b64(plaintext), "padding_mode": padding_mode},
+        _b64_field("ciphertext"),
+    )
+
+
+def asymmetric_decrypt(keyid: str, ciphertext: bytes, padding_mode: str = DEFAULT_ASYMMETRIC_PADDING) -> Call[bytes]:
+    return Call(
+        "AsymmetricDecrypt",
+        {"keyid": keyid, "ciphertext": b64(ciphertext), "padding_mode": padding_mode},
+        _b64_field("plaintext"),
+    )
+
+
+def _sign_payload(
+    keyid: str, message: bytes, digest_mode: str | None, padding_mode: str, message_type: str
+) -> dict[str, Any]:
+    return _payload(
+        keyid=keyid,
+        message=b64(message),
+        message_type=message_type,
+        digest_mode=digest_mode,
+        padding_mode=padding_mode,
+    )
+
+
+def sign(
+    keyid: str,
+    message: bytes,
+    digest_mode: str | None = DEFAULT_DIGEST,
+    padding_mode: str = DEFAULT_SIGN_PADDING,
+    message_type: str = DEFAULT_MESSAGE_TYPE,
+) -> Call[bytes]:
+    return Call("Sign", _sign_payload(keyid, message, digest_mode, padding_mode, message_type), _b64_field("signature"))
+
+
+def verify(
+    keyid: str,
+    message: bytes,
+    signature: bytes,
+    digest_mode: str | None = DEFAULT_DIGEST,
+    padding_mode: str = DEFAULT_SIGN_PADDING,
+    message_type: str = DEFAULT_MESSAGE_TYPE,
+) -> Call[bool]:
+    payload = _sign_payload(keyid, message, digest_mode, padding_mode, message_type)
+    payload["signature"] = b64(signature)
+    return Call("Verify", payload, _truthy)
+
+
+# -- BYOK -------------------------------------------------------------------------------------------
+def get_parameters_for_import(keyid: str, keyspec: str) -> Call[ImportParameters]:
+    return Call("GetParametersForImport", {"keyid": keyid, "keyspec": keyspec}, ImportParameters.from_result)
+
+
+def import_key_material(
+    keyid: str, key_material: bytes, import_token: str, padding_mode: str = DEFAULT_ASYMMETRIC_PADDING
+) -> Call[bool]:
+    payload = {
+        "keyid": keyid,
+        "padding_mode": padding_mode,
+        "key_material": b64(key_material),
+        "importToken": import_token,
+    }
+    return Call("ImportKeyMaterial", payload, _truthy)
+
+
+# -- remote attestation -----------------------------------------------------------------------------
+def generate_quote(challenge: bytes) -> Call[Quote]:
+    return Call("GenerateQuote", {"challenge": b64(challenge)}, Quote.from_result)
+
+
+def verify_quote(quote: bytes, nonce: bytes, apikey: str, policy_id: str | None = None) -> Call[QuoteVerification]:
+    """The answer's ``sign`` is checked with ``apikey`` and its ``nonce`` must echo ours."""
+    sent_nonce = b64(nonce)
+
+    def parse(result: dict[str, Any]) -> QuoteVerification:
+        fields: Mapping[str, Any] = {k: v for k, v in result.items() if k != "sign"}
+        sign_value = result.get("sign")
+        if not isinstance(sign_value, str) or not signature_matches(apikey, fields, sign_value):
+            raise ResponseSignatureError(200, "VerifyQuote answer is not signed with this app's apikey")
+        if result.get("nonce") != sent_nonce:
+            raise ResponseSignatureError(200, "VerifyQuote answer does not echo the nonce sent")
+        return QuoteVerification.from_result(result)
+
+    return Call("VerifyQuote", _payload(quote=b64(quote), nonce=sent_nonce, policyId=policy_id), parse)
+
+
+def upload_quote_policy(mr_enclave: str, mr_signer: str) -> Call[str]:
+    return Call("UploadQuotePolicy", {"mr_enclave": mr_enclave, "mr_signer": mr_signer}, _field("policyId"))
+
+
+def get_quote_policy(policy_id: str) -> Call[QuotePolicy]:
+    return Call("GetQuotePolicy", {"policyId": policy_id}, QuotePolicy.from_result)
+
+
+# -- secrets ----------------------------------------------------------------------------------------
+def create_secret(
+    secret_name: str,
+    secret_data: str,
+    encryption_key_id: str | None = None,
+    description: str | None = None,
+    rotation_interval: str | None = None,
+) -> Call[None]:
+    payload = _payload(
+        secretName=secret_name,
+        secretData=secret_data,
+        encryptionKeyId=encryption_key_id,
+        description=description,
+        rotationInterval=rotation_interval,
+    )
+    return Call("CreateSecret", payload, _none)
+
+
+def update_secret_desc(secret_name: str, description: str | None = None) -> Call[None]:
+    return Call("UpdateSecretDesc", _payload(secretName=secret_name, description=description), _none)
+
+
+def put_secret_value(secret_name: str, secret_data: str) -> Call[None]:
+    return Call("PutSecretValue", {"secretName": secret_name, "secretData": secret_data}, _none)
+
+
+def list_secret_version_ids(secret_name: str) -> Call[SecretVersions]:
+    return Call("ListSecretVersionIds", {"secretName": secret_name}, SecretVersions.from_result)
+
+
+def list_secrets(secret_name: str | None = None) -> Call[SecretList]:
+    return Call("ListSecrets", _payload(secretName=secret_name), SecretList.from_result)
+
+
+def describe_secret(secret_name: str) -> Call[SecretDescription]:
+    return Call("DescribeSecret", {"secretName": secret_name}, SecretDescription.from_result)
+
+
+def delete_secret(secret_name: str, recovery_period: int | None = None, force_delete: bool | None = None) -> Call[None]:
+    force = None if force_delete is None else ("true" if force_delete else "false")
+    payload = _payload(secretName=secret_name, recoveryPeriod=recovery_period, forceDelete=force)
+    return Call("DeleteSecret", payload, _none)
+
+
+def get_secret_value(secret_name: str, version_id: int | None = None) -> Call[SecretValue]:
+    return Call("GetSecretValue", _payload(secretName=secret_name, versionId=version_id), SecretValue.from_result)
+
+
+def restore_secret(secret_name: str) -> Call[None]:
+    return Call("RestoreSecret", {"secretName": secret_name}, _none)

@@ -1,0 +1,343 @@
+"""The secrets manager: named, versioned secret values per app, envelope-encrypted, with a recovery window.
+
+Every version of a value is sealed with AES-256-GCM under a fresh 32-byte data key; the data key is
+wrapped by the secret's CMK (through SymmetricService, so the key's state rules apply: a disabled key
+makes the secret unreadable until it is enabled again) or, when CreateSecret names none, by the app's
+default secrets key. Both seals carry the AAD ``pyehsm:secret:v1|appid|secret_id|version``, so a stored
+version cannot be moved to another app, secret or version number.
+
+The default secrets key is created on first use (race-free: insert-if-absent) and lives in its own
+table, wrapped by the domain key: no key action can list, use, disable or delete it.
+
+DeleteSecret without forceDelete sets a planned deletion time; from then on the secret refuses
+UpdateSecretDesc/PutSecretValue/GetSecretValue until RestoreSecret. Once the time has passed the secret
+is treated as gone at once (whether or not the purge has run), and ``purge_once`` removes such secrets
+with their versions in a single statement, so several nodes may run it at the same time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import uuid
+from dataclasses import dataclass
+
+from pyehsm.clock import DAY_MS, HOUR_MS, MINUTE_MS, Clock
+from pyehsm.crypto import aead, symmetric
+from pyehsm.crypto.blob import BlobFormatError, unpack
+from pyehsm.errors import CryptoError, InternalError, NotFoundError, ParamError, StateError
+from pyehsm.keyring.keyring import Keyring, UnwrapError
+from pyehsm.services.crypto import SymmetricService
+from pyehsm.store.base import Store
+from pyehsm.store.records import SecretRecord, SecretsKeyRecord, SecretVersionInfo, SecretVersionRecord
+
+log = logging.getLogger("pyehsm.secrets")
+
+# -- wire limits and messages (PROTOCOL.md section 5) ----------------------------------------------------
+MAX_NAME_CHARS = 64
+MAX_DATA_CHARS = 4096
+MAX_DESCRIPTION_CHARS = 4096
+DEFAULT_ROTATION_INTERVAL = "30d"
+MIN_ROTATION_MS = 6 * HOUR_MS
+MAX_ROTATION_MS = 8760 * HOUR_MS
+DEFAULT_RECOVERY_DAYS = 30
+MIN_RECOVERY_DAYS = 1
+MAX_RECOVERY_DAYS = 365
+LIST_LIMIT = 4000  # the reference: "Maximum 4000 line"
+
+SECRET_NOT_FOUND = "Can not find secretName"
+DUPLICATE_NAME = "Secret name already exists, cannot use the same secret name"
+ROTATION_FORMAT = "Parameter invalid, The rotationInterval format wrong."
+ROTATION_RANGE = "The rotation time is less than 6 hours or more than 8760 hours"
+FORCE_DELETE_VALUE = "The forceDelete must be true or false"
+FORCE_DELETE_CONFLICT = "Parameter invalid, The forceDelete and force_delete disagree."
+PUT_DELETED = "Can not put value for a deleted secret."
+MODIFY_DELETED = "Can not modify a deleted secret."
+GET_DELETED = "Can not get value for a deleted secret."
+UNKNOWN_VERSION = "Can not find the versionId of the secret."
+KEY_GONE = "The encryption key of the secret no longer exists; its values cannot be read."
+KEY_UNUSABLE = "The encryption key of the secret cannot be used: "
+BUSY = "The secret was changed by another request at the same time; send the request again."
+
+DATA_KEY_BYTES = 32
+_PUT_ATTEMPTS = 8
+_ROTATION = re.compile(r"([0-9]{1,4})([dhms])")  # ASCII digits only (\d would accept any Unicode digit)
+_UNIT_MS = {"d": DAY_MS, "h": HOUR_MS, "m": MINUTE_MS, "s": 1000}
+
+
+# -- pure rules ------------------------------------------------------------------------------------------
+def rotation_interval_ms(text: str) -> int:
+    """The length of a rotationInterval such as ``30d``; ParamError for a bad format or range."""
+    match = _ROTATION.fullmatch(text)
+    if match is None:
+        raise ParamError(ROTATION_FORMAT)
+    interval = int(match.group(1)) * _UNIT_MS[match.group(2)]
+    if not MIN_ROTATION_MS <= interval <= MAX_ROTATION_MS:
+        raise ParamError(ROTATION_RANGE)
+    return interval
+
+
+def next_rotation_ms(record: SecretRecord) -> int:
+    """Last rotation (a PutSecretValue) or creation, plus the rotation interval."""
+    base = record.last_rotation_ms or record.created_ms
+    return base + rotation_interval_ms(record.rotation_interval)
+
+
+def parse_force_delete(value: object) -> bool | None:
+    """forceDelete as sent: "true"/"false" (any case; booleans too), None or "" when absent."""
+    if value is None or (isinstance(value, str) and value == ""):
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ParamError(FORCE_DELETE_VALUE)
+
+
+def force_delete_flag(force_delete: object, force_delete_sdk: object) -> bool:
+    """Combine ``forceDelete`` (reference) and ``force_delete`` (Python SDK); default false."""
+    first, second = parse_force_delete(force_delete), parse_force_delete(force_delete_sdk)
+    if first is not None and second is not None and first != second:
+        raise ParamError(FORCE_DELETE_CONFLICT)
+    return bool(first if first is not None else second)
+
+
+def value_aad(appid: str, secret_id: str, version: int) -> bytes:
+    """Binds a sealed value and its wrapped data key to one app, secret and version."""
+    return f"pyehsm:secret:v1|{appid}|{secret_id}|{version}".encode()
+
+
+def secrets_key_aad(appid: str, keyid: str) -> bytes:
+    """Binds a wrapped default secrets key to its app (distinct from any CMK's AAD)."""
+    return f"pyehsm:secrets-key:v1|{appid}|{keyid}".encode()
+
+
+def seal_value(data_key: bytes, value: bytes, aad: bytes) -> bytes:
+    return aead.seal(aead.new_aesgcm(data_key), value, aad)
+
+
+def open_value(data_key: bytes, sealed: bytes, aad: bytes) -> bytes:
+    """Raises aead.AuthenticationFailed on any mismatch (wrong key, aad or a modified value)."""
+    return aead.open_sealed(aead.new_aesgcm(data_key), sealed, aad)
+
+
+def encode_value(text: str) -> bytes:
+    # surrogatepass: a JSON string may carry a lone surrogate; it must round-trip, not fail.
+    return text.encode("utf-8", "surrogatepass")
+
+
+def decode_value(data: bytes) -> str:
+    return data.decode("utf-8", "surrogatepass")
+
+
+@dataclass(frozen=True, slots=True)
+class SecretValue:
+    name: str
+    data: str
+    version: int
+    created_ms: int
+
+    def __repr__(self) -> str:
+        return f"<SecretValue version={self.version}>"  # never the value
+
+
+class SecretService:
+    def __init__(self, store: Store, keyring: Keyring, symmetric_service: SymmetricService, clock: Clock) -> None:
+        self._store = store
+        self._keyring = keyring
+        self._symmetric = symmetric_service
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return "<SecretService>"
+
+    # -- actions -------------------------------------------------------------------------------------
+    async def create(
+        self,
+        appid: str,
+        name: str,
+        data: str,
+        *,
+        encryption_keyid: str | None = None,
+        description: str = "",
+        rotation_interval: str | None = None,
+    ) -> SecretRecord:
+        interval = rotation_interval or DEFAULT_ROTATION_INTERVAL
+        rotation_interval_ms(interval)
+        now = self._clock.now_ms()
+        if await self._store.get_secret(appid, name, now) is not None:
+            raise ParamError(DUPLICATE_NAME)
+        record = SecretRecord(
+            appid=appid,
+            secret_id=str(uuid.uuid4()),
+            name=name,
+            description=description,
+            encryption_keyid=encryption_keyid or None,
+            rotation_interval=interval,
+            created_ms=now,
+            updated_ms=now,
+            last_rotation_ms=0,
+            latest_version=1,
+            planned_delete_ms=None,
+        )
+        # The CMK is checked here (exists for this app, enabled, symmetric, ENCRYPT_DECRYPT): its errors
+        # ("keyid error", "keyid is disabled", ...) are about the encryptionKeyId the caller just named.
+        version = await self._seal(record, 1, data, now)
+        if not await self._store.insert_secret(record, version, now):
+            raise ParamError(DUPLICATE_NAME)
+        return record
+
+    async def update_description(self, appid: str, name: str, description: str) -> None:
+        record = await self._live(appid, name, MODIFY_DELETED)
+        if not await self._store.update_secret_description(appid, record.secret_id, description, self._clock.now_ms()):
+            await self._live(appid, name, MODIFY_DELETED)  # raises: it was deleted meanwhile
+            raise StateError(BUSY)  # pragma: no cover - a live secret's update cannot miss
+
+    async def put_value(self, appid: str, name: str, data: str) -> int:
+        """Store ``data`` as the next version; return its version id."""
+        record = await self._live(appid, name, PUT_DELETED)
+        for _ in range(_PUT_ATTEMPTS):
+            now = self._clock.now_ms()
+            version = await self._seal(record, record.latest_version + 1, data, now, reusing_key=True)
+            if await self._store.add_secret_version(appid, version, now):
+                return version.version
+            record = await self._live(appid, name, PUT_DELETED)  # another put won the race: retry on top of it
+        raise StateError(BUSY)
+
+    async def get_value(self, appid: str, name: str, version_id: int | None = None) -> SecretValue:
+        record = await self._live(appid, name, GET_DELETED)
+        version = await self._store.get_secret_version(appid, record.secret_id, version_id or record.latest_version)
+        if version is None:
+            raise NotFoundError(UNKNOWN_VERSION)
+        return SecretValue(record.name, await self._open(record, version), version.version, version.created_ms)
+
+    async def describe(self, appid: str, name: str) -> SecretRecord:
+        return await self._find(appid, name)
+
+    async def list_secrets(self, appid: str, name: str | None = None) -> list[SecretRecord]:
+        return await self._store.list_secrets(appid, name, self._clock.now_ms(), LIST_LIMIT)
+
+    async def list_versions(self, appid: str, name: str) -> tuple[SecretRecord, list[SecretVersionInfo]]:
+        record = await self._find(appid, name)
+        return record, await self._store.list_secret_versions(appid, record.secret_id, LIST_LIMIT)
+
+    async def delete(self, appid: str, name: str, *, recovery_days: int | None = None, force: bool = False) -> int:
+        """Delete now (force) or schedule the deletion; return the planned deletion time (0 when forced)."""
+        record = await self._find(appid, name)
+        if force:
+            if not await self._store.delete_secret(appid, record.secret_id):
+                raise NotFoundError(SECRET_NOT_FOUND)
+            return 0
+        days = DEFAULT_RECOVERY_DAYS if recovery_days is None else recovery_days
+        if not MIN_RECOVERY_DAYS <= days <= MAX_RECOVERY_DAYS:  # the payload Struct checks this too
+            raise ParamError("Parameter invalid, The recoveryPeriod must be between 1 and 365.")
+        now = self._clock.now_ms()
+        planned = now + days * DAY_MS
+        if not await self._store.schedule_secret_deletion(appid, record.secret_id, planned, now):
+            raise NotFoundError(SECRET_NOT_FOUND)
+        return planned
+
+    async def restore(self, appid: str, name: str) -> None:
+        record = await self._find(appid, name)
+        if not await self._store.restore_secret(appid, record.secret_id, self._clock.now_ms()):
+            raise NotFoundError(SECRET_NOT_FOUND)
+
+    async def purge_once(self) -> int:
+        """One purge pass: remove every secret whose recovery window has passed. Returns how many."""
+        purged = await self._store.purge_secrets(self._clock.now_ms())
+        if purged:
+            log.info("purged %d secret(s) past their recovery window", purged)
+        return purged
+
+    # -- lookups -------------------------------------------------------------------------------------
+    async def _find(self, appid: str, name: str) -> SecretRecord:
+        record = await self._store.get_secret(appid, name, self._clock.now_ms())
+        if record is None:  # unknown, another app's, or past its recovery window: all look the same
+            raise NotFoundError(SECRET_NOT_FOUND)
+        return record
+
+    async def _live(self, appid: str, name: str, pending_message: str) -> SecretRecord:
+        record = await self._find(appid, name)
+        if record.planned_delete_ms is not None:
+            raise StateError(pending_message)
+        return record
+
+    # -- envelope ------------------------------------------------------------------------------------
+    async def _seal(
+        self, record: SecretRecord, version: int, data: str, now: int, *, reusing_key: bool = False
+    ) -> SecretVersionRecord:
+        aad = value_aad(record.appid, record.secret_id, version)
+        data_key = os.urandom(DATA_KEY_BYTES)
+        try:
+            sealed = seal_value(data_key, encode_value(data), aad)
+            wrapped = await self._wrap_data_key(record, data_key, aad, reusing_key=reusing_key)
+        finally:
+            del data_key
+        return SecretVersionRecord(record.secret_id, version, wrapped, sealed, now)
+
+    async def _open(self, record: SecretRecord, version: SecretVersionRecord) -> str:
+        aad = value_aad(record.appid, record.secret_id, version.version)
+        data_key = await self._unwrap_data_key(record, version.wrapped_data_key, aad)
+        try:
+            return decode_value(open_value(data_key, version.sealed_value, aad))
+        except aead.AuthenticationFailed:
+            log.error("a stored secret value failed authentication (secret_id=%s)", record.secret_id)
+            raise InternalError from None
+        finally:
+            del data_key
+
+    async def _wrap_data_key(self, record: SecretRecord, data_key: bytes, aad: bytes, *, reusing_key: bool) -> bytes:
+        if record.encryption_keyid is None:
+            keyid, cipher = await self._default_key(record.appid)
+            return symmetric.encrypt(cipher, 1, data_key, uuid.UUID(keyid).bytes, aad)
+        if not reusing_key:  # CreateSecret: the caller named this key; its own errors say what is wrong
+            return await self._symmetric.encrypt(record.appid, record.encryption_keyid, data_key, aad)
+        try:
+            return await self._symmetric.encrypt(record.appid, record.encryption_keyid, data_key, aad)
+        except NotFoundError:
+            raise StateError(KEY_GONE) from None
+        except StateError as exc:
+            raise StateError(KEY_UNUSABLE + exc.message) from None
+
+    async def _unwrap_data_key(self, record: SecretRecord, wrapped: bytes, aad: bytes) -> bytes:
+        try:
+            if record.encryption_keyid is None:
+                keyid, cipher = await self._default_key(record.appid)
+                return symmetric.decrypt(cipher, unpack(wrapped), uuid.UUID(keyid).bytes, aad)
+            return await self._symmetric.decrypt(record.appid, record.encryption_keyid, wrapped, aad)
+        except NotFoundError:
+            raise StateError(KEY_GONE) from None
+        except StateError as exc:
+            raise StateError(KEY_UNUSABLE + exc.message) from None
+        except (CryptoError, BlobFormatError, aead.AuthenticationFailed):
+            log.error("a stored secret data key failed authentication (secret_id=%s)", record.secret_id)
+            raise InternalError from None
+
+    async def _default_key(self, appid: str) -> tuple[str, symmetric.SymmetricCipher]:
+        """The app's default secrets key (created on first use) as a cached AES-256-GCM cipher."""
+        record = await self._store.get_secrets_key(appid)
+        if record is None:
+            record = await self._create_default_key(appid)
+        cached = self._keyring.cache.get((record.keyid, 1))
+        if cached is not None:
+            return record.keyid, cached  # type: ignore[return-value]
+        try:
+            material = self._keyring.unwrap(record.wrapped_material, secrets_key_aad(appid, record.keyid))
+        except UnwrapError:
+            log.error("the default secrets key of an app failed to unwrap (appid=%s)", appid)
+            raise
+        cipher = symmetric.AesGcmCipher(material)
+        del material
+        self._keyring.cache.put((record.keyid, 1), cipher)
+        return record.keyid, cipher
+
+    async def _create_default_key(self, appid: str) -> SecretsKeyRecord:
+        keyid = str(uuid.uuid4())
+        material = os.urandom(DATA_KEY_BYTES)
+        wrapped = self._keyring.wrap(material, secrets_key_aad(appid, keyid))
+        del material
+        # Two requests may race to create it: the store keeps the first and both use that one.
+        return await self._store.insert_secrets_key_if_absent(
+            SecretsKeyRecord(appid, keyid, wrapped, self._clock.now_ms())
+        )

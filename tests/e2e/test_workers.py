@@ -1,0 +1,101 @@
+"""`pyehsm serve --workers 2`: the replay guard is shared by the worker processes."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import msgspec
+import pytest
+
+from pyehsm.client import Client
+from pyehsm.clock import ManualClock
+from pyehsm.config import DEFAULT_POOL_DEPTH
+from tests.support.server import ServerProcess
+
+# no background key-pair generation: these servers only need symmetric keys quickly
+NO_POOL = ("--pool-depth", ",".join(f"{name}=0" for name in DEFAULT_POOL_DEPTH))
+
+REPLAYED = "Timestamp can't be repeated in 20 minutes"
+CONNECTIONS = 16
+
+
+@pytest.fixture(scope="module")
+def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    proc = ServerProcess(tmp_path_factory.mktemp("workers") / "data", "--workers", "2", *NO_POOL).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def post_fresh(
+    server: ServerProcess, action: str, body: bytes, barrier: threading.Barrier | None = None
+) -> tuple[int, str]:
+    """POST on a new TCP connection (closed afterwards); returns (code, message) of the envelope."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        conn.connect()
+        if barrier is not None:
+            barrier.wait()
+        conn.request("POST", f"/ehsm?Action={action}", body, {"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        assert resp.status == 200
+        data = msgspec.json.decode(resp.read())
+    finally:
+        conn.close()
+    return int(data["code"]), str(data["message"])
+
+
+def send_on_fresh_connections(server: ServerProcess, action: str, body: bytes, count: int) -> list[tuple[int, str]]:
+    """POST the same bytes ``count`` times at once, each on its own new TCP connection."""
+    barrier = threading.Barrier(count)
+
+    def one(_: int) -> tuple[int, str]:
+        return post_fresh(server, action, body, barrier)
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def test_a_replayed_request_is_accepted_exactly_once_across_workers(two_workers: ServerProcess) -> None:
+    with two_workers.client() as c:
+        keyid = c.create_key("EH_AES_GCM_256")
+        for round_ in range(3):
+            body = msgspec.json.encode(c.envelope({"keyid": keyid, "plaintext": "cm91bmQ=", "aad": f"{round_}AA="}))
+            answers = Counter(send_on_fresh_connections(two_workers, "Encrypt", body, CONNECTIONS))
+            assert answers[(200, "successful")] == 1, answers
+            assert answers[(400, REPLAYED)] == CONNECTIONS - 1, answers
+        # one DeleteKey signed once, sent many times: the key is deleted once and nothing else happens
+        body = msgspec.json.encode(c.envelope({"keyid": keyid}))
+        answers = Counter(send_on_fresh_connections(two_workers, "DeleteKey", body, CONNECTIONS))
+        assert answers == {(200, "successful"): 1, (400, REPLAYED): CONNECTIONS - 1}
+        assert c.list_keys() == []
+
+
+def test_distinct_requests_in_one_millisecond_are_all_accepted(two_workers: ServerProcess) -> None:
+    with two_workers.client() as c:
+        frozen = Client(two_workers.base, c.appid, c.apikey, clock=ManualClock())
+        bodies = [msgspec.json.encode(frozen.envelope(None, nonce=f"n{i}")) for i in range(CONNECTIONS)]
+        frozen.close()
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda body: post_fresh(two_workers, "ListKey", body), bodies))
+        assert answers == [(200, "successful")] * CONNECTIONS
+
+
+def test_workers_share_state(two_workers: ServerProcess) -> None:
+    # keys created through one connection are usable through any other (either worker)
+    with two_workers.client() as c:
+        keyid = c.create_key("EH_SM4_CBC")
+        ct = c.encrypt(keyid, b"shared")
+    for i in range(8):
+        body = msgspec.json.encode(
+            c.envelope({"keyid": keyid, "ciphertext": base64.b64encode(ct).decode()}, nonce=str(i))
+        )
+        assert post_fresh(two_workers, "Decrypt", body) == (200, "successful")
+    assert "Traceback" not in two_workers.log()

@@ -1,0 +1,503 @@
+"""One contract for every Store: SQLite, PostgreSQL, and PostgreSQL behind the caching decorator.
+
+Each test gets a fresh store (a new SQLite file or a new PostgreSQL database). The last tests check
+that this module exercises every method of the Store protocol and that the caching decorator
+defines each of them, so a Store method added later without a contract test fails here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from pyehsm.clock import ManualClock
+from pyehsm.keyring.keyring import Keyring
+from pyehsm.store.base import PortableStore, Store, WrappedValue
+from pyehsm.store.cache import CachingStore
+from pyehsm.store.postgres import PostgresStore
+from pyehsm.store.records import (
+    AppRecord,
+    ImportParamsRecord,
+    KeyRecord,
+    KeyState,
+    KeyVersionRecord,
+    QuotePolicyRecord,
+    SecretRecord,
+    SecretsKeyRecord,
+    SecretVersionRecord,
+)
+from pyehsm.store.sqlite import SqliteStore
+from tests.support.postgres import fresh_database
+
+KINDS = ["sqlite", "postgres", "postgres+cache"]
+DUPLICATE = (sqlite3.IntegrityError, psycopg.errors.UniqueViolation)
+T0 = 1_700_000_000_000
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    """One database for this module; each test starts from empty tables (see ``store``)."""
+    with fresh_database() as url:
+        yield url
+
+
+def empty_tables(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        tables = [
+            row[0]
+            for row in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'schema_version'"
+            )
+        ]
+        if tables:
+            conn.execute(f"TRUNCATE {', '.join(tables)} CASCADE".encode())
+
+
+@pytest.fixture(params=KINDS)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    if request.param == "sqlite":
+        lite = SqliteStore(tmp_path / "contract.db")
+        await lite.open()
+        yield lite
+        await lite.close()
+        return
+    url = request.getfixturevalue("pg_url")
+    empty_tables(url)
+    pg: Store = PostgresStore(url, max_size=4)
+    if request.param == "postgres+cache":
+        pg = CachingStore(pg, ManualClock(T0))
+    await pg.open()
+    try:
+        yield pg
+    finally:
+        await pg.close()
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+async def new_app(store: Store) -> str:
+    appid = new_id()
+    await store.insert_app(AppRecord(appid, b"wrapped-apikey:" + appid.encode(), T0))
+    return appid
+
+
+def key_record(
+    appid: str, *, created: int = T0, state: KeyState = KeyState.ENABLED, spec: str = "EH_AES_GCM_256"
+) -> KeyRecord:
+    return KeyRecord(
+        appid=appid,
+        keyid=new_id(),
+        keyspec=spec,
+        origin="EH_INTERNAL_KEY",
+        keyusage="EH_KEYUSAGE_ENCRYPT_DECRYPT",
+        state=state,
+        alias="",
+        created_ms=created,
+        expire_ms=created + 1000,
+        primary_version=1,
+    )
+
+
+async def new_key(store: Store, appid: str, **kwargs: object) -> KeyRecord:
+    record = key_record(appid, **kwargs)  # type: ignore[arg-type]
+    await store.insert_key(record, KeyVersionRecord(record.keyid, 1, b"material:" + record.keyid.encode(), T0))
+    return record
+
+
+# -- lifecycle ------------------------------------------------------------------------------------
+async def test_open_ping_close_and_reopen(store: Store) -> None:
+    assert await store.ping() is True
+    assert store.kind in ("sqlite", "postgres")
+    await store.put_meta("survives", b"reopen")
+    await store.close()
+    await store.open()  # migrations already applied: nothing to do, data kept
+    assert await store.get_meta("survives") == b"reopen"
+    assert await store.ping() is True
+
+
+# -- meta -----------------------------------------------------------------------------------------
+async def test_meta_get_put_overwrite(store: Store) -> None:
+    assert await store.get_meta("absent") is None
+    await store.put_meta("m", b"\x00\x01binary\xff")
+    assert await store.get_meta("m") == b"\x00\x01binary\xff"
+    await store.put_meta("m", b"second")
+    assert await store.get_meta("m") == b"second"
+
+
+async def test_insert_meta_if_absent_keeps_the_first_value(store: Store) -> None:
+    assert await store.insert_meta_if_absent("dk.test", b"first") == b"first"
+    assert await store.insert_meta_if_absent("dk.test", b"second") == b"first"
+    assert await store.get_meta("dk.test") == b"first"
+    racers = await asyncio.gather(*(store.insert_meta_if_absent("race", bytes([i])) for i in range(8)))
+    assert len(set(racers)) == 1
+    assert await store.get_meta("race") == racers[0]
+
+
+# -- apps -----------------------------------------------------------------------------------------
+async def test_apps_insert_get_unknown_duplicate(store: Store) -> None:
+    appid = await new_app(store)
+    got = await store.get_app(appid)
+    assert got == AppRecord(appid, b"wrapped-apikey:" + appid.encode(), T0)
+    assert await store.get_app(new_id()) is None
+    with pytest.raises(DUPLICATE):
+        await store.insert_app(AppRecord(appid, b"other", T0))
+    assert await store.get_app(appid) == got
+
+
+# -- keys -----------------------------------------------------------------------------------------
+async def test_insert_and_read_key_and_version(store: Store) -> None:
+    appid = await new_app(store)
+    record = await new_key(store, appid)
+    assert await store.get_key(appid, record.keyid) == record
+    version = await store.get_key_version(appid, record.keyid, 1)
+    assert version == KeyVersionRecord(record.keyid, 1, b"material:" + record.keyid.encode(), T0)
+    assert await store.get_key_version(appid, record.keyid, 2) is None
+    assert await store.get_key(appid, new_id()) is None
+
+
+async def test_insert_key_is_atomic_and_unique(store: Store) -> None:
+    appid = await new_app(store)
+    record = await new_key(store, appid)
+    clash = key_record(appid)
+    with pytest.raises(DUPLICATE):  # the key row is new but its version row clashes: neither stays
+        await store.insert_key(
+            KeyRecord(**{**_fields(clash), "keyid": record.keyid}),
+            KeyVersionRecord(record.keyid, 1, b"x", T0),
+        )
+    assert await store.get_key(appid, record.keyid) == record
+    assert [k.keyid for k in await store.list_keys(appid)] == [record.keyid]
+
+
+def _fields(record: KeyRecord) -> dict[str, object]:
+    return {name: getattr(record, name) for name in record.__slots__}  # type: ignore[attr-defined]
+
+
+async def test_external_key_without_material(store: Store) -> None:
+    appid = await new_app(store)
+    record = key_record(appid, state=KeyState.PENDING_IMPORT)
+    await store.insert_key(record, KeyVersionRecord(record.keyid, 1, None, T0))
+    assert (await store.get_key(appid, record.keyid)) == record
+    version = await store.get_key_version(appid, record.keyid, 1)
+    assert version is not None and version.wrapped_material is None
+
+
+async def test_list_keys_in_creation_order_and_per_app(store: Store) -> None:
+    appid, other = await new_app(store), await new_app(store)
+    later = await new_key(store, appid, created=T0 + 20)
+    first = await new_key(store, appid, created=T0 + 10)
+    await new_key(store, other)
+    assert [k.keyid for k in await store.list_keys(appid)] == [first.keyid, later.keyid]
+    assert await store.list_keys(new_id()) == []
+
+
+async def test_set_key_state(store: Store) -> None:
+    appid = await new_app(store)
+    record = await new_key(store, appid)
+    assert await store.set_key_state(appid, record.keyid, KeyState.DISABLED) is True
+    got = await store.get_key(appid, record.keyid)
+    assert got is not None and got.state is KeyState.DISABLED
+    assert await store.set_key_state(appid, record.keyid, KeyState.ENABLED) is True
+    got = await store.get_key(appid, record.keyid)
+    assert got is not None and got.state is KeyState.ENABLED
+    assert await store.set_key_state(appid, new_id(), KeyState.DISABLED) is False
+
+
+async def test_delete_key_removes_its_versions(store: Store) -> None:
+    appid = await new_app(store)
+    record, kept = await new_key(store, appid), await new_key(store, appid)
+    assert await store.get_key(appid, record.keyid) is not None  # cached where a cache exists
+    assert await store.delete_key(appid, record.keyid) is True
+    assert await store.get_key(appid, record.keyid) is None
+    assert await store.get_key_version(appid, record.keyid, 1) is None
+    assert await store.delete_key(appid, record.keyid) is False
+    assert [k.keyid for k in await store.list_keys(appid)] == [kept.keyid]
+
+
+async def test_delete_all_keys_of_one_app_only(store: Store) -> None:
+    appid, other = await new_app(store), await new_app(store)
+    mine = {(await new_key(store, appid)).keyid for _ in range(3)}
+    theirs = await new_key(store, other)
+    assert set(await store.delete_all_keys(appid)) == mine
+    assert await store.list_keys(appid) == []
+    assert await store.delete_all_keys(appid) == []
+    assert await store.get_key(other, theirs.keyid) == theirs
+
+
+async def test_another_apps_key_answers_like_an_unknown_one(store: Store) -> None:
+    owner, stranger = await new_app(store), await new_app(store)
+    record = await new_key(store, owner)
+    assert await store.get_key(owner, record.keyid) == record  # warm any cache with the owner's view
+    assert await store.get_key(stranger, record.keyid) is None
+    assert await store.get_key_version(stranger, record.keyid, 1) is None
+    assert await store.set_key_state(stranger, record.keyid, KeyState.DISABLED) is False
+    assert await store.delete_key(stranger, record.keyid) is False
+    assert await store.list_keys(stranger) == []
+    assert await store.delete_all_keys(stranger) == []
+    assert await store.get_key(owner, record.keyid) == record
+
+
+# -- meta compare-and-swap (domain-key and root-key rotation) ---------------------------------------
+async def test_replace_meta_compare_and_swap(store: Store) -> None:
+    await store.put_meta("a", b"1")
+    assert await store.replace_meta({"a": b"1", "b": None}, {"a": b"2", "b": b"new"}) is True
+    assert (await store.get_meta("a"), await store.get_meta("b")) == (b"2", b"new")
+    assert await store.replace_meta({"a": b"1"}, {"a": b"3"}) is False  # stale expectation: nothing changes
+    assert await store.replace_meta({"b": None}, {"c": b"x"}) is False
+    assert await store.get_meta("a") == b"2" and await store.get_meta("c") is None
+    assert await store.replace_meta({"a": b"2"}, {}, delete=("b",)) is True
+    assert await store.get_meta("b") is None
+    # callers racing to create the same absent row: exactly one wins
+    results = await asyncio.gather(*(store.replace_meta({"race": None}, {"race": bytes([i])}) for i in range(6)))
+    assert results.count(True) == 1
+    assert await store.get_meta("race") == bytes([results.index(True)])
+
+
+# -- DK-wrapped values (domain-key rotation) ------------------------------------------------------
+def wrapped_under(dk_id: int, tag: str) -> bytes:
+    return Keyring.dk_id_prefix(dk_id) + tag.encode()
+
+
+async def test_list_replace_and_count_wrapped_values(store: Store) -> None:
+    apps = sorted([new_id() for _ in range(3)])
+    for i, appid in enumerate(apps):
+        await store.insert_app(AppRecord(appid, wrapped_under(1 if i < 2 else 2, appid), T0))
+    key = key_record(apps[0])
+    await store.insert_key(key, KeyVersionRecord(key.keyid, 1, wrapped_under(1, "cmk"), T0))
+    pending = key_record(apps[0], state=KeyState.PENDING_IMPORT)
+    await store.insert_key(pending, KeyVersionRecord(pending.keyid, 1, None, T0))  # no material: never listed
+
+    below = Keyring.dk_id_prefix(2)
+    first = await store.list_wrapped("apikey", below, None, 1)
+    assert [v.key for v in first] == [(apps[0],)] and first[0].owner == (apps[0],)
+    rest = await store.list_wrapped("apikey", below, first[-1].key, 10)
+    assert [v.key for v in rest] == [(apps[1],)]  # apps[2] is under DK 2 already
+    cmk = await store.list_wrapped("cmk", below, None, 10)
+    assert [(v.key, v.owner) for v in cmk] == [((key.keyid, 1), (apps[0], key.keyid, "1", key.keyspec))]
+    assert await store.count_wrapped("apikey") == {Keyring.dk_id_prefix(1): 2, Keyring.dk_id_prefix(2): 1}
+    assert await store.count_wrapped("cmk") == {Keyring.dk_id_prefix(1): 1}
+    assert await store.count_wrapped("secrets_key") == {}
+
+    stale = WrappedValue("apikey", (apps[1],), (apps[1],), b"not what is stored")
+    changes = [
+        (first[0], wrapped_under(2, "rewrapped")),
+        (stale, wrapped_under(2, "lost")),
+        (cmk[0], wrapped_under(2, "m")),
+    ]
+    assert await store.replace_wrapped(changes) == 2  # the stale one is skipped
+    assert (await store.get_app(apps[0])).wrapped_apikey == wrapped_under(2, "rewrapped")  # type: ignore[union-attr]
+    assert (await store.get_app(apps[1])).wrapped_apikey == wrapped_under(1, apps[1])  # type: ignore[union-attr]
+    version = await store.get_key_version(apps[0], key.keyid, 1)
+    assert version is not None and version.wrapped_material == wrapped_under(2, "m")
+    assert await store.replace_wrapped([]) == 0
+
+
+# -- secrets --------------------------------------------------------------------------------------
+def secret_record(appid: str, name: str, *, keyid: str | None = None) -> SecretRecord:
+    return SecretRecord(appid, new_id(), name, "desc", keyid, "30d", T0, T0, 0, 1, None)
+
+
+def secret_version(secret: SecretRecord, version: int, at: int = T0) -> SecretVersionRecord:
+    return SecretVersionRecord(secret.secret_id, version, b"dk%d" % version, b"sealed%d" % version, at)
+
+
+async def test_secrets_key_insert_if_absent(store: Store) -> None:
+    appid = await new_app(store)
+    assert await store.get_secrets_key(appid) is None
+    first = SecretsKeyRecord(appid, new_id(), b"wrapped-1", T0)
+    racers = await asyncio.gather(
+        store.insert_secrets_key_if_absent(first),
+        *(store.insert_secrets_key_if_absent(SecretsKeyRecord(appid, new_id(), b"w", T0)) for _ in range(4)),
+    )
+    assert len(set(racers)) == 1
+    assert await store.get_secrets_key(appid) == racers[0]
+    assert await store.get_secrets_key(await new_app(store)) is None
+
+
+async def test_secret_life_cycle(store: Store) -> None:
+    appid, stranger = await new_app(store), await new_app(store)
+    secret = secret_record(appid, "db-password")
+    assert await store.insert_secret(secret, secret_version(secret, 1), T0) is True
+    assert await store.insert_secret(secret_record(appid, "db-password"), secret_version(secret, 1), T0) is False
+    assert await store.get_secret(appid, "db-password", T0) == secret
+    assert await store.get_secret(stranger, "db-password", T0) is None
+    other = secret_record(appid, "api-token")
+    await store.insert_secret(replace(other, created_ms=T0 + 5), secret_version(other, 1), T0)
+    assert [s.name for s in await store.list_secrets(appid, None, T0, 10)] == ["db-password", "api-token"]
+    assert [s.name for s in await store.list_secrets(appid, None, T0, 1)] == ["db-password"]
+    assert [s.name for s in await store.list_secrets(appid, "api-token", T0, 10)] == ["api-token"]
+    assert await store.list_secrets(stranger, None, T0, 10) == []
+
+    assert await store.update_secret_description(appid, secret.secret_id, "rotated", T0 + 1) is True
+    assert await store.update_secret_description(stranger, secret.secret_id, "x", T0 + 1) is False
+    got = await store.get_secret(appid, "db-password", T0)
+    assert got is not None and (got.description, got.updated_ms) == ("rotated", T0 + 1)
+
+    assert await store.add_secret_version(appid, secret_version(secret, 2, T0 + 2), T0 + 2) is True
+    assert await store.add_secret_version(appid, secret_version(secret, 2, T0 + 3), T0 + 3) is False  # not latest+1
+    assert await store.add_secret_version(stranger, secret_version(secret, 3), T0 + 3) is False
+    racing = await asyncio.gather(
+        *(store.add_secret_version(appid, secret_version(secret, 3, T0 + 4), T0 + 4) for _ in range(4))
+    )
+    assert racing.count(True) == 1
+    got = await store.get_secret(appid, "db-password", T0)
+    assert got is not None and got.latest_version == 3 and got.last_rotation_ms == T0 + 4
+    assert await store.get_secret_version(appid, secret.secret_id, 2) == secret_version(secret, 2, T0 + 2)
+    assert await store.get_secret_version(stranger, secret.secret_id, 2) is None
+    versions = await store.list_secret_versions(appid, secret.secret_id, 10)
+    assert [(v.version, v.created_ms) for v in versions] == [(3, T0 + 4), (2, T0 + 2), (1, T0)]
+    assert [v.version for v in await store.list_secret_versions(appid, secret.secret_id, 2)] == [3, 2]
+    assert await store.list_secret_versions(stranger, secret.secret_id, 10) == []
+
+    assert await store.delete_secret(stranger, secret.secret_id) is False
+    assert await store.delete_secret(appid, other.secret_id) is True
+    assert await store.get_secret(appid, "api-token", T0) is None
+    assert await store.get_secret_version(appid, other.secret_id, 1) is None
+
+
+async def test_secret_scheduled_deletion_restore_and_purge(store: Store) -> None:
+    appid, stranger = await new_app(store), await new_app(store)
+    secret = secret_record(appid, "s")
+    await store.insert_secret(secret, secret_version(secret, 1), T0)
+    assert await store.schedule_secret_deletion(stranger, secret.secret_id, T0 + 100, T0) is False
+    assert await store.schedule_secret_deletion(appid, secret.secret_id, T0 + 100, T0) is True
+    pending = await store.get_secret(appid, "s", T0 + 99)  # still there until the deletion is due
+    assert pending is not None and pending.planned_delete_ms == T0 + 100
+    assert await store.update_secret_description(appid, secret.secret_id, "x", T0) is False  # pending deletion
+    assert await store.add_secret_version(appid, secret_version(secret, 2), T0) is False
+    assert await store.restore_secret(stranger, secret.secret_id, T0) is False
+    assert await store.restore_secret(appid, secret.secret_id, T0) is True
+    restored = await store.get_secret(appid, "s", T0 + 1000)
+    assert restored is not None and restored.planned_delete_ms is None
+
+    await store.schedule_secret_deletion(appid, secret.secret_id, T0 + 100, T0)
+    assert await store.get_secret(appid, "s", T0 + 100) is None  # due: gone, purged or not
+    assert await store.list_secrets(appid, None, T0 + 100, 10) == []
+    assert await store.restore_secret(appid, secret.secret_id, T0 + 100) is False
+    again = secret_record(appid, "s")  # the name is free once the old one is due
+    assert await store.insert_secret(again, secret_version(again, 1), T0 + 100) is True
+    doomed = secret_record(appid, "t")
+    await store.insert_secret(doomed, secret_version(doomed, 1), T0)
+    await store.schedule_secret_deletion(appid, doomed.secret_id, T0 + 50, T0)
+    purged = await asyncio.gather(store.purge_secrets(T0 + 200), store.purge_secrets(T0 + 200))
+    assert sum(purged) == 1  # several nodes purging at once remove each due secret once
+    assert await store.get_secret_version(appid, doomed.secret_id, 1) is None
+    assert await store.get_secret(appid, "s", T0 + 200) is not None
+
+
+# -- quote policies -------------------------------------------------------------------------------
+async def test_quote_policies(store: Store) -> None:
+    appid, stranger = await new_app(store), await new_app(store)
+    sgx = QuotePolicyRecord(appid, new_id(), "a" * 64, "b" * 64, None, (None, None, None, None), T0)
+    tdx = QuotePolicyRecord(appid, new_id(), None, None, "c" * 96, ("d" * 96, None, "e" * 96, None), T0 + 1)
+    await store.insert_quote_policy(sgx)
+    await store.insert_quote_policy(tdx)
+    assert await store.get_quote_policy(appid, sgx.policy_id) == sgx
+    assert await store.get_quote_policy(appid, tdx.policy_id) == tdx
+    assert await store.get_quote_policy(stranger, sgx.policy_id) is None
+    assert await store.get_quote_policy(appid, new_id()) is None
+    with pytest.raises(DUPLICATE):
+        await store.insert_quote_policy(sgx)
+
+
+# -- BYOK import parameters -----------------------------------------------------------------------
+def import_params(appid: str, keyid: str, token: str = "t1", expires: int = T0 + 1000) -> ImportParamsRecord:
+    return ImportParamsRecord(appid, keyid, token, "EH_RSA_3072", b"spki", b"wrapped-private", T0, expires)
+
+
+async def test_import_params_only_for_a_pending_key_of_the_app(store: Store) -> None:
+    appid, stranger = await new_app(store), await new_app(store)
+    pending = key_record(appid, state=KeyState.PENDING_IMPORT)
+    await store.insert_key(pending, KeyVersionRecord(pending.keyid, 1, None, T0))
+    enabled = await new_key(store, appid)
+    assert await store.put_import_params(import_params(appid, enabled.keyid)) is False
+    assert await store.put_import_params(import_params(stranger, pending.keyid)) is False
+    assert await store.put_import_params(import_params(appid, pending.keyid)) is True
+    assert await store.get_import_params(appid, pending.keyid) == import_params(appid, pending.keyid)
+    assert await store.get_import_params(stranger, pending.keyid) is None
+
+    assert await store.count_import_failure(appid, pending.keyid, "t1", 3) is True
+    assert await store.count_import_failure(appid, pending.keyid, "other-token", 3) is False
+    got = await store.get_import_params(appid, pending.keyid)
+    assert got is not None and got.failures == 1
+    assert await store.put_import_params(import_params(appid, pending.keyid, "t2")) is True  # replaced, reset
+    got = await store.get_import_params(appid, pending.keyid)
+    assert got is not None and (got.token_id, got.failures) == ("t2", 0)
+    assert await store.count_import_failure(appid, pending.keyid, "t2", 2) is True
+    assert await store.count_import_failure(appid, pending.keyid, "t2", 2) is False  # the limit deletes them
+    assert await store.get_import_params(appid, pending.keyid) is None
+
+
+async def test_install_key_material_once(store: Store) -> None:
+    appid, stranger = await new_app(store), await new_app(store)
+    pending = key_record(appid, state=KeyState.PENDING_IMPORT)
+    await store.insert_key(pending, KeyVersionRecord(pending.keyid, 1, None, T0))
+    assert await store.get_key(appid, pending.keyid) is not None  # cached where a cache exists
+    await store.put_import_params(import_params(appid, pending.keyid))
+    assert await store.install_key_material(appid, pending.keyid, "wrong-token", b"m") is False
+    assert await store.install_key_material(stranger, pending.keyid, "t1", b"m") is False
+    still = await store.get_key(appid, pending.keyid)
+    assert still is not None and still.state is KeyState.PENDING_IMPORT  # all or nothing
+    assert await store.get_import_params(appid, pending.keyid) is not None
+    assert await store.install_key_material(appid, pending.keyid, "t1", b"material") is True
+    got = await store.get_key(appid, pending.keyid)
+    assert got is not None and got.state is KeyState.ENABLED
+    version = await store.get_key_version(appid, pending.keyid, 1)
+    assert version is not None and version.wrapped_material == b"material"
+    assert await store.get_import_params(appid, pending.keyid) is None
+    assert await store.install_key_material(appid, pending.keyid, "t1", b"again") is False
+
+
+async def test_purge_expired_import_params(store: Store) -> None:
+    appid = await new_app(store)
+    keyids = []
+    for expires in (T0 + 10, T0 + 20, T0 + 30):
+        pending = key_record(appid, state=KeyState.PENDING_IMPORT)
+        await store.insert_key(pending, KeyVersionRecord(pending.keyid, 1, None, T0))
+        await store.put_import_params(import_params(appid, pending.keyid, expires=expires))
+        keyids.append(pending.keyid)
+    purged = await asyncio.gather(store.purge_import_params(T0 + 20), store.purge_import_params(T0 + 20))
+    assert sum(purged) == 2
+    assert [await store.get_import_params(appid, k) is not None for k in keyids] == [False, False, True]
+
+
+# -- export / import (PortableStore) --------------------------------------------------------------
+async def test_portable_tables_dump_and_count(store: Store) -> None:
+    portable = store.inner if isinstance(store, CachingStore) else store
+    assert isinstance(portable, PortableStore)
+    tables = {t.name: t for t in await portable.tables()}
+    assert {"meta", "apps", "keys", "key_versions"} <= tables.keys()
+    assert "schema_version" not in tables and "replay" not in tables
+    assert tables["keys"].parents == {"apps"} and tables["key_versions"].parents == {"keys"}
+    assert await portable.schema_version() >= 1
+    appid = await new_app(store)
+    await new_key(store, appid)
+    assert await portable.count_rows(tables["apps"]) == 1
+    dumped = [row async for _, rows in portable.dump([tables["apps"]], batch=1) for row in rows]
+    assert len(dumped) == 1 and dumped[0][tables["apps"].columns.index("appid")] == appid
+    assert isinstance(dumped[0][tables["apps"].columns.index("wrapped_apikey")], bytes)
+
+
+# -- the contract covers the whole protocol -------------------------------------------------------
+def store_methods() -> list[str]:
+    return sorted(name for name, value in vars(Store).items() if callable(value) and not name.startswith("_"))
+
+
+def test_every_store_method_is_exercised_by_this_suite() -> None:
+    source = inspect.getsource(inspect.getmodule(test_every_store_method_is_exercised_by_this_suite))  # type: ignore[arg-type]
+    missing = [name for name in store_methods() if f"store.{name}(" not in source]
+    assert not missing, f"Store methods without a contract test: {missing}"
+
+
+def test_caching_store_defines_every_store_method() -> None:
+    missing = [name for name in store_methods() if name not in vars(CachingStore)]
+    assert not missing, f"CachingStore must forward (and evict for) these Store methods: {missing}"

@@ -1,0 +1,98 @@
+"""A real PostgreSQL for tests (never a mock): the one scripts/pg-test-cluster.sh finds or starts.
+
+The project's machines may run PostgreSQL on 127.0.0.1:5432 (trust auth, database ``test``); elsewhere
+the script starts a private cluster in a temporary directory on a free port (Debian's ``postgresql``
+binaries, which scripts/test.sh installs). One server per test process (``shared_server()``, stopped at
+exit); every test gets its own fresh database (``fresh_database()``), dropped afterwards, so test runs
+never see each other's rows. ``PYEHSM_TEST_PG_URL`` overrides the probed URL.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "pg-test-cluster.sh"
+PROBE_URL = os.environ.get("PYEHSM_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+DB_PREFIX = "pyehsm_t_"
+
+
+def with_database(url: str, dbname: str) -> str:
+    """``url`` naming database ``dbname`` instead."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{dbname}"))
+
+
+@dataclass
+class PostgresServer:
+    url: str  # a superuser connection URL (maintenance database)
+    cluster_dir: str | None  # the private cluster's directory, None for an already running server
+
+    @classmethod
+    def start(cls, probe_url: str = PROBE_URL) -> PostgresServer:
+        """Use ``probe_url`` when it accepts connections, else start a private cluster."""
+        out = subprocess.run(
+            ["bash", str(SCRIPT), "start", probe_url], check=True, capture_output=True, text=True, timeout=180
+        ).stdout.splitlines()
+        url, cluster_dir = out[0].strip(), (out[1].strip() if len(out) > 1 else "")
+        return cls(url, cluster_dir or None)
+
+    @property
+    def private(self) -> bool:
+        return self.cluster_dir is not None
+
+    def stop(self) -> None:
+        if self.cluster_dir is not None:
+            subprocess.run(["bash", str(SCRIPT), "stop", self.cluster_dir], check=False, timeout=60)
+            self.cluster_dir = None
+
+    def execute(self, statement: str) -> None:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(statement.encode())
+
+    def create_database(self) -> str:
+        name = f"{DB_PREFIX}{os.getpid()}_{uuid.uuid4().hex[:12]}"
+        self.execute(f'CREATE DATABASE "{name}"')
+        return with_database(self.url, name)
+
+    def drop_database(self, url: str) -> None:
+        name = urlsplit(url).path.lstrip("/")
+        if not name.startswith(DB_PREFIX):
+            raise ValueError(f"refusing to drop {name}: not a test database")
+        self.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    @contextlib.contextmanager
+    def fresh_database(self) -> Iterator[str]:
+        url = self.create_database()
+        try:
+            yield url
+        finally:
+            self.drop_database(url)
+
+
+_shared: list[PostgresServer] = []
+
+
+def shared_server() -> PostgresServer:
+    """The test process's PostgreSQL, found or started on first use and stopped at exit."""
+    if not _shared:
+        server = PostgresServer.start()
+        atexit.register(server.stop)
+        _shared.append(server)
+    return _shared[0]
+
+
+@contextlib.contextmanager
+def fresh_database() -> Iterator[str]:
+    """A new, empty database on the shared server; dropped (connections and all) afterwards."""
+    with shared_server().fresh_database() as url:
+        yield url

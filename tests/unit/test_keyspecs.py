@@ -1,0 +1,138 @@
+"""The keyspec registry: every keyspec of the reference, its family, sizes, defaults and abilities."""
+
+from __future__ import annotations
+
+from typing import get_args
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from pyehsm.crypto.keygen import generate_material, is_slow
+from pyehsm.crypto.keyspecs import (
+    ASYMMETRIC_KEYSPEC_NAMES,
+    KEYSPEC_NAMES,
+    KEYSPECS,
+    ORIGIN_NAMES,
+    USAGE_NAMES,
+    Family,
+    KeySpecName,
+    KeyUsage,
+    Operation,
+    Origin,
+    keyspec,
+)
+from pyehsm.crypto.sm2 import SM2PrivateKey
+
+# eHSM-API-Reference.md, CreateKey: "it can be the following one" (15 names).
+REFERENCE_KEYSPECS = [
+    "EH_AES_GCM_128",
+    "EH_AES_GCM_192",
+    "EH_AES_GCM_256",
+    "EH_RSA_2048",
+    "EH_RSA_3072",
+    "EH_RSA_4096",
+    "EH_EC_P224",
+    "EH_EC_P256",
+    "EH_EC_P256K",
+    "EH_EC_P384",
+    "EH_EC_P521",
+    "EH_SM2",
+    "EH_SM4_CTR",
+    "EH_SM4_CBC",
+    "EH_HMAC",
+]
+
+# name -> (family, symmetric key bytes, RSA bits, EC curve name, default usage)
+EXPECTED = {
+    "EH_AES_GCM_128": (Family.AES_GCM, 16, 0, "", KeyUsage.ENCRYPT_DECRYPT),
+    "EH_AES_GCM_192": (Family.AES_GCM, 24, 0, "", KeyUsage.ENCRYPT_DECRYPT),
+    "EH_AES_GCM_256": (Family.AES_GCM, 32, 0, "", KeyUsage.ENCRYPT_DECRYPT),
+    "EH_SM4_CTR": (Family.SM4_CTR, 16, 0, "", KeyUsage.ENCRYPT_DECRYPT),
+    "EH_SM4_CBC": (Family.SM4_CBC, 16, 0, "", KeyUsage.ENCRYPT_DECRYPT),
+    "EH_HMAC": (Family.HMAC, 32, 0, "", KeyUsage.SIGN_VERIFY),
+    "EH_RSA_2048": (Family.RSA, 0, 2048, "", KeyUsage.ENCRYPT_DECRYPT),
+    "EH_RSA_3072": (Family.RSA, 0, 3072, "", KeyUsage.ENCRYPT_DECRYPT),
+    "EH_RSA_4096": (Family.RSA, 0, 4096, "", KeyUsage.ENCRYPT_DECRYPT),
+    "EH_EC_P224": (Family.EC, 0, 0, "secp224r1", KeyUsage.SIGN_VERIFY),
+    "EH_EC_P256": (Family.EC, 0, 0, "secp256r1", KeyUsage.SIGN_VERIFY),
+    "EH_EC_P256K": (Family.EC, 0, 0, "secp256k1", KeyUsage.SIGN_VERIFY),
+    "EH_EC_P384": (Family.EC, 0, 0, "secp384r1", KeyUsage.SIGN_VERIFY),
+    "EH_EC_P521": (Family.EC, 0, 0, "secp521r1", KeyUsage.SIGN_VERIFY),
+    "EH_SM2": (Family.SM2, 0, 0, "", KeyUsage.ENCRYPT_DECRYPT),
+}
+
+# Which operations the algorithm can do at all (independent of the stored usage).
+ABILITIES = {
+    Family.AES_GCM: {Operation.ENCRYPT},
+    Family.SM4_CTR: {Operation.ENCRYPT},
+    Family.SM4_CBC: {Operation.ENCRYPT},
+    Family.HMAC: {Operation.SIGN},
+    Family.RSA: {Operation.ASYMMETRIC_ENCRYPT, Operation.SIGN, Operation.PUBLIC_KEY},
+    Family.EC: {Operation.SIGN, Operation.PUBLIC_KEY},
+    Family.SM2: {Operation.ASYMMETRIC_ENCRYPT, Operation.SIGN, Operation.PUBLIC_KEY},
+}
+
+
+def test_every_reference_keyspec_is_registered_and_nothing_else() -> None:
+    assert sorted(KEYSPECS) == sorted(REFERENCE_KEYSPECS)
+    assert sorted(KEYSPEC_NAMES) == sorted(REFERENCE_KEYSPECS)
+    assert sorted(get_args(KeySpecName)) == sorted(REFERENCE_KEYSPECS)
+    assert sorted(ASYMMETRIC_KEYSPEC_NAMES) == sorted(n for n in REFERENCE_KEYSPECS if EXPECTED[n][1] == 0)
+
+
+@pytest.mark.parametrize("name", REFERENCE_KEYSPECS)
+def test_keyspec_facts(name: str) -> None:
+    family, key_bytes, rsa_bits, curve, usage = EXPECTED[name]
+    spec = keyspec(name)
+    assert spec.name == name
+    assert spec.family is family
+    assert spec.key_bytes == key_bytes
+    assert spec.rsa_bits == rsa_bits
+    assert spec.curve == curve
+    assert spec.default_usage is usage
+    assert spec.symmetric == (key_bytes > 0)
+    assert is_slow(spec) == (not spec.symmetric)
+    for op in Operation:
+        assert spec.supports(op) == (op in ABILITIES[family]), (name, op)
+    assert spec.default_digest == ("EH_SM3" if family is Family.SM2 else "EH_SHA_256")
+    if spec.symmetric and family is not Family.HMAC:
+        assert spec.import_sizes == (key_bytes,)
+
+
+def test_unknown_keyspec() -> None:
+    with pytest.raises(KeyError):
+        keyspec("EH_AES_GCM_512")
+    with pytest.raises(KeyError):
+        keyspec("eh_aes_gcm_128")
+
+
+def test_usages_origins_and_operation_usage() -> None:
+    assert set(USAGE_NAMES) == {"EH_KEYUSAGE_ENCRYPT_DECRYPT", "EH_KEYUSAGE_SIGN_VERIFY"}
+    assert set(ORIGIN_NAMES) == {"EH_INTERNAL_KEY", "EH_EXTERNAL_KEY"}
+    assert Origin("EH_EXTERNAL_KEY") is Origin.EXTERNAL
+    assert Operation.ENCRYPT.usage is KeyUsage.ENCRYPT_DECRYPT
+    assert Operation.ASYMMETRIC_ENCRYPT.usage is KeyUsage.ENCRYPT_DECRYPT
+    assert Operation.SIGN.usage is KeyUsage.SIGN_VERIFY
+    assert Operation.PUBLIC_KEY.usage is None
+
+
+@pytest.mark.parametrize("name", [n for n in REFERENCE_KEYSPECS if n not in ("EH_RSA_3072", "EH_RSA_4096")])
+def test_generated_material_fits_the_keyspec(name: str) -> None:
+    spec = keyspec(name)
+    first, second = generate_material(spec), generate_material(spec)
+    assert first != second
+    if spec.symmetric:
+        assert len(first) == spec.key_bytes
+    elif spec.family is Family.RSA:
+        key = serialization.load_der_private_key(first, None)
+        assert isinstance(key, rsa.RSAPrivateKey)
+        assert key.key_size == spec.rsa_bits
+        assert key.private_numbers().public_numbers.e == 65537
+    elif spec.family is Family.EC:
+        key = serialization.load_der_private_key(first, None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        assert key.curve.name == spec.curve
+    else:
+        sm2_key = SM2PrivateKey.from_pkcs8_der(first)  # refuses anything that is not an SM2 key
+        assert sm2_key.public_key().verify(sm2_key.sign(b"m"), b"m")
