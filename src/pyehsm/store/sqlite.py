@@ -134,12 +134,19 @@ def _secret(row: tuple[object, ...]) -> SecretRecord:
     )
 
 
+_KEY_CACHE_ENTRIES = 100_000
+
+
 class SqliteStore:
     kind = "sqlite"
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._conn: sqlite3.Connection | None = None
+        # Key rows read on the hot path, valid while nobody wrote the database: SQLite's data_version
+        # moves when another connection (another worker) commits, total_changes when this one writes.
+        self._keys: dict[tuple[str, str], KeyRecord] = {}
+        self._keys_stamp: tuple[int, int] = (-1, -1)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -268,11 +275,25 @@ class SqliteStore:
             )
 
     async def get_key(self, appid: str, keyid: str) -> KeyRecord | None:
-        row = self.conn.execute(
+        conn = self.conn
+        stamp = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
+        if stamp != self._keys_stamp:
+            self._keys.clear()
+            self._keys_stamp = stamp
+        cached = self._keys.get((appid, keyid))
+        if cached is not None:
+            return cached
+        row = conn.execute(
             f"SELECT {_KEY_COLUMNS} FROM keys WHERE keyid = ? AND appid = ?",
             (keyid, appid),
         ).fetchone()
-        return _key(row) if row else None
+        if not row:
+            return None
+        record = _key(row)
+        if len(self._keys) >= _KEY_CACHE_ENTRIES:
+            self._keys.clear()
+        self._keys[(appid, keyid)] = record
+        return record
 
     async def get_key_version(self, appid: str, keyid: str, version: int) -> KeyVersionRecord | None:
         row = self.conn.execute(
