@@ -276,8 +276,9 @@ def build_app(settings: Settings, clock: Clock | None = None) -> Starlette:
     routes = [
         Route("/openapi.json", openapi),
         Route("/metrics", metrics),
-        Route("/ehsm", ehsm, methods=["GET", "POST"]),
-        Route("/ehsm/", ehsm, methods=["GET", "POST"]),
+        # every method reaches the endpoint, which answers anything but GET/POST with an envelope too
+        Route("/ehsm", ehsm),
+        Route("/ehsm/", ehsm),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
     ]

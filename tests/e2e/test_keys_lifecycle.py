@@ -4,7 +4,6 @@ and their bad inputs (nothing stored or changed), over HTTP against a real serve
 from __future__ import annotations
 
 import base64
-import threading
 import time
 import uuid
 from typing import Any
@@ -37,26 +36,6 @@ HELLO = base64.b64encode(b"hello").decode()
 KEYID_ERROR = "keyid error"
 NOT_IMPORTED = "The key material has not been imported yet."
 WAITING = "The key is waiting for its key material; import it first."
-
-
-class Ticking:
-    """Strictly increasing milliseconds. The signature does not cover the Action, so two different
-    actions with the same payload sent by one client in one millisecond carry the same signature and
-    the second is (rightly) refused as a replay; a distinct timestamp per request avoids that."""
-
-    def __init__(self) -> None:
-        self._last = 0
-        self._lock = threading.Lock()
-
-    def now_ms(self) -> int:
-        with self._lock:
-            self._last = max(time.time_ns() // 1_000_000, self._last + 1)
-            return self._last
-
-
-@pytest.fixture(autouse=True)
-def _distinct_timestamps(client: Client, other_client: Client) -> None:
-    client.clock = other_client.clock = Ticking()
 
 
 def fails(c: Client, action: str, payload: dict[str, Any] | None) -> str:

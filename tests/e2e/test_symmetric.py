@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import base64
 import os
-import threading
-import time
 import uuid
 from typing import Any
 
@@ -18,24 +16,6 @@ SYMMETRIC = ["EH_AES_GCM_128", "EH_AES_GCM_192", "EH_AES_GCM_256", "EH_SM4_CBC",
 MAX = 6144
 DECRYPT_FAILED = "Decrypt failed: the ciphertext was not made with this key, was modified, or the aad does not match."
 BAD_BLOB = "Parameter invalid, The ciphertext is not a pyehsm ciphertext."
-
-
-class Ticking:
-    """Strictly increasing milliseconds (see test_keys_lifecycle.Ticking)."""
-
-    def __init__(self) -> None:
-        self._last = 0
-        self._lock = threading.Lock()
-
-    def now_ms(self) -> int:
-        with self._lock:
-            self._last = max(time.time_ns() // 1_000_000, self._last + 1)
-            return self._last
-
-
-@pytest.fixture(autouse=True)
-def _distinct_timestamps(client: Client, other_client: Client) -> None:
-    client.clock = other_client.clock = Ticking()
 
 
 NOT_B64 = "not a valid base64 string."

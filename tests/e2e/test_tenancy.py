@@ -4,32 +4,10 @@ same answer as for a keyid that does not exist."""
 from __future__ import annotations
 
 import base64
-import threading
-import time
 import uuid
 from typing import Any
 
-import pytest
-
 from pyehsm.client import Client
-
-
-class Ticking:
-    """Strictly increasing milliseconds (see test_keys_lifecycle.Ticking)."""
-
-    def __init__(self) -> None:
-        self._last = 0
-        self._lock = threading.Lock()
-
-    def now_ms(self) -> int:
-        with self._lock:
-            self._last = max(time.time_ns() // 1_000_000, self._last + 1)
-            return self._last
-
-
-@pytest.fixture(autouse=True)
-def _distinct_timestamps(client: Client, other_client: Client) -> None:
-    client.clock = other_client.clock = Ticking()
 
 
 def b64(data: bytes) -> str:
@@ -88,7 +66,7 @@ def test_a_ciphertext_is_bound_to_its_app_and_key(client: Client, other_client: 
 
 
 def test_an_app_cannot_sign_as_another(client: Client, other_client: Client) -> None:
-    impostor = Client(client.base_url, other_client.appid, client.apikey, clock=Ticking())
+    impostor = Client(client.base_url, other_client.appid, client.apikey)
     try:
         assert impostor.request("ListKey").message == "sign error"
         assert impostor.request("CreateKey", {"keyspec": "EH_SM2", "origin": "EH_INTERNAL_KEY"}).message == (

@@ -274,3 +274,11 @@ def test_no_apikey_in_the_server_log(server: ServerProcess, client: Client) -> N
     client.create_key("EH_AES_GCM_128")
     client.request("Encrypt", {"keyid": "nope", "plaintext": "@@"})
     assert client.apikey not in server.log()
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
+def test_other_http_methods_get_an_envelope_too(server: ServerProcess, method: str) -> None:
+    resp = httpx.request(method, f"{server.url}/ehsm?Action=CreateKey", content=b"{}")
+    assert resp.status_code == 200
+    data = msgspec.json.decode(resp.content)
+    assert data["code"] == 400 and "method" in data["message"] and data["result"] == {}

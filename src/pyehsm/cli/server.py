@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import logging.config
 import os
 import sys
 from dataclasses import replace
@@ -13,6 +14,7 @@ import click
 
 from pyehsm.config import QUOTE_PROVIDERS, TCB_ALLOW_CHOICES, Settings, parse_pool_depth
 from pyehsm.errors import StartupError
+from pyehsm.logs import LOG_FORMATS, logging_config
 
 
 def fail(exc: Exception) -> None:
@@ -56,6 +58,13 @@ def base_settings(data_dir: Path | None, store: str | None, root_key: str | None
 @click.option("--allow-plaintext", is_flag=True, help="Serve plain HTTP on a non-loopback address.")
 @click.option("--audit-log", default="", help='Audit log target: "-" for stdout or a file path.')
 @click.option("--log-level", default="info", show_default=True)
+@click.option(
+    "--log-format",
+    type=click.Choice(LOG_FORMATS),
+    default=lambda: os.environ.get("PYEHSM_LOG_FORMAT", "text"),
+    show_default="text",
+    help="Server log lines as plain text or one JSON object per line (env PYEHSM_LOG_FORMAT).",
+)
 @click.option("--pool-depth", default="", help="Pre-generated key pairs per keyspec, e.g. EH_RSA_4096=8,EH_SM2=16.")
 @click.option(
     "--rate-limit",
@@ -111,6 +120,7 @@ def serve(
     allow_plaintext: bool,
     audit_log: str,
     log_level: str,
+    log_format: str,
     pool_depth: str,
     rate_limit: float | None,
     rate_limit_burst: int,
@@ -158,7 +168,8 @@ def serve(
         from pyehsm.metrics import prepare_multiprocess_dir
 
         prepare_multiprocess_dir(settings.data_dir / "metrics")
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_config = logging_config(log_level, log_format)
+    logging.config.dictConfig(log_config)
     uvicorn.run(
         "pyehsm.app:create_app",
         factory=True,
@@ -166,6 +177,7 @@ def serve(
         port=port,
         workers=workers,
         log_level=log_level,
+        log_config=log_config,
         access_log=False,
         ssl_certfile=tls_cert or None,
         ssl_keyfile=tls_key or None,

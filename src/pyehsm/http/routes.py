@@ -34,6 +34,7 @@ Send = Callable[[Message], Awaitable[None]]
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 REPLAYED = "Timestamp can't be repeated in 20 minutes"
+_METHODS = frozenset({"GET", "POST"})
 
 
 class BodyTooLarge(ParamError):
@@ -104,6 +105,8 @@ class EhsmEndpoint:
         keyid: str | None = None
         facts = _AuditFacts()
         try:
+            if scope.get("method") not in _METHODS:
+                raise ParamError(f"Parameter invalid, The HTTP method {scope.get('method')} is not supported.")
             spec = self.actions.get(name)
             if spec is None:
                 raise ApiNotFound
