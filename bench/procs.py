@@ -83,7 +83,7 @@ def pyehsm(workers: int = 2, extra: list[str] | None = None, env: dict[str, str]
 
 
 @contextlib.contextmanager
-def bare(appid: str, apikey: str, workers: int = 2) -> Iterator[str]:
+def bare(appid: str, apikey: str, aes_key: bytes, workers: int = 2) -> Iterator[str]:
     port = free_port()
     cmd = [
         sys.executable,
@@ -98,7 +98,7 @@ def bare(appid: str, apikey: str, workers: int = 2) -> Iterator[str]:
         "warning",
         "--no-access-log",
     ]
-    env = {"BARE_APPID": appid, "BARE_APIKEY": apikey, "BARE_AES_KEY": os.urandom(32).hex(), "PYTHONPATH": str(REPO)}
+    env = {"BARE_APPID": appid, "BARE_APIKEY": apikey, "BARE_AES_KEY": aes_key.hex(), "PYTHONPATH": str(REPO)}
     with process(cmd, env, "bare"):
         wait_http(f"http://127.0.0.1:{port}/ehsm", ok=(405,))
         yield f"http://127.0.0.1:{port}/ehsm"

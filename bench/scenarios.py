@@ -24,8 +24,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from bench import multinode, procs
 from bench.streams import b64, write_constant_stream, write_pyehsm_stream
 from pyehsm.client import Client
+from pyehsm.config import DEFAULT_POOL_DEPTH
 
 CONNECTIONS = 32
+NO_POOL = ",".join(f"{spec}=0" for spec in DEFAULT_POOL_DEPTH)
 THREADS = 2
 MAX_RPS_GUESS = 25_000
 Result = dict[str, Any]
@@ -48,6 +50,7 @@ class BenchEnv:
     stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="pyehsm-bench-")))
     _cache: dict[str, Any] = field(default_factory=dict)
+    bare_key: bytes = field(default_factory=lambda: os.urandom(32))
 
     def shared(self, name: str, factory: Callable[[], contextlib.AbstractContextManager[Any]]) -> Any:
         if name not in self._cache:
@@ -56,12 +59,13 @@ class BenchEnv:
 
     # -- servers ---------------------------------------------------------------------------------
     def pyehsm_client(self) -> Client:
-        base = self.shared("pyehsm", lambda: procs.pyehsm(workers=2))
+        # no background key-pair generation competing with the measurements (create_key has its own server)
+        base = self.shared("pyehsm", lambda: procs.pyehsm(workers=2, extra=["--pool-depth", NO_POOL]))
         return self.shared("pyehsm-client", lambda: contextlib.nullcontext(Client.enroll(base)))  # type: ignore[no-any-return]
 
     def bare_url(self) -> str:
         c = self.pyehsm_client()
-        return self.shared("bare", lambda: procs.bare(c.appid, c.apikey))  # type: ignore[no-any-return]
+        return self.shared("bare", lambda: procs.bare(c.appid, c.apikey, self.bare_key))  # type: ignore[no-any-return]
 
     def bao(self) -> str | None:
         return self.shared("bao", procs.openbao)  # type: ignore[no-any-return]
@@ -193,9 +197,8 @@ def decrypt(env: BenchEnv) -> Iterator[Result]:
     ct = b64(c.encrypt(keyid, b"\x5a" * 32))
     mine = env.pyehsm_load("Decrypt", lambda _: {"keyid": keyid, "ciphertext": ct})
     # the bare endpoint's key comes from its environment; it decrypts a blob made with that key
-    bare_key = bytes.fromhex(os.environ.get("BARE_AES_KEY", "00" * 32))
     nonce = os.urandom(12)
-    bare_ct = b64(nonce + AESGCM(bare_key).encrypt(nonce, b"\x5a" * 32, b""))
+    bare_ct = b64(nonce + AESGCM(env.bare_key).encrypt(nonce, b"\x5a" * 32, b""))
     env.bare_url()
     bare = _bare_stream(env, "Decrypt", {"keyid": "bare", "ciphertext": bare_ct})
     yield _row("decrypt", mine, "bare starlette", bare, 0.85, ">= 0.85x bare")

@@ -50,6 +50,11 @@ def decode_json_object(body: bytes) -> dict[str, Any]:
     return data
 
 
+def _has_containers(payload: dict[str, Any]) -> bool:
+    """Cheap pre-check: real payloads hold only strings and numbers."""
+    return any(type(v) is dict or type(v) is list for v in payload.values())
+
+
 def _nesting_depth_exceeds(value: Any, limit: int) -> bool:
     """True when ``value`` nests objects/arrays more than ``limit`` levels deep (iterative walk)."""
     stack: list[tuple[Any, int]] = [(value, 0)]
@@ -75,7 +80,7 @@ def parse_envelope(body: bytes, now_ms: int) -> Envelope:
         raise ParamError("param type error")
     if payload is not None and not isinstance(payload, dict):
         raise ParamError("param type error")
-    if payload is not None and _nesting_depth_exceeds(payload, MAX_PAYLOAD_DEPTH):
+    if payload is not None and _has_containers(payload) and _nesting_depth_exceeds(payload, MAX_PAYLOAD_DEPTH):
         raise ParamError("Parameter invalid, The payload is nested too deeply.")
     if nonce is not None and not isinstance(nonce, str):
         raise ParamError("param type error")

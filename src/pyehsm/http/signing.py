@@ -10,7 +10,6 @@ strings) the server accepts a signature made with either rendering.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 from collections.abc import Mapping
 from typing import Any
@@ -81,7 +80,7 @@ def sdk_canonical_string(params: Mapping[str, Any]) -> str:
 
 def sign_string(apikey: str, message: str) -> str:
     """base64(HMAC-SHA256(apikey, message)), standard alphabet with padding."""
-    digest = hmac.new(apikey.encode("utf-8"), message.encode("utf-8"), hashlib.sha256).digest()
+    digest = hmac.digest(apikey.encode("utf-8"), message.encode("utf-8"), "sha256")
     return base64.b64encode(digest).decode("ascii")
 
 

@@ -1,16 +1,35 @@
-"""Replay cache shared by every worker process of one node through its own SQLite file.
+"""The embedded replay guard: one SQLite file shared by every worker process of the node.
 
-Writers serialise on an flock()ed lock file instead of SQLite's busy handler, whose sleep-and-retry
-backoff (1, 2, 5, 10 ... ms) would add tens of milliseconds to p99 latency under contention.
+The file's primary key is the arbiter: of several copies of one request, wherever they land, exactly
+one insert succeeds. Two costs are kept off the hot path:
+
+- workers serialise their writes on an flock()ed lock file instead of SQLite's busy handler, whose
+  sleep-and-retry backoff (1, 2, 5, 10 ... ms) would add tens of milliseconds to p99 latency;
+- group commit: the requests that arrive in one event-loop turn share one lock and one transaction,
+  so a worker under load pays the lock hand-off and the commit once per batch, not once per request.
+
+Entries are 16-byte fingerprints of (appid, sign) and expire ``retention_ms`` after they were
+written (the timestamp window already rejects anything older than 10 minutes).
 """
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
+import hashlib
 import os
 from pathlib import Path
 
 from pyehsm.store.sqlite import connect
+
+_CREATE = "CREATE TABLE IF NOT EXISTS replay_v2 (entry BLOB PRIMARY KEY, expires_ms INTEGER NOT NULL) WITHOUT ROWID"
+
+Pending = tuple[bytes, int, "asyncio.Future[bool]"]
+
+
+def fingerprint(appid: str, sign: str) -> bytes:
+    """16 bytes standing for (appid, sign): a short B-tree key keeps the insert cheap."""
+    return hashlib.sha256(f"{appid}|{sign}".encode()).digest()[:16]
 
 
 class SqliteReplayGuard:
@@ -20,9 +39,9 @@ class SqliteReplayGuard:
         self._lock_fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         self._conn = connect(path, synchronous="OFF")
         with self._locked():
-            self._conn.execute(
-                "CREATE TABLE IF NOT EXISTS replay (entry TEXT PRIMARY KEY, expires_ms INTEGER NOT NULL) WITHOUT ROWID"
-            )
+            self._conn.execute(_CREATE)
+        self._pending: list[Pending] = []
+        self._flush_scheduled = False
 
     def __repr__(self) -> str:
         return f"<SqliteReplayGuard {self.path}>"
@@ -31,24 +50,59 @@ class SqliteReplayGuard:
         return _FileLock(self._lock_fd)
 
     async def remember(self, appid: str, sign: str, now_ms: int) -> bool:
-        entry = f"{appid}|{sign}"
-        expires = now_ms + self.retention_ms
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+        self._pending.append((fingerprint(appid, sign), now_ms, future))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        batch, self._pending, self._flush_scheduled = self._pending, [], False
+        try:
+            results = self._insert(batch)
+        except Exception as exc:  # fail closed: every waiting request gets the error
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, _, future), accepted in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(accepted)
+
+    def _insert(self, batch: list[Pending]) -> list[bool]:
+        """Insert the batch in one transaction; True where the fingerprint was not there yet."""
+        conn = self._conn
+        fresh = []
         with self._locked():
-            cur = self._conn.execute("INSERT OR IGNORE INTO replay (entry, expires_ms) VALUES (?, ?)", (entry, expires))
-            if cur.rowcount == 1:
-                return True
-            # An entry past its retention may be reused: the timestamp window rejects anything that old.
-            cur = self._conn.execute(
-                "UPDATE replay SET expires_ms = ? WHERE entry = ? AND expires_ms <= ?", (expires, entry, now_ms)
-            )
-            return cur.rowcount == 1
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for entry, now_ms, _ in batch:
+                    expires = now_ms + self.retention_ms
+                    cur = conn.execute(
+                        "INSERT OR IGNORE INTO replay_v2 (entry, expires_ms) VALUES (?, ?)", (entry, expires)
+                    )
+                    if cur.rowcount != 1:
+                        # An entry past its retention may be reused: the timestamp window rejects anything
+                        # that old, so this is a new request that happens to share a fingerprint.
+                        cur = conn.execute(
+                            "UPDATE replay_v2 SET expires_ms = ? WHERE entry = ? AND expires_ms <= ?",
+                            (expires, entry, now_ms),
+                        )
+                    fresh.append(cur.rowcount == 1)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        return fresh
 
     async def purge(self, now_ms: int) -> int:
         with self._locked():
-            return int(self._conn.execute("DELETE FROM replay WHERE expires_ms <= ?", (now_ms,)).rowcount)
+            return int(self._conn.execute("DELETE FROM replay_v2 WHERE expires_ms <= ?", (now_ms,)).rowcount)
 
     async def size(self) -> int:
-        return int(self._conn.execute("SELECT COUNT(*) FROM replay").fetchone()[0])
+        return int(self._conn.execute("SELECT COUNT(*) FROM replay_v2").fetchone()[0])
 
     async def close(self) -> None:
         self._conn.close()

@@ -1,0 +1,72 @@
+"""The SQLite replay guard shared by a node's workers: each request accepted exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+from pyehsm.store.sqlite_replay import SqliteReplayGuard
+
+RETENTION = 20 * 60 * 1000
+NOW = 1_800_000_000_000
+
+
+def remember(guard: SqliteReplayGuard, sign: str, now: int = NOW, appid: str = "app") -> bool:
+    return asyncio.run(guard.remember(appid, sign, now))
+
+
+def test_a_request_is_accepted_once_per_node(tmp_path: Path) -> None:
+    a = SqliteReplayGuard(tmp_path / "replay.db", RETENTION)
+    b = SqliteReplayGuard(tmp_path / "replay.db", RETENTION)  # another worker of the same node
+    assert remember(a, "s1") is True
+    assert remember(a, "s1") is False
+    assert remember(b, "s1") is False
+    assert remember(b, "s2") is True
+    assert remember(a, "s2") is False
+    assert remember(a, "s1", appid="other-app") is True  # keyed on (appid, sign)
+
+
+def test_expired_entries_are_purged_and_do_not_count(tmp_path: Path) -> None:
+    a = SqliteReplayGuard(tmp_path / "replay.db", RETENTION)
+    assert remember(a, "s") is True
+    later = NOW + RETENTION + 1
+    assert remember(a, "s", now=later) is True  # a stale entry is reused, not counted as seen
+    assert asyncio.run(a.purge(later + RETENTION)) == 1
+    assert asyncio.run(a.size()) == 0
+
+
+def test_one_event_loop_turn_is_one_batch_and_duplicates_inside_it_are_caught(tmp_path: Path) -> None:
+    guard = SqliteReplayGuard(tmp_path / "replay.db", RETENTION)
+
+    async def burst() -> list[bool]:
+        return list(await asyncio.gather(*(guard.remember("app", s, NOW) for s in ["x", "y", "x", "z", "y"])))
+
+    assert asyncio.run(burst()) == [True, True, False, True, False]
+
+
+def test_concurrent_duplicates_are_accepted_exactly_once(tmp_path: Path) -> None:
+    guards = [SqliteReplayGuard(tmp_path / "replay.db", RETENTION) for _ in range(3)]
+    signs = [f"sign-{i}" for i in range(300)]
+    accepted: list[list[str]] = [[] for _ in guards]
+    barrier = threading.Barrier(len(guards))
+
+    def run(index: int) -> None:
+        barrier.wait()
+
+        async def all_of_them() -> None:
+            results = await asyncio.gather(*(guards[index].remember("app", s, NOW) for s in signs[:150]))
+            accepted[index].extend(s for s, ok in zip(signs[:150], results, strict=True) if ok)
+            for sign in signs[150:]:
+                if await guards[index].remember("app", sign, NOW):
+                    accepted[index].append(sign)
+
+        asyncio.run(all_of_them())
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(guards))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    everything = sorted(s for worker in accepted for s in worker)
+    assert everything == sorted(signs)  # each exactly once
