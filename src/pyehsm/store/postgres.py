@@ -742,20 +742,57 @@ class PostgresReplayGuard:
     def __init__(self, store: PostgresStore, retention_ms: int) -> None:
         self._store = store
         self.retention_ms = retention_ms
+        # Group commit: while one INSERT is in flight, new requests queue and go in the next one, so
+        # under load one statement carries many entries (PostgreSQL's per-statement cost dominates).
+        self._pending: list[tuple[str, str, int, asyncio.Future[bool]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"<PostgresReplayGuard {describe_url(self._store.url)}>"
 
     async def remember(self, appid: str, sign: str, now_ms: int) -> bool:
-        # Inserted (new) or taken over (a stale entry past its retention) -> a row comes back; a live
-        # entry -> no row. Concurrent identical requests serialize on the primary key: one wins.
-        row = await self._store.query_one(
-            "INSERT INTO replay (appid, sign, expires_ms) VALUES (%s, %s, %s) "
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append((appid, sign, now_ms, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_while_pending())
+        return await future
+
+    async def _flush_while_pending(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                accepted = await self._insert(batch)
+            except Exception as exc:  # fail closed: every waiting request gets the error
+                for *_, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for appid, sign, _, future in batch:
+                if not future.done():
+                    future.set_result(accepted.pop((appid, sign), False))
+
+    async def _insert(self, batch: list[tuple[str, str, int, asyncio.Future[bool]]]) -> dict[tuple[str, str], bool]:
+        """One INSERT for the batch. Inserted (new) or taken over (a stale entry past its retention) ->
+        the row comes back; a live entry -> no row. Identical requests serialize on the primary key
+        (across nodes too): exactly one wins. A duplicate inside the batch is only sent once; the
+        first copy can win, the others get False (the dict entry is popped by the first)."""
+        unique: dict[tuple[str, str], int] = {}
+        for appid, sign, now_ms, _ in batch:
+            unique.setdefault((appid, sign), now_ms)
+        now = min(unique.values())
+        rows = await self._store.query_all(
+            "INSERT INTO replay (appid, sign, expires_ms) "
+            "SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[]) "
             "ON CONFLICT (appid, sign) DO UPDATE SET expires_ms = EXCLUDED.expires_ms "
-            "WHERE replay.expires_ms <= %s RETURNING 1",
-            (appid, sign, now_ms + self.retention_ms, now_ms),
+            "WHERE replay.expires_ms <= %s RETURNING appid, sign",
+            (
+                [key[0] for key in unique],
+                [key[1] for key in unique],
+                [t + self.retention_ms for t in unique.values()],
+                now,
+            ),
         )
-        return row is not None
+        return {(str(r[0]), str(r[1])): True for r in rows}
 
     async def purge(self, now_ms: int) -> int:
         """Delete expired entries in batches; nodes purging at once skip each other's rows."""
