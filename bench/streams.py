@@ -17,14 +17,20 @@ _encode = msgspec.json.encode
 
 
 def write_pyehsm_stream(
-    path: Path, appid: str, apikey: str, action: str, payload_for: Callable[[int], dict[str, Any]], count: int
+    path: Path,
+    appid: str,
+    apikey: str,
+    action: str,
+    payload_for: Callable[[int], dict[str, Any]],
+    count: int,
+    nonce_prefix: str = "b",
 ) -> Path:
     now = int(time.time() * 1000)
     with path.open("w") as out:
         for i in range(count):
             timestamp = str(now + (i % 1000))
             payload = payload_for(i)
-            nonce = f"b{i}"
+            nonce = f"{nonce_prefix}{i}"
             sign = sign_request(apikey, appid, timestamp, payload, nonce)
             body = _encode({"appid": appid, "timestamp": timestamp, "nonce": nonce, "payload": payload, "sign": sign})
             out.write(f"POST\t/ehsm?Action={action}\tContent-Type:application/json\t{body.decode()}\n")

@@ -5,7 +5,7 @@ Every method that touches tenant data takes the appid and filters by it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -48,6 +48,23 @@ class WrappedValue:
 
     def __repr__(self) -> str:
         return f"<WrappedValue {self.kind} {self.key}>"
+
+
+def _row(key: int, owner: tuple[int, ...], wrapped: int) -> Callable[[str, tuple[Any, ...]], WrappedValue]:
+    def build(kind: str, r: tuple[Any, ...]) -> WrappedValue:
+        return WrappedValue(kind, tuple(r[:key]), tuple(str(r[i]) for i in owner), bytes(r[wrapped]))
+
+    return build
+
+
+WRAPPED_ROWS: dict[str, Callable[[str, tuple[Any, ...]], WrappedValue]] = {
+    # each store's page query returns, in this order: the key columns, the owner-only columns, the value
+    "cmk": _row(2, (2, 0, 1, 3), 4),  # keyid, version, appid, keyspec, wrapped
+    "apikey": _row(1, (0,), 1),  # appid, wrapped
+    "secrets_key": _row(1, (0, 1), 2),  # appid, keyid, wrapped
+    "import_key": _row(1, (1, 0, 2, 3), 4),  # keyid, appid, token_id, wrapping_keyspec, wrapped
+}
+"""Row -> WrappedValue for each kind, shared by the SQLite and PostgreSQL stores."""
 
 
 class Store(Protocol):

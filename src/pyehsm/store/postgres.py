@@ -22,7 +22,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from pyehsm.errors import StartupError
-from pyehsm.store.base import TableInfo, WrappedValue
+from pyehsm.store.base import WRAPPED_ROWS, TableInfo, WrappedValue
 from pyehsm.store.migrations import latest_version, load_migrations
 from pyehsm.store.records import (
     AppRecord,
@@ -267,7 +267,7 @@ class PostgresStore:
     ) -> list[WrappedValue]:
         wrapped = _WRAPPED_SQL[kind]
         rows = await self.query_all(wrapped.select, (below, *(after if after is not None else wrapped.first), limit))
-        return [wrapped.value(kind, row) for row in rows]
+        return [WRAPPED_ROWS[kind](kind, tuple(row)) for row in rows]
 
     async def replace_wrapped(self, changes: list[tuple[WrappedValue, bytes]]) -> int:
         if not changes:
@@ -831,7 +831,6 @@ class _WrappedSql:
     update: str  # params: new, *key, old
     count: str
     first: tuple[str | int, ...]  # a cursor below every real key
-    value: Callable[[str, tuple[Any, ...]], WrappedValue]
 
 
 # bytea compares bytewise, so "header < below" finds values wrapped under an older domain key.
@@ -846,7 +845,6 @@ _WRAPPED_SQL = {
         count="SELECT substring(wrapped_material from 1 for 5), COUNT(*) FROM key_versions "
         "WHERE wrapped_material IS NOT NULL GROUP BY 1",
         first=("", -1),
-        value=lambda kind, r: WrappedValue(kind, (r[0], int(r[1])), (r[2], r[0], str(r[1]), r[3]), bytes(r[4])),
     ),
     "apikey": _WrappedSql(
         select="SELECT appid, wrapped_apikey FROM apps WHERE substring(wrapped_apikey from 1 for 5) < %s "
@@ -854,7 +852,6 @@ _WRAPPED_SQL = {
         update="UPDATE apps SET wrapped_apikey = %s WHERE appid = %s AND wrapped_apikey = %s",
         count="SELECT substring(wrapped_apikey from 1 for 5), COUNT(*) FROM apps GROUP BY 1",
         first=("",),
-        value=lambda kind, r: WrappedValue(kind, (r[0],), (r[0],), bytes(r[1])),
     ),
     "secrets_key": _WrappedSql(
         select="SELECT appid, keyid, wrapped_material FROM secret_keys "
@@ -862,7 +859,6 @@ _WRAPPED_SQL = {
         update="UPDATE secret_keys SET wrapped_material = %s WHERE appid = %s AND wrapped_material = %s",
         count="SELECT substring(wrapped_material from 1 for 5), COUNT(*) FROM secret_keys GROUP BY 1",
         first=("",),
-        value=lambda kind, r: WrappedValue(kind, (r[0],), (r[0], r[1]), bytes(r[2])),
     ),
     "import_key": _WrappedSql(
         select="SELECT keyid, appid, token_id, wrapping_keyspec, wrapped_private_key FROM import_tokens "
@@ -870,6 +866,5 @@ _WRAPPED_SQL = {
         update="UPDATE import_tokens SET wrapped_private_key = %s WHERE keyid = %s AND wrapped_private_key = %s",
         count="SELECT substring(wrapped_private_key from 1 for 5), COUNT(*) FROM import_tokens GROUP BY 1",
         first=("",),
-        value=lambda kind, r: WrappedValue(kind, (r[0],), (r[1], r[0], r[2], r[3]), bytes(r[4])),
     ),
 }

@@ -9,14 +9,14 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pyehsm.errors import StartupError
-from pyehsm.store.base import TableInfo, WrappedValue
+from pyehsm.store.base import WRAPPED_ROWS, TableInfo, WrappedValue
 from pyehsm.store.migrations import latest_version, load_migrations
 from pyehsm.store.records import (
     AppRecord,
@@ -213,7 +213,7 @@ class SqliteStore:
         sql = _WRAPPED_SQL[kind]
         cursor = after if after is not None else sql.first
         rows = self.conn.execute(sql.select, (below, *cursor, limit)).fetchall()
-        return [sql.value(kind, row) for row in rows]
+        return [WRAPPED_ROWS[kind](kind, row) for row in rows]
 
     async def replace_wrapped(self, changes: list[tuple[WrappedValue, bytes]]) -> int:
         changed = 0
@@ -624,7 +624,6 @@ class _WrappedSql:
     update: str  # params: new, *key, old
     count: str
     first: tuple[str | int, ...]  # a cursor below every real key
-    value: Callable[[str, tuple[Any, ...]], WrappedValue]
 
 
 _WRAPPED_SQL = {
@@ -637,7 +636,6 @@ _WRAPPED_SQL = {
         count="SELECT substr(wrapped_material, 1, 5), COUNT(*) FROM key_versions "
         "WHERE wrapped_material IS NOT NULL GROUP BY 1",
         first=("", -1),
-        value=lambda kind, r: WrappedValue(kind, (r[0], int(r[1])), (r[2], r[0], str(r[1]), r[3]), bytes(r[4])),
     ),
     "apikey": _WrappedSql(
         select="SELECT appid, wrapped_apikey FROM apps WHERE substr(wrapped_apikey, 1, 5) < ? AND appid > ? "
@@ -645,7 +643,6 @@ _WRAPPED_SQL = {
         update="UPDATE apps SET wrapped_apikey = ? WHERE appid = ? AND wrapped_apikey = ?",
         count="SELECT substr(wrapped_apikey, 1, 5), COUNT(*) FROM apps GROUP BY 1",
         first=("",),
-        value=lambda kind, r: WrappedValue(kind, (r[0],), (r[0],), bytes(r[1])),
     ),
     "secrets_key": _WrappedSql(
         select="SELECT appid, keyid, wrapped_material FROM secret_keys WHERE substr(wrapped_material, 1, 5) < ? "
@@ -653,7 +650,6 @@ _WRAPPED_SQL = {
         update="UPDATE secret_keys SET wrapped_material = ? WHERE appid = ? AND wrapped_material = ?",
         count="SELECT substr(wrapped_material, 1, 5), COUNT(*) FROM secret_keys GROUP BY 1",
         first=("",),
-        value=lambda kind, r: WrappedValue(kind, (r[0],), (r[0], r[1]), bytes(r[2])),
     ),
     "import_key": _WrappedSql(
         select="SELECT keyid, appid, token_id, wrapping_keyspec, wrapped_private_key FROM import_tokens "
@@ -661,7 +657,6 @@ _WRAPPED_SQL = {
         update="UPDATE import_tokens SET wrapped_private_key = ? WHERE keyid = ? AND wrapped_private_key = ?",
         count="SELECT substr(wrapped_private_key, 1, 5), COUNT(*) FROM import_tokens GROUP BY 1",
         first=("",),
-        value=lambda kind, r: WrappedValue(kind, (r[0],), (r[1], r[0], r[2], r[3]), bytes(r[4])),
     ),
 }
 
