@@ -235,6 +235,23 @@ class _Holder:
         await runtime.endpoint(scope, receive, send)
 
 
+_EHSM_PATHS = frozenset({"/ehsm", "/ehsm/"})
+
+
+class PyehsmApp(Starlette):
+    """Starlette, with the hot /ehsm path handed straight to its endpoint: that endpoint answers every
+    request itself (errors included, as envelopes), so the router and the error middleware add nothing
+    there but calls. Every other path and the lifespan go through Starlette as usual."""
+
+    ehsm: _Holder
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in _EHSM_PATHS:
+            await self.ehsm(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def build_app(settings: Settings, clock: Clock | None = None) -> Starlette:
     holder = _Holder()
     ehsm = holder
@@ -286,7 +303,8 @@ def build_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = PyehsmApp(routes=routes, lifespan=lifespan)
+    app.ehsm = holder
     app.state.holder = holder
     return app
 
