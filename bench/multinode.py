@@ -43,7 +43,7 @@ from pyehsm.config import DEFAULT_POOL_DEPTH
 SCRIPT = procs.REPO / "scripts" / "pg-test-cluster.sh"
 PLAINTEXT = b64(b"\x5a" * 32)
 NO_POOL = ",".join(f"{name}=0" for name in DEFAULT_POOL_DEPTH)
-RPS_GUESS_PER_NODE = 6_000  # sizes the pre-signed request streams (every request is used at most once)
+RPS_GUESS_PER_NODE = 20_000  # sizes the pre-signed request streams (every request is used at most once)
 
 
 @dataclass

@@ -13,11 +13,9 @@ import httpx
 import msgspec
 
 from pyehsm.client import Client
-from pyehsm.config import DEFAULT_POOL_DEPTH
-from tests.support.server import ServerProcess
+from tests.support.server import NO_POOL_ARGS, ServerProcess
 
 # no background key-pair generation: these servers only need symmetric keys quickly
-NO_POOL = ("--pool-depth", ",".join(f"{name}=0" for name in DEFAULT_POOL_DEPTH))
 
 ADMIN_TOKEN = "t0k3n-for-the-enroll-policy-test-0123456789"
 TOKEN_REQUIRED = "Enroll refused: this server requires an admin token (X-Pyehsm-Admin-Token)."
@@ -42,7 +40,7 @@ def test_open_policy_is_the_loopback_default(server: ServerProcess) -> None:
 
 def test_token_policy(tmp_path: Path) -> None:
     env = {"PYEHSM_ADMIN_TOKEN": ADMIN_TOKEN}
-    server = ServerProcess(tmp_path / "data", "--enroll-policy", "token", *NO_POOL, env=env).start()
+    server = ServerProcess(tmp_path / "data", "--enroll-policy", "token", *NO_POOL_ARGS, env=env).start()
     try:
         for method in ("GET", "POST"):
             assert enroll(server, method=method) == (400, TOKEN_REQUIRED, {})
@@ -67,7 +65,7 @@ def test_token_policy(tmp_path: Path) -> None:
 
 def test_closed_policy_and_offline_enroll(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    server = ServerProcess(data, "--enroll-policy", "closed", *NO_POOL).start()
+    server = ServerProcess(data, "--enroll-policy", "closed", *NO_POOL_ARGS).start()
     try:
         for method in ("GET", "POST"):
             assert enroll(server, method=method) == (400, CLOSED, {})

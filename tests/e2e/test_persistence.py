@@ -7,16 +7,14 @@ import stat
 from pathlib import Path
 
 from pyehsm.client import Client
-from pyehsm.config import DEFAULT_POOL_DEPTH
-from tests.support.server import ServerProcess
+from tests.support.server import NO_POOL_ARGS, ServerProcess
 
 # no background key-pair generation: these servers only need symmetric keys quickly
-NO_POOL = ("--pool-depth", ",".join(f"{name}=0" for name in DEFAULT_POOL_DEPTH))
 
 
 def test_restart_keeps_apps_keys_and_ciphertexts_and_root_key_mode_is_enforced(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    server = ServerProcess(data, *NO_POOL).start()
+    server = ServerProcess(data, *NO_POOL_ARGS).start()
     try:
         root_key = data / "root.key"
         assert stat.S_IMODE(root_key.stat().st_mode) == 0o600
@@ -65,7 +63,7 @@ def test_restart_keeps_apps_keys_and_ciphertexts_and_root_key_mode_is_enforced(t
     assert apikey not in server.log()
 
     root_key.chmod(0o640)  # group-readable (other modes: tests/unit/test_keyring.py)
-    code, output = ServerProcess(data, *NO_POOL).run_to_exit()
+    code, output = ServerProcess(data, *NO_POOL_ARGS).run_to_exit()
     assert code != 0
     assert "refusing to start" in output and f"chmod 600 {root_key}" in output
     assert "Traceback" not in output

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.e2e.test_workers import NO_POOL
-from tests.support.server import ServerProcess
+from tests.support.server import NO_POOL_ARGS, ServerProcess
 
 
 def test_json_log_lines_from_every_worker(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "data", "--workers", "2", "--log-format", "json", *NO_POOL).start()
+    server = ServerProcess(tmp_path / "data", "--workers", "2", "--log-format", "json", *NO_POOL_ARGS).start()
     try:
         with server.client() as client:
             keyid = client.create_key("EH_AES_GCM_256")

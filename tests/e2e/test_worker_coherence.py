@@ -3,24 +3,11 @@ worker caches key rows, and SQLite's data_version tells it when another worker c
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from pyehsm.client import Client
-from tests.e2e.test_workers import NO_POOL, post_fresh
+from tests.e2e.test_workers import post_fresh
 from tests.support.server import ServerProcess
 
 ROUNDS = 12  # fresh connections per check: with two workers, both are hit with overwhelming probability
-
-
-@pytest.fixture(scope="module")
-def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path_factory.mktemp("coherence") / "data", "--workers", "2", *NO_POOL).start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
 
 
 def _encrypt_on_fresh_connections(server: ServerProcess, client: Client, keyid: str) -> set[tuple[int, str]]:

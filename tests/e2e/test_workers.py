@@ -6,31 +6,20 @@ import base64
 import http.client
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import msgspec
-import pytest
 
 from pyehsm.client import Client
 from pyehsm.clock import ManualClock
-from pyehsm.config import DEFAULT_POOL_DEPTH
 from tests.support.server import ServerProcess
 
 # no background key-pair generation: these servers only need symmetric keys quickly
-NO_POOL = ("--pool-depth", ",".join(f"{name}=0" for name in DEFAULT_POOL_DEPTH))
 
 REPLAYED = "Timestamp can't be repeated in 20 minutes"
 CONNECTIONS = 16
 
 
-@pytest.fixture(scope="module")
-def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path_factory.mktemp("workers") / "data", "--workers", "2", *NO_POOL).start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
 
 
 def post_fresh(

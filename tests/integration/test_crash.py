@@ -18,13 +18,11 @@ from pathlib import Path
 import pytest
 
 from pyehsm.client import Client, EhsmConnectionError, RetryPolicy
-from pyehsm.config import DEFAULT_POOL_DEPTH
 from tests.support.postgres import fresh_database
-from tests.support.server import ServerProcess
+from tests.support.server import NO_POOL, ServerProcess
 
 WRITERS = 4
 ACKED_KEYS_BEFORE_KILL = 24
-NO_POOL = ",".join(f"{name}=0" for name in DEFAULT_POOL_DEPTH)
 
 
 @dataclass

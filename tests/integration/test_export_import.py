@@ -18,11 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from pyehsm.client import Client
-from pyehsm.config import DEFAULT_POOL_DEPTH
 from tests.support.postgres import fresh_database
-from tests.support.server import ServerProcess
-
-NO_POOL = ",".join(f"{name}=0" for name in DEFAULT_POOL_DEPTH)
+from tests.support.server import NO_POOL, ServerProcess
 
 
 def pyehsm(*args: str) -> subprocess.CompletedProcess[str]:

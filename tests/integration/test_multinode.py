@@ -19,15 +19,13 @@ import pytest
 
 from pyehsm.client import Client, EhsmApiError
 from pyehsm.clock import ManualClock
-from pyehsm.config import DEFAULT_POOL_DEPTH
 from pyehsm.http.routes import REPLAYED
 from pyehsm.store.cache import CachingStore
 from pyehsm.store.postgres import PostgresReplayGuard, PostgresStore
 from pyehsm.store.records import AppRecord, ImportParamsRecord, KeyRecord, KeyState, KeyVersionRecord
 from tests.support.postgres import fresh_database
-from tests.support.server import ServerProcess, wait_healthy
+from tests.support.server import NO_POOL, ServerProcess, wait_healthy
 
-NO_POOL = ",".join(f"{name}=0" for name in DEFAULT_POOL_DEPTH)
 PROPAGATION_BOUND_S = 1.0  # DisableKey/DeleteKey on one node is refused by the others within this
 
 

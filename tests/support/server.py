@@ -20,7 +20,11 @@ import uvicorn
 from pyehsm.app import build_app
 from pyehsm.client import Client
 from pyehsm.clock import Clock
-from pyehsm.config import Settings
+from pyehsm.config import DEFAULT_POOL_DEPTH, Settings
+
+# No background key-pair generation, for servers that only need a few keys quickly.
+NO_POOL = ",".join(f"{name}=0" for name in DEFAULT_POOL_DEPTH)  # PYEHSM_POOL_DEPTH / --pool-depth value
+NO_POOL_ARGS = ("--pool-depth", NO_POOL)
 
 
 def free_port() -> int:
