@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from pyehsm.http.signing import signature_matches
+from pyehsm.signing import signature_matches
 
 APPID = os.environ.get("BARE_APPID", "")
 APIKEY = os.environ.get("BARE_APIKEY", "")

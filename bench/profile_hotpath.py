@@ -19,7 +19,7 @@ import msgspec
 
 from pyehsm.app import open_runtime
 from pyehsm.config import Settings
-from pyehsm.http.signing import sign_request
+from pyehsm.signing import sign_request
 
 
 async def run(n: int) -> None:

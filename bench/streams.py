@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from pyehsm.http.signing import sign_request
+from pyehsm.signing import sign_request
 
 _encode = msgspec.json.encode
 

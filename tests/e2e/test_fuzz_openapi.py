@@ -26,8 +26,8 @@ from schemathesis.core import NOT_SET
 from pyehsm.actions.registry import load_actions
 from pyehsm.client import Client
 from pyehsm.client.operations import ALL_ACTIONS
-from pyehsm.http.signing import sign_request
 from pyehsm.openapi import build_openapi, render_openapi
+from pyehsm.signing import sign_request
 from tests.support.server import ServerProcess
 
 DOCS_OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"

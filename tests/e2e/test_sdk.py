@@ -33,7 +33,7 @@ from pyehsm.client import (
 )
 from pyehsm.client import operations as ops
 from pyehsm.client.errors import error_for
-from pyehsm.http.signing import canonical_string, sign_string, signature_matches
+from pyehsm.signing import canonical_string, sign_string, signature_matches
 from tests.support.server import ServerProcess
 
 NO_WAIT = RetryPolicy(retries=2, backoff=0.0)

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyehsm.http.signing import (
+from pyehsm.signing import (
     canonical_string,
     sdk_canonical_string,
     sign_request,

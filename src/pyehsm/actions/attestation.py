@@ -26,9 +26,9 @@ import msgspec
 
 from pyehsm.actions.registry import SUCCESS, Caller, Reply, action
 from pyehsm.errors import InternalError, ParamError
-from pyehsm.http.signing import canonical_string, sign_string
 from pyehsm.services.attestation import QuoteCheck
 from pyehsm.services.container import Services
+from pyehsm.signing import canonical_string, sign_string
 from pyehsm.store.records import QuotePolicyRecord
 
 MAX_CHALLENGE_CHARS: Final = 4096

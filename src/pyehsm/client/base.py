@@ -26,7 +26,7 @@ import msgspec
 from pyehsm.client.errors import ProtocolError
 from pyehsm.client.models import Response
 from pyehsm.clock import Clock, SystemClock
-from pyehsm.http.signing import sign_request
+from pyehsm.signing import sign_request
 
 ADMIN_TOKEN_HEADER = "X-Pyehsm-Admin-Token"
 JSON_HEADERS = {"Content-Type": "application/json"}

@@ -30,7 +30,7 @@ from pyehsm.client.models import (
     b64,
     unb64,
 )
-from pyehsm.http.signing import signature_matches
+from pyehsm.signing import signature_matches
 
 T = TypeVar("T")
 

@@ -21,8 +21,8 @@ from pyehsm.audit import AuditLog
 from pyehsm.errors import ApiNotFound, AuthError, EhsmError, InternalError, ParamError
 from pyehsm.http.envelope import parse_envelope, render
 from pyehsm.http.ratelimit import RateLimiter
-from pyehsm.http.signing import signature_matches
 from pyehsm.services.container import Services
+from pyehsm.signing import signature_matches
 from pyehsm.store.base import ReplayGuard
 
 log = logging.getLogger("pyehsm.http")

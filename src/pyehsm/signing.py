@@ -5,6 +5,9 @@ and renders nested objects recursively without braces. The official Python SDK s
 None, and renders values with ``str()`` through urlencode + unquote_plus (an identity for strings).
 For every request the SDKs can send both agree; where they could differ (booleans, zeros, empty
 strings) the server accepts a signature made with either rendering.
+
+Pure functions used by the transport (verifying requests), the client (signing them) and VerifyQuote
+(signing its answer), so the module sits at the package root like errors.py and clock.py.
 """
 
 from __future__ import annotations
