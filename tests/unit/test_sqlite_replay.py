@@ -70,3 +70,17 @@ def test_concurrent_duplicates_are_accepted_exactly_once(tmp_path: Path) -> None
         t.join()
     everything = sorted(s for worker in accepted for s in worker)
     assert everything == sorted(signs)  # each exactly once
+
+
+def test_purge_works_in_batches_and_removes_only_expired_entries(tmp_path: Path) -> None:
+    guard = SqliteReplayGuard(tmp_path / "replay.db", RETENTION)
+    guard.purge_batch = 7
+
+    async def fill() -> None:
+        await asyncio.gather(*(guard.remember("app", f"old-{i}", NOW) for i in range(50)))
+        await asyncio.gather(*(guard.remember("app", f"new-{i}", NOW + 1000) for i in range(5)))
+
+    asyncio.run(fill())
+    assert asyncio.run(guard.purge(NOW + RETENTION)) == 50  # 8 batches of at most 7
+    assert asyncio.run(guard.size()) == 5
+    assert remember(guard, "new-0", NOW + 1000) is False  # the live ones are still there

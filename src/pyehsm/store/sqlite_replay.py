@@ -22,7 +22,12 @@ from pathlib import Path
 
 from pyehsm.store.sqlite import connect
 
-_CREATE = "CREATE TABLE IF NOT EXISTS replay_v2 (entry BLOB PRIMARY KEY, expires_ms INTEGER NOT NULL) WITHOUT ROWID"
+_CREATE = (
+    "CREATE TABLE IF NOT EXISTS replay_v2 (entry BLOB PRIMARY KEY, expires_ms INTEGER NOT NULL) WITHOUT ROWID",
+    # the purge finds expired entries through this index instead of scanning every live one
+    "CREATE INDEX IF NOT EXISTS replay_v2_expiry ON replay_v2 (expires_ms)",
+)
+PURGE_BATCH = 5000
 
 Pending = tuple[bytes, int, "asyncio.Future[bool]"]
 
@@ -39,7 +44,9 @@ class SqliteReplayGuard:
         self._lock_fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         self._conn = connect(path, synchronous="OFF")
         with self._locked():
-            self._conn.execute(_CREATE)
+            for statement in _CREATE:
+                self._conn.execute(statement)
+        self.purge_batch = PURGE_BATCH
         self._pending: list[Pending] = []
         self._flush_scheduled = False
 
@@ -98,8 +105,22 @@ class SqliteReplayGuard:
         return fresh
 
     async def purge(self, now_ms: int) -> int:
-        with self._locked():
-            return int(self._conn.execute("DELETE FROM replay_v2 WHERE expires_ms <= ?", (now_ms,)).rowcount)
+        """Delete expired entries in small batches, letting requests through between them: one big
+        DELETE would hold every worker's write lock for as long as it takes."""
+        total = 0
+        while True:
+            with self._locked():
+                deleted = int(
+                    self._conn.execute(
+                        "DELETE FROM replay_v2 WHERE entry IN "
+                        "(SELECT entry FROM replay_v2 WHERE expires_ms <= ? LIMIT ?)",
+                        (now_ms, self.purge_batch),
+                    ).rowcount
+                )
+            total += deleted
+            if deleted < self.purge_batch:
+                return total
+            await asyncio.sleep(0)
 
     async def size(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM replay_v2").fetchone()[0])
