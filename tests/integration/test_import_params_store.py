@@ -1,67 +1,18 @@
 """The Store's BYOK methods (put/get_import_params, count_import_failure, install_key_material,
 purge_import_params) on a real SQLite file and a real PostgreSQL database (directly and behind the
-caching decorator). A store kind that does not implement them yet is skipped, not faked."""
+caching decorator), through the shared `store` fixture of this folder's conftest.py."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import replace
-from pathlib import Path
 
-import pytest
-
-from pyehsm.clock import ManualClock
 from pyehsm.store.base import Store
-from pyehsm.store.cache import CachingStore
-from pyehsm.store.postgres import PostgresStore
-from pyehsm.store.records import AppRecord, ImportParamsRecord, KeyRecord, KeyState, KeyVersionRecord
-from pyehsm.store.sqlite import SqliteStore
-from tests.support.postgres import fresh_database
+from pyehsm.store.records import ImportParamsRecord, KeyRecord, KeyState, KeyVersionRecord
+from tests.integration.stores import T0, new_app, new_id
 
-T0 = 1_700_000_000_000
 DAY = 86_400_000
-BYOK_METHODS = (
-    "put_import_params",
-    "get_import_params",
-    "count_import_failure",
-    "install_key_material",
-    "purge_import_params",
-)
-
-
-@pytest.fixture(params=["sqlite", "postgres", "postgres+cache"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
-        lite = SqliteStore(tmp_path / "byok.db")
-        await lite.open()
-        yield lite
-        await lite.close()
-        return
-    candidate = PostgresStore if request.param == "postgres" else CachingStore
-    missing = [m for m in BYOK_METHODS if not hasattr(candidate, m)]
-    if missing:
-        pytest.skip(f"{candidate.__name__} does not implement {missing} yet")
-    with fresh_database() as url:
-        pg: Store = PostgresStore(url, max_size=4)
-        if request.param == "postgres+cache":
-            pg = CachingStore(pg, ManualClock(T0))
-        await pg.open()
-        try:
-            yield pg
-        finally:
-            await pg.close()
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
-
-
-async def new_app(store: Store) -> str:
-    appid = new_id()
-    await store.insert_app(AppRecord(appid, b"wrapped-apikey", T0))
-    return appid
 
 
 async def new_key(store: Store, appid: str, *, external: bool = True) -> KeyRecord:

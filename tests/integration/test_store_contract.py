@@ -10,19 +10,14 @@ from __future__ import annotations
 import asyncio
 import inspect
 import sqlite3
-import uuid
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import psycopg
 import pytest
 
-from pyehsm.clock import ManualClock
 from pyehsm.keyring.keyring import Keyring
 from pyehsm.store.base import PortableStore, Store, WrappedValue
 from pyehsm.store.cache import CachingStore
-from pyehsm.store.postgres import PostgresStore
 from pyehsm.store.records import (
     AppRecord,
     ImportParamsRecord,
@@ -34,61 +29,9 @@ from pyehsm.store.records import (
     SecretsKeyRecord,
     SecretVersionRecord,
 )
-from pyehsm.store.sqlite import SqliteStore
-from tests.support.postgres import fresh_database
+from tests.integration.stores import T0, new_app, new_id
 
-KINDS = ["sqlite", "postgres", "postgres+cache"]
 DUPLICATE = (sqlite3.IntegrityError, psycopg.errors.UniqueViolation)
-T0 = 1_700_000_000_000
-
-
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    """One database for this module; each test starts from empty tables (see ``store``)."""
-    with fresh_database() as url:
-        yield url
-
-
-def empty_tables(url: str) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
-        tables = [
-            row[0]
-            for row in conn.execute(
-                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'schema_version'"
-            )
-        ]
-        if tables:
-            conn.execute(f"TRUNCATE {', '.join(tables)} CASCADE".encode())
-
-
-@pytest.fixture(params=KINDS)
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
-        lite = SqliteStore(tmp_path / "contract.db")
-        await lite.open()
-        yield lite
-        await lite.close()
-        return
-    url = request.getfixturevalue("pg_url")
-    empty_tables(url)
-    pg: Store = PostgresStore(url, max_size=4)
-    if request.param == "postgres+cache":
-        pg = CachingStore(pg, ManualClock(T0))
-    await pg.open()
-    try:
-        yield pg
-    finally:
-        await pg.close()
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
-
-
-async def new_app(store: Store) -> str:
-    appid = new_id()
-    await store.insert_app(AppRecord(appid, b"wrapped-apikey:" + appid.encode(), T0))
-    return appid
 
 
 def key_record(
