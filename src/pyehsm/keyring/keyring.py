@@ -203,21 +203,39 @@ class Keyring:
     # -- primitives -------------------------------------------------------------------------------
     def primitive(self, ref: MaterialRef, wrapped: bytes, build: Callable[[bytes], T]) -> T:
         """The cached primitive for a key version, built from its unwrapped material on a miss."""
-        cache_key = (ref.keyid, ref.version)
-        cached = self.cache.get(cache_key)
+        cached = self.cache.get((ref.keyid, ref.version))
         if cached is not None:
             return cached  # type: ignore[return-value]
+        return self.build_primitive(ref, wrapped, build)
+
+    def build_primitive(self, ref: MaterialRef, wrapped: bytes, build: Callable[[bytes], T]) -> T:
+        """Unwrap, build and cache a key version's primitive (callers looked in the cache already)."""
+        return self.build_cached(
+            (ref.keyid, ref.version),
+            wrapped,
+            ref.aad(),
+            build,
+            f"key material of keyid {ref.keyid} version {ref.version}",
+        )
+
+    def build_cached(
+        self, cache_key: tuple[str, int], wrapped: bytes, aad: bytes, build: Callable[[bytes], T], what: str
+    ) -> T:
+        """Unwrap ``wrapped`` (bound to ``aad``), build the primitive and cache it under ``cache_key``.
+
+        ``what`` names the value in the log line written when the stored value fails authentication.
+        """
         try:
-            material = self.unwrap_material(ref, wrapped)
+            material = self.unwrap(wrapped, aad)
         except UnwrapError:
             log.error(
-                "stored key material of keyid %s version %d failed authentication "
+                "stored %s failed authentication "
                 "(row tampered with, swapped with another key's, or wrapped under an unknown domain key)",
-                ref.keyid,
-                ref.version,
+                what,
             )
             raise
         primitive = build(material)
+        del material
         self.cache.put(cache_key, primitive)
         return primitive
 

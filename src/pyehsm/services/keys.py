@@ -128,5 +128,5 @@ class KeyService:
             raise NotFoundError("The key version named by the ciphertext does not exist.")
         if is_slow(keyspec(record.keyspec)):
             # Parsing a key pair (RSA validation: up to ~250 ms) must not block the event loop.
-            return await asyncio.to_thread(self._keyring.primitive, ref, stored.wrapped_material, build)
-        return self._keyring.primitive(ref, stored.wrapped_material, build)
+            return await asyncio.to_thread(self._keyring.build_primitive, ref, stored.wrapped_material, build)
+        return self._keyring.build_primitive(ref, stored.wrapped_material, build)

@@ -27,7 +27,7 @@ from pyehsm.clock import DAY_MS, HOUR_MS, MINUTE_MS, Clock
 from pyehsm.crypto import aead, symmetric
 from pyehsm.crypto.blob import BlobFormatError, unpack
 from pyehsm.errors import CryptoError, InternalError, NotFoundError, ParamError, StateError
-from pyehsm.keyring.keyring import Keyring, UnwrapError
+from pyehsm.keyring.keyring import Keyring
 from pyehsm.services.crypto import SymmetricService
 from pyehsm.store.base import Store
 from pyehsm.store.records import SecretRecord, SecretsKeyRecord, SecretVersionInfo, SecretVersionRecord
@@ -322,14 +322,13 @@ class SecretService:
         cached = self._keyring.cache.get((record.keyid, 1))
         if cached is not None:
             return record.keyid, cached  # type: ignore[return-value]
-        try:
-            material = self._keyring.unwrap(record.wrapped_material, secrets_key_aad(appid, record.keyid))
-        except UnwrapError:
-            log.error("the default secrets key of an app failed to unwrap (appid=%s)", appid)
-            raise
-        cipher = symmetric.AesGcmCipher(material)
-        del material
-        self._keyring.cache.put((record.keyid, 1), cipher)
+        cipher = self._keyring.build_cached(
+            (record.keyid, 1),
+            record.wrapped_material,
+            secrets_key_aad(appid, record.keyid),
+            symmetric.AesGcmCipher,
+            f"default secrets key of app {appid}",
+        )
         return record.keyid, cipher
 
     async def _create_default_key(self, appid: str) -> SecretsKeyRecord:
