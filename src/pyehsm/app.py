@@ -241,7 +241,8 @@ _EHSM_PATHS = frozenset({"/ehsm", "/ehsm/"})
 class PyehsmApp(Starlette):
     """Starlette, with the hot /ehsm path handed straight to its endpoint: that endpoint answers every
     request itself (errors included, as envelopes), so the router and the error middleware add nothing
-    there but calls. Every other path and the lifespan go through Starlette as usual."""
+    there but calls. Every method reaches it (anything but GET/POST gets an envelope too). Every other
+    path and the lifespan go through Starlette as usual."""
 
     ehsm: _Holder
 
@@ -254,7 +255,6 @@ class PyehsmApp(Starlette):
 
 def build_app(settings: Settings, clock: Clock | None = None) -> Starlette:
     holder = _Holder()
-    ehsm = holder
 
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -297,9 +297,6 @@ def build_app(settings: Settings, clock: Clock | None = None) -> Starlette:
     routes = [
         Route("/openapi.json", openapi),
         Route("/metrics", metrics),
-        # every method reaches the endpoint, which answers anything but GET/POST with an envelope too
-        Route("/ehsm", ehsm),
-        Route("/ehsm/", ehsm),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
     ]

@@ -135,17 +135,18 @@ class EhsmEndpoint:
         )
         await send({"type": "http.response.body", "body": body_out})
         elapsed = time.perf_counter() - started
+        known = name if name in self.actions else ""  # never echo an arbitrary query string into logs
         self.audit.record(
             time_ms=self.services.clock.now_ms(),
             request_id=request_id,
             appid=appid,
-            action=name if spec_known(self.actions, name) else "",
+            action=known,
             keyid=keyid,
             code=code,
             latency_us=int(elapsed * 1e6),
         )
         for observe in self.observers:
-            observe(name if spec_known(self.actions, name) else "unknown", code, elapsed)
+            observe(known or "unknown", code, elapsed)
 
     async def _signed(
         self, spec: ActionSpec, body: bytes, request_id: str, facts: _AuditFacts
@@ -180,7 +181,3 @@ class _AuditFacts:
 def _payload_keyid(payload: object) -> str | None:
     keyid = getattr(payload, "keyid", None)
     return keyid if isinstance(keyid, str) else None
-
-
-def spec_known(actions: dict[str, ActionSpec], name: str) -> bool:
-    return name in actions
