@@ -39,6 +39,7 @@ from pyehsm.services.keys import KeyService
 from pyehsm.services.secrets import SecretService
 from pyehsm.store.base import ReplayGuard, Store
 from pyehsm.store.cache import CachingStore
+from pyehsm.store.mapped_replay import MappedReplayGuard
 from pyehsm.store.postgres import PostgresReplayGuard, PostgresStore
 from pyehsm.store.sqlite import SqliteStore
 from pyehsm.store.sqlite_replay import SqliteReplayGuard
@@ -58,11 +59,14 @@ def open_store(settings: Settings) -> Store:
     raise StartupError("unsupported --store: expected sqlite:PATH or postgresql://...")
 
 
-def open_replay_guard(settings: Settings, store: Store) -> ReplayGuard:
+def open_replay_guard(settings: Settings, store: Store, clock: Clock) -> ReplayGuard:
     inner = store.inner if isinstance(store, CachingStore) else store
     if isinstance(inner, PostgresStore):
         return PostgresReplayGuard(inner, settings.replay_retention_ms)
-    return SqliteReplayGuard(settings.replay_path, settings.replay_retention_ms)
+    overflow = SqliteReplayGuard(settings.replay_path, settings.replay_retention_ms)
+    return MappedReplayGuard(
+        settings.replay_table_path, settings.replay_retention_ms, settings.replay_capacity, clock, overflow
+    )
 
 
 @dataclass
@@ -129,7 +133,7 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtim
         version=VERSION,
         git_sha=git_sha(),
     )
-    replay = open_replay_guard(settings, store)
+    replay = open_replay_guard(settings, store, clock)
     audit = AuditLog(settings.audit_log)
     endpoint = EhsmEndpoint(services, replay, load_actions(), audit, settings.max_body_bytes)
     runtime = Runtime(settings, store, root, keyring, pool, replay, services, endpoint, audit, rotation=rotation)

@@ -43,6 +43,11 @@ QUOTE_PROVIDERS = ("auto", "configfs-tsm", "gramine", "simulated", "none")
 TCB_ALLOW_CHOICES = ("SWHardeningNeeded", "ConfigurationNeeded", "ConfigurationAndSWHardeningNeeded")
 
 
+# SQLite mode: how many entries the mapped replay table holds (docs/operations.md); 8 Mi entries are a
+# 128 MiB file and cover ~6,000 requests/second sustained over the 20-minute retention
+DEFAULT_REPLAY_CAPACITY = 1 << 23
+MIN_REPLAY_CAPACITY = 8
+MAX_REPLAY_CAPACITY = 1 << 34
 DEFAULT_RATE_LIMIT = 1000.0  # requests/second per app on a non-loopback bind (docs/operations.md)
 
 
@@ -62,6 +67,7 @@ class Settings:
     admin_token: str = ""
     max_body_bytes: int = 64 * 1024
     replay_retention_ms: int = 20 * 60 * 1000
+    replay_capacity: int = DEFAULT_REPLAY_CAPACITY  # SQLite mode: mapped replay table entries (then SQLite)
     key_cache_entries: int = 10_000
     cache_ttl_ms: int = 500  # PostgreSQL: key/app rows cached per process this long (NOTIFY evicts sooner)
     pg_pool_size: int = 10  # PostgreSQL: connections per process (plus one for LISTEN)
@@ -98,6 +104,10 @@ class Settings:
     @property
     def replay_path(self) -> Path:
         return self.data_dir / "replay.db"
+
+    @property
+    def replay_table_path(self) -> Path:
+        return self.data_dir / "replay.table"
 
     @property
     def pccs_cache_dir(self) -> Path:
@@ -161,6 +171,10 @@ class Settings:
             raise StartupError(f"--tcb-allow {unknown[0]!r}: must be one of {', '.join(TCB_ALLOW_CHOICES)}")
         if (self.rate_limit is not None and self.rate_limit < 0) or self.rate_limit_burst < 0:
             raise StartupError("--rate-limit and --rate-limit-burst must not be negative")
+        if not MIN_REPLAY_CAPACITY <= self.replay_capacity <= MAX_REPLAY_CAPACITY:
+            raise StartupError(
+                f"--replay-capacity must be between {MIN_REPLAY_CAPACITY} and {MAX_REPLAY_CAPACITY} entries"
+            )
         if self.pccs_cache_entries < 1:
             raise StartupError("the PCCS cache must hold at least 1 entry")
         return self
@@ -188,7 +202,11 @@ class Settings:
             kwargs["admin_token"] = env["PYEHSM_ADMIN_TOKEN"]
         if env.get("PYEHSM_POOL_DEPTH"):
             kwargs["pool_depth"] = parse_pool_depth(env["PYEHSM_POOL_DEPTH"])
-        for name, env_name in (("cache_ttl_ms", "PYEHSM_CACHE_TTL_MS"), ("pg_pool_size", "PYEHSM_PG_POOL_SIZE")):
+        for name, env_name in (
+            ("cache_ttl_ms", "PYEHSM_CACHE_TTL_MS"),
+            ("pg_pool_size", "PYEHSM_PG_POOL_SIZE"),
+            ("replay_capacity", "PYEHSM_REPLAY_CAPACITY"),
+        ):
             if env.get(env_name):
                 try:
                     kwargs[name] = int(env[env_name])

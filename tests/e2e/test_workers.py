@@ -7,19 +7,18 @@ import http.client
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import msgspec
 
 from pyehsm.client import Client
 from pyehsm.clock import ManualClock
-from tests.support.server import ServerProcess
+from tests.support.server import NO_POOL_ARGS, ServerProcess
 
 # no background key-pair generation: these servers only need symmetric keys quickly
 
 REPLAYED = "Timestamp can't be repeated in 20 minutes"
 CONNECTIONS = 16
-
-
 
 
 def post_fresh(
@@ -88,3 +87,28 @@ def test_workers_share_state(two_workers: ServerProcess) -> None:
         )
         assert post_fresh(two_workers, "Decrypt", body) == (200, "successful")
     assert "Traceback" not in two_workers.log()
+
+
+def test_replays_are_refused_across_restarts_even_when_the_replay_table_overflows(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    # one bucket of 8 entries: most of these requests go to the SQLite overflow table
+    server = ServerProcess(data, "--workers", "2", "--replay-capacity", "8", *NO_POOL_ARGS).start()
+    try:
+        with server.client() as c:
+            keyid = c.create_key("EH_AES_GCM_256")
+            bodies = [
+                msgspec.json.encode(c.envelope({"keyid": keyid, "plaintext": "cm91bmQ="}, nonce=f"n{i}"))
+                for i in range(30)
+            ]
+        assert [post_fresh(server, "Encrypt", body) for body in bodies] == [(200, "successful")] * 30
+        assert [post_fresh(server, "Encrypt", body)[1] for body in bodies] == [REPLAYED] * 30
+    finally:
+        server.stop()
+    assert (data / "replay.table").stat().st_size == 4096 + 8 * 16
+    server.start()
+    try:
+        assert [post_fresh(server, "Encrypt", body)[1] for body in bodies] == [REPLAYED] * 30
+    finally:
+        server.stop()
+    code, output = ServerProcess(data, "--replay-capacity", "4", *NO_POOL_ARGS).run_to_exit()
+    assert code != 0 and "--replay-capacity must be between 8 and" in output

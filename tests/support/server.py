@@ -4,6 +4,7 @@ thread (when a test needs to inject a clock). Both speak real HTTP on a free 127
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import socket
@@ -20,9 +21,12 @@ import uvicorn
 from pyehsm.app import build_app
 from pyehsm.client import Client
 from pyehsm.clock import Clock
-from pyehsm.config import DEFAULT_POOL_DEPTH, Settings
+from pyehsm.config import DEFAULT_POOL_DEPTH, DEFAULT_REPLAY_CAPACITY, Settings
 
 # No background key-pair generation, for servers that only need a few keys quickly.
+# Test servers use a 64 KiB replay table rather than the default 128 MiB file (the suite starts many
+# servers, each with a data dir of its own); the default size is what the benchmarks run with.
+TEST_REPLAY_CAPACITY = 4096
 NO_POOL = ",".join(f"{name}=0" for name in DEFAULT_POOL_DEPTH)  # PYEHSM_POOL_DEPTH / --pool-depth value
 NO_POOL_ARGS = ("--pool-depth", NO_POOL)
 
@@ -52,7 +56,7 @@ class ServerProcess:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.args = args
-        self.env = {**os.environ, **(env or {})}
+        self.env = {**os.environ, "PYEHSM_REPLAY_CAPACITY": str(TEST_REPLAY_CAPACITY), **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}-server-{self.port}.log"
 
@@ -108,6 +112,8 @@ class InProcessServer:
 
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.port = free_port()
+        if settings.replay_capacity == DEFAULT_REPLAY_CAPACITY:
+            settings = dataclasses.replace(settings, replay_capacity=TEST_REPLAY_CAPACITY)
         self.settings = settings
         self.app = build_app(settings, clock)
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from pyehsm.config import QUOTE_PROVIDERS, TCB_ALLOW_CHOICES, Settings, parse_pool_depth
+from pyehsm.config import DEFAULT_REPLAY_CAPACITY, QUOTE_PROVIDERS, TCB_ALLOW_CHOICES, Settings, parse_pool_depth
 from pyehsm.errors import StartupError
 from pyehsm.logs import LOG_FORMATS, logging_config
 
@@ -72,6 +72,13 @@ def base_settings(data_dir: Path | None, store: str | None, root_key: str | None
     default=None,
     help="Requests/second per app (token bucket per worker); 0 = off. Default: off on loopback, else 1000.",
 )
+@click.option(
+    "--replay-capacity",
+    type=int,
+    default=None,
+    help="SQLite mode: entries the mapped replay table holds (16 bytes each) before SQLite takes the rest "
+    f"(default {DEFAULT_REPLAY_CAPACITY}; env PYEHSM_REPLAY_CAPACITY).",
+)
 @click.option("--rate-limit-burst", type=int, default=0, help="Burst per app (default: twice the rate).")
 @click.option("--metrics/--no-metrics", default=True, show_default=True, help="Serve Prometheus metrics at /metrics.")
 @click.option(
@@ -124,6 +131,7 @@ def serve(
     pool_depth: str,
     rate_limit: float | None,
     rate_limit_burst: int,
+    replay_capacity: int | None,
     metrics: bool,
     collateral_dir: Path | None,
     pccs_url: str | None,
@@ -151,6 +159,7 @@ def serve(
         pool_depth=parse_pool_depth(pool_depth) if pool_depth else base.pool_depth,
         rate_limit=rate_limit if rate_limit is not None else base.rate_limit,
         rate_limit_burst=rate_limit_burst or base.rate_limit_burst,
+        replay_capacity=replay_capacity if replay_capacity is not None else base.replay_capacity,
         metrics=metrics,
         collateral_dir=str(collateral_dir.resolve()) if collateral_dir is not None else base.collateral_dir,
         pccs_url=pccs_url or base.pccs_url,

@@ -18,6 +18,7 @@ import asyncio
 import fcntl
 import hashlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from pyehsm.store.sqlite import connect
@@ -30,6 +31,7 @@ _CREATE = (
 PURGE_BATCH = 5000
 
 Pending = tuple[bytes, int, "asyncio.Future[bool]"]
+Entry = tuple[bytes, int, int]  # (fingerprint, now_ms, expires_ms)
 
 
 def fingerprint(appid: str, sign: str) -> bytes:
@@ -53,8 +55,8 @@ class SqliteReplayGuard:
     def __repr__(self) -> str:
         return f"<SqliteReplayGuard {self.path}>"
 
-    def _locked(self) -> _FileLock:
-        return _FileLock(self._lock_fd)
+    def _locked(self) -> FileLock:
+        return FileLock(self._lock_fd)
 
     async def remember(self, appid: str, sign: str, now_ms: int) -> bool:
         loop = asyncio.get_running_loop()
@@ -68,7 +70,7 @@ class SqliteReplayGuard:
     def _flush(self) -> None:
         batch, self._pending, self._flush_scheduled = self._pending, [], False
         try:
-            results = self._insert(batch)
+            results = self.insert([(entry, now_ms, now_ms + self.retention_ms) for entry, now_ms, _ in batch])
         except Exception as exc:  # fail closed: every waiting request gets the error
             for _, _, future in batch:
                 if not future.done():
@@ -78,15 +80,14 @@ class SqliteReplayGuard:
             if not future.done():
                 future.set_result(accepted)
 
-    def _insert(self, batch: list[Pending]) -> list[bool]:
-        """Insert the batch in one transaction; True where the fingerprint was not there yet."""
+    def insert(self, entries: Sequence[Entry]) -> list[bool]:
+        """Insert the entries in one transaction; True where the fingerprint was not there yet."""
         conn = self._conn
         fresh = []
         with self._locked():
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for entry, now_ms, _ in batch:
-                    expires = now_ms + self.retention_ms
+                for entry, now_ms, expires in entries:
                     cur = conn.execute(
                         "INSERT OR IGNORE INTO replay_v2 (entry, expires_ms) VALUES (?, ?)", (entry, expires)
                     )
@@ -103,6 +104,13 @@ class SqliteReplayGuard:
                 raise
             conn.execute("COMMIT")
         return fresh
+
+    def contains(self, entry: bytes, now_ms: int) -> bool:
+        """True when the fingerprint is held and has not expired."""
+        row = self._conn.execute(
+            "SELECT 1 FROM replay_v2 WHERE entry = ? AND expires_ms > ?", (entry, now_ms)
+        ).fetchone()
+        return row is not None
 
     async def purge(self, now_ms: int) -> int:
         """Delete expired entries in small batches, letting requests through between them: one big
@@ -130,7 +138,9 @@ class SqliteReplayGuard:
         os.close(self._lock_fd)
 
 
-class _FileLock:
+class FileLock:
+    """An exclusive flock() on an open file for the duration of a ``with`` block."""
+
     def __init__(self, fd: int) -> None:
         self._fd = fd
 

@@ -1,0 +1,245 @@
+"""The embedded replay guard: a hash table in one memory-mapped file shared by a node's workers.
+
+Every signed request inserts (appid, sign) here; an entry still live means the request was seen. The
+SQLite guard (sqlite_replay.py) pays a B-tree insert in a transaction per batch; this table pays one
+keyed hash, one flock() pair and a few 8-byte reads and writes, with the same durability (the file
+lives in the data dir: a worker crash or a restart loses nothing; the page cache writes it back).
+
+Layout: a 4 KiB header (magic, version, geometry, the overflow horizon, a random hash key) and then
+``buckets`` buckets of 8 slots; a slot is (tag, expires_ms), two little-endian u64. ``tag`` is a keyed
+64-bit BLAKE2b of (appid, sign) (0 = empty slot); an entry whose ``expires_ms`` has passed is free.
+Each tag has two candidate buckets, both derived from the tag (so a resize can rehash without the
+original request): a lookup reads both, an insert takes a free slot in the first, else in the second
+(two candidates let the table fill far beyond what one bucket per entry would before overflowing).
+
+When both buckets are full of live entries the entry goes to the SQLite guard instead, and the
+header's overflow horizon is pushed to that entry's expiry: until the horizon passes, every request
+is also looked up in SQLite, so an entry that went there is still refused after slots free up here.
+A table too small for the load costs speed (a SQLite lookup per request, an insert per overflow),
+never a missed replay.
+
+All reads and writes of the table happen under an exclusive flock() on the file; the tag's keyed
+hash keeps an attacker from aiming requests at one bucket.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import logging
+import mmap
+import os
+import struct
+from pathlib import Path
+
+from pyehsm.clock import Clock
+from pyehsm.config import MAX_REPLAY_CAPACITY, MIN_REPLAY_CAPACITY
+from pyehsm.store.sqlite_replay import FileLock, SqliteReplayGuard, fingerprint
+
+log = logging.getLogger(__name__)
+
+MAGIC = b"PYEHSMRP"
+VERSION = 1
+SLOTS_PER_BUCKET = 8
+BUCKET_BYTES = SLOTS_PER_BUCKET * 16
+DATA_OFFSET = 4096
+
+_HEADER = struct.Struct("<8sIIQQ16s")  # magic, version, slots per bucket, buckets, overflow horizon, hash key
+_OVERFLOW_AT = 24  # byte offset of the overflow horizon inside the header
+_U64 = struct.Struct("<Q")
+_SLOT = struct.Struct("<QQ")
+_BUCKET = struct.Struct(f"<{2 * SLOTS_PER_BUCKET}Q")
+_EXPIRIES = struct.Struct("<" + "8xQ" * SLOTS_PER_BUCKET)  # a bucket's expiries, skipping its tags
+_TAG_BYTES = 8
+_SIZE_SAMPLE_BUCKETS = 1 << 16  # size() reads at most this many buckets and scales up
+
+
+def buckets_for(capacity: int) -> int:
+    """The bucket count (a power of two) that holds at least ``capacity`` entries."""
+    wanted = max(1, -(-capacity // SLOTS_PER_BUCKET))
+    return 1 << (wanted - 1).bit_length()
+
+
+class MappedReplayGuard:
+    """ReplayGuard over a mapped file (fast path) with a SQLite guard behind it for overflow."""
+
+    def __init__(self, path: Path, retention_ms: int, capacity: int, clock: Clock, overflow: SqliteReplayGuard) -> None:
+        if not MIN_REPLAY_CAPACITY <= capacity <= MAX_REPLAY_CAPACITY:
+            raise ValueError(f"replay capacity must be between {MIN_REPLAY_CAPACITY} and {MAX_REPLAY_CAPACITY}")
+        self.path = path
+        self.retention_ms = retention_ms
+        self.overflow = overflow
+        self._clock = clock
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            with self._locked():
+                self._buckets, self._key = self._open_table(buckets_for(capacity))
+            self._map = mmap.mmap(self._fd, DATA_OFFSET + self._buckets * BUCKET_BYTES)
+        except BaseException:
+            os.close(self._fd)
+            raise
+        self._mask = self._buckets - 1
+
+    def __repr__(self) -> str:
+        return f"<MappedReplayGuard {self.path} buckets={self._buckets}>"
+
+    @property
+    def capacity(self) -> int:
+        return self._buckets * SLOTS_PER_BUCKET
+
+    def _locked(self) -> FileLock:
+        return FileLock(self._fd)
+
+    # -- the table file ----------------------------------------------------------------------------------
+    def _open_table(self, buckets: int) -> tuple[int, bytes]:
+        """Under the lock: use the file as it is, or (re)create it with ``buckets`` buckets."""
+        size = os.fstat(self._fd).st_size
+        header = os.pread(self._fd, _HEADER.size, 0) if size >= DATA_OFFSET else b""
+        if len(header) == _HEADER.size:
+            magic, version, slots, old_buckets, horizon, key = _HEADER.unpack(header)
+            valid = (
+                magic == MAGIC
+                and version == VERSION
+                and slots == SLOTS_PER_BUCKET
+                and old_buckets >= 1
+                and old_buckets & (old_buckets - 1) == 0
+                and size == DATA_OFFSET + old_buckets * BUCKET_BYTES
+            )
+            if valid and old_buckets == buckets:
+                return buckets, bytes(key)
+            if valid:
+                self._resize(old_buckets, buckets, horizon, bytes(key))
+                return buckets, bytes(key)
+        if size:
+            # Not ours or damaged: starting empty opens a window for replays of recent requests, say so.
+            log.warning("replay table %s was unreadable and has been recreated empty", self.path)
+        key = os.urandom(16)
+        self._write_empty(buckets, 0, key)
+        return buckets, key
+
+    def _write_empty(self, buckets: int, horizon: int, key: bytes) -> None:
+        os.ftruncate(self._fd, 0)
+        size = DATA_OFFSET + buckets * BUCKET_BYTES
+        os.ftruncate(self._fd, size)  # zeros: every slot empty
+        # Reserve the blocks now: a write through the mapping to a hole on a full disk is a SIGBUS.
+        try:
+            os.posix_fallocate(self._fd, 0, size)
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # a file system without it stays sparse
+                raise
+        os.pwrite(self._fd, _HEADER.pack(MAGIC, VERSION, SLOTS_PER_BUCKET, buckets, horizon, key), 0)
+
+    def _resize(self, old_buckets: int, buckets: int, horizon: int, key: bytes) -> None:
+        """A new capacity: carry every live entry over (rehashed from its tag) so no replay slips through."""
+        now = self._clock.now_ms()
+        live: list[tuple[int, int]] = []
+        with mmap.mmap(self._fd, DATA_OFFSET + old_buckets * BUCKET_BYTES) as old:
+            view = memoryview(old)[DATA_OFFSET:].cast("Q")
+            try:
+                live.extend((view[i], view[i + 1]) for i in range(0, len(view), 2) if view[i + 1] > now)
+            finally:
+                view.release()
+        self._write_empty(buckets, horizon, key)
+        mask = buckets - 1
+        with mmap.mmap(self._fd, DATA_OFFSET + buckets * BUCKET_BYTES) as table:
+            for tag, expires in live:
+                if not _place(table, tag, expires, mask, now):
+                    # a smaller table than its live entries: the rest keep their protection in SQLite
+                    self.overflow.insert([(_tag_bytes(tag), now, expires)])
+                    horizon = max(horizon, expires)
+            _U64.pack_into(table, _OVERFLOW_AT, horizon)
+        log.info(
+            "replay table %s resized: %d -> %d buckets, %d live entries kept",
+            self.path,
+            old_buckets,
+            buckets,
+            len(live),
+        )
+
+    # -- the guard ------------------------------------------------------------------------------------------
+    def tag(self, appid: str, sign: str) -> int:
+        digest = hashlib.blake2b(f"{appid}|{sign}".encode(), digest_size=_TAG_BYTES, key=self._key).digest()
+        return int.from_bytes(digest, "little") or 1
+
+    async def remember(self, appid: str, sign: str, now_ms: int) -> bool:
+        return self.remember_now(appid, sign, now_ms)
+
+    def remember_now(self, appid: str, sign: str, now_ms: int) -> bool:
+        """Record (appid, sign); False when it was already seen within the retention window."""
+        tag = self.tag(appid, sign)
+        table = self._map
+        expires = now_ms + self.retention_ms
+        fcntl.flock(self._fd, fcntl.LOCK_EX)  # inline rather than a context manager: this is the hot path
+        try:
+            if _seen(table, tag, self._mask, now_ms):
+                return False
+            horizon = _U64.unpack_from(table, _OVERFLOW_AT)[0]
+            if now_ms < horizon and self.overflow.contains(_tag_bytes(tag), now_ms):
+                return False  # it overflowed to SQLite earlier and is still live there
+            if _place(table, tag, expires, self._mask, now_ms):
+                return True
+            # Both buckets are full of live entries: SQLite takes this one, and is asked about every
+            # request until this entry expires.
+            if expires > horizon:
+                _U64.pack_into(table, _OVERFLOW_AT, expires)
+            return self.overflow.insert([(_tag_bytes(tag), now_ms, expires)])[0]
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    async def purge(self, now_ms: int) -> int:
+        """Slots here are reused in place once expired; only the overflow table needs purging."""
+        return await self.overflow.purge(now_ms)
+
+    async def size(self) -> int:
+        """Live entries: exact up to 65,536 buckets, a sample of as many buckets beyond that."""
+        now = self._clock.now_ms()
+        step = max(1, self._buckets // _SIZE_SAMPLE_BUCKETS)
+        live = 0
+        for bucket in range(0, self._buckets, step):
+            slots = _BUCKET.unpack_from(self._map, DATA_OFFSET + bucket * BUCKET_BYTES)
+            live += sum(1 for i in range(1, len(slots), 2) if slots[i] > now)
+        return live * step + await self.overflow.size()
+
+    async def close(self) -> None:
+        self._map.close()
+        os.close(self._fd)
+        await self.overflow.close()
+
+
+def _tag_bytes(tag: int) -> bytes:
+    """The overflow table's key for a tag (the SQLite guard stores 16-byte fingerprints)."""
+    return fingerprint("tag", str(tag))
+
+
+def _offsets(tag: int, mask: int) -> tuple[int, int]:
+    return DATA_OFFSET + (tag & mask) * BUCKET_BYTES, DATA_OFFSET + ((tag >> 32) & mask) * BUCKET_BYTES
+
+
+def _seen(table: mmap.mmap, tag: int, mask: int, now_ms: int) -> bool:
+    """True when one of the tag's two buckets holds it with an expiry still ahead."""
+    needle = _U64.pack(tag)
+    for bucket in _buckets(tag, mask):
+        found = table.find(needle, bucket, bucket + BUCKET_BYTES)  # a C-level search; a hit must be a slot's tag
+        while found != -1:
+            if (found - bucket) % 16 == 0 and _U64.unpack_from(table, found + 8)[0] > now_ms:
+                return True
+            found = table.find(needle, found + 1, bucket + BUCKET_BYTES)
+    return False
+
+
+def _place(table: mmap.mmap, tag: int, expires: int, mask: int, now_ms: int) -> bool:
+    """Write the entry into a free slot (expiry <= now) of its first bucket, else of its second; False
+    when both are full of live entries."""
+    for bucket in _buckets(tag, mask):
+        expiries = _EXPIRIES.unpack_from(table, bucket)
+        earliest = min(expiries)
+        if earliest <= now_ms:
+            _SLOT.pack_into(table, bucket + expiries.index(earliest) * 16, tag, expires)
+            return True
+    return False
+
+
+def _buckets(tag: int, mask: int) -> tuple[int, int]:
+    """The byte offsets of the tag's two candidate buckets."""
+    return DATA_OFFSET + (tag & mask) * BUCKET_BYTES, DATA_OFFSET + ((tag >> 32) & mask) * BUCKET_BYTES

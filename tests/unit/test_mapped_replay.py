@@ -1,0 +1,176 @@
+"""The mapped replay table shared by a node's workers, and its SQLite overflow."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pyehsm.clock import ManualClock
+from pyehsm.store.mapped_replay import DATA_OFFSET, MappedReplayGuard, buckets_for
+from pyehsm.store.sqlite_replay import SqliteReplayGuard
+
+RETENTION = 20 * 60 * 1000
+NOW = 1_800_000_000_000
+
+
+def open_guard(tmp_path: Path, capacity: int = 1024, clock: ManualClock | None = None) -> MappedReplayGuard:
+    overflow = SqliteReplayGuard(tmp_path / "replay.db", RETENTION)
+    return MappedReplayGuard(tmp_path / "replay.table", RETENTION, capacity, clock or ManualClock(NOW), overflow)
+
+
+def remember(guard: MappedReplayGuard, sign: str, now: int = NOW, appid: str = "app") -> bool:
+    return asyncio.run(guard.remember(appid, sign, now))
+
+
+def overflow_size(guard: MappedReplayGuard) -> int:
+    return asyncio.run(guard.overflow.size())
+
+
+def test_bucket_count_is_a_power_of_two_covering_the_capacity() -> None:
+    assert [buckets_for(c) for c in (8, 9, 16, 17, 1000, 1 << 23)] == [1, 2, 2, 4, 128, 1 << 20]
+
+
+def test_a_request_is_accepted_once_by_every_worker_of_the_node(tmp_path: Path) -> None:
+    a = open_guard(tmp_path)
+    b = open_guard(tmp_path)  # another worker: same files
+    assert remember(a, "s1") is True
+    assert remember(a, "s1") is False
+    assert remember(b, "s1") is False
+    assert remember(b, "s2") is True
+    assert remember(a, "s2") is False
+    assert remember(a, "s1", appid="other-app") is True  # keyed on (appid, sign)
+    assert overflow_size(a) == 0  # nothing needed SQLite
+
+
+def test_an_entry_expires_after_the_retention_and_its_slot_is_reused(tmp_path: Path) -> None:
+    guard = open_guard(tmp_path, capacity=8)  # one bucket of 8 slots
+    for i in range(8):
+        assert remember(guard, f"s{i}") is True
+    assert remember(guard, "s0", now=NOW + RETENTION - 1) is False
+    later = NOW + RETENTION
+    assert remember(guard, "s0", now=later) is True  # expired: a new request that shares the tag
+    for i in range(8, 15):
+        assert remember(guard, f"s{i}", now=later) is True  # the other seven expired slots are reused
+    assert overflow_size(guard) == 0
+
+
+def test_entries_survive_a_restart(tmp_path: Path) -> None:
+    guard = open_guard(tmp_path)
+    assert remember(guard, "before-restart") is True
+    asyncio.run(guard.close())
+    assert remember(open_guard(tmp_path), "before-restart") is False
+
+
+def test_a_full_table_overflows_to_sqlite_and_refuses_replays_of_either(tmp_path: Path) -> None:
+    clock = ManualClock(NOW)
+    guard = open_guard(tmp_path, capacity=8, clock=clock)
+    for i in range(8):
+        assert remember(guard, f"early-{i}", now=NOW - 1000) is True
+    assert remember(guard, "overflowed") is True  # both candidate buckets full: SQLite takes it
+    assert overflow_size(guard) == 1
+    assert remember(guard, "overflowed") is False
+    assert remember(guard, "early-3") is False
+    # The early entries expire and free their slots while the overflowed entry is still live: its
+    # replay must still be refused, so SQLite keeps deciding until the overflow horizon passes.
+    between = NOW - 1000 + RETENTION
+    assert remember(guard, "overflowed", now=between) is False
+    assert remember(guard, "fresh", now=between) is True  # into a freed slot, after SQLite said "not seen"
+    assert remember(guard, "fresh", now=between) is False
+    after = NOW + RETENTION  # past the horizon: the overflowed entry has expired too
+    assert remember(guard, "after-horizon", now=after) is True
+    assert remember(guard, "overflowed", now=after) is True
+    assert overflow_size(guard) == 1  # only the entry that found both buckets full went there
+    clock.set(after)
+    assert asyncio.run(guard.size()) == 4  # three live in the table plus SQLite's row (counted until purged)
+    assert asyncio.run(guard.purge(after)) == 1
+
+
+def test_a_new_capacity_keeps_every_live_entry(tmp_path: Path) -> None:
+    guard = open_guard(tmp_path, capacity=64)
+    signs = [f"s{i}" for i in range(40)]
+    assert all(remember(guard, s) for s in signs)
+    asyncio.run(guard.close())
+    bigger = open_guard(tmp_path, capacity=4096)
+    assert bigger.capacity == 4096
+    assert not any(remember(bigger, s) for s in signs)
+    asyncio.run(bigger.close())
+    smaller = open_guard(tmp_path, capacity=8)  # fewer slots than live entries: the rest go to SQLite
+    assert not any(remember(smaller, s) for s in signs)
+    assert overflow_size(smaller) >= len(signs) - 8
+    assert remember(smaller, "new") is True
+
+
+def test_an_unreadable_table_is_recreated_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "replay.table").write_bytes(b"not a replay table" * 300)
+    with caplog.at_level(logging.WARNING):
+        guard = open_guard(tmp_path)
+    assert "recreated empty" in caplog.text
+    assert remember(guard, "s") is True
+    assert (tmp_path / "replay.table").stat().st_size == DATA_OFFSET + guard.capacity * 16
+
+
+def test_size_counts_live_entries(tmp_path: Path) -> None:
+    clock = ManualClock(NOW)
+    guard = open_guard(tmp_path, clock=clock)
+    for i in range(30):
+        remember(guard, f"s{i}", now=NOW + i)
+    assert asyncio.run(guard.size()) == 30
+    clock.set(NOW + RETENTION + 9)  # entries written at NOW .. NOW+9 have expired
+    assert asyncio.run(guard.size()) == 20
+
+
+def test_capacity_out_of_range_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="capacity"):
+        open_guard(tmp_path, capacity=4)
+
+
+def test_concurrent_duplicates_from_several_workers_are_accepted_exactly_once(tmp_path: Path) -> None:
+    guards = [open_guard(tmp_path, capacity=64) for _ in range(3)]  # small: the overflow path races too
+    signs = [f"sign-{i}" for i in range(300)]
+    accepted: list[list[str]] = [[] for _ in guards]
+    barrier = threading.Barrier(len(guards))
+
+    def run(index: int) -> None:
+        barrier.wait()
+        for sign in signs:
+            if guards[index].remember_now("app", sign, NOW):
+                accepted[index].append(sign)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(guards))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(s for worker in accepted for s in worker) == sorted(signs)  # each exactly once
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(min_value=0, max_value=40), st.integers(min_value=0, max_value=3 * RETENTION)),
+        max_size=80,
+    )
+)
+def test_behaves_like_a_dictionary_of_expiry_times(
+    tmp_path_factory: pytest.TempPathFactory, ops: list[tuple[int, int]]
+) -> None:
+    """Against a model: accepted iff no live entry for the sign, whatever overflows along the way."""
+    guard = open_guard(tmp_path_factory.mktemp("replay"), capacity=16)
+    model: dict[str, int] = {}
+    now = NOW
+    try:
+        for sign_number, advance in sorted(ops, key=lambda op: op[1]):
+            now = max(now, NOW + advance)
+            sign = f"s{sign_number}"
+            expected = model.get(sign, 0) <= now
+            assert guard.remember_now("app", sign, now) is expected
+            if expected:
+                model[sign] = now + RETENTION
+    finally:
+        asyncio.run(guard.close())
