@@ -59,7 +59,7 @@ def process(
 
 @contextlib.contextmanager
 def pyehsm(workers: int = 2, extra: list[str] | None = None, env: dict[str, str] | None = None) -> Iterator[str]:
-    """A `pyehsm serve` on a fresh data dir; yields its base URL (.../ehsm)."""
+    """A `pyehsm serve` on a fresh data dir, writing its audit log there; yields its base URL (.../ehsm)."""
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="pyehsm-bench-") as data:
         cmd = [
@@ -75,6 +75,8 @@ def pyehsm(workers: int = 2, extra: list[str] | None = None, env: dict[str, str]
             str(workers),
             "--log-level",
             "warning",
+            "--audit-log",  # the audit record is part of every measured request
+            str(Path(data) / "audit.log"),
             *(extra or []),
         ]
         with process(cmd, env, "pyehsm"):

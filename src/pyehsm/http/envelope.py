@@ -5,7 +5,6 @@ Checks run in the protocol's order; each failure is a code-400 error and nothing
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -17,12 +16,14 @@ MAX_NONCE_CHARS = 64
 MAX_PAYLOAD_DEPTH = 16  # nesting levels below the payload object; bounds every recursive walk of it
 NOT_JSON = "Parameter invalid, The request body is not valid JSON."
 
-_json_decoder = msgspec.json.Decoder()
 _json_encoder = msgspec.json.Encoder()
+_CONTAINERS = (dict, list)
 
 
-@dataclass(frozen=True, slots=True)
-class Envelope:
+_json_decoder = msgspec.json.Decoder()
+
+
+class Envelope(msgspec.Struct, frozen=True):
     appid: str
     timestamp: str
     nonce: str | None
@@ -39,22 +40,6 @@ class Envelope:
         return params
 
 
-def decode_json_object(body: bytes) -> dict[str, Any]:
-    try:
-        data = _json_decoder.decode(body)
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
-        # invalid UTF-8 surfaces as UnicodeDecodeError and very deep nesting as RecursionError
-        raise ParamError(NOT_JSON) from None
-    if not isinstance(data, dict):
-        raise ParamError("param type error")
-    return data
-
-
-def _has_containers(payload: dict[str, Any]) -> bool:
-    """Cheap pre-check: real payloads hold only strings and numbers."""
-    return any(type(v) is dict or type(v) is list for v in payload.values())
-
-
 def _nesting_depth_exceeds(value: Any, limit: int) -> bool:
     """True when ``value`` nests objects/arrays more than ``limit`` levels deep (iterative walk)."""
     stack: list[tuple[Any, int]] = [(value, 0)]
@@ -69,30 +54,49 @@ def _nesting_depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
+def _too_deep(payload: dict[str, Any]) -> bool:
+    for value in payload.values():
+        if type(value) in _CONTAINERS:  # real payloads hold only strings and numbers: walk only when needed
+            return _nesting_depth_exceeds(payload, MAX_PAYLOAD_DEPTH)
+    return False
+
+
+def _decode(body: bytes) -> dict[str, Any]:
+    try:
+        data = _json_decoder.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        # invalid UTF-8 surfaces as UnicodeDecodeError and very deep nesting as RecursionError
+        raise ParamError(NOT_JSON) from None
+    if type(data) is not dict:
+        raise ParamError("param type error")
+    return data
+
+
 def parse_envelope(body: bytes, now_ms: int) -> Envelope:
-    data = decode_json_object(body)
-    appid, timestamp, sign = data.get("appid"), data.get("timestamp"), data.get("sign")
-    if appid in (None, "") or timestamp in (None, "") or sign in (None, ""):
+    data = _decode(body)
+    get = data.get
+    appid, timestamp, sign, nonce, payload = get("appid"), get("timestamp"), get("sign"), get("nonce"), get("payload")
+    if appid is None or appid == "" or timestamp is None or timestamp == "" or sign is None or sign == "":
         raise ParamError("Missing required parameters")
-    nonce = data.get("nonce")
-    payload = data.get("payload")
-    if not (isinstance(appid, str) and isinstance(timestamp, str) and isinstance(sign, str)):
+    if type(appid) is not str or type(timestamp) is not str or type(sign) is not str:
         raise ParamError("param type error")
-    if payload is not None and not isinstance(payload, dict):
-        raise ParamError("param type error")
-    if payload is not None and _has_containers(payload) and _nesting_depth_exceeds(payload, MAX_PAYLOAD_DEPTH):
-        raise ParamError("Parameter invalid, The payload is nested too deeply.")
-    if nonce is not None and not isinstance(nonce, str):
-        raise ParamError("param type error")
-    if nonce is not None and len(nonce) > MAX_NONCE_CHARS:
-        raise ParamError("Nonce length error")
+    if payload is not None:
+        if type(payload) is not dict:
+            raise ParamError("param type error")
+        if _too_deep(payload):
+            raise ParamError("Parameter invalid, The payload is nested too deeply.")
+    if nonce is not None:
+        if type(nonce) is not str:
+            raise ParamError("param type error")
+        if len(nonce) > MAX_NONCE_CHARS:
+            raise ParamError("Nonce length error")
     if len(timestamp) != 13:
         raise AuthError("Timestamp length error")
     if not timestamp.isascii() or not timestamp.isdigit():
         raise AuthError("Timestamp error")
     if abs(now_ms - int(timestamp)) >= TIMESTAMP_WINDOW_MS:
         raise AuthError("Timestamp error")
-    return Envelope(appid=appid, timestamp=timestamp, nonce=nonce or None, payload=payload, sign=sign)
+    return Envelope(appid, timestamp, nonce or None, payload, sign)
 
 
 def render(code: int, message: str, result: Any) -> bytes:
