@@ -1,24 +1,54 @@
-"""The audit log: one JSON line per request; never payload values, keys or secrets."""
+"""The audit log: one JSON line per request; never payload values, keys or secrets.
+
+``record`` only queues the request's facts; the lines queued during one event-loop turn are encoded and
+written together at the start of the next turn (``loop.call_soon``: a group commit, one write() for
+every request that finished in the turn). Without a running event loop a record is written at once.
+``close`` writes what is queued.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from typing import IO
 
 import msgspec
 
+log = logging.getLogger(__name__)
+
 _encoder = msgspec.json.Encoder()
 
 
+class _Record(msgspec.Struct, gc=False):
+    """One line, its fields in this order: {"time":...,"request_id":...,...,"latency_us":...}."""
+
+    time: int
+    request_id: str
+    appid: str
+    action: str
+    keyid: str | None
+    code: int
+    latency_us: int
+
+
 class AuditLog:
-    def __init__(self, target: str) -> None:
-        """``target``: "" off, "-" stdout, else a file path (appended; rotate with the usual tools)."""
+    def __init__(self, target: str, stream: IO[bytes] | None = None) -> None:
+        """``target``: "" off, "-" stdout, else a file path (appended; rotate with the usual tools).
+
+        ``stream``: write to this binary stream instead of ``target`` (the caller keeps and closes it).
+        """
         self._stream: IO[bytes] | None = None
-        if target == "-":
+        self._owned = False
+        if stream is not None:
+            self._stream = stream
+        elif target == "-":
             self._stream = sys.stdout.buffer
         elif target:
             self._stream = open(target, "ab", buffering=0)  # noqa: SIM115 - lives as long as the app
+            self._owned = True
+        self._queued: list[_Record] = []
+        self._flush_loop: asyncio.AbstractEventLoop | None = None  # the loop a flush is scheduled on
 
     def __repr__(self) -> str:
         return "<AuditLog>"
@@ -40,23 +70,42 @@ class AuditLog:
     ) -> None:
         if self._stream is None:
             return
-        line = _encoder.encode(
-            {
-                "time": time_ms,
-                "request_id": request_id,
-                "appid": appid,
-                "action": action,
-                "keyid": keyid,
-                "code": code,
-                "latency_us": latency_us,
-            }
-        )
+        self._queued.append(_Record(time_ms, request_id, appid, action, keyid, code, latency_us))
         try:
-            self._stream.write(line + b"\n")
-        except OSError:
-            logging.getLogger(__name__).warning("audit log write failed")
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop (a tool, a test): write through
+            self.flush()
+            return
+        if loop is not self._flush_loop:  # the first record of this turn
+            self._flush_loop = loop
+            loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write the queued lines with one write(); a failure is logged (never the lines), never raised."""
+        self._flush_loop = None
+        if not self._queued:
+            return
+        records, self._queued = self._queued, []
+        if self._stream is None:
+            return
+        data = _encoder.encode_lines(records)
+        try:
+            written = self._stream.write(data)
+            if written != len(data):  # a raw file may write less than asked
+                _write_rest(self._stream, memoryview(data)[written or 0 :])
+        except (OSError, ValueError):  # ValueError: the stream was closed under us
+            log.warning("audit log write failed (up to %d records lost)", len(records))
 
     def close(self) -> None:
-        if self._stream is not None and self._stream is not sys.stdout.buffer:
+        self.flush()
+        if self._owned and self._stream is not None:
             self._stream.close()
         self._stream = None
+
+
+def _write_rest(stream: IO[bytes], data: memoryview) -> None:
+    while data:
+        written = stream.write(data)
+        if not written:
+            raise OSError("audit log: nothing written")
+        data = data[written:]

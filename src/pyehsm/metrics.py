@@ -13,14 +13,28 @@ Labels never carry an appid, a keyid or any request data. With ``--workers N`` t
 PROMETHEUS_MULTIPROC_DIR (prometheus-client's multiprocess mode): every worker writes its samples
 to that directory and any worker's /metrics answers the sum over all workers (gauges: live workers).
 Without it, metrics are those of the one process.
+
+Per-request cost: ``observe`` only adds to plain dicts and lists (well under a microsecond); ``flush``
+moves the sums into the prometheus-client metrics, whose every ``inc`` takes a lock and, in multiprocess
+mode, writes an mmap-ed file. When each kind of value is flushed, and so how fresh a scrape is:
+
+* requests counter and latency histogram: flushed at every scrape this process answers (exact), and in
+  multiprocess mode also MULTIPROC_FLUSH_SECONDS after the first request since the last flush (a group
+  commit: one flush covers every request of that window, so a busy worker writes its files at most 200
+  times a second), so a scrape answered by another worker misses about this worker's last 5 ms of
+  requests at most (more only while its event loop is blocked);
+* cache, pool, replay guard and rate-limit values: copied at every scrape this process answers, and in
+  multiprocess mode every MULTIPROC_REFRESH_SECONDS (``refresh_forever``): a scrape answered by another
+  worker shows this worker's values of up to that long ago.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
-from collections.abc import Callable
+from bisect import bisect_left
 from pathlib import Path
 from typing import Protocol
 
@@ -37,9 +51,12 @@ log = logging.getLogger(__name__)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 MULTIPROC_REFRESH_SECONDS = 10.0
+MULTIPROC_FLUSH_SECONDS = 0.005  # requests observed are in the shared files at most this late
 REPLAY_SIZE_REFRESH_MS = 30_000  # a large replay guard is counted at most this often
 REPLAY_SIZE_CHEAP = 100_000  # below this many entries counting is cheap: count at every scrape
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+_UPPER_BOUNDS = (*LATENCY_BUCKETS, math.inf)  # prometheus-client adds the +Inf bucket
+_SUM = len(_UPPER_BOUNDS)  # index of the sum in a pending latency list; before it, the count per bucket
 
 
 class CacheStats(Protocol):
@@ -121,7 +138,15 @@ class Metrics:
         info.labels(version=version, git_sha=git_sha).set(1)
         if not self.multiprocess:
             ProcessCollector(registry=r)
-        self._children: dict[tuple[str, int], tuple[Callable[[], None], Callable[[float], None]]] = {}
+        if list(self.latency._upper_bounds) != list(_UPPER_BOUNDS):  # see _observe_many
+            raise RuntimeError("prometheus_client Histogram internals changed")
+        # observed, not yet flushed: requests per (action, code); per action [count per bucket ..., sum]
+        self._pending_requests: dict[tuple[str, int], int] = {}
+        self._pending_latency: dict[str, list[float]] = {}
+        self._request_children: dict[tuple[str, int], Counter] = {}
+        self._latency_children: dict[str, Histogram] = {}
+        # multiprocess mode: other workers read our samples from the mmap-ed files, flush soon after observe
+        self._flush_unscheduled = self.multiprocess
         self._seen_hits = 0
         self._seen_misses = 0
         self._seen_refused = 0
@@ -132,17 +157,54 @@ class Metrics:
         return f"<Metrics multiprocess={self.multiprocess}>"
 
     def observe(self, action: str, code: int, seconds: float) -> None:
-        """EhsmEndpoint observer: count the request and record its latency."""
-        child = self._children.get((action, code))
-        if child is None:
-            counter = self.requests.labels(action=action, code=str(code))
-            histogram = self.latency.labels(action=action)
-            child = self._children[(action, code)] = (counter.inc, histogram.observe)
-        child[0]()
-        child[1](seconds)
+        """EhsmEndpoint observer: count the request and record its latency (in memory until ``flush``)."""
+        key = (action, code)
+        requests = self._pending_requests
+        requests[key] = requests.get(key, 0) + 1
+        latency = self._pending_latency.get(action)
+        if latency is None:
+            latency = self._pending_latency[action] = [0.0] * (_SUM + 1)
+        # as Histogram.observe: in the first bucket whose upper bound is >= the amount (never NaN here)
+        latency[bisect_left(_UPPER_BOUNDS, seconds)] += 1
+        latency[_SUM] += seconds
+        if self._flush_unscheduled:
+            self._schedule_flush()
+
+    def flush(self) -> None:
+        """Add the requests observed since the last flush to the prometheus-client metrics."""
+        self._flush_unscheduled = self.multiprocess  # (also after a loop that died with a flush scheduled)
+        requests, self._pending_requests = self._pending_requests, {}
+        latency, self._pending_latency = self._pending_latency, {}
+        for key, count in requests.items():
+            counter = self._request_children.get(key)
+            if counter is None:
+                action, code = key
+                counter = self._request_children[key] = self.requests.labels(action=action, code=str(code))
+            counter.inc(count)
+        for action, slots in latency.items():
+            histogram = self._latency_children.get(action)
+            if histogram is None:
+                histogram = self._latency_children[action] = self.latency.labels(action=action)
+            _observe_many(histogram, slots)
+
+    def _schedule_flush(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop (a tool, a test): write through
+            self.flush()
+            return
+        self._flush_unscheduled = False
+        loop.call_later(MULTIPROC_FLUSH_SECONDS, self._scheduled_flush)
+
+    def _scheduled_flush(self) -> None:
+        try:
+            self.flush()
+        except Exception:
+            log.exception("metrics flush failed")
 
     async def refresh(self) -> None:
-        """Copy the live values (cache, pool, replay guard) into the metrics."""
+        """Flush the observed requests; copy the live values (cache, pool, replay guard) into the metrics."""
+        self.flush()
         hits, misses = self._cache.hits, self._cache.misses
         if hits > self._seen_hits:
             self.cache_hits.inc(hits - self._seen_hits)
@@ -176,9 +238,26 @@ class Metrics:
         return generate_latest(self.registry)
 
     def close(self) -> None:
-        """Mark this worker dead so 'live' gauges stop counting it (multiprocess mode)."""
+        """Flush; mark this worker dead so 'live' gauges stop counting it (multiprocess mode)."""
+        self.flush()
         if self.multiprocess:
             prom_multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
+def _observe_many(histogram: Histogram, slots: list[float]) -> None:
+    """``histogram.observe`` for a batch: ``slots[i]`` amounts fell in bucket i, ``slots[_SUM]`` is their sum.
+
+    prometheus-client (0.26) has no public API to add many observations at once, so this uses what
+    Histogram.observe uses: ``_sum`` and one ``_buckets[i]`` per upper bound (``_upper_bounds``, +Inf last;
+    each counts only its own observations, the exposition accumulates them), values whose ``inc(n)`` adds n
+    under their lock (mmap-backed in multiprocess mode). Metrics.__init__ checks ``_upper_bounds``;
+    tests/unit/test_metrics.py pins the rendered result in both modes.
+    """
+    buckets = histogram._buckets
+    for i in range(_SUM):
+        if slots[i]:
+            buckets[i].inc(slots[i])
+    histogram._sum.inc(slots[_SUM])
 
 
 async def refresh_forever(metrics: Metrics, seconds: float = MULTIPROC_REFRESH_SECONDS) -> None:
