@@ -58,6 +58,8 @@ HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
     "EH_SHA_512": hashes.SHA512,
     "EH_SM3": hashes.SM3,
 }
+# One instance per digest, shared: hash algorithm objects are immutable descriptions (name, sizes).
+_HASH_OBJECTS: dict[str, hashes.HashAlgorithm] = {name: make() for name, make in HASHES.items()}
 SHA2_DIGESTS = frozenset({"EH_SHA_224", "EH_SHA_256", "EH_SHA_384", "EH_SHA_512"})
 MESSAGE_TYPE_PREHASHED: dict[str, bool] = {"EH_RAW": False, "EH_DIGEST": True}
 RSA_ENCRYPTION: dict[str, rsa.RsaEncryption] = {
@@ -126,7 +128,7 @@ def _hash(
             f"Parameter invalid, The message length error: an EH_DIGEST message for {digest} "
             f"must be {DIGEST_SIZES[digest]} bytes."
         )
-    return HASHES[digest]()
+    return _HASH_OBJECTS[digest]
 
 
 def _rsa_encryption(padding: str | None) -> rsa.RsaEncryption:

@@ -19,8 +19,21 @@ class EcKeyError(ValueError):
     """Key material that is not an acceptable EC key (never carries key bytes)."""
 
 
+# Signature algorithm objects are immutable descriptions (the hash, prehashed or not), so they are made once
+# per (hash, prehashed) and shared: ECDSA() runs an import statement and argument checks, several
+# microseconds per signature.
+_ECDSA: dict[tuple[str, int, bool], ec.ECDSA] = {
+    (alg.name, alg.digest_size, prehashed): ec.ECDSA(Prehashed(alg) if prehashed else alg)
+    for alg in (hashes.SHA224(), hashes.SHA256(), hashes.SHA384(), hashes.SHA512())
+    for prehashed in (False, True)
+}
+
+
 def _ecdsa(hash_alg: hashes.HashAlgorithm, prehashed: bool) -> ec.ECDSA:
-    return ec.ECDSA(Prehashed(hash_alg) if prehashed else hash_alg)
+    algorithm = _ECDSA.get((hash_alg.name, hash_alg.digest_size, prehashed))
+    if algorithm is None:  # a hash outside the SHA-2 family: made per call, as before
+        algorithm = ec.ECDSA(Prehashed(hash_alg) if prehashed else hash_alg)
+    return algorithm
 
 
 class EcPublicKey:

@@ -71,7 +71,14 @@ DomainKeyLoader = Callable[[int], bytes | None]
 
 
 class PrimitiveCache:
-    """Bounded LRU of key primitives keyed by (keyid, version); thread-safe."""
+    """Bounded LRU of key primitives keyed by (keyid, version); thread-safe.
+
+    ``get`` runs on every request and takes no lock (a lock costs about as much as the lookup): each
+    OrderedDict call is atomic under the GIL, and a ``put`` on another thread that evicts the entry between
+    the lookup and the move to the end only makes the move a no-op. ``put`` and ``evict_key`` hold the lock
+    and never iterate the live dict, so a concurrent ``get`` cannot break them either. The hit and miss
+    counters (metrics) are exact while gets come from one thread, the event loop's, as they do.
+    """
 
     def __init__(self, max_entries: int) -> None:
         self._max = max_entries
@@ -81,14 +88,17 @@ class PrimitiveCache:
         self.misses = 0
 
     def get(self, key: tuple[str, int]) -> object | None:
-        with self._lock:
-            item = self._items.get(key)
-            if item is None:
-                self.misses += 1
-                return None
-            self._items.move_to_end(key)
-            self.hits += 1
-            return item
+        items = self._items
+        item = items.get(key)
+        if item is None:
+            self.misses += 1
+            return None
+        try:  # noqa: SIM105 - contextlib.suppress costs a context manager per request
+            items.move_to_end(key)
+        except KeyError:  # evicted by another thread's put() just now; the primitive is still good
+            pass
+        self.hits += 1
+        return item
 
     def put(self, key: tuple[str, int], value: object) -> None:
         with self._lock:
@@ -99,8 +109,8 @@ class PrimitiveCache:
 
     def evict_key(self, keyid: str) -> None:
         with self._lock:
-            for cached in [k for k in self._items if k[0] == keyid]:
-                del self._items[cached]
+            for cached in [k for k in list(self._items) if k[0] == keyid]:  # list(): one atomic snapshot
+                self._items.pop(cached, None)
 
     def __len__(self) -> int:
         return len(self._items)

@@ -9,12 +9,11 @@ happens once per key version and process (again after a disable/enable or a cach
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable
 from functools import partial
 
 from pyehsm.crypto import asymmetric
-from pyehsm.crypto.keyspecs import KeySpec, Operation
+from pyehsm.crypto.keyspecs import KEYSPECS, KeySpec, Operation
 from pyehsm.errors import CryptoError, InternalError, ParamError
 from pyehsm.services.crypto import SymmetricService
 from pyehsm.services.keys import KeyService
@@ -23,17 +22,23 @@ DECRYPT_FAILED = "Decrypt failed: the ciphertext was not made with this key's pu
 DEFAULT_EXPORT_PADDING = "EH_RSA_PKCS1_OAEP"  # PROTOCOL.md: ExportDataKey default for RSA (SM2 ignores it)
 
 
-@contextlib.contextmanager
-def _wire_errors(field: str) -> Iterator[None]:
-    """Map the crypto layer's errors to wire errors; ``field`` names the encrypted input."""
-    try:
-        yield
-    except asymmetric.InvalidParameter as exc:
-        raise ParamError(exc.message) from None
-    except asymmetric.PlaintextTooLong as exc:
-        raise ParamError(f"Parameter invalid, The {field} length error: {exc}.") from None
-    except asymmetric.DecryptionFailed:
-        raise CryptoError(DECRYPT_FAILED) from None
+# The map from the crypto layer's errors to wire errors, by exception type; ``field`` names the encrypted input.
+_WIRE_ERRORS = (asymmetric.InvalidParameter, asymmetric.PlaintextTooLong, asymmetric.DecryptionFailed)
+
+
+def _wire_error(exc: Exception, field: str) -> Exception:
+    if isinstance(exc, asymmetric.InvalidParameter):
+        return ParamError(exc.message)
+    if isinstance(exc, asymmetric.PlaintextTooLong):
+        return ParamError(f"Parameter invalid, The {field} length error: {exc}.")
+    return CryptoError(DECRYPT_FAILED)
+
+
+# The key loader of each keyspec, made once (a cache hit never calls it).
+_LOADERS: dict[str, Callable[[bytes], asymmetric.KeyPrimitive]] = {
+    name: partial(asymmetric.load_key, spec) for name, spec in KEYSPECS.items()
+}
+_PREHASHED = asymmetric.MESSAGE_TYPE_PREHASHED
 
 
 class AsymmetricService:
@@ -45,39 +50,48 @@ class AsymmetricService:
         return "<AsymmetricService>"
 
     async def _key(self, appid: str, keyid: str, op: Operation) -> tuple[asymmetric.KeyPrimitive, KeySpec]:
-        record, spec = await self._keys.resolve(appid, keyid, op)
-        try:
-            key = await self._keys.primitive(record, record.primary_version, partial(asymmetric.load_key, spec))
-        except asymmetric.KeyMaterialError:
-            raise InternalError from None
+        resolved = self._keys.resolve_cached(appid, keyid, op)
+        record, spec = resolved if resolved is not None else await self._keys.resolve(appid, keyid, op)
+        version = record.primary_version
+        key: asymmetric.KeyPrimitive | None = self._keys.cached_primitive(record, version)
+        if key is None:
+            try:
+                key = await self._keys.load_primitive(record, version, _LOADERS[spec.name])
+            except asymmetric.KeyMaterialError:
+                raise InternalError from None
         return key, spec
 
     async def get_public_key(self, appid: str, keyid: str) -> str:
         key, _ = await self._key(appid, keyid, Operation.PUBLIC_KEY)
-        with _wire_errors("keyid"):
+        try:
             return key.public_pem()
+        except _WIRE_ERRORS as exc:
+            raise _wire_error(exc, "keyid") from None
 
     async def encrypt(self, appid: str, keyid: str, plaintext: bytes, padding: str | None) -> bytes:
         key, _ = await self._key(appid, keyid, Operation.ASYMMETRIC_ENCRYPT)
-        with _wire_errors("plaintext"):
+        try:
             return key.encrypt(plaintext, padding)
+        except _WIRE_ERRORS as exc:
+            raise _wire_error(exc, "plaintext") from None
 
     async def decrypt(self, appid: str, keyid: str, ciphertext: bytes, padding: str | None) -> bytes:
         key, _ = await self._key(appid, keyid, Operation.ASYMMETRIC_ENCRYPT)
-        with _wire_errors("ciphertext"):
+        try:
             return key.decrypt(ciphertext, padding)
+        except _WIRE_ERRORS as exc:
+            raise _wire_error(exc, "ciphertext") from None
 
     async def sign(
         self, appid: str, keyid: str, message: bytes, message_type: str, digest: str | None, padding: str | None
     ) -> bytes:
         key, spec = await self._key(appid, keyid, Operation.SIGN)
-        with _wire_errors("message"):
+        try:
             return key.sign(
-                message,
-                digest=digest or spec.default_digest,
-                prehashed=asymmetric.MESSAGE_TYPE_PREHASHED[message_type],
-                padding=padding,
+                message, digest=digest or spec.default_digest, prehashed=_PREHASHED[message_type], padding=padding
             )
+        except _WIRE_ERRORS as exc:
+            raise _wire_error(exc, "message") from None
 
     async def verify(
         self,
@@ -90,14 +104,16 @@ class AsymmetricService:
         padding: str | None,
     ) -> bool:
         key, spec = await self._key(appid, keyid, Operation.SIGN)
-        with _wire_errors("message"):
+        try:
             return key.verify(
                 signature,
                 message,
                 digest=digest or spec.default_digest,
-                prehashed=asymmetric.MESSAGE_TYPE_PREHASHED[message_type],
+                prehashed=_PREHASHED[message_type],
                 padding=padding,
             )
+        except _WIRE_ERRORS as exc:
+            raise _wire_error(exc, "message") from None
 
     async def export_data_key(
         self, appid: str, keyid: str, ukeyid: str, old_data_key: bytes, aad: bytes, padding: str | None
@@ -106,5 +122,7 @@ class AsymmetricService:
         encrypted under the public key of the asymmetric ``ukeyid``."""
         ukey, _ = await self._key(appid, ukeyid, Operation.ASYMMETRIC_ENCRYPT)
         data_key = await self._symmetric.decrypt(appid, keyid, old_data_key, aad)
-        with _wire_errors("data key"):
+        try:
             return ukey.encrypt(data_key, padding or DEFAULT_EXPORT_PADDING)
+        except _WIRE_ERRORS as exc:
+            raise _wire_error(exc, "data key") from None

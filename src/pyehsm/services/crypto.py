@@ -5,18 +5,24 @@ from __future__ import annotations
 import functools
 import os
 import uuid
+from collections.abc import Callable
 from functools import partial
 
 from pyehsm.crypto import symmetric
 from pyehsm.crypto.aead import AuthenticationFailed
 from pyehsm.crypto.blob import BlobFormatError, unpack
-from pyehsm.crypto.keyspecs import KeySpec, Operation
+from pyehsm.crypto.keyspecs import Family, Operation
 from pyehsm.errors import CryptoError, NotFoundError
 from pyehsm.services.keys import KeyService
-from pyehsm.store.records import KeyRecord
 
 DECRYPT_FAILED = "Decrypt failed: the ciphertext was not made with this key, was modified, or the aad does not match."
 BAD_BLOB = "Parameter invalid, The ciphertext is not a pyehsm ciphertext."
+
+
+# The cipher builder of each family, made once (a cache hit never calls it).
+_BUILDERS: dict[Family, Callable[[bytes], symmetric.SymmetricCipher]] = {
+    family: partial(symmetric.symmetric_cipher, family) for family in Family
+}
 
 
 @functools.lru_cache(maxsize=65536)
@@ -32,23 +38,27 @@ class SymmetricService:
     def __repr__(self) -> str:
         return "<SymmetricService>"
 
-    async def _cipher(self, record: KeyRecord, spec: KeySpec, version: int) -> symmetric.SymmetricCipher:
-        return await self._keys.primitive(record, version, partial(symmetric.symmetric_cipher, spec.family))
-
     async def encrypt(self, appid: str, keyid: str, plaintext: bytes, aad: bytes) -> bytes:
-        record, spec = await self._keys.resolve(appid, keyid, Operation.ENCRYPT)
+        resolved = self._keys.resolve_cached(appid, keyid, Operation.ENCRYPT)
+        record, spec = resolved if resolved is not None else await self._keys.resolve(appid, keyid, Operation.ENCRYPT)
         version = record.primary_version
-        cipher = await self._cipher(record, spec, version)
+        cipher: symmetric.SymmetricCipher | None = self._keys.cached_primitive(record, version)
+        if cipher is None:
+            cipher = await self._keys.load_primitive(record, version, _BUILDERS[spec.family])
         return symmetric.encrypt(cipher, version, plaintext, _bind(keyid), aad)
 
     async def decrypt(self, appid: str, keyid: str, ciphertext: bytes, aad: bytes) -> bytes:
-        record, spec = await self._keys.resolve(appid, keyid, Operation.ENCRYPT)
+        resolved = self._keys.resolve_cached(appid, keyid, Operation.ENCRYPT)
+        record, spec = resolved if resolved is not None else await self._keys.resolve(appid, keyid, Operation.ENCRYPT)
         try:
             parsed = unpack(ciphertext)
         except BlobFormatError:
             raise CryptoError(BAD_BLOB) from None
+        version = parsed.key_version
         try:
-            cipher = await self._cipher(record, spec, parsed.key_version)
+            cipher: symmetric.SymmetricCipher | None = self._keys.cached_primitive(record, version)
+            if cipher is None:
+                cipher = await self._keys.load_primitive(record, version, _BUILDERS[spec.family])
             return symmetric.decrypt(cipher, parsed, _bind(keyid), aad)
         except (AuthenticationFailed, NotFoundError):
             raise CryptoError(DECRYPT_FAILED) from None

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pyehsm.clock import Clock
 from pyehsm.crypto.keygen import is_slow
-from pyehsm.crypto.keyspecs import KeySpec, KeyUsage, Operation, Origin, keyspec
+from pyehsm.crypto.keyspecs import KEYSPECS, KeySpec, KeyUsage, Operation, Origin, keyspec
 from pyehsm.errors import NotFoundError, StateError
 from pyehsm.keyring.keyring import Keyring, MaterialRef
 from pyehsm.keyring.pool import KeyPairPool
@@ -36,6 +36,9 @@ class KeyService:
         self._pool = pool
         self._clock = clock
         self._expiry_ms = expiry_ms
+        # A store that can answer from its validated row cache synchronously (SqliteStore) lets the hot
+        # path skip two coroutines; None: every lookup goes through get_key.
+        self._cached_key: Callable[[str, str], KeyRecord | None] | None = getattr(store, "cached_key", None)
 
     def __repr__(self) -> str:
         return "<KeyService>"
@@ -102,31 +105,69 @@ class KeyService:
             self._keyring.forget(keyid)
         return len(deleted)
 
+    def resolve_cached(self, appid: str, keyid: str, op: Operation) -> tuple[KeyRecord, KeySpec] | None:
+        """``resolve`` from the store's validated row cache, without I/O or a coroutine; None when the row
+        is not cached (then await ``resolve``). Raises exactly what ``resolve`` would for a cached row."""
+        peek = self._cached_key
+        record = peek(appid, keyid) if peek is not None else None
+        if record is None:
+            return None
+        return record, usable_for(record, op)
+
     async def resolve(self, appid: str, keyid: str, op: Operation) -> tuple[KeyRecord, KeySpec]:
         """The caller's key, checked to be usable for ``op`` (exists, enabled, keyspec and usage allow it)."""
-        record = await self.get(appid, keyid)
-        if record.state is KeyState.DISABLED:
-            raise StateError("keyid is disabled")
-        if record.state is KeyState.PENDING_IMPORT:
-            raise StateError("The key material has not been imported yet.")
-        spec = keyspec(record.keyspec)
-        if not spec.supports(op):
-            raise StateError(f"The keyspec {spec.name} does not support {op.value}.")
-        wanted = op.usage
-        if wanted is not None and record.keyusage != wanted.value:
-            raise StateError(f"The keyusage {record.keyusage} of this key does not allow {op.value}.")
-        return record, spec
+        record = await self._store.get_key(appid, keyid)  # the store filters by appid: tenancy
+        if record is None:
+            raise NotFoundError(KEYID_ERROR)
+        return record, usable_for(record, op)
 
-    async def primitive(self, record: KeyRecord, version: int, build: Callable[[bytes], T]) -> T:
-        """The cached primitive (cipher, parsed private key) of one version of a resolved key."""
-        ref = self.material_ref(record, version)
-        cached = self._keyring.cache.get((record.keyid, version))
-        if cached is not None:
-            return cached  # type: ignore[return-value]
+    def cached_primitive(self, record: KeyRecord, version: int) -> Any:
+        """The cached primitive (cipher, parsed private key) of one version of a resolved key, or None: then
+        ``load_primitive``. The caller knows its type: the one its ``build`` makes for ``load_primitive``."""
+        return self._keyring.cache.get((record.keyid, version))
+
+    async def load_primitive(self, record: KeyRecord, version: int, build: Callable[[bytes], T]) -> T:
+        """Unwrap, build and cache the primitive of one version of a resolved key (after a cache miss)."""
         stored = await self._store.get_key_version(record.appid, record.keyid, version)
         if stored is None or stored.wrapped_material is None:
             raise NotFoundError("The key version named by the ciphertext does not exist.")
+        ref = self.material_ref(record, version)
         if is_slow(keyspec(record.keyspec)):
             # Parsing a key pair (RSA validation: up to ~250 ms) must not block the event loop.
             return await asyncio.to_thread(self._keyring.build_primitive, ref, stored.wrapped_material, build)
         return self._keyring.build_primitive(ref, stored.wrapped_material, build)
+
+
+# What each (keyspec, operation) pair allows, computed once from the registry: the KeySpec, the message
+# when the algorithm cannot do the operation (None: it can), the keyusage the key must have (None: any).
+# Keyed by the operation's ``_value_``: hashing an Enum member runs Python code (Enum.__hash__).
+_RULES: dict[tuple[str, str], tuple[KeySpec, str | None, str | None]] = {
+    (spec.name, op.value): (
+        spec,
+        None if spec.supports(op) else f"The keyspec {spec.name} does not support {op.value}.",
+        op.usage.value if op.usage is not None else None,
+    )
+    for spec in KEYSPECS.values()
+    for op in Operation
+}
+_DISABLED = KeyState.DISABLED
+_PENDING_IMPORT = KeyState.PENDING_IMPORT
+
+
+def usable_for(record: KeyRecord, op: Operation) -> KeySpec:
+    """The keyspec of ``record`` if the key can be used for ``op``; the wire error otherwise.
+
+    The checks, in this order (after the caller found the key under its appid): the key is not disabled,
+    its material has been imported, its keyspec supports ``op``, its keyusage allows ``op``.
+    """
+    state = record.state
+    if state is _DISABLED:
+        raise StateError("keyid is disabled")
+    if state is _PENDING_IMPORT:
+        raise StateError("The key material has not been imported yet.")
+    spec, unsupported, wanted = _RULES[(record.keyspec, op._value_)]
+    if unsupported is not None:
+        raise StateError(unsupported)
+    if wanted is not None and record.keyusage != wanted:
+        raise StateError(f"The keyusage {record.keyusage} of this key does not allow {op.value}.")
+    return spec

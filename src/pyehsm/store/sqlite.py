@@ -6,8 +6,13 @@ processes share the file (busy timeout; writes in short IMMEDIATE transactions).
 
 from __future__ import annotations
 
+import ctypes
+import functools
+import mmap
 import os
 import sqlite3
+import struct
+import sys
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -136,6 +141,123 @@ def _secret(row: tuple[object, ...]) -> SecretRecord:
 
 _KEY_CACHE_ENTRIES = 100_000
 
+# The WAL-index header (https://www.sqlite.org/walformat.html, section 2.2.1): two copies of 48 bytes at the
+# start of the -shm file, native byte order; iVersion is 3007000, isInit (byte 12) is 1 once initialised.
+_WAL_HEADER_BYTES = 48
+_WAL_INDEX_VERSION = struct.pack("=I", 3007000)
+_WAL_MAP_BYTES = 136  # both header copies and the checkpoint info: the part SQLite never moves
+
+
+class WalIndexWatch:
+    """Whether any connection committed to a WAL-mode SQLite database, read without a syscall or a lock.
+
+    ``PRAGMA data_version`` answers that by opening a read transaction (two fcntl() calls on the -shm file
+    plus statement overhead: about 5 us, most of a cached key lookup); inside, SQLite compares the WAL-index
+    header with the one it saw last and counts a change when they differ. This class makes the same
+    comparison directly on the header in the -shm file, mapped read-only into this process:
+
+    * every commit, by any connection, rewrites the header (iChange is incremented, mxFrame moves) before
+      the commit returns: copy 2 first, then copy 1 (SQLite's walIndexWriteHdr);
+    * ``header()`` returns copy 1 only when the two copies are equal, so a header being written (or left
+      half-written by a crashed writer, which SQLite recovers on its next read transaction) is never
+      trusted: the caller asks SQLite itself (``PRAGMA data_version``) then;
+    * an unchanged header therefore means no commit completed in between; a changed one may be a
+      checkpoint restarting the WAL (the caller just reloads rows: conservative).
+
+    The mapping uses the file descriptor SQLite itself holds on the -shm file: opening and closing another
+    descriptor on it would drop this process's POSIX locks on the file (close() releases all of them),
+    SQLite's among them. A mapping needs no descriptor afterwards. The -shm file is not truncated or
+    recreated while any connection of this process has the database open (SQLite holds a shared lock on
+    its DMS byte for that), and the store unmaps before it closes its connection.
+
+    ``attach`` returns None wherever this cannot be set up safely (not Linux, not WAL mode, no -shm file,
+    an unknown header version): the store then uses ``PRAGMA data_version`` on every lookup, as before.
+    """
+
+    def __init__(self, address: int) -> None:
+        self._address = address
+        self._first = (ctypes.c_char * _WAL_HEADER_BYTES).from_address(address)
+        self._second = (ctypes.c_char * _WAL_HEADER_BYTES).from_address(address + _WAL_HEADER_BYTES)
+
+    def header(self) -> bytes | None:
+        """The current WAL-index header, or None while it is being written."""
+        first = self._first.raw
+        return first if first == self._second.raw else None
+
+    @classmethod
+    def attach(cls, conn: sqlite3.Connection, path: Path) -> WalIndexWatch | None:
+        if sys.platform != "linux":
+            return None
+        if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+            return None
+        conn.execute("PRAGMA data_version").fetchone()  # a read transaction: SQLite has the -shm file open
+        try:
+            shm = os.stat(f"{path}-shm")
+        except OSError:
+            return None
+        if shm.st_size < _WAL_MAP_BYTES:
+            return None
+        fd = _descriptor_of(shm)
+        if fd is None:
+            return None
+        address = _libc_mmap(fd)
+        if address is None:
+            return None
+        watch = cls(address)
+        for _ in range(100):  # another worker may be writing the header right now
+            header = watch.header()
+            if header is not None:
+                if header[:4] == _WAL_INDEX_VERSION and header[12] == 1:
+                    return watch
+                break
+            time.sleep(0.001)
+        watch.close()
+        return None
+
+    def close(self) -> None:
+        """Unmap; the caller drops this object first (reading it afterwards would fault)."""
+        if self._address:
+            _libc().munmap(self._address, _WAL_MAP_BYTES)
+            self._address = 0
+
+
+def _descriptor_of(target: os.stat_result) -> int | None:
+    """A descriptor this process already has open on ``target`` (SQLite's, on the -shm file)."""
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return None
+    for name in names:
+        try:
+            st = os.fstat(int(name))
+        except (OSError, ValueError):
+            continue
+        if (st.st_dev, st.st_ino) == (target.st_dev, target.st_ino):
+            return int(name)
+    return None
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    lib = ctypes.CDLL(None, use_errno=True)
+    lib.mmap.restype = ctypes.c_void_p
+    lib.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    lib.munmap.restype = ctypes.c_int
+    lib.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    return lib
+
+
+def _libc_mmap(fd: int) -> int | None:
+    """A read-only shared mapping of the start of ``fd``'s file without duplicating the descriptor
+    (:mod:`mmap` dups it and closes the dup later, which would drop SQLite's locks)."""
+    try:
+        address = _libc().mmap(None, _WAL_MAP_BYTES, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+    except (OSError, AttributeError):
+        return None
+    if not address or address == ctypes.c_void_p(-1).value:
+        return None
+    return int(address)
+
 
 class SqliteStore:
     kind = "sqlite"
@@ -143,10 +265,12 @@ class SqliteStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._conn: sqlite3.Connection | None = None
-        # Key rows read on the hot path, valid while nobody wrote the database: SQLite's data_version
-        # moves when another connection (another worker) commits, total_changes when this one writes.
+        # Key rows read on the hot path, valid while nobody wrote the database: the WAL-index header
+        # (WalIndexWatch; SQLite's data_version where the header cannot be read) moves when another
+        # connection (another worker) commits, total_changes when this one writes.
         self._keys: dict[tuple[str, str], KeyRecord] = {}
-        self._keys_stamp: tuple[int, int] = (-1, -1)
+        self._keys_stamp: tuple[bytes | int, int] = (-1, -1)
+        self._wal: WalIndexWatch | None = None
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -158,8 +282,14 @@ class SqliteStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = connect(self.path)
         migrate(self._conn)
+        self._wal = WalIndexWatch.attach(self._conn, self.path)
 
     async def close(self) -> None:
+        wal, self._wal = self._wal, None
+        self._keys.clear()
+        self._keys_stamp = (-1, -1)
+        if wal is not None:
+            wal.close()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -274,16 +404,32 @@ class SqliteStore:
                 (version.keyid, version.version, version.wrapped_material, version.created_ms),
             )
 
-    async def get_key(self, appid: str, keyid: str) -> KeyRecord | None:
-        conn = self.conn
-        stamp = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
+    def cached_key(self, appid: str, keyid: str) -> KeyRecord | None:
+        """The key row if this process read it since the last commit by any connection, else None.
+
+        Synchronous (no I/O while the WAL-index header is mapped) so the request path can skip a coroutine;
+        ``get_key`` is this plus the SELECT on a miss.
+        """
+        conn = self._conn
+        if conn is None:
+            raise RuntimeError("store is not open")
+        wal = self._wal
+        header = wal.header() if wal is not None else None
+        if header is None:  # no mapped header, or it is being written: ask SQLite
+            stamp: tuple[bytes | int, int] = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
+        else:
+            stamp = (header, conn.total_changes)
         if stamp != self._keys_stamp:
             self._keys.clear()
             self._keys_stamp = stamp
-        cached = self._keys.get((appid, keyid))
+            return None
+        return self._keys.get((appid, keyid))
+
+    async def get_key(self, appid: str, keyid: str) -> KeyRecord | None:
+        cached = self.cached_key(appid, keyid)  # validates the cache against the database first
         if cached is not None:
             return cached
-        row = conn.execute(
+        row = self.conn.execute(
             f"SELECT {_KEY_COLUMNS} FROM keys WHERE keyid = ? AND appid = ?",
             (keyid, appid),
         ).fetchone()
