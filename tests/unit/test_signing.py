@@ -21,11 +21,13 @@ from hypothesis import strategies as st
 
 from pyehsm.signing import (
     canonical_string,
+    hmac_sha256,
     sdk_canonical_string,
     sign_request,
     sign_string,
     signature_matches,
 )
+from tests.vectors import wycheproof_cases
 
 APPID = "8b4c1b8e-6f2a-4c1e-9d3b-2f0e5a7c9d10"
 TS = "1700000000000"
@@ -287,3 +289,19 @@ def test_sign_request_round_trips_through_signature_matches(payload: dict[str, A
     assert signature_matches(APIKEY, envelope(payload, nonce), sign)
     assert not signature_matches(APIKEY + "!", envelope(payload, nonce), sign)
     assert not signature_matches(APIKEY, envelope(payload, nonce), sign.swapcase())
+
+
+@pytest.mark.parametrize(
+    ("group", "case"), wycheproof_cases("hmac_sha256_test"), ids=lambda v: str(v.get("tcId", "")) if "tcId" in v else ""
+)
+def test_hmac_sha256_matches_wycheproof(group: dict[str, Any], case: dict[str, Any]) -> None:
+    tag = hmac_sha256(bytes.fromhex(case["key"]), bytes.fromhex(case["msg"]))[: group["tagSize"] // 8]
+    assert (tag == bytes.fromhex(case["tag"])) is (case["result"] == "valid")
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=200), st.binary(max_size=300))
+def test_hmac_sha256_equals_the_standard_library(key: bytes, message: bytes) -> None:
+    # keys longer than the 64-byte block are hashed first; the same key twice reuses its cached states
+    assert hmac_sha256(key, message) == hmac.digest(key, message, "sha256")
+    assert hmac_sha256(key, message + b"!") == hmac.digest(key, message + b"!", "sha256")
