@@ -1,7 +1,8 @@
-"""Profile pyehsm's request path in-process (no sockets): `python -m bench.profile_hotpath [N]`.
+"""Profile pyehsm's request path in-process (no sockets): `python -m bench.profile_hotpath [N] [encrypt|sign]`.
 
-Drives the /ehsm ASGI app directly with pre-signed Encrypt requests and prints the per-request cost
-and a cProfile summary, to find what stands between the handler and the bare-endpoint baseline.
+Drives the /ehsm ASGI app directly with pre-signed Encrypt (or ECDSA P-256 Sign) requests and prints
+the per-request cost and a cProfile summary, to find what stands between the handler and the
+bare-endpoint baseline (or OpenBao's sign rate).
 """
 
 from __future__ import annotations
@@ -19,30 +20,35 @@ import msgspec
 
 from pyehsm.app import open_runtime
 from pyehsm.config import Settings
+from pyehsm.crypto.keyspecs import KeyUsage, Origin, keyspec
 from pyehsm.signing import sign_request
 
 
-async def run(n: int) -> None:
+async def run(n: int, action: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         runtime = await open_runtime(Settings(data_dir=Path(tmp), pool_depth={}))
         appid, apikey = await runtime.services.apps.enroll()
-        record = await runtime.services.keys.create(
-            appid,
-            __import__("pyehsm.crypto.keyspecs", fromlist=["x"]).keyspec("EH_AES_GCM_256"),
-            __import__("pyehsm.crypto.keyspecs", fromlist=["x"]).Origin.INTERNAL,
-            None,
-        )
+        signing = action == "sign"
+        spec = keyspec("EH_EC_P256" if signing else "EH_AES_GCM_256")
+        usage = KeyUsage.SIGN_VERIFY if signing else None
+        record = await runtime.services.keys.create(appid, spec, Origin.INTERNAL, usage)
         now = runtime.services.clock.now_ms()
         bodies = []
+        message = "MzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzM="
         for i in range(n):
-            payload = {"keyid": record.keyid, "plaintext": "WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlo="}
+            payload = (
+                {"keyid": record.keyid, "message": message, "message_type": "EH_RAW", "digest_mode": "EH_SHA_256"}
+                if signing
+                else {"keyid": record.keyid, "plaintext": "WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlo="}
+            )
             ts = str(now)
             nonce = f"p{i}"
             sign = sign_request(apikey, appid, ts, payload, nonce)
             bodies.append(
                 msgspec.json.encode({"appid": appid, "timestamp": ts, "nonce": nonce, "payload": payload, "sign": sign})
             )
-        scope = {"type": "http", "method": "POST", "path": "/ehsm", "query_string": b"Action=Encrypt", "headers": []}
+        query = b"Action=Sign" if signing else b"Action=Encrypt"
+        scope = {"type": "http", "method": "POST", "path": "/ehsm", "query_string": query, "headers": []}
         sent: list[Any] = []
 
         async def send(message: Any) -> None:
@@ -75,4 +81,4 @@ async def run(n: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(run(int(sys.argv[1]) if len(sys.argv) > 1 else 20000))
+    asyncio.run(run(int(sys.argv[1]) if len(sys.argv) > 1 else 20000, sys.argv[2] if len(sys.argv) > 2 else "encrypt"))

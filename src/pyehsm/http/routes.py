@@ -85,12 +85,19 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 def _action_name(scope: Scope) -> str:
-    raw = bytes(scope.get("query_string", b""))
+    raw = scope.get("query_string", b"")
+    known = _KNOWN_QUERIES.get(raw)  # the usual `?Action=Name` of a real action: one dict lookup
+    if known is not None:
+        return known
+    raw = bytes(raw)
     if raw.startswith(b"Action=") and b"&" not in raw and b"%" not in raw and b"+" not in raw:
-        return raw[7:].decode("latin-1")  # fast path for the usual `?Action=Name`
+        return raw[7:].decode("latin-1")
     query = parse_qs(raw.decode("latin-1"))
     values = query.get("Action")
     return values[0] if values else ""
+
+
+_KNOWN_QUERIES: dict[bytes, str] = {}  # filled by EhsmEndpoint with b"Action=<name>" of every action
 
 
 class EhsmEndpoint:
@@ -107,6 +114,7 @@ class EhsmEndpoint:
         self.services = services
         self.replay = replay
         self.actions = actions
+        _KNOWN_QUERIES.update({f"Action={name}".encode(): name for name in actions})
         self.audit = audit
         self.max_body_bytes = max_body_bytes
         self.observers: list[Callable[[str, int, float], None]] = []  # (action, code, seconds) -> None

@@ -52,7 +52,9 @@ _SLOT = struct.Struct("<QQ")
 _BUCKET = struct.Struct(f"<{2 * SLOTS_PER_BUCKET}Q")
 _EXPIRIES = struct.Struct("<" + "8xQ" * SLOTS_PER_BUCKET)  # a bucket's expiries, skipping its tags
 _TAG_BYTES = 8
-_SIZE_SAMPLE_BUCKETS = 1 << 16  # size() reads at most this many buckets and scales up
+# size() reads at most this many buckets (~3 ms) and scales up: it runs on the event loop (the metrics
+# refresh), where a full scan of a large table would stall every request for a few hundred milliseconds
+_SIZE_SAMPLE_BUCKETS = 1024
 
 
 def buckets_for(capacity: int) -> int:
@@ -158,26 +160,32 @@ class MappedReplayGuard:
         )
 
     # -- the guard ------------------------------------------------------------------------------------------
-    def tag(self, appid: str, sign: str) -> int:
-        digest = hashlib.blake2b(f"{appid}|{sign}".encode(), digest_size=_TAG_BYTES, key=self._key).digest()
-        return int.from_bytes(digest, "little") or 1
-
     async def remember(self, appid: str, sign: str, now_ms: int) -> bool:
         return self.remember_now(appid, sign, now_ms)
 
     def remember_now(self, appid: str, sign: str, now_ms: int) -> bool:
-        """Record (appid, sign); False when it was already seen within the retention window."""
-        tag = self.tag(appid, sign)
+        """Record (appid, sign); False when it was already seen within the retention window.
+
+        Kept flat (the lookup inline, few calls): it runs on every signed request."""
+        digest = hashlib.blake2b(f"{appid}|{sign}".encode(), digest_size=_TAG_BYTES, key=self._key).digest()
+        tag = int.from_bytes(digest, "little") or 1
+        needle = _U64.pack(tag)
+        mask = self._mask
+        buckets = (DATA_OFFSET + (tag & mask) * BUCKET_BYTES, DATA_OFFSET + ((tag >> 32) & mask) * BUCKET_BYTES)
         table = self._map
         expires = now_ms + self.retention_ms
         fcntl.flock(self._fd, fcntl.LOCK_EX)  # inline rather than a context manager: this is the hot path
         try:
-            if _seen(table, tag, self._mask, now_ms):
-                return False
+            for bucket in buckets:  # seen: the tag at a slot boundary with an expiry still ahead
+                found = table.find(needle, bucket, bucket + BUCKET_BYTES)
+                while found != -1:
+                    if (found - bucket) % 16 == 0 and _U64.unpack_from(table, found + 8)[0] > now_ms:
+                        return False
+                    found = table.find(needle, found + 1, bucket + BUCKET_BYTES)
             horizon = _U64.unpack_from(table, _OVERFLOW_AT)[0]
             if now_ms < horizon and self.overflow.contains(_tag_bytes(tag), now_ms):
                 return False  # it overflowed to SQLite earlier and is still live there
-            if _place(table, tag, expires, self._mask, now_ms):
+            if _place(table, tag, expires, mask, now_ms):
                 return True
             # Both buckets are full of live entries: SQLite takes this one, and is asked about every
             # request until this entry expires.
@@ -192,7 +200,8 @@ class MappedReplayGuard:
         return await self.overflow.purge(now_ms)
 
     async def size(self) -> int:
-        """Live entries: exact up to 65,536 buckets, a sample of as many buckets beyond that."""
+        """Live entries: exact up to 1,024 buckets (8,192 entries); beyond that an estimate from 1,024
+        evenly spaced buckets (within about 1 % of the capacity), plus the overflow table's rows."""
         now = self._clock.now_ms()
         step = max(1, self._buckets // _SIZE_SAMPLE_BUCKETS)
         live = 0
@@ -214,18 +223,6 @@ def _tag_bytes(tag: int) -> bytes:
 
 def _offsets(tag: int, mask: int) -> tuple[int, int]:
     return DATA_OFFSET + (tag & mask) * BUCKET_BYTES, DATA_OFFSET + ((tag >> 32) & mask) * BUCKET_BYTES
-
-
-def _seen(table: mmap.mmap, tag: int, mask: int, now_ms: int) -> bool:
-    """True when one of the tag's two buckets holds it with an expiry still ahead."""
-    needle = _U64.pack(tag)
-    for bucket in _buckets(tag, mask):
-        found = table.find(needle, bucket, bucket + BUCKET_BYTES)  # a C-level search; a hit must be a slot's tag
-        while found != -1:
-            if (found - bucket) % 16 == 0 and _U64.unpack_from(table, found + 8)[0] > now_ms:
-                return True
-            found = table.find(needle, found + 1, bucket + BUCKET_BYTES)
-    return False
 
 
 def _place(table: mmap.mmap, tag: int, expires: int, mask: int, now_ms: int) -> bool:
