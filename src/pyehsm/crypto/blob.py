@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 MAGIC = 0xE1
 _HEADER = struct.Struct(">BBI")
@@ -30,12 +30,14 @@ class BlobFormatError(Exception):
     """The blob is not a pyehsm ciphertext (bad magic, unknown algorithm, truncated)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Blob:
+class Blob(NamedTuple):  # a tuple, not a frozen dataclass: built on every Decrypt
     header: bytes
     algorithm: AlgorithmId
     key_version: int
     body: bytes
+
+
+_ALGORITHMS = {int(a): a for a in AlgorithmId}  # a dict lookup, not an Enum call, on every Decrypt
 
 
 def header(algorithm: AlgorithmId, key_version: int) -> bytes:
@@ -52,8 +54,7 @@ def unpack(blob: bytes) -> Blob:
     magic, alg, version = _HEADER.unpack_from(blob)
     if magic != MAGIC:
         raise BlobFormatError("not a pyehsm ciphertext")
-    try:
-        algorithm = AlgorithmId(alg)
-    except ValueError:
-        raise BlobFormatError("unknown ciphertext algorithm") from None
+    algorithm = _ALGORITHMS.get(alg)
+    if algorithm is None:
+        raise BlobFormatError("unknown ciphertext algorithm")
     return Blob(blob[:HEADER_BYTES], algorithm, version, blob[HEADER_BYTES:])
