@@ -36,6 +36,7 @@ class Row:
     met: bool
     errors: int
     note: str = ""
+    peer_p99_ms: float = 0.0  # in results.json only: the peer's own tail latency in this run
 
 
 def ensure_wrk() -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -119,9 +120,8 @@ def encrypt_load(wrk_path: str, bases: list[str], connections: int, duration: fl
             keyid = client.create_key("EH_AES_GCM_256")
             payload = {"keyid": keyid, "plaintext": PLAINTEXT}
             path = workdir / f"enc-{i}.txt"
-            streams.append(
-                write_pyehsm_stream(path, client.appid, client.apikey, "Encrypt", lambda _, p=payload: p, count)
-            )
+            same_payload = functools.partial(_same, payload)
+            streams.append(write_pyehsm_stream(path, client.appid, client.apikey, "Encrypt", same_payload, count))
     results: list[Measurement | None] = [None] * len(bases)
     share = max(1, connections // len(bases))
 
@@ -218,3 +218,8 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _same(payload: dict[str, Any], _: int) -> dict[str, Any]:
+    """Every request of a stream carries this payload (the nonce makes each one unique)."""
+    return payload

