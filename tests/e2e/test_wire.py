@@ -38,6 +38,9 @@ def envelope_of(resp: httpx.Response, *secrets: str) -> dict[str, Any]:
     """The response envelope, checked: HTTP 200, {code, message, result}, no trace or secret in it."""
     assert resp.status_code == 200
     assert resp.headers["content-type"].startswith("application/json")
+    assert "server" not in resp.headers  # the server software is not advertised
+    assert len(resp.headers["x-request-id"]) == 16
+    assert int(resp.headers["content-length"]) == len(resp.content)  # not chunked
     data: dict[str, Any] = msgspec.json.decode(resp.content)
     assert set(data) == {"code", "message", "result"}
     assert isinstance(data["result"], dict)

@@ -116,7 +116,9 @@ class InProcessServer:
             settings = dataclasses.replace(settings, replay_capacity=TEST_REPLAY_CAPACITY)
         self.settings = settings
         self.app = build_app(settings, clock)
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", server_header=False
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -188,6 +188,7 @@ def serve(
         log_level=log_level,
         log_config=log_config,
         access_log=False,
+        server_header=False,  # do not advertise the server software (and one header less per response)
         ssl_certfile=tls_cert or None,
         ssl_keyfile=tls_key or None,
         lifespan="on",

@@ -157,7 +157,11 @@ class EhsmEndpoint:
             {
                 "type": "http.response.start",
                 "status": 200,
-                "headers": [*_JSON_HEADERS, (b"x-request-id", request_id.encode())],
+                "headers": [
+                    *_JSON_HEADERS,
+                    (b"content-length", str(len(body_out)).encode()),  # not chunked: one frame, no trailer
+                    (b"x-request-id", request_id.encode()),
+                ],
             }
         )
         await send({"type": "http.response.body", "body": body_out})
