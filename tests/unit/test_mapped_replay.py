@@ -36,18 +36,6 @@ def test_bucket_count_is_a_power_of_two_covering_the_capacity() -> None:
     assert [buckets_for(c) for c in (8, 9, 16, 17, 1000, 1 << 23)] == [1, 2, 2, 4, 128, 1 << 20]
 
 
-def test_a_request_is_accepted_once_by_every_worker_of_the_node(tmp_path: Path) -> None:
-    a = open_guard(tmp_path)
-    b = open_guard(tmp_path)  # another worker: same files
-    assert remember(a, "s1") is True
-    assert remember(a, "s1") is False
-    assert remember(b, "s1") is False
-    assert remember(b, "s2") is True
-    assert remember(a, "s2") is False
-    assert remember(a, "s1", appid="other-app") is True  # keyed on (appid, sign)
-    assert overflow_size(a) == 0  # nothing needed SQLite
-
-
 def test_an_entry_expires_after_the_retention_and_its_slot_is_reused(tmp_path: Path) -> None:
     guard = open_guard(tmp_path, capacity=8)  # one bucket of 8 slots
     for i in range(8):

@@ -1,24 +1,42 @@
-"""The SQLite replay guard shared by a node's workers: each request accepted exactly once."""
+"""The SQLite replay guard shared by a node's workers (the mapped table's overflow): each request
+accepted exactly once. The mapped table's own tests: test_mapped_replay.py."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+from pyehsm.clock import ManualClock
+from pyehsm.store.base import ReplayGuard
+from pyehsm.store.mapped_replay import MappedReplayGuard
 from pyehsm.store.sqlite_replay import SqliteReplayGuard
 
 RETENTION = 20 * 60 * 1000
 NOW = 1_800_000_000_000
 
 
-def remember(guard: SqliteReplayGuard, sign: str, now: int = NOW, appid: str = "app") -> bool:
+def remember(guard: ReplayGuard, sign: str, now: int = NOW, appid: str = "app") -> bool:
     return asyncio.run(guard.remember(appid, sign, now))
 
 
-def test_a_request_is_accepted_once_per_node(tmp_path: Path) -> None:
-    a = SqliteReplayGuard(tmp_path / "replay.db", RETENTION)
-    b = SqliteReplayGuard(tmp_path / "replay.db", RETENTION)  # another worker of the same node
+def open_mapped(tmp_path: Path) -> ReplayGuard:
+    overflow = SqliteReplayGuard(tmp_path / "replay.db", RETENTION)
+    return MappedReplayGuard(tmp_path / "replay.table", RETENTION, 1024, ManualClock(NOW), overflow)
+
+
+def open_sqlite(tmp_path: Path) -> ReplayGuard:
+    return SqliteReplayGuard(tmp_path / "replay.db", RETENTION)
+
+
+@pytest.mark.parametrize("open_guard", [open_sqlite, open_mapped], ids=["sqlite", "mapped"])
+def test_a_request_is_accepted_once_per_node(tmp_path: Path, open_guard: Callable[[Path], ReplayGuard]) -> None:
+    """Both embedded guards: the SQLite one (the mapped table's overflow) and the mapped table."""
+    a = open_guard(tmp_path)
+    b = open_guard(tmp_path)  # another worker of the same node: same files
     assert remember(a, "s1") is True
     assert remember(a, "s1") is False
     assert remember(b, "s1") is False
