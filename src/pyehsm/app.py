@@ -59,13 +59,21 @@ def open_store(settings: Settings) -> Store:
     raise StartupError("unsupported --store: expected sqlite:PATH or postgresql://...")
 
 
-def open_replay_guard(settings: Settings, store: Store, clock: Clock) -> ReplayGuard:
+async def open_replay_guard(settings: Settings, store: Store, clock: Clock) -> ReplayGuard:
     inner = store.inner if isinstance(store, CachingStore) else store
     if isinstance(inner, PostgresStore):
         return PostgresReplayGuard(inner, settings.replay_retention_ms)
     overflow = SqliteReplayGuard(settings.replay_path, settings.replay_retention_ms)
+    # Should the table have to be created while apps exist (a restored backup, a lost or damaged table),
+    # it must refuse requests signed before it: it cannot know which of them were seen.
+    has_apps = any((await store.count_wrapped("apikey")).values())
     return MappedReplayGuard(
-        settings.replay_table_path, settings.replay_retention_ms, settings.replay_capacity, clock, overflow
+        settings.replay_table_path,
+        settings.replay_retention_ms,
+        settings.replay_capacity,
+        clock,
+        overflow,
+        floor_ms=clock.now_ms() if has_apps else 0,
     )
 
 
@@ -133,7 +141,7 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtim
         version=VERSION,
         git_sha=git_sha(),
     )
-    replay = open_replay_guard(settings, store, clock)
+    replay = await open_replay_guard(settings, store, clock)
     audit = AuditLog(settings.audit_log)
     endpoint = EhsmEndpoint(services, replay, load_actions(), audit, settings.max_body_bytes)
     runtime = Runtime(settings, store, root, keyring, pool, replay, services, endpoint, audit, rotation=rotation)

@@ -112,3 +112,22 @@ def test_replays_are_refused_across_restarts_even_when_the_replay_table_overflow
         server.stop()
     code, output = ServerProcess(data, "--replay-capacity", "4", *NO_POOL_ARGS).run_to_exit()
     assert code != 0 and "--replay-capacity must be between 8 and" in output
+
+
+def test_a_lost_replay_table_refuses_requests_signed_before_it_was_recreated(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = ServerProcess(data, *NO_POOL_ARGS).start()
+    try:
+        with server.client() as c:
+            captured = msgspec.json.encode(c.envelope(None, nonce="captured"))  # signed, never sent
+            assert c.list_keys() == []
+    finally:
+        server.stop()
+    (data / "replay.table").unlink()  # e.g. a data dir restored from a backup, or a damaged file
+    server.start()
+    try:
+        assert post_fresh(server, "ListKey", captured) == (400, REPLAYED)  # it may have been seen: refused
+        with Client(server.base, c.appid, c.apikey) as again:
+            assert again.list_keys() == []  # requests signed now go through
+    finally:
+        server.stop()

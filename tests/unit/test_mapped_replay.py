@@ -19,9 +19,12 @@ RETENTION = 20 * 60 * 1000
 NOW = 1_800_000_000_000
 
 
-def open_guard(tmp_path: Path, capacity: int = 1024, clock: ManualClock | None = None) -> MappedReplayGuard:
+def open_guard(
+    tmp_path: Path, capacity: int = 1024, clock: ManualClock | None = None, floor_ms: int = 0
+) -> MappedReplayGuard:
     overflow = SqliteReplayGuard(tmp_path / "replay.db", RETENTION)
-    return MappedReplayGuard(tmp_path / "replay.table", RETENTION, capacity, clock or ManualClock(NOW), overflow)
+    clock = clock or ManualClock(NOW)
+    return MappedReplayGuard(tmp_path / "replay.table", RETENTION, capacity, clock, overflow, floor_ms=floor_ms)
 
 
 def remember(guard: MappedReplayGuard, sign: str, now: int = NOW, appid: str = "app") -> bool:
@@ -101,6 +104,24 @@ def test_an_unreadable_table_is_recreated_with_a_warning(tmp_path: Path, caplog:
     assert "recreated empty" in caplog.text
     assert remember(guard, "s") is True
     assert (tmp_path / "replay.table").stat().st_size == DATA_OFFSET + guard.capacity * 16
+
+
+def test_a_table_created_with_a_floor_refuses_requests_signed_before_it(tmp_path: Path) -> None:
+    guard = open_guard(tmp_path, floor_ms=NOW)
+
+    def at(timestamp: int, sign: str) -> bool:
+        return asyncio.run(guard.remember("app", sign, NOW + 5, timestamp))
+
+    assert at(NOW - 1, "signed-before") is False  # maybe seen by the lost table: refused
+    assert at(NOW, "signed-at") is True
+    assert at(NOW, "signed-at") is False
+    assert remember(guard, "no-timestamp-given") is True  # callers without a timestamp: the table alone
+    asyncio.run(guard.close())
+    # the floor belongs to the table: reopening (another worker, a restart, a resize) keeps it
+    assert open_guard(tmp_path, floor_ms=0).floor_ms == NOW
+    assert open_guard(tmp_path, capacity=4096, floor_ms=0).floor_ms == NOW
+    (tmp_path / "replay.table").write_bytes(b"damaged")
+    assert open_guard(tmp_path, floor_ms=NOW + 7).floor_ms == NOW + 7  # recreated: the new floor
 
 
 def test_size_counts_live_entries(tmp_path: Path) -> None:

@@ -195,7 +195,7 @@ class EhsmEndpoint:
         facts.appid, facts.keyid = env.appid, _payload_keyid(payload)
         if self.limiter is not None:
             self.limiter.check(env.appid)
-        if not await self.replay.remember(env.appid, env.sign, now):
+        if not await self.replay.remember(env.appid, env.sign, now, int(env.timestamp)):
             raise AuthError(REPLAYED)
         reply = await spec.handler(self.services, Caller(env.appid, request_id), payload)
         return reply, env.appid

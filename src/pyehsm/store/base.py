@@ -246,8 +246,9 @@ class BlockingMetaReader(Protocol):
 
 
 class ReplayGuard(Protocol):
-    async def remember(self, appid: str, sign: str, now_ms: int) -> bool:
-        """Record (appid, sign); False when it was already seen within the retention window."""
+    async def remember(self, appid: str, sign: str, now_ms: int, timestamp_ms: int | None = None) -> bool:
+        """Record (appid, sign); False when it was already seen within the retention window, or when
+        the request's ``timestamp_ms`` is older than anything the guard can vouch for."""
         ...
 
     async def purge(self, now_ms: int) -> int: ...

@@ -18,6 +18,10 @@ is also looked up in SQLite, so an entry that went there is still refused after 
 A table too small for the load costs speed (a SQLite lookup per request, an insert per overflow),
 never a missed replay.
 
+A table created while the node already has apps (restored from a backup, deleted, unreadable) cannot
+know which recent requests were seen: its header records a floor (its creation time) and requests
+timestamped before it are refused. A new node's table has floor 0.
+
 All reads and writes of the table happen under an exclusive flock() on the file; the tag's keyed
 hash keeps an attacker from aiming requests at one bucket.
 """
@@ -40,12 +44,13 @@ from pyehsm.store.sqlite_replay import FileLock, SqliteReplayGuard, fingerprint
 log = logging.getLogger(__name__)
 
 MAGIC = b"PYEHSMRP"
-VERSION = 1
+VERSION = 2
 SLOTS_PER_BUCKET = 8
 BUCKET_BYTES = SLOTS_PER_BUCKET * 16
 DATA_OFFSET = 4096
 
-_HEADER = struct.Struct("<8sIIQQ16s")  # magic, version, slots per bucket, buckets, overflow horizon, hash key
+# magic, version, slots per bucket, buckets, overflow horizon, hash key, floor (oldest timestamp it vouches for)
+_HEADER = struct.Struct("<8sIIQQ16sQ")
 _OVERFLOW_AT = 24  # byte offset of the overflow horizon inside the header
 _U64 = struct.Struct("<Q")
 _SLOT = struct.Struct("<QQ")
@@ -66,7 +71,18 @@ def buckets_for(capacity: int) -> int:
 class MappedReplayGuard:
     """ReplayGuard over a mapped file (fast path) with a SQLite guard behind it for overflow."""
 
-    def __init__(self, path: Path, retention_ms: int, capacity: int, clock: Clock, overflow: SqliteReplayGuard) -> None:
+    def __init__(
+        self,
+        path: Path,
+        retention_ms: int,
+        capacity: int,
+        clock: Clock,
+        overflow: SqliteReplayGuard,
+        floor_ms: int = 0,
+    ) -> None:
+        """``floor_ms``: written into a table this call creates (a new or an unreadable file): requests
+        timestamped earlier are refused, since the table cannot know whether they were seen. 0 for a
+        node that never served anyone; the start-up time for one whose table was lost."""
         if not MIN_REPLAY_CAPACITY <= capacity <= MAX_REPLAY_CAPACITY:
             raise ValueError(f"replay capacity must be between {MIN_REPLAY_CAPACITY} and {MAX_REPLAY_CAPACITY}")
         self.path = path
@@ -76,7 +92,7 @@ class MappedReplayGuard:
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             with self._locked():
-                self._buckets, self._key = self._open_table(buckets_for(capacity))
+                self._buckets, self._key, self.floor_ms = self._open_table(buckets_for(capacity), floor_ms)
             self._map = mmap.mmap(self._fd, DATA_OFFSET + self._buckets * BUCKET_BYTES)
         except BaseException:
             os.close(self._fd)
@@ -94,12 +110,13 @@ class MappedReplayGuard:
         return FileLock(self._fd)
 
     # -- the table file ----------------------------------------------------------------------------------
-    def _open_table(self, buckets: int) -> tuple[int, bytes]:
-        """Under the lock: use the file as it is, or (re)create it with ``buckets`` buckets."""
+    def _open_table(self, buckets: int, floor_ms: int) -> tuple[int, bytes, int]:
+        """Under the lock: use the file as it is, or (re)create it with ``buckets`` buckets; returns the
+        geometry, the hash key and the floor in force."""
         size = os.fstat(self._fd).st_size
         header = os.pread(self._fd, _HEADER.size, 0) if size >= DATA_OFFSET else b""
         if len(header) == _HEADER.size:
-            magic, version, slots, old_buckets, horizon, key = _HEADER.unpack(header)
+            magic, version, slots, old_buckets, horizon, key, old_floor = _HEADER.unpack(header)
             valid = (
                 magic == MAGIC
                 and version == VERSION
@@ -109,18 +126,18 @@ class MappedReplayGuard:
                 and size == DATA_OFFSET + old_buckets * BUCKET_BYTES
             )
             if valid and old_buckets == buckets:
-                return buckets, bytes(key)
+                return buckets, bytes(key), old_floor
             if valid:
-                self._resize(old_buckets, buckets, horizon, bytes(key))
-                return buckets, bytes(key)
+                self._resize(old_buckets, buckets, horizon, bytes(key), old_floor)
+                return buckets, bytes(key), old_floor
         if size:
             # Not ours or damaged: starting empty opens a window for replays of recent requests, say so.
             log.warning("replay table %s was unreadable and has been recreated empty", self.path)
         key = os.urandom(16)
-        self._write_empty(buckets, 0, key)
-        return buckets, key
+        self._write_empty(buckets, 0, key, floor_ms)
+        return buckets, key, floor_ms
 
-    def _write_empty(self, buckets: int, horizon: int, key: bytes) -> None:
+    def _write_empty(self, buckets: int, horizon: int, key: bytes, floor_ms: int) -> None:
         os.ftruncate(self._fd, 0)
         size = DATA_OFFSET + buckets * BUCKET_BYTES
         os.ftruncate(self._fd, size)  # zeros: every slot empty
@@ -130,9 +147,9 @@ class MappedReplayGuard:
         except OSError as exc:
             if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # a file system without it stays sparse
                 raise
-        os.pwrite(self._fd, _HEADER.pack(MAGIC, VERSION, SLOTS_PER_BUCKET, buckets, horizon, key), 0)
+        os.pwrite(self._fd, _HEADER.pack(MAGIC, VERSION, SLOTS_PER_BUCKET, buckets, horizon, key, floor_ms), 0)
 
-    def _resize(self, old_buckets: int, buckets: int, horizon: int, key: bytes) -> None:
+    def _resize(self, old_buckets: int, buckets: int, horizon: int, key: bytes, floor_ms: int) -> None:
         """A new capacity: carry every live entry over (rehashed from its tag) so no replay slips through."""
         now = self._clock.now_ms()
         live: list[tuple[int, int]] = []
@@ -142,7 +159,7 @@ class MappedReplayGuard:
                 live.extend((view[i], view[i + 1]) for i in range(0, len(view), 2) if view[i + 1] > now)
             finally:
                 view.release()
-        self._write_empty(buckets, horizon, key)
+        self._write_empty(buckets, horizon, key, floor_ms)
         mask = buckets - 1
         with mmap.mmap(self._fd, DATA_OFFSET + buckets * BUCKET_BYTES) as table:
             for tag, expires in live:
@@ -160,7 +177,9 @@ class MappedReplayGuard:
         )
 
     # -- the guard ------------------------------------------------------------------------------------------
-    async def remember(self, appid: str, sign: str, now_ms: int) -> bool:
+    async def remember(self, appid: str, sign: str, now_ms: int, timestamp_ms: int | None = None) -> bool:
+        if timestamp_ms is not None and timestamp_ms < self.floor_ms:
+            return False  # older than the table: it cannot know whether this request was seen
         return self.remember_now(appid, sign, now_ms)
 
     def remember_now(self, appid: str, sign: str, now_ms: int) -> bool:

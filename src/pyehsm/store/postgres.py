@@ -750,7 +750,7 @@ class PostgresReplayGuard:
     def __repr__(self) -> str:
         return f"<PostgresReplayGuard {describe_url(self._store.url)}>"
 
-    async def remember(self, appid: str, sign: str, now_ms: int) -> bool:
+    async def remember(self, appid: str, sign: str, now_ms: int, timestamp_ms: int | None = None) -> bool:
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._pending.append((appid, sign, now_ms, future))
         if self._flusher is None or self._flusher.done():

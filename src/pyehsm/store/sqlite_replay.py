@@ -58,7 +58,7 @@ class SqliteReplayGuard:
     def _locked(self) -> FileLock:
         return FileLock(self._lock_fd)
 
-    async def remember(self, appid: str, sign: str, now_ms: int) -> bool:
+    async def remember(self, appid: str, sign: str, now_ms: int, timestamp_ms: int | None = None) -> bool:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bool] = loop.create_future()
         self._pending.append((fingerprint(appid, sign), now_ms, future))
