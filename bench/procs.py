@@ -140,3 +140,35 @@ def openbao() -> Iterator[str | None]:
         for name, kind in (("aes", "aes256-gcm96"), ("p256", "ecdsa-p256")):
             httpx.post(f"{addr}/v1/transit/keys/{name}", json={"type": kind}, headers=headers).raise_for_status()
         yield addr
+
+
+MOTO_HEADERS = {
+    "Content-Type": "application/x-amz-json-1.1",
+    # moto does not check SigV4 signatures; it only reads the region and access key from this header
+    "Authorization": "AWS4-HMAC-SHA256 Credential=AKIDBENCH/20260101/us-east-1/kms/aws4_request, "
+    "SignedHeaders=host, Signature=0",
+    "X-Amz-Date": "20260101T000000Z",
+}
+
+
+@contextlib.contextmanager
+def moto() -> Iterator[str | None]:
+    """moto's KMS (`moto_server`, pip install moto[server]); yields its address, or None when missing."""
+    binary = shutil.which("moto_server") or shutil.which("moto_server", path=str(Path(sys.executable).parent))
+    if binary is None:
+        yield None
+        return
+    port = free_port()
+    with process([binary, "-H", "127.0.0.1", "-p", str(port)], None, "moto"):
+        addr = f"http://127.0.0.1:{port}"
+        wait_http(f"{addr}/moto-api/", ok=(200, 404))
+        yield addr
+
+
+def moto_call(addr: str, action: str, body: dict[str, object]) -> dict[str, object]:
+    """One KMS JSON-protocol call to moto (setup only: keys and ciphertexts for the measured streams)."""
+    headers = {**MOTO_HEADERS, "X-Amz-Target": f"TrentService.{action}"}
+    response = httpx.post(addr, headers=headers, json=body, timeout=30)
+    response.raise_for_status()
+    data: dict[str, object] = response.json()
+    return data

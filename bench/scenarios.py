@@ -72,6 +72,9 @@ class BenchEnv:
     def bao(self) -> str | None:
         return self.shared("bao", procs.openbao)  # type: ignore[no-any-return]
 
+    def moto(self) -> str | None:
+        return self.shared("moto", procs.moto)  # type: ignore[no-any-return]
+
     # -- load --------------------------------------------------------------------------------------
     def wrk(self, url: str, stream: Path, marker: str, seconds: float | None = None) -> Measurement:
         cmd = [
@@ -129,6 +132,31 @@ class BenchEnv:
         )
         self.wrk(addr, stream, '"data"', WARMUP_SECONDS)
         return self.wrk(addr, stream, '"data"')
+
+
+def moto_load(env: BenchEnv, action: str, body: dict[str, Any], marker: str) -> Measurement | None:
+    """moto's KMS answering one constant request (moto keeps no replay state: the same body is fine)."""
+    addr = env.moto()
+    if addr is None:
+        return None
+    headers = {**procs.MOTO_HEADERS, "X-Amz-Target": f"TrentService.{action}"}
+    stream = write_constant_stream(env.workdir / "moto.txt", "POST", "/", headers, body)
+    env.wrk(addr, stream, f'"{marker}"', WARMUP_SECONDS)
+    return env.wrk(addr, stream, f'"{marker}"')
+
+
+def _moto_key(env: BenchEnv, spec: str, usage: str) -> str | None:
+    addr = env.moto()
+    if addr is None:
+        return None
+    created = procs.moto_call(addr, "CreateKey", {"KeySpec": spec, "KeyUsage": usage})
+    return str(created["KeyMetadata"]["KeyId"])  # type: ignore[index]
+
+
+def _moto_rows(name: str, mine: Measurement, moto: Measurement | None) -> Iterator[Result]:
+    """moto's KMS as a third column where it applies: reported, no target (it is a test double)."""
+    if moto is not None:
+        yield _row(name, mine, "moto kms", moto, 0.0, "report")
 
 
 def _row(
@@ -198,6 +226,9 @@ def encrypt(env: BenchEnv) -> Iterator[Result]:
     yield _row("encrypt", mine, "bare starlette", bare, 0.85, ">= 0.85x bare")
     bao = env.bao_load("/v1/transit/encrypt/aes", {"plaintext": PLAINTEXT_32})
     yield _row("encrypt", mine, "openbao transit", bao, 1.3, ">= 1.3x openbao")
+    keyid = _moto_key(env, "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT")
+    moto = moto_load(env, "Encrypt", {"KeyId": keyid, "Plaintext": PLAINTEXT_32}, "CiphertextBlob") if keyid else None
+    yield from _moto_rows("encrypt", mine, moto)
 
 
 def _decrypt(env: BenchEnv) -> Measurement:
@@ -235,6 +266,11 @@ def decrypt(env: BenchEnv) -> Iterator[Result]:
         )
         bao = env.bao_load("/v1/transit/decrypt/aes", {"ciphertext": r.json()["data"]["ciphertext"]})
     yield _row("decrypt", mine, "openbao transit", bao, 1.3, ">= 1.3x openbao")
+    keyid, moto = _moto_key(env, "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"), None
+    if keyid is not None:
+        sealed = procs.moto_call(str(env.moto()), "Encrypt", {"KeyId": keyid, "Plaintext": PLAINTEXT_32})
+        moto = moto_load(env, "Decrypt", {"CiphertextBlob": sealed["CiphertextBlob"]}, "Plaintext")
+    yield from _moto_rows("decrypt", mine, moto)
 
 
 def generate_data_key(env: BenchEnv) -> Iterator[Result]:
@@ -285,6 +321,9 @@ def sign_p256(env: BenchEnv) -> Iterator[Result]:
     mine = _sign_load(env, "EH_EC_P256", "EH_PAD_NONE")
     bao = env.bao_load("/v1/transit/sign/p256", {"input": MESSAGE_32})
     yield _row("sign_p256", mine, "openbao transit", bao, 1.5, ">= 1.5x openbao")
+    keyid = _moto_key(env, "ECC_NIST_P256", "SIGN_VERIFY")
+    body = {"KeyId": keyid, "Message": MESSAGE_32, "MessageType": "RAW", "SigningAlgorithm": "ECDSA_SHA_256"}
+    yield from _moto_rows("sign_p256", mine, moto_load(env, "Sign", body, "Signature") if keyid else None)
 
 
 def _raw_rsa_worker(seconds: float, queue: Any) -> None:
