@@ -16,11 +16,9 @@ MAX_NONCE_CHARS = 64
 MAX_PAYLOAD_DEPTH = 16  # nesting levels below the payload object; bounds every recursive walk of it
 NOT_JSON = "Parameter invalid, The request body is not valid JSON."
 
+_json_decoder = msgspec.json.Decoder()
 _json_encoder = msgspec.json.Encoder()
 _CONTAINERS = (dict, list)
-
-
-_json_decoder = msgspec.json.Decoder()
 
 
 class Envelope(msgspec.Struct, frozen=True):

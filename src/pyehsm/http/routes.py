@@ -84,9 +84,9 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def _action_name(scope: Scope) -> str:
+def _action_name(scope: Scope, known_queries: dict[bytes, str]) -> str:
     raw = scope.get("query_string", b"")
-    known = _KNOWN_QUERIES.get(raw)  # the usual `?Action=Name` of a real action: one dict lookup
+    known = known_queries.get(raw)  # the usual `?Action=Name` of a real action: one dict lookup
     if known is not None:
         return known
     raw = bytes(raw)
@@ -95,9 +95,6 @@ def _action_name(scope: Scope) -> str:
     query = parse_qs(raw.decode("latin-1"))
     values = query.get("Action")
     return values[0] if values else ""
-
-
-_KNOWN_QUERIES: dict[bytes, str] = {}  # filled by EhsmEndpoint with b"Action=<name>" of every action
 
 
 class EhsmEndpoint:
@@ -114,12 +111,12 @@ class EhsmEndpoint:
         self.services = services
         self.replay = replay
         self.actions = actions
-        _KNOWN_QUERIES.update({f"Action={name}".encode(): name for name in actions})
         self.audit = audit
         self.max_body_bytes = max_body_bytes
         self.observers: list[Callable[[str, int, float], None]] = []  # (action, code, seconds) -> None
         self.limiter: RateLimiter | None = None  # per-app rate limit, checked after authentication
         self._request_ids = request_ids()
+        self._known_queries = {f"Action={name}".encode(): name for name in actions}  # b"Action=X" -> "X"
 
     def __repr__(self) -> str:
         return "<EhsmEndpoint>"
@@ -127,7 +124,7 @@ class EhsmEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         request_id = next(self._request_ids)
-        name = _action_name(scope)
+        name = _action_name(scope, self._known_queries)
         appid = ""
         keyid: str | None = None
         facts = _AuditFacts()

@@ -54,7 +54,6 @@ _HEADER = struct.Struct("<8sIIQQ16sQ")
 _OVERFLOW_AT = 24  # byte offset of the overflow horizon inside the header
 _U64 = struct.Struct("<Q")
 _SLOT = struct.Struct("<QQ")
-_BUCKET = struct.Struct(f"<{2 * SLOTS_PER_BUCKET}Q")
 _EXPIRIES = struct.Struct("<" + "8xQ" * SLOTS_PER_BUCKET)  # a bucket's expiries, skipping its tags
 _TAG_BYTES = 8
 # size() reads at most this many buckets (~3 ms) and scales up: it runs on the event loop (the metrics
@@ -163,7 +162,7 @@ class MappedReplayGuard:
         mask = buckets - 1
         with mmap.mmap(self._fd, DATA_OFFSET + buckets * BUCKET_BYTES) as table:
             for tag, expires in live:
-                if not _place(table, tag, expires, mask, now):
+                if not _place(table, _buckets(tag, mask), tag, expires, now):
                     # a smaller table than its live entries: the rest keep their protection in SQLite
                     self.overflow.insert([(_tag_bytes(tag), now, expires)])
                     horizon = max(horizon, expires)
@@ -189,8 +188,7 @@ class MappedReplayGuard:
         digest = hashlib.blake2b(f"{appid}|{sign}".encode(), digest_size=_TAG_BYTES, key=self._key).digest()
         tag = int.from_bytes(digest, "little") or 1
         needle = _U64.pack(tag)
-        mask = self._mask
-        buckets = (DATA_OFFSET + (tag & mask) * BUCKET_BYTES, DATA_OFFSET + ((tag >> 32) & mask) * BUCKET_BYTES)
+        buckets = _buckets(tag, self._mask)
         table = self._map
         expires = now_ms + self.retention_ms
         fcntl.flock(self._fd, fcntl.LOCK_EX)  # inline rather than a context manager: this is the hot path
@@ -204,7 +202,7 @@ class MappedReplayGuard:
             horizon = _U64.unpack_from(table, _OVERFLOW_AT)[0]
             if now_ms < horizon and self.overflow.contains(_tag_bytes(tag), now_ms):
                 return False  # it overflowed to SQLite earlier and is still live there
-            if _place(table, tag, expires, mask, now_ms):
+            if _place(table, buckets, tag, expires, now_ms):
                 return True
             # Both buckets are full of live entries: SQLite takes this one, and is asked about every
             # request until this entry expires.
@@ -225,8 +223,7 @@ class MappedReplayGuard:
         step = max(1, self._buckets // _SIZE_SAMPLE_BUCKETS)
         live = 0
         for bucket in range(0, self._buckets, step):
-            slots = _BUCKET.unpack_from(self._map, DATA_OFFSET + bucket * BUCKET_BYTES)
-            live += sum(1 for i in range(1, len(slots), 2) if slots[i] > now)
+            live += sum(map(now.__lt__, _EXPIRIES.unpack_from(self._map, DATA_OFFSET + bucket * BUCKET_BYTES)))
         return live * step + await self.overflow.size()
 
     async def close(self) -> None:
@@ -240,14 +237,10 @@ def _tag_bytes(tag: int) -> bytes:
     return fingerprint("tag", str(tag))
 
 
-def _offsets(tag: int, mask: int) -> tuple[int, int]:
-    return DATA_OFFSET + (tag & mask) * BUCKET_BYTES, DATA_OFFSET + ((tag >> 32) & mask) * BUCKET_BYTES
-
-
-def _place(table: mmap.mmap, tag: int, expires: int, mask: int, now_ms: int) -> bool:
+def _place(table: mmap.mmap, buckets: tuple[int, int], tag: int, expires: int, now_ms: int) -> bool:
     """Write the entry into a free slot (expiry <= now) of its first bucket, else of its second; False
     when both are full of live entries."""
-    for bucket in _buckets(tag, mask):
+    for bucket in buckets:
         expiries = _EXPIRIES.unpack_from(table, bucket)
         earliest = min(expiries)
         if earliest <= now_ms:
