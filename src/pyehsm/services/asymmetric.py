@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from types import TracebackType
 
 from pyehsm.crypto import asymmetric
 from pyehsm.crypto.keyspecs import KEYSPECS, KeySpec, Operation
@@ -22,16 +23,28 @@ DECRYPT_FAILED = "Decrypt failed: the ciphertext was not made with this key's pu
 DEFAULT_EXPORT_PADDING = "EH_RSA_PKCS1_OAEP"  # PROTOCOL.md: ExportDataKey default for RSA (SM2 ignores it)
 
 
-# The map from the crypto layer's errors to wire errors, by exception type; ``field`` names the encrypted input.
-_WIRE_ERRORS = (asymmetric.InvalidParameter, asymmetric.PlaintextTooLong, asymmetric.DecryptionFailed)
+class _WireErrors:
+    """``with _wire_errors[field]:`` maps the crypto layer's errors to wire errors; ``field`` names the
+    encrypted input. A plain class, not @contextmanager (a generator per call): it is on every Sign."""
+
+    __slots__ = ("field",)
+
+    def __init__(self, field: str) -> None:
+        self.field = field
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if isinstance(exc, asymmetric.InvalidParameter):
+            raise ParamError(exc.message) from None
+        if isinstance(exc, asymmetric.PlaintextTooLong):
+            raise ParamError(f"Parameter invalid, The {self.field} length error: {exc}.") from None
+        if isinstance(exc, asymmetric.DecryptionFailed):
+            raise CryptoError(DECRYPT_FAILED) from None
 
 
-def _wire_error(exc: Exception, field: str) -> Exception:
-    if isinstance(exc, asymmetric.InvalidParameter):
-        return ParamError(exc.message)
-    if isinstance(exc, asymmetric.PlaintextTooLong):
-        return ParamError(f"Parameter invalid, The {field} length error: {exc}.")
-    return CryptoError(DECRYPT_FAILED)
+_wire_errors = {field: _WireErrors(field) for field in ("keyid", "plaintext", "ciphertext", "message", "data key")}
 
 
 # The key loader of each keyspec, made once (a cache hit never calls it).
@@ -63,35 +76,27 @@ class AsymmetricService:
 
     async def get_public_key(self, appid: str, keyid: str) -> str:
         key, _ = await self._key(appid, keyid, Operation.PUBLIC_KEY)
-        try:
+        with _wire_errors["keyid"]:
             return key.public_pem()
-        except _WIRE_ERRORS as exc:
-            raise _wire_error(exc, "keyid") from None
 
     async def encrypt(self, appid: str, keyid: str, plaintext: bytes, padding: str | None) -> bytes:
         key, _ = await self._key(appid, keyid, Operation.ASYMMETRIC_ENCRYPT)
-        try:
+        with _wire_errors["plaintext"]:
             return key.encrypt(plaintext, padding)
-        except _WIRE_ERRORS as exc:
-            raise _wire_error(exc, "plaintext") from None
 
     async def decrypt(self, appid: str, keyid: str, ciphertext: bytes, padding: str | None) -> bytes:
         key, _ = await self._key(appid, keyid, Operation.ASYMMETRIC_ENCRYPT)
-        try:
+        with _wire_errors["ciphertext"]:
             return key.decrypt(ciphertext, padding)
-        except _WIRE_ERRORS as exc:
-            raise _wire_error(exc, "ciphertext") from None
 
     async def sign(
         self, appid: str, keyid: str, message: bytes, message_type: str, digest: str | None, padding: str | None
     ) -> bytes:
         key, spec = await self._key(appid, keyid, Operation.SIGN)
-        try:
+        with _wire_errors["message"]:
             return key.sign(
                 message, digest=digest or spec.default_digest, prehashed=_PREHASHED[message_type], padding=padding
             )
-        except _WIRE_ERRORS as exc:
-            raise _wire_error(exc, "message") from None
 
     async def verify(
         self,
@@ -104,7 +109,7 @@ class AsymmetricService:
         padding: str | None,
     ) -> bool:
         key, spec = await self._key(appid, keyid, Operation.SIGN)
-        try:
+        with _wire_errors["message"]:
             return key.verify(
                 signature,
                 message,
@@ -112,8 +117,6 @@ class AsymmetricService:
                 prehashed=_PREHASHED[message_type],
                 padding=padding,
             )
-        except _WIRE_ERRORS as exc:
-            raise _wire_error(exc, "message") from None
 
     async def export_data_key(
         self, appid: str, keyid: str, ukeyid: str, old_data_key: bytes, aad: bytes, padding: str | None
@@ -122,7 +125,5 @@ class AsymmetricService:
         encrypted under the public key of the asymmetric ``ukeyid``."""
         ukey, _ = await self._key(appid, ukeyid, Operation.ASYMMETRIC_ENCRYPT)
         data_key = await self._symmetric.decrypt(appid, keyid, old_data_key, aad)
-        try:
+        with _wire_errors["data key"]:
             return ukey.encrypt(data_key, padding or DEFAULT_EXPORT_PADDING)
-        except _WIRE_ERRORS as exc:
-            raise _wire_error(exc, "data key") from None
