@@ -22,6 +22,7 @@ from pyehsm.app import build_app
 from pyehsm.client import Client
 from pyehsm.clock import Clock
 from pyehsm.config import DEFAULT_POOL_DEPTH, DEFAULT_REPLAY_CAPACITY, Settings
+from pyehsm.http.protocol import UVICORN_OPTIONS
 
 # No background key-pair generation, for servers that only need a few keys quickly.
 # Test servers use a 64 KiB replay table rather than the default 128 MiB file (the suite starts many
@@ -116,9 +117,7 @@ class InProcessServer:
             settings = dataclasses.replace(settings, replay_capacity=TEST_REPLAY_CAPACITY)
         self.settings = settings
         self.app = build_app(settings, clock)
-        config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", server_header=False
-        )
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", **UVICORN_OPTIONS)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

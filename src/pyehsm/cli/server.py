@@ -143,6 +143,7 @@ def serve(
     import uvicorn
 
     from pyehsm.app import prepare
+    from pyehsm.http.protocol import UVICORN_OPTIONS
 
     base = base_settings(data_dir, store, root_key)
     settings = replace(
@@ -188,12 +189,10 @@ def serve(
         log_level=log_level,
         log_config=log_config,
         access_log=False,
-        server_header=False,  # do not advertise the server software (and one header less per response)
         ssl_certfile=tls_cert or None,
         ssl_keyfile=tls_key or None,
-        lifespan="on",
         loop="auto",
-        http="auto",
+        **UVICORN_OPTIONS,  # pyehsm's HTTP protocol: one write per response (pyehsm/http/protocol.py)
     )
 
 
