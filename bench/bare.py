@@ -1,12 +1,14 @@
 """The bare-endpoint baseline: a plain Starlette endpoint doing the same request parsing, HMAC check
 and AES-256-GCM encryption as pyehsm's Encrypt/Decrypt, with nothing else (no store, no replay
-guard, no key lookup, no audit). Run: uvicorn bench.bare:app --workers 2.
+guard, no key lookup, no audit). Run: python -m bench.bare --port 8001 --workers 2 (uvicorn with the same
+protocol options as `pyehsm serve`, so the comparison is stack against stack).
 
 Credentials come from BARE_APPID / BARE_APIKEY; the AES key is fixed per process start.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import os
 
@@ -17,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from pyehsm.http.protocol import UVICORN_OPTIONS
 from pyehsm.signing import signature_matches
 
 APPID = os.environ.get("BARE_APPID", "")
@@ -51,3 +54,25 @@ async def ehsm(request: Request) -> Response:
 
 
 app = Starlette(routes=[Route("/ehsm", ehsm, methods=["POST"])])
+
+
+def main() -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    uvicorn.run(
+        "bench.bare:app",
+        host="127.0.0.1",
+        port=args.port,
+        workers=args.workers,
+        log_level="warning",
+        access_log=False,
+        **UVICORN_OPTIONS,
+    )
+
+
+if __name__ == "__main__":
+    main()
