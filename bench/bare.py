@@ -1,7 +1,8 @@
 """The bare-endpoint baseline: a plain Starlette endpoint doing the same request parsing, HMAC check
 and AES-256-GCM encryption as pyehsm's Encrypt/Decrypt, with nothing else (no store, no replay
-guard, no key lookup, no audit). Run: python -m bench.bare --port 8001 --workers 2 (uvicorn with the same
-protocol options as `pyehsm serve`, so the comparison is stack against stack).
+guard, no key lookup, no audit). Two ways to run it: `uvicorn bench.bare:app --workers 2` (stock uvicorn,
+the targets' baseline) or `python -m bench.bare --port 8001 --workers 2` (uvicorn with the same protocol
+options as `pyehsm serve`, reported beside it).
 
 Credentials come from BARE_APPID / BARE_APIKEY; the AES key is fixed per process start.
 """

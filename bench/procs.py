@@ -88,11 +88,8 @@ def pyehsm(workers: int = 2, extra: list[str] | None = None, env: dict[str, str]
 def bare(appid: str, apikey: str, aes_key: bytes, stock: bool = True, workers: int = 2) -> Iterator[str]:
     """The bare endpoint on stock uvicorn (``stock``), or on uvicorn with pyehsm's HTTP protocol options."""
     port = free_port()
-    if stock:
-        cmd = [sys.executable, "-m", "uvicorn", "bench.bare:app", "--port", str(port), "--workers", str(workers)]
-        cmd += ["--log-level", "warning", "--no-access-log"]
-    else:
-        cmd = [sys.executable, "-m", "bench.bare", "--port", str(port), "--workers", str(workers)]
+    launcher = ["uvicorn", "bench.bare:app", "--log-level", "warning", "--no-access-log"] if stock else ["bench.bare"]
+    cmd = [sys.executable, "-m", *launcher, "--port", str(port), "--workers", str(workers)]
     env = {"BARE_APPID": appid, "BARE_APIKEY": apikey, "BARE_AES_KEY": aes_key.hex(), "PYTHONPATH": str(REPO)}
     with process(cmd, env, "bare"):
         wait_http(f"http://127.0.0.1:{port}/ehsm", ok=(405,))

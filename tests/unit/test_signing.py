@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from pyehsm.signing import (
     canonical_string,
+    envelope_params,
     hmac_sha256,
     sdk_canonical_string,
     sign_request,
@@ -40,12 +41,7 @@ def hmac_b64(apikey: str, message: str) -> str:
 
 
 def envelope(payload: dict[str, Any] | None, nonce: str | None = None) -> dict[str, Any]:
-    params: dict[str, Any] = {"appid": APPID, "timestamp": TS}
-    if nonce is not None:
-        params["nonce"] = nonce
-    if payload is not None:
-        params["payload"] = payload
-    return params
+    return envelope_params(APPID, TS, payload, nonce)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 
 from pyehsm.errors import AuthError, ParamError
+from pyehsm.signing import envelope_params
 
 TIMESTAMP_WINDOW_MS = 10 * 60 * 1000
 MAX_NONCE_CHARS = 64
@@ -30,12 +31,7 @@ class Envelope(msgspec.Struct, frozen=True):
 
     def signed_params(self) -> dict[str, Any]:
         """The object the signature covers: {appid, nonce, timestamp, payload} as received."""
-        params: dict[str, Any] = {"appid": self.appid, "timestamp": self.timestamp}
-        if self.nonce is not None:
-            params["nonce"] = self.nonce
-        if self.payload is not None:
-            params["payload"] = self.payload
-        return params
+        return envelope_params(self.appid, self.timestamp, self.payload, self.nonce)
 
 
 def _nesting_depth_exceeds(value: Any, limit: int) -> bool:
