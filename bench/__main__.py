@@ -1,9 +1,10 @@
-"""Benchmark runner: `python -m bench [--quick] [--only NAME ...] [--duration S]`.
+"""Benchmark runner: `python -m bench [--quick] [--only NAME ...] [--duration S] [--rounds N]`.
 
 Starts pyehsm (uvicorn, 2 workers) and its peers (a bare Starlette endpoint on the same stack,
 OpenBao's transit engine) on 127.0.0.1 free ports, drives each with wrk (32 connections) using
 correctly signed, never-repeated requests, and prints one table of ratios measured side by side in
-this run. Rows with any failed request are marked failed. Results also go to bench/results.json.
+this run: each comparison runs in rounds, every round measuring each contender in turn, and reports
+medians over the rounds. Rows with any failed request are marked failed. Results also go to bench/results.json.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import platform
 import shutil
 import subprocess
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bench import scenarios
 
@@ -37,6 +39,9 @@ class Row:
     errors: int
     note: str = ""
     peer_p99_ms: float = 0.0  # in results.json only: the peer's own tail latency in this run
+    rounds: int = 1  # the figures are medians over this many rounds (ratios: of each round's own ratio)
+    pyehsm_runs: list[dict[str, Any]] = field(default_factory=list)  # every round's measurement
+    peer_runs: list[dict[str, Any]] = field(default_factory=list)
 
 
 def ensure_wrk() -> str:
@@ -80,22 +85,26 @@ def print_table(rows: list[Row]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="short runs (3 s per measurement)")
+    parser.add_argument("--quick", action="store_true", help="short runs (one round of 3 s per measurement)")
     parser.add_argument("--only", action="append", default=[], help="run only these scenarios (repeatable)")
-    parser.add_argument("--duration", type=float, default=None, help="seconds per measurement (default 10, quick 3)")
+    parser.add_argument("--duration", type=float, default=None, help="seconds per measurement (default 6, quick 3)")
+    parser.add_argument(
+        "--rounds", type=int, default=None, help="rounds per comparison, contenders alternating (default 3, quick 1)"
+    )
     parser.add_argument("--list", action="store_true", help="list scenarios and exit")
     args = parser.parse_args(argv)
     if args.list:
         for name, scenario in scenarios.SCENARIOS.items():
             print(f"{name}: {scenario.__doc__}")
         return 0
-    duration = args.duration or (3.0 if args.quick else 10.0)
+    duration = args.duration or (3.0 if args.quick else 6.0)
+    rounds = args.rounds or (1 if args.quick else 3)
     wrk = ensure_wrk()
     names = args.only or list(scenarios.SCENARIOS)
     unknown = [n for n in names if n not in scenarios.SCENARIOS]
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(unknown)}")
-    env = scenarios.BenchEnv(wrk_path=wrk, duration=duration, quick=args.quick)
+    env = scenarios.BenchEnv(wrk_path=wrk, duration=duration, quick=args.quick, rounds=rounds)
     rows: list[Row] = []
     for name in names:
         print(f"running {name} ...", file=sys.stderr, flush=True)
@@ -111,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                     "python": platform.python_version(),
                 },
                 "duration_s": duration,
+                "rounds": rounds,
                 "rows": [asdict(r) for r in rows],
             },
             indent=2,

@@ -4,6 +4,7 @@ run (started on first use) so every ratio compares measurements taken minutes ap
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import multiprocessing
 import os
@@ -12,7 +13,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,21 +46,76 @@ class Measurement:
 
 
 @dataclass
+class Series:
+    """One contender's measurements, one per round of a comparison. Its figures are medians over the
+    rounds: one slow phase of a shared VM moves a single round, not the result."""
+
+    runs: list[Measurement]
+
+    @property
+    def rps(self) -> float:
+        return statistics.median(m.rps for m in self.runs)
+
+    @property
+    def p50_ms(self) -> float:
+        return statistics.median(m.p50_ms for m in self.runs)
+
+    @property
+    def p99_ms(self) -> float:
+        return statistics.median(m.p99_ms for m in self.runs)
+
+    @property
+    def errors(self) -> int:
+        return sum(m.errors for m in self.runs)
+
+    @property
+    def note(self) -> str:
+        return next((m.note for m in self.runs if m.note), "")
+
+    def p99_text(self) -> str:
+        return "/".join(f"{m.p99_ms:.1f}" for m in self.runs)
+
+
+@dataclass
+class Contender:
+    """A server (or the raw-crypto rate) under one load: ``warm`` once, then ``measure`` once per round."""
+
+    name: str
+    measure: Callable[[], Measurement]
+    warm: Callable[[], object] = lambda: None
+
+
+def paired_ratio(mine: Series, peer: Series) -> float:
+    """The median over rounds of the ratio measured within each round (both sides minutes apart at most)."""
+    return statistics.median(m.rps / p.rps if p.rps else 0.0 for m, p in zip(mine.runs, peer.runs, strict=True))
+
+
+@dataclass
 class BenchEnv:
     wrk_path: str
     duration: float
     quick: bool
+    rounds: int = 3
     stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="pyehsm-bench-")))
     _cache: dict[str, Any] = field(default_factory=dict)
-    _measurements: dict[str, Measurement] = field(default_factory=dict)
+    _comparisons: dict[str, dict[str, Series]] = field(default_factory=dict)
+    _streams: itertools.count[int] = field(default_factory=itertools.count)
     bare_key: bytes = field(default_factory=lambda: os.urandom(32))
 
-    def once(self, name: str, measure: Callable[[], Measurement]) -> Measurement:
-        """A measurement taken once per run and reused by every row that compares against it."""
-        if name not in self._measurements:
-            self._measurements[name] = measure()
-        return self._measurements[name]
+    def compare(self, name: str, contenders: Callable[[], list[Contender]]) -> dict[str, Series]:
+        """Measure the contenders side by side, once per run: each is warmed up, then every round
+        measures each of them in turn (the order rotating from round to round)."""
+        if name not in self._comparisons:
+            entrants = contenders()
+            for c in entrants:
+                c.warm()
+            runs: dict[str, list[Measurement]] = {c.name: [] for c in entrants}
+            for r in range(self.rounds):
+                for c in entrants[r % len(entrants) :] + entrants[: r % len(entrants)]:
+                    runs[c.name].append(c.measure())
+            self._comparisons[name] = {n: Series(m) for n, m in runs.items()}
+        return self._comparisons[name]
 
     def shared(self, name: str, factory: Callable[[], contextlib.AbstractContextManager[Any]]) -> Any:
         if name not in self._cache:
@@ -109,49 +165,50 @@ class BenchEnv:
         note = "request stream exhausted (raise MAX_RPS_GUESS)" if data["exhausted"] == "true" else ""
         return Measurement(data["requests"] / seconds, data["p50_us"] / 1000, data["p99_us"] / 1000, errors, note)
 
-    def signed_load(
-        self, url: str, c: Client, action: str, payload_for: Callable[[int], dict[str, Any]], name: str
-    ) -> Measurement:
-        """Warm the server up with its own stream, then measure with a fresh one (never a repeated request)."""
-        for prefix, seconds in (("w", WARMUP_SECONDS), ("m", self.duration)):
+    def signed_contender(
+        self, name: str, url: str, c: Client, action: str, payload_for: Callable[[int], dict[str, Any]]
+    ) -> Contender:
+        """Load with correctly signed requests, a fresh stream (its own nonces) for every run."""
+
+        def run(seconds: float) -> Measurement:
+            prefix = f"n{next(self._streams)}-"
             count = int(MAX_RPS_GUESS * seconds * 1.3)
-            stream = write_pyehsm_stream(
-                self.workdir / f"{name}-{prefix}.txt", c.appid, c.apikey, action, payload_for, count, prefix
-            )
+            path = self.workdir / f"stream-{prefix}.txt"
+            stream = write_pyehsm_stream(path, c.appid, c.apikey, action, payload_for, count, prefix)
             try:
-                measured = self.wrk(url, stream, '"code":200', seconds)
+                return self.wrk(url, stream, '"code":200', seconds)
             finally:
                 stream.unlink()
-        return measured
 
-    def pyehsm_load(self, action: str, payload_for: Callable[[int], dict[str, Any]]) -> Measurement:
+        return Contender(name, lambda: run(self.duration), lambda: run(WARMUP_SECONDS))
+
+    def pyehsm_contender(self, action: str, payload_for: Callable[[int], dict[str, Any]]) -> Contender:
         c = self.pyehsm_client()
-        return self.signed_load(c.base_url.removesuffix("/ehsm"), c, action, payload_for, action)
+        return self.signed_contender("pyehsm", c.base_url.removesuffix("/ehsm"), c, action, payload_for)
 
-    def bao_load(self, path: str, body: dict[str, Any]) -> Measurement | None:
+    def constant_contender(self, name: str, addr: str, stream: Path, marker: str) -> Contender:
+        """Load with one constant request (peers that keep no replay state)."""
+        return Contender(
+            name, lambda: self.wrk(addr, stream, marker), lambda: self.wrk(addr, stream, marker, WARMUP_SECONDS)
+        )
+
+    def bao_contender(self, path: str, body: dict[str, Any]) -> list[Contender]:
         addr = self.bao()
         if addr is None:
-            return None
-        stream = write_constant_stream(
-            self.workdir / "bao.txt",
-            "POST",
-            path,
-            {"X-Vault-Token": procs.BAO_TOKEN, "Content-Type": "application/json"},
-            body,
-        )
-        self.wrk(addr, stream, '"data"', WARMUP_SECONDS)
-        return self.wrk(addr, stream, '"data"')
+            return []
+        headers = {"X-Vault-Token": procs.BAO_TOKEN, "Content-Type": "application/json"}
+        stream = write_constant_stream(self.workdir / f"bao-{path.replace('/', '_')}.txt", "POST", path, headers, body)
+        return [self.constant_contender("bao", addr, stream, '"data"')]
 
 
-def moto_load(env: BenchEnv, action: str, body: dict[str, Any], marker: str) -> Measurement | None:
+def moto_contender(env: BenchEnv, action: str, body: dict[str, Any], marker: str) -> list[Contender]:
     """moto's KMS answering one constant request (moto keeps no replay state: the same body is fine)."""
     addr = env.moto()
     if addr is None:
-        return None
+        return []
     headers = {**procs.MOTO_HEADERS, "X-Amz-Target": f"TrentService.{action}"}
-    stream = write_constant_stream(env.workdir / "moto.txt", "POST", "/", headers, body)
-    env.wrk(addr, stream, f'"{marker}"', WARMUP_SECONDS)
-    return env.wrk(addr, stream, f'"{marker}"')
+    stream = write_constant_stream(env.workdir / f"moto-{action}.txt", "POST", "/", headers, body)
+    return [env.constant_contender("moto", addr, stream, f'"{marker}"')]
 
 
 def _moto_key(env: BenchEnv, spec: str, usage: str) -> str | None:
@@ -162,146 +219,155 @@ def _moto_key(env: BenchEnv, spec: str, usage: str) -> str | None:
     return str(created["KeyMetadata"]["KeyId"])  # type: ignore[index]
 
 
-def _moto_rows(name: str, mine: Measurement, moto: Measurement | None) -> Iterator[Result]:
+def _moto_rows(name: str, series: dict[str, Series]) -> Iterator[Result]:
     """moto's KMS as a third column where it applies: reported, no target (it is a test double)."""
-    if moto is not None:
-        yield _row(name, mine, "moto kms", moto, 0.0, "report")
+    if "moto" in series:
+        yield _row(name, series["pyehsm"], "moto kms", series["moto"], 0.0, "report")
 
 
-def _row(
-    name: str, mine: Measurement, peer: str, peer_m: Measurement | float | None, target: float, target_text: str
-) -> Result:
-    if peer_m is None:
-        return {
-            "scenario": name,
-            "pyehsm_rps": mine.rps,
-            "p50_ms": mine.p50_ms,
-            "p99_ms": mine.p99_ms,
-            "peer": peer,
-            "peer_rps": 0.0,
-            "ratio": 0.0,
-            "target": target_text,
-            "met": False,
-            "errors": mine.errors,
-            "note": f"{peer} not available on this machine",
-        }
-    peer_rps = peer_m if isinstance(peer_m, float) else peer_m.rps
-    peer_errors = 0 if isinstance(peer_m, float) else peer_m.errors
-    peer_p99 = 0.0 if isinstance(peer_m, float) else peer_m.p99_ms
-    ratio = mine.rps / peer_rps if peer_rps else 0.0
-    return {
+def _row(name: str, mine: Series, peer: str, peer_s: Series | None, target: float, target_text: str) -> Result:
+    row: Result = {
         "scenario": name,
         "pyehsm_rps": mine.rps,
         "p50_ms": mine.p50_ms,
         "p99_ms": mine.p99_ms,
         "peer": peer,
-        "peer_rps": peer_rps,
-        "peer_p99_ms": peer_p99,
-        "ratio": ratio,
+        "rounds": len(mine.runs),
+        "pyehsm_runs": [asdict(m) for m in mine.runs],
         "target": target_text,
-        "met": ratio >= target and mine.errors == 0 and peer_errors == 0,
-        "errors": mine.errors + peer_errors,
-        "note": mine.note,
+    }
+    if peer_s is None:
+        return {
+            **row,
+            "peer_rps": 0.0,
+            "ratio": 0.0,
+            "met": False,
+            "errors": mine.errors,
+            "note": f"{peer} not available on this machine",
+        }
+    ratio = paired_ratio(mine, peer_s)
+    return {
+        **row,
+        "peer_rps": peer_s.rps,
+        "peer_p99_ms": peer_s.p99_ms,
+        "peer_runs": [asdict(m) for m in peer_s.runs],
+        "ratio": ratio,
+        "met": ratio >= target and mine.errors == 0 and peer_s.errors == 0,
+        "errors": mine.errors + peer_s.errors,
+        "note": mine.note or peer_s.note,
     }
 
 
 # -- symmetric -------------------------------------------------------------------------------------
 PLAINTEXT_32 = b64(b"\x5a" * 32)
-
-
-def _encrypt(env: BenchEnv) -> Measurement:
-    def measure() -> Measurement:
-        keyid = env.pyehsm_client().create_key("EH_AES_GCM_256")
-        return env.pyehsm_load("Encrypt", lambda _: {"keyid": keyid, "plaintext": PLAINTEXT_32})
-
-    return env.once("encrypt", measure)
-
-
-def _bare_stream(env: BenchEnv, action: str, payload: dict[str, Any], stock: bool = True) -> Measurement:
-    url = env.bare_url(stock)
-    return env.signed_load(url.removesuffix("/ehsm"), env.pyehsm_client(), action, lambda _: payload, f"bare-{action}")
-
-
-def _bare_rows(env: BenchEnv, name: str, mine: Measurement, action: str, payload: dict[str, Any]) -> Iterator[Result]:
-    """The target's bare endpoint (stock uvicorn), then the same endpoint on pyehsm's own HTTP protocol
-    (one write per response), reported without a target: pyehsm's cost above the endpoint alone."""
-    stock = env.once(f"bare-{action}", lambda: _bare_stream(env, action, payload))
-    yield _row(name, mine, "bare starlette", stock, 0.85, ">= 0.85x bare")
-    same_protocol = _bare_stream(env, action, payload, stock=False)
-    yield _row(name, mine, "bare, pyehsm protocol", same_protocol, 0.0, "report")
-
-
 BARE_ENCRYPT = {"keyid": "bare", "plaintext": PLAINTEXT_32}
 
 
-def _bare_encrypt(env: BenchEnv) -> Measurement:
-    return env.once("bare-Encrypt", lambda: _bare_stream(env, "Encrypt", BARE_ENCRYPT))
+def _bare_contenders(env: BenchEnv, action: str, payload: dict[str, Any]) -> list[Contender]:
+    """The target's bare endpoint (stock uvicorn), and the same endpoint on pyehsm's own HTTP protocol
+    (one write per response), reported without a target: pyehsm's cost above the endpoint alone."""
+    c = env.pyehsm_client()
+    return [
+        env.signed_contender(name, env.bare_url(stock).removesuffix("/ehsm"), c, action, lambda _: payload)
+        for name, stock in (("bare", True), ("bare-protocol", False))
+    ]
+
+
+def _bare_rows(name: str, series: dict[str, Series]) -> Iterator[Result]:
+    mine = series["pyehsm"]
+    yield _row(name, mine, "bare starlette", series["bare"], 0.85, ">= 0.85x bare")
+    yield _row(name, mine, "bare, pyehsm protocol", series["bare-protocol"], 0.0, "report")
+
+
+def _encrypt_comparison(env: BenchEnv) -> dict[str, Series]:
+    def contenders() -> list[Contender]:
+        keyid = env.pyehsm_client().create_key("EH_AES_GCM_256")
+        moto_key = _moto_key(env, "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT")
+        moto_body = {"KeyId": moto_key, "Plaintext": PLAINTEXT_32}
+        return [
+            env.pyehsm_contender("Encrypt", lambda _: {"keyid": keyid, "plaintext": PLAINTEXT_32}),
+            *_bare_contenders(env, "Encrypt", BARE_ENCRYPT),
+            *env.bao_contender("/v1/transit/encrypt/aes", {"plaintext": PLAINTEXT_32}),
+            *(moto_contender(env, "Encrypt", moto_body, "CiphertextBlob") if moto_key else []),
+        ]
+
+    return env.compare("encrypt", contenders)
 
 
 def encrypt(env: BenchEnv) -> Iterator[Result]:
     """Encrypt AES-256-GCM 32 B vs the bare endpoint (>= 0.85) and OpenBao transit (>= 1.3)."""
-    mine = _encrypt(env)
-    yield from _bare_rows(env, "encrypt", mine, "Encrypt", BARE_ENCRYPT)
-    bao = env.bao_load("/v1/transit/encrypt/aes", {"plaintext": PLAINTEXT_32})
-    yield _row("encrypt", mine, "openbao transit", bao, 1.3, ">= 1.3x openbao")
-    keyid = _moto_key(env, "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT")
-    moto = moto_load(env, "Encrypt", {"KeyId": keyid, "Plaintext": PLAINTEXT_32}, "CiphertextBlob") if keyid else None
-    yield from _moto_rows("encrypt", mine, moto)
+    series = _encrypt_comparison(env)
+    yield from _bare_rows("encrypt", series)
+    yield _row("encrypt", series["pyehsm"], "openbao transit", series.get("bao"), 1.3, ">= 1.3x openbao")
+    yield from _moto_rows("encrypt", series)
 
 
-def _decrypt(env: BenchEnv) -> Measurement:
-    def measure() -> Measurement:
+def _decrypt_comparison(env: BenchEnv) -> dict[str, Series]:
+    def contenders() -> list[Contender]:
         c = env.pyehsm_client()
         keyid = c.create_key("EH_AES_GCM_256")
         ct = b64(c.encrypt(keyid, b"\x5a" * 32))
-        return env.pyehsm_load("Decrypt", lambda _: {"keyid": keyid, "ciphertext": ct})
+        # the bare endpoint's key comes from its environment; it decrypts a blob made with that key
+        nonce = os.urandom(12)
+        bare_ct = b64(nonce + AESGCM(env.bare_key).encrypt(nonce, b"\x5a" * 32, b""))
+        entrants = [
+            env.pyehsm_contender("Decrypt", lambda _: {"keyid": keyid, "ciphertext": ct}),
+            *_bare_contenders(env, "Decrypt", {"keyid": "bare", "ciphertext": bare_ct}),
+        ]
+        addr = env.bao()
+        if addr is not None:
+            r = httpx.post(
+                f"{addr}/v1/transit/encrypt/aes",
+                json={"plaintext": PLAINTEXT_32},
+                headers={"X-Vault-Token": procs.BAO_TOKEN},
+            )
+            entrants += env.bao_contender("/v1/transit/decrypt/aes", {"ciphertext": r.json()["data"]["ciphertext"]})
+        moto_key = _moto_key(env, "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT")
+        if moto_key is not None:
+            sealed = procs.moto_call(str(env.moto()), "Encrypt", {"KeyId": moto_key, "Plaintext": PLAINTEXT_32})
+            entrants += moto_contender(env, "Decrypt", {"CiphertextBlob": sealed["CiphertextBlob"]}, "Plaintext")
+        return entrants
 
-    return env.once("decrypt", measure)
-
-
-def _generate_data_key(env: BenchEnv) -> Measurement:
-    def measure() -> Measurement:
-        keyid = env.pyehsm_client().create_key("EH_AES_GCM_256")
-        return env.pyehsm_load("GenerateDataKey", lambda _: {"keyid": keyid, "keylen": 32})
-
-    return env.once("generate_data_key", measure)
+    return env.compare("decrypt", contenders)
 
 
 def decrypt(env: BenchEnv) -> Iterator[Result]:
     """Decrypt AES-256-GCM 32 B vs the bare endpoint (>= 0.85) and OpenBao transit (>= 1.3)."""
-    mine = _decrypt(env)
-    # the bare endpoint's key comes from its environment; it decrypts a blob made with that key
-    nonce = os.urandom(12)
-    bare_ct = b64(nonce + AESGCM(env.bare_key).encrypt(nonce, b"\x5a" * 32, b""))
-    yield from _bare_rows(env, "decrypt", mine, "Decrypt", {"keyid": "bare", "ciphertext": bare_ct})
-    addr = env.bao()
-    bao = None
-    if addr is not None:
-        r = httpx.post(
-            f"{addr}/v1/transit/encrypt/aes",
-            json={"plaintext": PLAINTEXT_32},
-            headers={"X-Vault-Token": procs.BAO_TOKEN},
-        )
-        bao = env.bao_load("/v1/transit/decrypt/aes", {"ciphertext": r.json()["data"]["ciphertext"]})
-    yield _row("decrypt", mine, "openbao transit", bao, 1.3, ">= 1.3x openbao")
-    keyid, moto = _moto_key(env, "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT"), None
-    if keyid is not None:
-        sealed = procs.moto_call(str(env.moto()), "Encrypt", {"KeyId": keyid, "Plaintext": PLAINTEXT_32})
-        moto = moto_load(env, "Decrypt", {"CiphertextBlob": sealed["CiphertextBlob"]}, "Plaintext")
-    yield from _moto_rows("decrypt", mine, moto)
+    series = _decrypt_comparison(env)
+    yield from _bare_rows("decrypt", series)
+    yield _row("decrypt", series["pyehsm"], "openbao transit", series.get("bao"), 1.3, ">= 1.3x openbao")
+    yield from _moto_rows("decrypt", series)
+
+
+def _generate_data_key_comparison(env: BenchEnv) -> dict[str, Series]:
+    def contenders() -> list[Contender]:
+        c = env.pyehsm_client()
+        keyid = c.create_key("EH_AES_GCM_256")
+        url = c.base_url.removesuffix("/ehsm")
+        return [
+            env.pyehsm_contender("GenerateDataKey", lambda _: {"keyid": keyid, "keylen": 32}),
+            env.signed_contender("encrypt", url, c, "Encrypt", lambda _: {"keyid": keyid, "plaintext": PLAINTEXT_32}),
+        ]
+
+    return env.compare("generate_data_key", contenders)
 
 
 def generate_data_key(env: BenchEnv) -> Iterator[Result]:
-    """GenerateDataKey 32 B vs pyehsm's own Encrypt rate in this run (>= 0.8)."""
-    mine = _generate_data_key(env)
-    yield _row("generate_data_key", mine, "pyehsm encrypt", _encrypt(env), 0.8, ">= 0.8x encrypt")
+    """GenerateDataKey 32 B vs pyehsm's own Encrypt rate, measured in the same rounds (>= 0.8)."""
+    series = _generate_data_key_comparison(env)
+    yield _row("generate_data_key", series["pyehsm"], "pyehsm encrypt", series["encrypt"], 0.8, ">= 0.8x encrypt")
 
 
 def symmetric_p99(env: BenchEnv) -> Iterator[Result]:
     """p99 latency of every symmetric action at 32 connections (< 10 ms), the bare endpoint's beside it."""
-    bare = _bare_encrypt(env)
-    for action, measure in (("Encrypt", _encrypt), ("Decrypt", _decrypt), ("GenerateDataKey", _generate_data_key)):
-        mine = measure(env)
+    encrypt_series = _encrypt_comparison(env)
+    bare = encrypt_series["bare"]
+    for action, series in (
+        ("Encrypt", encrypt_series),
+        ("Decrypt", _decrypt_comparison(env)),
+        ("GenerateDataKey", _generate_data_key_comparison(env)),
+    ):
+        mine = series["pyehsm"]
         yield {
             "scenario": f"symmetric_p99 {action}",
             "pyehsm_rps": mine.rps,
@@ -310,10 +376,13 @@ def symmetric_p99(env: BenchEnv) -> Iterator[Result]:
             "peer": "-",
             "peer_rps": 0.0,
             "ratio": 0.0,
+            "rounds": len(mine.runs),
+            "pyehsm_runs": [asdict(m) for m in mine.runs],
             "target": "p99 < 10 ms",
             "met": mine.p99_ms < 10 and mine.errors == 0,
             "errors": mine.errors,
-            "note": f"{action} at 32 connections; the bare endpoint's Encrypt p99 in this run: {bare.p99_ms:.2f} ms",
+            "note": f"{action} at 32 connections, p99 per round {mine.p99_text()} ms; the bare endpoint's "
+            f"Encrypt p99 per round {bare.p99_text()} ms",
         }
 
 
@@ -321,9 +390,8 @@ def symmetric_p99(env: BenchEnv) -> Iterator[Result]:
 MESSAGE_32 = b64(b"\x33" * 32)
 
 
-def _sign_load(env: BenchEnv, keyspec: str, padding_mode: str) -> Measurement:
-    c = env.pyehsm_client()
-    keyid = c.create_key(keyspec, keyusage="EH_KEYUSAGE_SIGN_VERIFY")
+def _sign_contender(env: BenchEnv, keyspec: str, padding_mode: str) -> Contender:
+    keyid = env.pyehsm_client().create_key(keyspec, keyusage="EH_KEYUSAGE_SIGN_VERIFY")
     payload = {
         "keyid": keyid,
         "message": MESSAGE_32,
@@ -331,17 +399,24 @@ def _sign_load(env: BenchEnv, keyspec: str, padding_mode: str) -> Measurement:
         "digest_mode": "EH_SHA_256",
         "padding_mode": padding_mode,
     }
-    return env.pyehsm_load("Sign", lambda _: payload)
+    return env.pyehsm_contender("Sign", lambda _: payload)
 
 
 def sign_p256(env: BenchEnv) -> Iterator[Result]:
     """Sign ECDSA P-256 (SHA-256, raw 32 B message) vs OpenBao transit sign ecdsa-p256 (>= 1.5)."""
-    mine = _sign_load(env, "EH_EC_P256", "EH_PAD_NONE")
-    bao = env.bao_load("/v1/transit/sign/p256", {"input": MESSAGE_32})
-    yield _row("sign_p256", mine, "openbao transit", bao, 1.5, ">= 1.5x openbao")
-    keyid = _moto_key(env, "ECC_NIST_P256", "SIGN_VERIFY")
-    body = {"KeyId": keyid, "Message": MESSAGE_32, "MessageType": "RAW", "SigningAlgorithm": "ECDSA_SHA_256"}
-    yield from _moto_rows("sign_p256", mine, moto_load(env, "Sign", body, "Signature") if keyid else None)
+
+    def contenders() -> list[Contender]:
+        keyid = _moto_key(env, "ECC_NIST_P256", "SIGN_VERIFY")
+        moto_body = {"KeyId": keyid, "Message": MESSAGE_32, "MessageType": "RAW", "SigningAlgorithm": "ECDSA_SHA_256"}
+        return [
+            _sign_contender(env, "EH_EC_P256", "EH_PAD_NONE"),
+            *env.bao_contender("/v1/transit/sign/p256", {"input": MESSAGE_32}),
+            *(moto_contender(env, "Sign", moto_body, "Signature") if keyid else []),
+        ]
+
+    series = env.compare("sign_p256", contenders)
+    yield _row("sign_p256", series["pyehsm"], "openbao transit", series.get("bao"), 1.5, ">= 1.5x openbao")
+    yield from _moto_rows("sign_p256", series)
 
 
 def _raw_rsa_worker(seconds: float, queue: Any) -> None:
@@ -354,7 +429,7 @@ def _raw_rsa_worker(seconds: float, queue: Any) -> None:
     queue.put(n)
 
 
-def raw_rsa3072_rate(seconds: float) -> float:
+def raw_rsa3072_rate(seconds: float) -> Measurement:
     """Signatures per second of `cryptography` alone, one process per core."""
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
@@ -364,14 +439,20 @@ def raw_rsa3072_rate(seconds: float) -> float:
     total: float = sum(queue.get() for _ in workers)
     for w in workers:
         w.join()
-    return total / seconds
+    return Measurement(total / seconds, 0.0, 0.0, 0)
 
 
 def sign_rsa3072(env: BenchEnv) -> Iterator[Result]:
     """Sign RSA-3072 PKCS#1 v1.5 SHA-256 vs the raw `cryptography` signing rate on the same cores (>= 0.8)."""
-    mine = _sign_load(env, "EH_RSA_3072", "EH_RSA_PKCS1")
-    raw = raw_rsa3072_rate(env.duration)
-    yield _row("sign_rsa3072", mine, "raw cryptography", raw, 0.8, ">= 0.8x raw")
+
+    def contenders() -> list[Contender]:
+        return [
+            _sign_contender(env, "EH_RSA_3072", "EH_RSA_PKCS1"),
+            Contender("raw", lambda: raw_rsa3072_rate(env.duration)),
+        ]
+
+    series = env.compare("sign_rsa3072", contenders)
+    yield _row("sign_rsa3072", series["pyehsm"], "raw cryptography", series["raw"], 0.8, ">= 0.8x raw")
 
 
 # -- CreateKey -------------------------------------------------------------------------------------
