@@ -15,6 +15,11 @@ command -v openssl >/dev/null || missing+=(openssl)
 [ -e /usr/lib/softhsm/libsofthsm2.so ] || missing+=(softhsm2)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 if ! "$PYTHON" -c "import venv, ensurepip" 2>/dev/null; then missing+=(python3-venv); fi
+# pip builds pyehsm's C extension (the replay table's hot path): a compiler and the Python headers
+command -v cc >/dev/null || missing+=(gcc libc6-dev)
+if ! "$PYTHON" -c "import os, sysconfig; assert os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h'))" 2>/dev/null; then
+    missing+=(python3-dev)
+fi
 if [ "${#missing[@]}" -gt 0 ] && command -v apt-get >/dev/null; then
     echo "installing Debian packages: ${missing[*]}"
     as_root apt-get update -qq

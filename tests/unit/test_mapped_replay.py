@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import threading
 from pathlib import Path
@@ -12,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyehsm.clock import ManualClock
-from pyehsm.store.mapped_replay import DATA_OFFSET, MappedReplayGuard, buckets_for
+from pyehsm.store import _replay_probe
+from pyehsm.store.mapped_replay import _OVERFLOW_AT, DATA_OFFSET, MappedReplayGuard, _buckets, buckets_for
 from pyehsm.store.sqlite_replay import SqliteReplayGuard
 
 RETENTION = 20 * 60 * 1000
@@ -183,3 +185,85 @@ def test_behaves_like_a_dictionary_of_expiry_times(
                 model[sign] = now + RETENTION
     finally:
         asyncio.run(guard.close())
+
+
+# -- the C fast path (_replay_probe.c) ------------------------------------------------------------------
+def _fast_then_slow(guard: MappedReplayGuard, tag: int, now: int) -> bool:
+    """What remember_now does after hashing: the C probe, then the Python slow path when it hands over."""
+    buckets = _buckets(tag, guard._mask)
+    expires = now + RETENTION
+    outcome = _replay_probe.remember(guard._map, guard._fd, tag, buckets[0], buckets[1], now, expires)
+    if outcome == _replay_probe.SLOW_PATH:
+        return guard._remember_slow(tag, buckets, now, expires)
+    return outcome == _replay_probe.PLACED
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=1, max_value=2**64 - 1) | st.sampled_from([1, 2, 2**32 + 1, 2**63 + 5]),
+            st.integers(min_value=0, max_value=3 * RETENTION),
+        ),
+        max_size=120,
+    )
+)
+def test_the_c_fast_path_leaves_the_table_exactly_as_the_python_path_does(
+    tmp_path_factory: pytest.TempPathFactory, ops: list[tuple[int, int]]
+) -> None:
+    """Differential: every decision and every byte of the table (and its overflow horizon) equal, on a
+    table small enough that buckets fill, entries expire and the overflow path runs."""
+    fast = open_guard(tmp_path_factory.mktemp("fast"), capacity=16)
+    slow = open_guard(tmp_path_factory.mktemp("slow"), capacity=16)
+    now = NOW
+    for tag, step in ops:
+        now += step // 40  # time moves forward, sometimes far enough for entries to expire
+        fast_says = _fast_then_slow(fast, tag, now)
+        slow_says = slow._remember_slow(tag, _buckets(tag, slow._mask), now, now + RETENTION)
+        assert fast_says == slow_says
+        assert fast._map[_OVERFLOW_AT : _OVERFLOW_AT + 8] == slow._map[_OVERFLOW_AT : _OVERFLOW_AT + 8]  # horizon
+        assert fast._map[DATA_OFFSET:] == slow._map[DATA_OFFSET:]
+    asyncio.run(fast.close())
+    asyncio.run(slow.close())
+
+
+def test_the_c_fast_path_refuses_offsets_outside_the_table_and_changes_nothing(tmp_path: Path) -> None:
+    guard = open_guard(tmp_path, capacity=16)
+    before = guard._map[:]
+    end = len(guard._map)
+    for first, second in ((end - 64, DATA_OFFSET), (DATA_OFFSET, end), (-1, DATA_OFFSET), (DATA_OFFSET, 2**62)):
+        with pytest.raises(ValueError, match="bucket outside the table"):
+            _replay_probe.remember(guard._map, guard._fd, 7, first, second, NOW, NOW + RETENTION)
+    assert guard._map[:] == before
+
+
+def test_the_c_fast_path_needs_a_writable_table_and_a_real_file(tmp_path: Path) -> None:
+    guard = open_guard(tmp_path, capacity=16)
+    with pytest.raises(BufferError):
+        _replay_probe.remember(bytes(len(guard._map)), guard._fd, 7, DATA_OFFSET, DATA_OFFSET, NOW, NOW + 1)
+    with pytest.raises(OSError):
+        _replay_probe.remember(guard._map, 987654, 7, DATA_OFFSET, DATA_OFFSET, NOW, NOW + 1)  # not open
+    with pytest.raises(ValueError, match="file descriptor"):
+        _replay_probe.remember(guard._map, -1, 7, DATA_OFFSET, DATA_OFFSET, NOW, NOW + 1)
+    with pytest.raises(OverflowError):
+        _replay_probe.remember(guard._map, guard._fd, -7, DATA_OFFSET, DATA_OFFSET, NOW, NOW + 1)
+
+
+def test_a_worker_waiting_for_the_lock_lets_the_holder_in_its_own_process_finish(tmp_path: Path) -> None:
+    """The C probe waits for a held lock without the GIL: a thread of the same process holding the lock
+    (here: through another open file of the table) can still run Python code and release it."""
+    holder = open_guard(tmp_path, capacity=64)
+    waiter = open_guard(tmp_path, capacity=64)
+    fcntl.flock(holder._fd, fcntl.LOCK_EX)
+    released = threading.Event()
+
+    def release_soon() -> None:
+        released.wait(timeout=5)  # needs the GIL: it only returns while the waiter is blocked without it
+        fcntl.flock(holder._fd, fcntl.LOCK_UN)
+
+    thread = threading.Thread(target=release_soon)
+    thread.start()
+    threading.Timer(0.05, released.set).start()
+    assert waiter.remember_now("app", "waits-for-the-lock", NOW) is True
+    thread.join()
+    assert remember(holder, "waits-for-the-lock") is False

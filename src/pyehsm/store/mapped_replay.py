@@ -39,6 +39,7 @@ from pathlib import Path
 
 from pyehsm.clock import Clock
 from pyehsm.config import MAX_REPLAY_CAPACITY, MIN_REPLAY_CAPACITY
+from pyehsm.store import _replay_probe
 from pyehsm.store.sqlite_replay import FileLock, SqliteReplayGuard, fingerprint
 
 log = logging.getLogger(__name__)
@@ -184,13 +185,21 @@ class MappedReplayGuard:
     def remember_now(self, appid: str, sign: str, now_ms: int) -> bool:
         """Record (appid, sign); False when it was already seen within the retention window.
 
-        Kept flat (the lookup inline, few calls): it runs on every signed request."""
+        The common case (no overflow pending, a free slot) runs in C (_replay_probe.c: lock, lookup,
+        insert, unlock in one call); whatever it leaves to the slow path runs here."""
         digest = hashlib.blake2b(f"{appid}|{sign}".encode(), digest_size=_TAG_BYTES, key=self._key).digest()
         tag = int.from_bytes(digest, "little") or 1
-        needle = _U64.pack(tag)
         buckets = _buckets(tag, self._mask)
-        table = self._map
         expires = now_ms + self.retention_ms
+        outcome = _replay_probe.remember(self._map, self._fd, tag, buckets[0], buckets[1], now_ms, expires)
+        if outcome != _replay_probe.SLOW_PATH:
+            return outcome == _replay_probe.PLACED
+        return self._remember_slow(tag, buckets, now_ms, expires)
+
+    def _remember_slow(self, tag: int, buckets: tuple[int, int], now_ms: int, expires: int) -> bool:
+        """remember_now in full, overflow included (the C fast path changed nothing before handing over)."""
+        needle = _U64.pack(tag)
+        table = self._map
         fcntl.flock(self._fd, fcntl.LOCK_EX)  # inline rather than a context manager: this is the hot path
         try:
             for bucket in buckets:  # seen: the tag at a slot boundary with an expiry still ahead

@@ -1,0 +1,171 @@
+/* The replay table's hot path in C: lock, look up, insert, unlock, in one call.
+ *
+ * mapped_replay.py owns the table (layout, creation, resize, the keyed tag, overflow to SQLite); this
+ * module only runs the common case of MappedReplayGuard.remember_now with the interpreter out of the
+ * way: under the table's exclusive flock(), it looks the tag up in its two candidate buckets and, when
+ * it is new and no overflow horizon is pending, writes it into the first free slot. Anything else (an
+ * overflow horizon still ahead, both buckets full) changes nothing and answers SLOW_PATH: the caller
+ * then runs the Python implementation, which handles every case.
+ *
+ * Slot layout (mapped_replay.py): 8 slots of (tag, expires_ms) per bucket, two little-endian u64.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <sys/file.h>
+
+#define SLOTS_PER_BUCKET 8
+#define SLOT_BYTES 16
+#define BUCKET_BYTES (SLOTS_PER_BUCKET * SLOT_BYTES)
+#define OVERFLOW_AT 24 /* the header's overflow horizon */
+
+enum { SEEN = 0, PLACED = 1, SLOW_PATH = 2 };
+
+static uint64_t load_le64(const unsigned char *p) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) {
+        v = (v << 8) | p[i];
+    }
+    return v;
+}
+
+static void store_le64(unsigned char *p, uint64_t v) {
+    for (int i = 0; i < 8; i++) {
+        p[i] = (unsigned char)(v >> (8 * i));
+    }
+}
+
+static int unlock_file(long fd) {
+    int rc;
+    do {
+        rc = flock((int)fd, LOCK_UN);
+    } while (rc != 0 && errno == EINTR);
+    return rc;
+}
+
+/* The exclusive lock; waits for it with the GIL released (its holder may be a thread of this process
+ * that needs the GIL to finish: the Python slow path holds the lock across calls that take the GIL). */
+static int lock_file(long fd) {
+    if (flock((int)fd, LOCK_EX | LOCK_NB) == 0) {
+        return 0; /* the usual case: free, no GIL round trip */
+    }
+    if (errno != EWOULDBLOCK && errno != EINTR) {
+        return -1;
+    }
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    do {
+        rc = flock((int)fd, LOCK_EX);
+    } while (rc != 0 && errno == EINTR);
+    Py_END_ALLOW_THREADS
+    return rc;
+}
+
+/* SEEN, PLACED or SLOW_PATH for one (tag, buckets) under the lock; the table is valid for both buckets. */
+static int probe(unsigned char *table, uint64_t tag, const Py_ssize_t buckets[2], uint64_t now_ms,
+                 uint64_t expires_ms) {
+    for (int b = 0; b < 2; b++) {
+        const unsigned char *bucket = table + buckets[b];
+        for (int s = 0; s < SLOTS_PER_BUCKET; s++) {
+            const unsigned char *slot = bucket + s * SLOT_BYTES;
+            if (load_le64(slot) == tag && load_le64(slot + 8) > now_ms) {
+                return SEEN;
+            }
+        }
+    }
+    if (now_ms < load_le64(table + OVERFLOW_AT)) {
+        return SLOW_PATH; /* entries went to SQLite: the Python path asks it too */
+    }
+    for (int b = 0; b < 2; b++) {
+        unsigned char *bucket = table + buckets[b];
+        int earliest = 0;
+        uint64_t earliest_expiry = load_le64(bucket + 8);
+        for (int s = 1; s < SLOTS_PER_BUCKET; s++) {
+            uint64_t expiry = load_le64(bucket + s * SLOT_BYTES + 8);
+            if (expiry < earliest_expiry) {
+                earliest = s;
+                earliest_expiry = expiry;
+            }
+        }
+        if (earliest_expiry <= now_ms) {
+            unsigned char *slot = bucket + earliest * SLOT_BYTES;
+            store_le64(slot, tag);
+            store_le64(slot + 8, expires_ms);
+            return PLACED;
+        }
+    }
+    return SLOW_PATH; /* both buckets full of live entries: the Python path overflows to SQLite */
+}
+
+PyDoc_STRVAR(remember_doc,
+             "remember(table, fd, tag, bucket1, bucket2, now_ms, expires_ms) -> 0 seen, 1 placed, 2 slow path\n\n"
+             "``table``: the writable mapping; ``fd``: the file to flock(); bucket offsets in bytes.");
+
+static PyObject *remember(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "remember() takes 7 arguments");
+        return NULL;
+    }
+    long fd = PyLong_AsLong(args[1]);
+    uint64_t tag = PyLong_AsUnsignedLongLong(args[2]);
+    Py_ssize_t buckets[2] = {PyLong_AsSsize_t(args[3]), PyLong_AsSsize_t(args[4])};
+    uint64_t now_ms = PyLong_AsUnsignedLongLong(args[5]);
+    uint64_t expires_ms = PyLong_AsUnsignedLongLong(args[6]);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    if (fd < 0 || fd > INT_MAX) {
+        PyErr_SetString(PyExc_ValueError, "not a file descriptor");
+        return NULL;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_WRITABLE) != 0) {
+        return NULL;
+    }
+    int result = -1;
+    if (view.len < OVERFLOW_AT + 8 || buckets[0] < 0 || buckets[1] < 0 ||
+        buckets[0] > view.len - BUCKET_BYTES || buckets[1] > view.len - BUCKET_BYTES) {
+        PyErr_SetString(PyExc_ValueError, "bucket outside the table");
+    } else if (lock_file(fd) != 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+    } else {
+        /* The GIL is held from here to the unlock: no thread of this process runs meanwhile. */
+        result = probe((unsigned char *)view.buf, tag, buckets, now_ms, expires_ms);
+        if (unlock_file(fd) != 0) {
+            PyErr_SetFromErrno(PyExc_OSError);
+            result = -1;
+        }
+    }
+    PyBuffer_Release(&view);
+    return result < 0 ? NULL : PyLong_FromLong(result);
+}
+
+static PyMethodDef methods[] = {
+    {"remember", (PyCFunction)(void (*)(void))remember, METH_FASTCALL, remember_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "pyehsm.store._replay_probe",
+    .m_doc = "The replay table's hot path (see mapped_replay.py).",
+    .m_size = 0,
+    .m_methods = methods,
+};
+
+PyMODINIT_FUNC PyInit__replay_probe(void) {
+    PyObject *module = PyModule_Create(&module_def);
+    if (module == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddIntConstant(module, "SEEN", SEEN) < 0 || PyModule_AddIntConstant(module, "PLACED", PLACED) < 0 ||
+        PyModule_AddIntConstant(module, "SLOW_PATH", SLOW_PATH) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}

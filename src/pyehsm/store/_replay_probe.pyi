@@ -1,0 +1,11 @@
+"""Type stub of the C extension _replay_probe.c (the replay table's hot path)."""
+
+import mmap
+
+SEEN: int
+PLACED: int
+SLOW_PATH: int
+
+def remember(
+    table: mmap.mmap, fd: int, tag: int, bucket1: int, bucket2: int, now_ms: int, expires_ms: int, /
+) -> int: ...
