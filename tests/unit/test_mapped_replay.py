@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from pyehsm.clock import ManualClock
 from pyehsm.store import _replay_probe
-from pyehsm.store.mapped_replay import _OVERFLOW_AT, DATA_OFFSET, MappedReplayGuard, _buckets, buckets_for
+from pyehsm.store.mapped_replay import _OVERFLOW_AT, BUCKET_BYTES, DATA_OFFSET, MappedReplayGuard, _buckets, buckets_for
 from pyehsm.store.sqlite_replay import SqliteReplayGuard
 
 RETENTION = 20 * 60 * 1000
@@ -227,11 +227,25 @@ def test_the_c_fast_path_leaves_the_table_exactly_as_the_python_path_does(
     asyncio.run(slow.close())
 
 
+def test_the_c_fast_path_assumes_the_table_layout_of_the_python_module() -> None:
+    assert (_replay_probe.DATA_OFFSET, _replay_probe.BUCKET_BYTES, _replay_probe.OVERFLOW_AT) == (
+        DATA_OFFSET,
+        BUCKET_BYTES,
+        _OVERFLOW_AT,
+    )
+
+
 def test_the_c_fast_path_refuses_offsets_outside_the_table_and_changes_nothing(tmp_path: Path) -> None:
     guard = open_guard(tmp_path, capacity=16)
     before = guard._map[:]
     end = len(guard._map)
-    for first, second in ((end - 64, DATA_OFFSET), (DATA_OFFSET, end), (-1, DATA_OFFSET), (DATA_OFFSET, 2**62)):
+    for first, second in (
+        (end - 64, DATA_OFFSET),
+        (DATA_OFFSET, end),
+        (-1, DATA_OFFSET),
+        (0, DATA_OFFSET),
+        (DATA_OFFSET, 2**62),
+    ):
         with pytest.raises(ValueError, match="bucket outside the table"):
             _replay_probe.remember(guard._map, guard._fd, 7, first, second, NOW, NOW + RETENTION)
     assert guard._map[:] == before

@@ -20,7 +20,8 @@
 #define SLOTS_PER_BUCKET 8
 #define SLOT_BYTES 16
 #define BUCKET_BYTES (SLOTS_PER_BUCKET * SLOT_BYTES)
-#define OVERFLOW_AT 24 /* the header's overflow horizon */
+#define OVERFLOW_AT 24   /* the header's overflow horizon */
+#define DATA_OFFSET 4096 /* the header's size: buckets start here */
 
 enum { SEEN = 0, PLACED = 1, SLOW_PATH = 2 };
 
@@ -127,7 +128,7 @@ static PyObject *remember(PyObject *module, PyObject *const *args, Py_ssize_t na
         return NULL;
     }
     int result = -1;
-    if (view.len < OVERFLOW_AT + 8 || buckets[0] < 0 || buckets[1] < 0 ||
+    if (view.len < DATA_OFFSET + BUCKET_BYTES || buckets[0] < DATA_OFFSET || buckets[1] < DATA_OFFSET ||
         buckets[0] > view.len - BUCKET_BYTES || buckets[1] > view.len - BUCKET_BYTES) {
         PyErr_SetString(PyExc_ValueError, "bucket outside the table");
     } else if (lock_file(fd) != 0) {
@@ -163,7 +164,10 @@ PyMODINIT_FUNC PyInit__replay_probe(void) {
         return NULL;
     }
     if (PyModule_AddIntConstant(module, "SEEN", SEEN) < 0 || PyModule_AddIntConstant(module, "PLACED", PLACED) < 0 ||
-        PyModule_AddIntConstant(module, "SLOW_PATH", SLOW_PATH) < 0) {
+        PyModule_AddIntConstant(module, "SLOW_PATH", SLOW_PATH) < 0 ||
+        PyModule_AddIntConstant(module, "DATA_OFFSET", DATA_OFFSET) < 0 ||
+        PyModule_AddIntConstant(module, "BUCKET_BYTES", BUCKET_BYTES) < 0 ||
+        PyModule_AddIntConstant(module, "OVERFLOW_AT", OVERFLOW_AT) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -5,6 +5,9 @@ import mmap
 SEEN: int
 PLACED: int
 SLOW_PATH: int
+DATA_OFFSET: int  # the table layout it assumes (mapped_replay.py's, checked by a test)
+BUCKET_BYTES: int
+OVERFLOW_AT: int
 
 def remember(
     table: mmap.mmap, fd: int, tag: int, bucket1: int, bucket2: int, now_ms: int, expires_ms: int, /
