@@ -106,10 +106,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown scenario(s): {', '.join(unknown)}")
     env = scenarios.BenchEnv(wrk_path=wrk, duration=duration, quick=args.quick, rounds=rounds)
     rows: list[Row] = []
-    for name in names:
-        print(f"running {name} ...", file=sys.stderr, flush=True)
-        for result in scenarios.SCENARIOS[name](env):
-            rows.append(Row(**result))
+    try:
+        for name in names:
+            print(f"running {name} ...", file=sys.stderr, flush=True)
+            for result in scenarios.SCENARIOS[name](env):
+                rows.append(Row(**result))
+    finally:
+        env.close()
     print_table(rows)
     RESULTS.write_text(
         json.dumps(
