@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import logging
+import os
 import threading
 from pathlib import Path
 
@@ -14,7 +15,15 @@ from hypothesis import strategies as st
 
 from pyehsm.clock import ManualClock
 from pyehsm.store import _replay_probe
-from pyehsm.store.mapped_replay import _OVERFLOW_AT, BUCKET_BYTES, DATA_OFFSET, MappedReplayGuard, _buckets, buckets_for
+from pyehsm.store.mapped_replay import (
+    _OVERFLOW_AT,
+    BUCKET_BYTES,
+    DATA_OFFSET,
+    SLOTS_PER_BUCKET,
+    MappedReplayGuard,
+    _buckets,
+    buckets_for,
+)
 from pyehsm.store.sqlite_replay import SqliteReplayGuard
 
 RETENTION = 20 * 60 * 1000
@@ -268,12 +277,12 @@ def test_a_worker_waiting_for_the_lock_lets_the_holder_in_its_own_process_finish
     (here: through another open file of the table) can still run Python code and release it."""
     holder = open_guard(tmp_path, capacity=64)
     waiter = open_guard(tmp_path, capacity=64)
-    fcntl.flock(holder._fd, fcntl.LOCK_EX)
+    _replay_probe.lock_table(holder._fd)
     released = threading.Event()
 
     def release_soon() -> None:
         released.wait(timeout=5)  # needs the GIL: it only returns while the waiter is blocked without it
-        fcntl.flock(holder._fd, fcntl.LOCK_UN)
+        _replay_probe.unlock_table(holder._fd)
 
     thread = threading.Thread(target=release_soon)
     thread.start()
@@ -281,3 +290,39 @@ def test_a_worker_waiting_for_the_lock_lets_the_holder_in_its_own_process_finish
     assert waiter.remember_now("app", "waits-for-the-lock", NOW) is True
     thread.join()
     assert remember(holder, "waits-for-the-lock") is False
+
+
+def test_a_request_waits_only_for_the_stripes_of_its_own_buckets(tmp_path: Path) -> None:
+    """Byte-range locks, one byte per stripe: a lock held on stripe 5 (here a process-associated lock,
+    which conflicts with the guard's open-file-description locks) holds up a request on a bucket of
+    stripe 5 until it is released, and no request on other stripes."""
+    guard = open_guard(tmp_path, capacity=_replay_probe.STRIPES * SLOTS_PER_BUCKET * 4)  # 4 buckets per stripe
+    other = os.open(guard.path, os.O_RDWR)
+    fcntl.lockf(other, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 5)  # stripe 5's byte
+
+    def bucket(index: int) -> int:
+        return DATA_OFFSET + index * BUCKET_BYTES
+
+    try:
+        free = threading.Thread(
+            target=_replay_probe.remember, args=(guard._map, guard._fd, 11, bucket(6), bucket(7), NOW, NOW + 1)
+        )
+        free.start()
+        free.join(timeout=10)
+        assert not free.is_alive()  # stripes 6 and 7: not held up
+        done: list[int] = []
+        held = threading.Thread(
+            target=lambda: done.append(
+                _replay_probe.remember(
+                    guard._map, guard._fd, 12, bucket(6), bucket(5 + _replay_probe.STRIPES), NOW, NOW + 1
+                )
+            )
+        )
+        held.start()
+        held.join(timeout=0.2)
+        assert held.is_alive() and not done  # bucket 69 is on stripe 5: it waits
+    finally:
+        fcntl.lockf(other, fcntl.LOCK_UN, 1, 5)
+        os.close(other)
+    held.join(timeout=10)
+    assert done == [_replay_probe.PLACED]

@@ -8,7 +8,10 @@ SLOW_PATH: int
 DATA_OFFSET: int  # the table layout it assumes (mapped_replay.py's, checked by a test)
 BUCKET_BYTES: int
 OVERFLOW_AT: int
+STRIPES: int
 
 def remember(
     table: mmap.mmap, fd: int, tag: int, bucket1: int, bucket2: int, now_ms: int, expires_ms: int, /
 ) -> int: ...
+def lock_table(fd: int, /) -> None: ...
+def unlock_table(fd: int, /) -> None: ...

@@ -2,7 +2,7 @@
 
 Every signed request inserts (appid, sign) here; an entry still live means the request was seen. The
 SQLite guard (sqlite_replay.py) pays a B-tree insert in a transaction per batch; this table pays one
-keyed hash, one flock() pair and a few 8-byte reads and writes, with the same durability (the file
+keyed hash, a few byte-range lock calls and a few 8-byte reads and writes, with the same durability (the file
 lives in the data dir: a worker crash or a restart loses nothing; the page cache writes it back).
 
 Layout: a 4 KiB header (magic, version, geometry, the overflow horizon, a random hash key) and then
@@ -22,14 +22,15 @@ A table created while the node already has apps (restored from a backup, deleted
 know which recent requests were seen: its header records a floor (its creation time) and requests
 timestamped before it are refused. A new node's table has floor 0.
 
-All reads and writes of the table happen under an exclusive flock() on the file; the tag's keyed
-hash keeps an attacker from aiming requests at one bucket.
+Every read and write of a bucket happens under a lock: a request locks the stripes of its two buckets
+(byte-range locks of the file, 64 stripes: _replay_probe.c), everything else (open, resize, the
+overflow path) the whole table. The tag's keyed hash keeps an attacker from aiming requests at one
+bucket or stripe.
 """
 
 from __future__ import annotations
 
 import errno
-import fcntl
 import hashlib
 import logging
 import mmap
@@ -40,7 +41,7 @@ from pathlib import Path
 from pyehsm.clock import Clock
 from pyehsm.config import MAX_REPLAY_CAPACITY, MIN_REPLAY_CAPACITY
 from pyehsm.store import _replay_probe
-from pyehsm.store.sqlite_replay import FileLock, SqliteReplayGuard, fingerprint
+from pyehsm.store.sqlite_replay import SqliteReplayGuard, fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +107,8 @@ class MappedReplayGuard:
     def capacity(self) -> int:
         return self._buckets * SLOTS_PER_BUCKET
 
-    def _locked(self) -> FileLock:
-        return FileLock(self._fd)
+    def _locked(self) -> _TableLock:
+        return _TableLock(self._fd)
 
     # -- the table file ----------------------------------------------------------------------------------
     def _open_table(self, buckets: int, floor_ms: int) -> tuple[int, bytes, int]:
@@ -200,8 +201,7 @@ class MappedReplayGuard:
         """remember_now in full, overflow included (the C fast path changed nothing before handing over)."""
         needle = _U64.pack(tag)
         table = self._map
-        fcntl.flock(self._fd, fcntl.LOCK_EX)  # inline rather than a context manager: this is the hot path
-        try:
+        with self._locked():
             for bucket in buckets:  # seen: the tag at a slot boundary with an expiry still ahead
                 found = table.find(needle, bucket, bucket + BUCKET_BYTES)
                 while found != -1:
@@ -218,8 +218,6 @@ class MappedReplayGuard:
             if expires > horizon:
                 _U64.pack_into(table, _OVERFLOW_AT, expires)
             return self.overflow.insert([(_tag_bytes(tag), now_ms, expires)])[0]
-        finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     async def purge(self, now_ms: int) -> int:
         """Slots here are reused in place once expired; only the overflow table needs purging."""
@@ -239,6 +237,19 @@ class MappedReplayGuard:
         self._map.close()
         os.close(self._fd)
         await self.overflow.close()
+
+
+class _TableLock:
+    """The whole-table lock (every stripe) for the duration of a ``with`` block."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def __enter__(self) -> None:
+        _replay_probe.lock_table(self._fd)
+
+    def __exit__(self, *_: object) -> None:
+        _replay_probe.unlock_table(self._fd)
 
 
 def _tag_bytes(tag: int) -> bytes:
