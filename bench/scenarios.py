@@ -305,12 +305,16 @@ def _encrypt_comparison(env: BenchEnv) -> dict[str, Series]:
     return env.compare("encrypt", contenders)
 
 
+def _symmetric_rows(name: str, series: dict[str, Series]) -> Iterator[Result]:
+    """A symmetric action's rows: both bare endpoints, OpenBao transit (>= 1.3), moto."""
+    yield from _bare_rows(name, series)
+    yield _row(name, series["pyehsm"], "openbao transit", series.get("bao"), 1.3, ">= 1.3x openbao")
+    yield from _moto_rows(name, series)
+
+
 def encrypt(env: BenchEnv) -> Iterator[Result]:
     """Encrypt AES-256-GCM 32 B vs the bare endpoint (>= 0.85) and OpenBao transit (>= 1.3)."""
-    series = _encrypt_comparison(env)
-    yield from _bare_rows("encrypt", series)
-    yield _row("encrypt", series["pyehsm"], "openbao transit", series.get("bao"), 1.3, ">= 1.3x openbao")
-    yield from _moto_rows("encrypt", series)
+    yield from _symmetric_rows("encrypt", _encrypt_comparison(env))
 
 
 def _decrypt_comparison(env: BenchEnv) -> dict[str, Series]:
@@ -344,10 +348,7 @@ def _decrypt_comparison(env: BenchEnv) -> dict[str, Series]:
 
 def decrypt(env: BenchEnv) -> Iterator[Result]:
     """Decrypt AES-256-GCM 32 B vs the bare endpoint (>= 0.85) and OpenBao transit (>= 1.3)."""
-    series = _decrypt_comparison(env)
-    yield from _bare_rows("decrypt", series)
-    yield _row("decrypt", series["pyehsm"], "openbao transit", series.get("bao"), 1.3, ">= 1.3x openbao")
-    yield from _moto_rows("decrypt", series)
+    yield from _symmetric_rows("decrypt", _decrypt_comparison(env))
 
 
 def _generate_data_key_comparison(env: BenchEnv) -> dict[str, Series]:

@@ -204,32 +204,30 @@ static PyObject *remember(PyObject *module, PyObject *const *args, Py_ssize_t na
     return result < 0 ? NULL : PyLong_FromLong(result);
 }
 
-PyDoc_STRVAR(lock_table_doc, "lock_table(fd): the whole-table lock (every stripe), waiting for it without the GIL.");
-
-static PyObject *lock_table(PyObject *module, PyObject *fd_object) {
-    (void)module;
+/* The whole-table lock (every stripe) taken or released for lock_table / unlock_table. */
+static PyObject *whole_table(PyObject *fd_object, int take) {
     int fd = as_fd(fd_object);
     if (fd < 0) {
         return NULL;
     }
-    if (lock_stripes(fd, 0, STRIPES) != 0) {
+    if ((take ? lock_stripes(fd, 0, STRIPES) : unlock_stripes(fd, 0, STRIPES)) != 0) {
         return PyErr_SetFromErrno(PyExc_OSError);
     }
     Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(lock_table_doc, "lock_table(fd): the whole-table lock (every stripe), waiting for it without the GIL.");
+
+static PyObject *lock_table(PyObject *module, PyObject *fd_object) {
+    (void)module;
+    return whole_table(fd_object, 1);
 }
 
 PyDoc_STRVAR(unlock_table_doc, "unlock_table(fd): release the whole-table lock.");
 
 static PyObject *unlock_table(PyObject *module, PyObject *fd_object) {
     (void)module;
-    int fd = as_fd(fd_object);
-    if (fd < 0) {
-        return NULL;
-    }
-    if (unlock_stripes(fd, 0, STRIPES) != 0) {
-        return PyErr_SetFromErrno(PyExc_OSError);
-    }
-    Py_RETURN_NONE;
+    return whole_table(fd_object, 0);
 }
 
 static PyMethodDef methods[] = {
