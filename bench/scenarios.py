@@ -236,8 +236,9 @@ def _moto_rows(name: str, series: dict[str, Series]) -> Iterator[Result]:
         yield _row(name, series["pyehsm"], "moto kms", series["moto"], 0.0, "report")
 
 
-def _row(name: str, mine: Series, peer: str, peer_s: Series | None, target: float, target_text: str) -> Result:
-    row: Result = {
+def _own_columns(name: str, mine: Series, peer: str, target_text: str) -> Result:
+    """The columns every measured row has: pyehsm's own figures (medians, and every round's)."""
+    return {
         "scenario": name,
         "pyehsm_rps": mine.rps,
         "p50_ms": mine.p50_ms,
@@ -247,6 +248,10 @@ def _row(name: str, mine: Series, peer: str, peer_s: Series | None, target: floa
         "pyehsm_runs": [asdict(m) for m in mine.runs],
         "target": target_text,
     }
+
+
+def _row(name: str, mine: Series, peer: str, peer_s: Series | None, target: float, target_text: str) -> Result:
+    row = _own_columns(name, mine, peer, target_text)
     if peer_s is None:
         return {
             **row,
@@ -381,16 +386,9 @@ def symmetric_p99(env: BenchEnv) -> Iterator[Result]:
     ):
         mine = series["pyehsm"]
         yield {
-            "scenario": f"symmetric_p99 {action}",
-            "pyehsm_rps": mine.rps,
-            "p50_ms": mine.p50_ms,
-            "p99_ms": mine.p99_ms,
-            "peer": "-",
+            **_own_columns(f"symmetric_p99 {action}", mine, "-", "p99 < 10 ms"),
             "peer_rps": 0.0,
             "ratio": 0.0,
-            "rounds": len(mine.runs),
-            "pyehsm_runs": [asdict(m) for m in mine.runs],
-            "target": "p99 < 10 ms",
             "met": mine.p99_ms < 10 and mine.errors == 0,
             "errors": mine.errors,
             "note": f"{action} at 32 connections, p99 per round {mine.p99_text()} ms; the bare endpoint's "
