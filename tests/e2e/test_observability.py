@@ -9,11 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import msgspec
 import pytest
 
 from pyehsm.client import Client, EhsmApiError
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, audit_lines_once
 
 PLAINTEXT = b"TOP-SECRET-PLAINTEXT-7d1f"
 SECRET_VALUE = "SECRET-VALUE-93ab"
@@ -91,7 +90,7 @@ def test_audit_log_and_metrics_after_a_session(audited: tuple[ServerProcess, Pat
     ]
 
     # -- audit: one JSON line per request, the agreed fields only --------------------------------------
-    lines = [msgspec.json.decode(line) for line in audit.read_bytes().splitlines()]
+    lines = audit_lines_once(audit, lambda e: e["code"] == 404)  # the last request's line
     mine = [entry for entry in lines if entry["appid"] == appid]
     assert all(set(entry) == AUDIT_FIELDS for entry in lines)
     assert [e["action"] for e in mine] == [

@@ -12,10 +12,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
+import msgspec
 import uvicorn
 
 from pyehsm.app import build_app
@@ -150,3 +152,20 @@ def in_process_server(settings: Settings, clock: Clock | None = None) -> Iterato
         yield server
     finally:
         server.stop()
+
+
+AuditLine = dict[str, Any]
+
+
+def audit_lines_once(path: Path, seen: Callable[[AuditLine], bool], timeout: float = 30.0) -> list[AuditLine]:
+    """The audit log's lines, once one of them satisfies ``seen``.
+
+    The server writes a request's audit line at the start of the event-loop turn after its response
+    (a group commit), so a client that reads the file right after its last response can be early.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = [msgspec.json.decode(line) for line in path.read_bytes().splitlines()]
+        if any(seen(entry) for entry in lines) or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.01)
