@@ -31,8 +31,12 @@ _encoder = msgspec.json.Encoder()
 
 
 def _reply(code: int, message: str, result: dict[str, str]) -> Response:
+    """The eHSM envelope; a failure also gets an HTTP error status, the one thing wrk counts without a
+    Lua callback per response (bench/load.py)."""
     return Response(
-        _encoder.encode({"code": code, "message": message, "result": result}), media_type="application/json"
+        _encoder.encode({"code": code, "message": message, "result": result}),
+        status_code=200 if code == 200 else 400,
+        media_type="application/json",
     )
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import json
 import os
 import shutil
 import subprocess
@@ -36,7 +35,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from bench import procs
+from bench import load, procs
 from bench.streams import b64, write_pyehsm_stream
 from pyehsm.client import Client
 from pyehsm.config import DEFAULT_POOL_DEPTH
@@ -96,19 +95,8 @@ def node(extra: list[str]) -> Iterator[str]:
 
 def wrk(wrk_path: str, base: str, stream: Path, connections: int, duration: float) -> Measurement:
     threads = max(1, min(2, connections))
-    cmd = [wrk_path, f"-t{threads}", f"-c{connections}", f"-d{int(duration)}s", "--timeout", "10s",
-           "-s", str(procs.BENCH_DIR / "replay.lua"), base.removesuffix("/ehsm"), "--", str(stream), '"code":200',
-           str(threads)]  # fmt: skip
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    data = json.loads(next(x for x in reversed(out.splitlines()) if x.startswith("{")))
-    seconds = data["duration_us"] / 1e6
-    return Measurement(
-        data["requests"] / seconds,
-        data["p50_us"] / 1000,
-        data["p99_us"] / 1000,
-        int(data["errors"]) + int(data["socket_errors"]),
-        data["exhausted"] == "true",
-    )
+    run = load.checked_wrk(wrk_path, base.removesuffix("/ehsm"), stream, connections, threads, duration, pyehsm=True)
+    return Measurement(run.rps, run.p50_ms, run.p99_ms, run.errors, run.exhausted)
 
 
 def encrypt_load(wrk_path: str, bases: list[str], connections: int, duration: float, workdir: Path) -> Measurement:

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import multiprocessing
 import os
 import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +21,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from bench import multinode, procs
+from bench import load, multinode, procs
 from bench.streams import b64, write_constant_stream, write_pyehsm_stream
 from pyehsm.client import Client
 from pyehsm.config import DEFAULT_POOL_DEPTH
@@ -152,34 +150,23 @@ class BenchEnv:
         return self.shared("moto", procs.moto)  # type: ignore[no-any-return]
 
     # -- load --------------------------------------------------------------------------------------
-    def wrk(self, url: str, stream: Path, marker: str, seconds: float | None = None) -> Measurement:
-        cmd = [
-            self.wrk_path,
-            f"-t{THREADS}",
-            f"-c{CONNECTIONS}",
-            f"-d{int(seconds or self.duration)}s",
-            "--timeout",
-            "10s",
-            "-s",
-            str(procs.BENCH_DIR / "replay.lua"),
-            url,
-            "--",
-            str(stream),
-            marker,
-            str(THREADS),
-        ]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-        line = next(x for x in reversed(out.splitlines()) if x.startswith("{"))
-        data = json.loads(line)
-        seconds = data["duration_us"] / 1e6
-        errors = int(data["errors"]) + int(data["socket_errors"])
-        note = "request stream exhausted (raise MAX_RPS_GUESS)" if data["exhausted"] == "true" else ""
-        return Measurement(data["requests"] / seconds, data["p50_us"] / 1000, data["p99_us"] / 1000, errors, note)
+    def wrk(self, url: str, stream: Path, seconds: float | None = None, pyehsm: bool = False) -> Measurement:
+        """One load run; ``pyehsm``: the server is a pyehsm server, whose envelope codes are checked too."""
+        run = load.checked_wrk(self.wrk_path, url, stream, CONNECTIONS, THREADS, seconds or self.duration, pyehsm)
+        note = "request stream exhausted (raise MAX_RPS_GUESS)" if run.exhausted else ""
+        return Measurement(run.rps, run.p50_ms, run.p99_ms, run.errors, note)
 
     def signed_contender(
-        self, name: str, url: str, c: Client, action: str, payload_for: Callable[[int], dict[str, Any]]
+        self,
+        name: str,
+        url: str,
+        c: Client,
+        action: str,
+        payload_for: Callable[[int], dict[str, Any]],
+        pyehsm: bool = True,
     ) -> Contender:
-        """Load with correctly signed requests, a fresh stream (its own nonces) for every run."""
+        """Load with correctly signed requests, a fresh stream (its own nonces) for every run; ``pyehsm``:
+        the server is pyehsm (else the bare endpoint, which answers a failure with an HTTP error status)."""
 
         def run(seconds: float) -> Measurement:
             prefix = f"n{next(self._streams)}-"
@@ -187,7 +174,7 @@ class BenchEnv:
             path = self.workdir / f"stream-{prefix}.txt"
             stream = write_pyehsm_stream(path, c.appid, c.apikey, action, payload_for, count, prefix)
             try:
-                return self.wrk(url, stream, '"code":200', seconds)
+                return self.wrk(url, stream, seconds, pyehsm)
             finally:
                 stream.unlink()
 
@@ -197,11 +184,10 @@ class BenchEnv:
         c = self.pyehsm_client()
         return self.signed_contender("pyehsm", c.base_url.removesuffix("/ehsm"), c, action, payload_for)
 
-    def constant_contender(self, name: str, addr: str, stream: Path, marker: str) -> Contender:
-        """Load with one constant request (peers that keep no replay state)."""
-        return Contender(
-            name, lambda: self.wrk(addr, stream, marker), lambda: self.wrk(addr, stream, marker, WARMUP_SECONDS)
-        )
+    def constant_contender(self, name: str, addr: str, stream: Path) -> Contender:
+        """Load with one constant request (peers that keep no replay state and answer failures with an HTTP
+        error status)."""
+        return Contender(name, lambda: self.wrk(addr, stream), lambda: self.wrk(addr, stream, WARMUP_SECONDS))
 
     def bao_contender(self, path: str, body: dict[str, Any]) -> list[Contender]:
         addr = self.bao()
@@ -209,17 +195,17 @@ class BenchEnv:
             return []
         headers = {"X-Vault-Token": procs.BAO_TOKEN, "Content-Type": "application/json"}
         stream = write_constant_stream(self.workdir / f"bao-{path.replace('/', '_')}.txt", "POST", path, headers, body)
-        return [self.constant_contender("bao", addr, stream, '"data"')]
+        return [self.constant_contender("bao", addr, stream)]
 
 
-def moto_contender(env: BenchEnv, action: str, body: dict[str, Any], marker: str) -> list[Contender]:
+def moto_contender(env: BenchEnv, action: str, body: dict[str, Any]) -> list[Contender]:
     """moto's KMS answering one constant request (moto keeps no replay state: the same body is fine)."""
     addr = env.moto()
     if addr is None:
         return []
     headers = {**procs.MOTO_HEADERS, "X-Amz-Target": f"TrentService.{action}"}
     stream = write_constant_stream(env.workdir / f"moto-{action}.txt", "POST", "/", headers, body)
-    return [env.constant_contender("moto", addr, stream, f'"{marker}"')]
+    return [env.constant_contender("moto", addr, stream)]
 
 
 def _moto_key(env: BenchEnv, spec: str, usage: str) -> str | None:
@@ -284,7 +270,9 @@ def _bare_contenders(env: BenchEnv, action: str, payload: dict[str, Any]) -> lis
     (one write per response), reported without a target: pyehsm's cost above the endpoint alone."""
     c = env.pyehsm_client()
     return [
-        env.signed_contender(name, env.bare_url(stock).removesuffix("/ehsm"), c, action, lambda _: payload)
+        env.signed_contender(
+            name, env.bare_url(stock).removesuffix("/ehsm"), c, action, lambda _: payload, pyehsm=False
+        )
         for name, stock in (("bare", True), ("bare-protocol", False))
     ]
 
@@ -304,7 +292,7 @@ def _encrypt_comparison(env: BenchEnv) -> dict[str, Series]:
             env.pyehsm_contender("Encrypt", lambda _: {"keyid": keyid, "plaintext": PLAINTEXT_32}),
             *_bare_contenders(env, "Encrypt", BARE_ENCRYPT),
             *env.bao_contender("/v1/transit/encrypt/aes", {"plaintext": PLAINTEXT_32}),
-            *(moto_contender(env, "Encrypt", moto_body, "CiphertextBlob") if moto_key else []),
+            *(moto_contender(env, "Encrypt", moto_body) if moto_key else []),
         ]
 
     return env.compare("encrypt", contenders)
@@ -345,7 +333,7 @@ def _decrypt_comparison(env: BenchEnv) -> dict[str, Series]:
         moto_key = _moto_key(env, "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT")
         if moto_key is not None:
             sealed = procs.moto_call(str(env.moto()), "Encrypt", {"KeyId": moto_key, "Plaintext": PLAINTEXT_32})
-            entrants += moto_contender(env, "Decrypt", {"CiphertextBlob": sealed["CiphertextBlob"]}, "Plaintext")
+            entrants += moto_contender(env, "Decrypt", {"CiphertextBlob": sealed["CiphertextBlob"]})
         return entrants
 
     return env.compare("decrypt", contenders)
@@ -421,7 +409,7 @@ def sign_p256(env: BenchEnv) -> Iterator[Result]:
         return [
             _sign_contender(env, "EH_EC_P256", "EH_PAD_NONE"),
             *env.bao_contender("/v1/transit/sign/p256", {"input": MESSAGE_32}),
-            *(moto_contender(env, "Sign", moto_body, "Signature") if keyid else []),
+            *(moto_contender(env, "Sign", moto_body) if keyid else []),
         ]
 
     series = env.compare("sign_p256", contenders)
