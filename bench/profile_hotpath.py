@@ -1,6 +1,7 @@
-"""Profile pyehsm's request path in-process (no sockets): `python -m bench.profile_hotpath [N] [encrypt|sign]`.
+"""Profile pyehsm's request path in-process (no sockets):
+`python -m bench.profile_hotpath [N] [encrypt|generate_data_key|sign]`.
 
-Drives the /ehsm ASGI app directly with pre-signed Encrypt (or ECDSA P-256 Sign) requests and prints
+Drives the /ehsm ASGI app directly with pre-signed Encrypt (GenerateDataKey 32 B, ECDSA P-256 Sign) requests and prints
 the per-request cost and a cProfile summary, to find what stands between the handler and the
 bare-endpoint baseline (or OpenBao's sign rate).
 """
@@ -13,6 +14,7 @@ import pstats
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,31 +25,39 @@ from pyehsm.config import Settings
 from pyehsm.crypto.keyspecs import KeyUsage, Origin, keyspec
 from pyehsm.signing import sign_request
 
+MESSAGE_32 = "MzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzM="
+PLAINTEXT_32 = "WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlo="
+# scenario -> (Action, keyspec, the payload for a keyid)
+_REQUESTS: dict[str, tuple[str, str, Callable[[str], dict[str, Any]]]] = {
+    "encrypt": ("Encrypt", "EH_AES_GCM_256", lambda keyid: {"keyid": keyid, "plaintext": PLAINTEXT_32}),
+    "generate_data_key": ("GenerateDataKey", "EH_AES_GCM_256", lambda keyid: {"keyid": keyid, "keylen": 32}),
+    "sign": (
+        "Sign",
+        "EH_EC_P256",
+        lambda keyid: {"keyid": keyid, "message": MESSAGE_32, "message_type": "EH_RAW", "digest_mode": "EH_SHA_256"},
+    ),
+}
+
 
 async def run(n: int, action: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         runtime = await open_runtime(Settings(data_dir=Path(tmp), pool_depth={}))
         appid, apikey = await runtime.services.apps.enroll()
-        signing = action == "sign"
-        spec = keyspec("EH_EC_P256" if signing else "EH_AES_GCM_256")
-        usage = KeyUsage.SIGN_VERIFY if signing else None
+        name, spec_name, payload_of = _REQUESTS[action]
+        spec = keyspec(spec_name)
+        usage = KeyUsage.SIGN_VERIFY if name == "Sign" else None
         record = await runtime.services.keys.create(appid, spec, Origin.INTERNAL, usage)
         now = runtime.services.clock.now_ms()
         bodies = []
-        message = "MzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzM="
         for i in range(n):
-            payload = (
-                {"keyid": record.keyid, "message": message, "message_type": "EH_RAW", "digest_mode": "EH_SHA_256"}
-                if signing
-                else {"keyid": record.keyid, "plaintext": "WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlo="}
-            )
+            payload = payload_of(record.keyid)
             ts = str(now)
             nonce = f"p{i}"
             sign = sign_request(apikey, appid, ts, payload, nonce)
             bodies.append(
                 msgspec.json.encode({"appid": appid, "timestamp": ts, "nonce": nonce, "payload": payload, "sign": sign})
             )
-        query = b"Action=Sign" if signing else b"Action=Encrypt"
+        query = f"Action={name}".encode()
         scope = {"type": "http", "method": "POST", "path": "/ehsm", "query_string": query, "headers": []}
         sent: list[Any] = []
 

@@ -65,6 +65,10 @@ def canonical_string(params: Mapping[str, Any]) -> str:
             if value:
                 parts.append(key + "=" + value)
             continue
+        if kind is int:  # not bool (type() is exact); JavaScript drops 0 (0 == "") and renders String(n)
+            if value:
+                parts.append(key + "=" + str(value))
+            continue
         if kind is dict:  # an object is never dropped (in JavaScript, {} == "" is false)
             parts.append(key + "=" + canonical_string(value))
             continue
