@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +71,9 @@ def outcomes_in(text: str) -> tuple[int, int]:
     return ok, failed
 
 
+READS = 5
+
+
 class EnvelopeCheck:
     """Counts the envelope failures of one run against a pyehsm server: every request the server answered
     with a code other than 200, and every response wrk counted that the server counted neither as a
@@ -80,7 +84,14 @@ class EnvelopeCheck:
         self._before = envelope_outcomes(root_url)
 
     def failures(self, run: WrkRun) -> int:
-        return failures_between(self._before, envelope_outcomes(self._url), run.requests)
+        # Workers flush their counts into the shared metrics within MULTIPROC_FLUSH_SECONDS: a shortfall
+        # is read again a few times before it counts
+        for _ in range(READS):
+            found = failures_between(self._before, envelope_outcomes(self._url), run.requests)
+            if found == 0:
+                break
+            time.sleep(0.1)
+        return found
 
 
 def failures_between(before: tuple[int, int], after: tuple[int, int], responses: int) -> int:
