@@ -1,14 +1,15 @@
 """Profile pyehsm's request path in-process (no sockets):
-`python -m bench.profile_hotpath [N] [encrypt|generate_data_key|sign]`.
+`python -m bench.profile_hotpath [N] [encrypt|decrypt|generate_data_key|sign]`.
 
-Drives the /ehsm ASGI app directly with pre-signed Encrypt (GenerateDataKey 32 B, ECDSA P-256 Sign) requests and prints
-the per-request cost and a cProfile summary, to find what stands between the handler and the
+Drives the /ehsm ASGI app directly with pre-signed Encrypt (Decrypt, GenerateDataKey 32 B, ECDSA P-256
+Sign) requests and prints the per-request cost and a cProfile summary, to find what stands between the handler and the
 bare-endpoint baseline (or OpenBao's sign rate).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import cProfile
 import pstats
 import sys
@@ -27,14 +28,15 @@ from pyehsm.signing import sign_request
 
 MESSAGE_32 = "MzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzM="
 PLAINTEXT_32 = "WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlo="
-# scenario -> (Action, keyspec, the payload for a keyid)
-_REQUESTS: dict[str, tuple[str, str, Callable[[str], dict[str, Any]]]] = {
-    "encrypt": ("Encrypt", "EH_AES_GCM_256", lambda keyid: {"keyid": keyid, "plaintext": PLAINTEXT_32}),
-    "generate_data_key": ("GenerateDataKey", "EH_AES_GCM_256", lambda keyid: {"keyid": keyid, "keylen": 32}),
+# scenario -> (Action, keyspec, the payload for a keyid and a ciphertext of 32 bytes under it, base64)
+_REQUESTS: dict[str, tuple[str, str, Callable[[str, str], dict[str, Any]]]] = {
+    "encrypt": ("Encrypt", "EH_AES_GCM_256", lambda keyid, _: {"keyid": keyid, "plaintext": PLAINTEXT_32}),
+    "decrypt": ("Decrypt", "EH_AES_GCM_256", lambda keyid, ct: {"keyid": keyid, "ciphertext": ct}),
+    "generate_data_key": ("GenerateDataKey", "EH_AES_GCM_256", lambda keyid, _: {"keyid": keyid, "keylen": 32}),
     "sign": (
         "Sign",
         "EH_EC_P256",
-        lambda keyid: {"keyid": keyid, "message": MESSAGE_32, "message_type": "EH_RAW", "digest_mode": "EH_SHA_256"},
+        lambda keyid, _: {"keyid": keyid, "message": MESSAGE_32, "message_type": "EH_RAW", "digest_mode": "EH_SHA_256"},
     ),
 }
 
@@ -47,10 +49,14 @@ async def run(n: int, action: str) -> None:
         spec = keyspec(spec_name)
         usage = KeyUsage.SIGN_VERIFY if name == "Sign" else None
         record = await runtime.services.keys.create(appid, spec, Origin.INTERNAL, usage)
+        ciphertext = ""
+        if name == "Decrypt":
+            sealed = await runtime.services.symmetric.encrypt(appid, record.keyid, base64.b64decode(PLAINTEXT_32), b"")
+            ciphertext = base64.b64encode(sealed).decode()
         now = runtime.services.clock.now_ms()
         bodies = []
         for i in range(n):
-            payload = payload_of(record.keyid)
+            payload = payload_of(record.keyid, ciphertext)
             ts = str(now)
             nonce = f"p{i}"
             sign = sign_request(apikey, appid, ts, payload, nonce)
