@@ -180,9 +180,11 @@ class BenchEnv:
 
         return Contender(name, lambda: run(self.duration), lambda: run(WARMUP_SECONDS))
 
-    def pyehsm_contender(self, action: str, payload_for: Callable[[int], dict[str, Any]]) -> Contender:
+    def pyehsm_contender(
+        self, action: str, payload_for: Callable[[int], dict[str, Any]], name: str = "pyehsm"
+    ) -> Contender:
         c = self.pyehsm_client()
-        return self.signed_contender("pyehsm", c.base_url.removesuffix("/ehsm"), c, action, payload_for)
+        return self.signed_contender(name, c.base_url.removesuffix("/ehsm"), c, action, payload_for)
 
     def constant_contender(self, name: str, addr: str, stream: Path) -> Contender:
         """Load with one constant request (peers that keep no replay state and answer failures with an HTTP
@@ -346,12 +348,10 @@ def decrypt(env: BenchEnv) -> Iterator[Result]:
 
 def _generate_data_key_comparison(env: BenchEnv) -> dict[str, Series]:
     def contenders() -> list[Contender]:
-        c = env.pyehsm_client()
-        keyid = c.create_key("EH_AES_GCM_256")
-        url = c.base_url.removesuffix("/ehsm")
+        keyid = env.pyehsm_client().create_key("EH_AES_GCM_256")
         return [
             env.pyehsm_contender("GenerateDataKey", lambda _: {"keyid": keyid, "keylen": 32}),
-            env.signed_contender("encrypt", url, c, "Encrypt", lambda _: {"keyid": keyid, "plaintext": PLAINTEXT_32}),
+            env.pyehsm_contender("Encrypt", lambda _: {"keyid": keyid, "plaintext": PLAINTEXT_32}, name="encrypt"),
         ]
 
     return env.compare("generate_data_key", contenders)

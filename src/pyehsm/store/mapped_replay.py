@@ -189,7 +189,10 @@ class MappedReplayGuard:
         The common case (no overflow pending, a free slot) runs in C (_replay_probe.c: lock, lookup,
         insert, unlock in one call); whatever it leaves to the slow path runs here."""
         digest = hashlib.blake2b(f"{appid}|{sign}".encode(), digest_size=_TAG_BYTES, key=self._key).digest()
-        tag = int.from_bytes(digest, "little") or 1
+        return self._remember_tag(int.from_bytes(digest, "little") or 1, now_ms)
+
+    def _remember_tag(self, tag: int, now_ms: int) -> bool:
+        """remember_now after hashing: the C fast path, then the slow path when it hands over."""
         buckets = _buckets(tag, self._mask)
         expires = now_ms + self.retention_ms
         outcome = _replay_probe.remember(self._map, self._fd, tag, buckets[0], buckets[1], now_ms, expires)
