@@ -26,7 +26,7 @@ from typing import IO, Any
 
 import click
 
-from pyehsm.cli.server import base_settings, fail
+from pyehsm.cli.server import base_settings, data_dir_option, done, fail, output_option
 from pyehsm.errors import StartupError
 from pyehsm.keyring.domain import open_keyring
 from pyehsm.keyring.keyring import Keyring, UnwrapError
@@ -247,9 +247,10 @@ def _create_private(path: Path) -> IO[str]:
 
 @click.command("export")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+@data_dir_option
 @click.option("--store", default=None, help="Store URL to read (default: SQLite in the data dir).")
-def export_command(file: Path, data_dir: Path | None, store: str | None) -> None:
+@output_option
+def export_command(file: Path, data_dir: Path | None, store: str | None, output: str) -> None:
     """Write every row of the store to FILE (new, mode 0600), still wrapped."""
     from pyehsm.app import open_store
 
@@ -271,15 +272,16 @@ def export_command(file: Path, data_dir: Path | None, store: str | None) -> None
         counts = asyncio.run(run())
     except StartupError as exc:
         fail(exc)
-    click.echo(f"exported {sum(counts.values())} rows from {len(counts)} tables to {file}")
+    done(f"exported {sum(counts.values())} rows from {len(counts)} tables to {file}", file=str(file), rows=counts)
 
 
 @click.command("import")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+@data_dir_option
 @click.option("--store", default=None, help="Store URL to fill; it must be new (empty).")
 @click.option("--root-key", default=None, help="The SOURCE's root key provider (default file:<data-dir>/root.key).")
-def import_command(file: Path, data_dir: Path | None, store: str | None, root_key: str | None) -> None:
+@output_option
+def import_command(file: Path, data_dir: Path | None, store: str | None, root_key: str | None, output: str) -> None:
     """Load FILE into an empty store, then unwrap every apikey and key version to verify it."""
     from pyehsm.app import open_store
 
@@ -315,8 +317,10 @@ def import_command(file: Path, data_dir: Path | None, store: str | None, root_ke
     except StartupError as exc:
         fail(exc)
     verified = ", ".join(f"{n} {kind}" for kind, n in report.verified.items())
-    click.echo(
-        f"imported {sum(report.rows.values())} rows into {len(report.rows)} tables; verified by unwrapping: {verified}"
+    done(
+        f"imported {sum(report.rows.values())} rows into {len(report.rows)} tables; verified by unwrapping: {verified}",
+        rows=report.rows,
+        verified=report.verified,
     )
 
 

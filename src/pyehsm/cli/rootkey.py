@@ -23,7 +23,7 @@ from typing import Any
 
 import click
 
-from pyehsm.cli.server import base_settings, fail
+from pyehsm.cli.server import base_settings, data_dir_option, done, fail, output_option
 from pyehsm.clock import SystemClock
 from pyehsm.config import Settings
 from pyehsm.errors import StartupError
@@ -41,9 +41,7 @@ from pyehsm.keyring.rotation import (
 from pyehsm.store.base import Store
 from pyehsm.store.sqlite import SqliteStore, connect, migrate
 
-_data_dir = click.option(
-    "--data-dir", type=click.Path(path_type=Path), default=None, help="Data directory (default $PYEHSM_DATA_DIR)."
-)
+_data_dir = data_dir_option
 _store = click.option("--store", default=None, help="Store URL (default: SQLite in the data dir).")
 _root_key = click.option("--root-key", default=None, help="The store's root key provider (see `pyehsm serve`).")
 
@@ -274,7 +272,8 @@ def domain_key_status(data_dir: Path | None, store: str | None) -> None:
 @click.argument("file", type=click.Path(path_type=Path))
 @_data_dir
 @_store
-def backup(file: Path, data_dir: Path | None, store: str | None) -> None:
+@output_option
+def backup(file: Path, data_dir: Path | None, store: str | None, output: str) -> None:
     """Write a consistent snapshot of the SQLite store to FILE (0600); safe while the server runs.
 
     The snapshot holds only wrapped values and never the root key: keep that separately. PostgreSQL:
@@ -304,9 +303,15 @@ def backup(file: Path, data_dir: Path | None, store: str | None) -> None:
         finally:
             await s.close()
         check = _inspect_snapshot(file)
-        click.echo(
+        done(
             f"wrote {file}: schema {check.schema}, {check.apps} app(s), {check.keys} key(s), "
-            f"domain key {check.active_dk}; it is useless without the {check.root_kind} root key (not included)"
+            f"domain key {check.active_dk}; it is useless without the {check.root_kind} root key (not included)",
+            file=str(file),
+            schema=check.schema,
+            apps=check.apps,
+            keys=check.keys,
+            domain_key=check.active_dk,
+            root_kind=check.root_kind,
         )
 
     _run(run())
@@ -350,7 +355,8 @@ def _inspect_snapshot(file: Path) -> SnapshotInfo:
 @click.argument("file", type=click.Path(path_type=Path))
 @_data_dir
 @_store
-def restore(file: Path, data_dir: Path | None, store: str | None) -> None:
+@output_option
+def restore(file: Path, data_dir: Path | None, store: str | None, output: str) -> None:
     """Bring a `pyehsm backup` snapshot back into a new data directory (never over an existing store).
 
     Start pyehsm on it with the root key the snapshot was made with.
@@ -374,9 +380,12 @@ def restore(file: Path, data_dir: Path | None, store: str | None) -> None:
             dest.close()
     except StartupError as exc:
         fail(exc)
-    click.echo(
+    done(
         f"restored {info.apps} app(s) and {info.keys} key(s) into {target}; start pyehsm with the "
-        f"{info.root_kind} root key the snapshot was made with"
+        f"{info.root_kind} root key the snapshot was made with",
+        apps=info.apps,
+        keys=info.keys,
+        store=str(target),
     )
 
 

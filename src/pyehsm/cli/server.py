@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import logging.config
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -16,11 +19,48 @@ from pyehsm.config import DEFAULT_REPLAY_CAPACITY, QUOTE_PROVIDERS, TCB_ALLOW_CH
 from pyehsm.errors import StartupError
 from pyehsm.logs import LOG_FORMATS, logging_config
 
+F = TypeVar("F", bound=Callable[..., Any])
+DATA_DIR_HELP = "Data directory (default $PYEHSM_DATA_DIR, else ./pyehsm-data)."
+
+
+def data_dir_option(f: F) -> F:
+    """``--data-dir``: the same option, help and default on every server-side command."""
+    return click.option("--data-dir", type=click.Path(path_type=Path), default=None, help=DATA_DIR_HELP)(f)
+
+
+def output_option(f: F) -> F:
+    """``--output/-o text|json`` for server-side commands (results and errors as JSON with json)."""
+    return click.option(
+        "--output",
+        "-o",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help="json: the result as a JSON object on stdout; an error as a JSON object on stderr.",
+    )(f)
+
+
+def json_output() -> bool:
+    """Whether the running command was given ``--output json``."""
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and ctx.params.get("output") == "json"
+
 
 def fail(exc: Exception) -> None:
-    """Print a startup/usage problem and exit 1 (no traceback)."""
-    click.echo(f"pyehsm: {exc}", err=True)
+    """Print a startup/usage problem and exit 1 (no traceback); a JSON object on stderr under -o json."""
+    if json_output():
+        click.echo(json.dumps({"error": {"message": str(exc), "type": type(exc).__name__}}), err=True)
+    else:
+        click.echo(f"pyehsm: {exc}", err=True)
     sys.exit(1)
+
+
+def done(message: str, **fields: Any) -> None:
+    """A server-side command's result: the message, or ``{"result": "ok", **fields}`` under -o json."""
+    if json_output():
+        click.echo(json.dumps({"result": "ok", **fields}, default=str))
+    else:
+        click.echo(message)
 
 
 def base_settings(data_dir: Path | None, store: str | None, root_key: str | None) -> Settings:
@@ -38,12 +78,7 @@ def base_settings(data_dir: Path | None, store: str | None, root_key: str | None
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=9000, show_default=True, type=int)
-@click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Data directory (default ./pyehsm-data or $PYEHSM_DATA_DIR).",
-)
+@data_dir_option
 @click.option("--workers", default=1, show_default=True, type=int)
 @click.option("--store", default=None, help="Store URL (default: SQLite in the data dir). Env: PYEHSM_STORE.")
 @click.option("--root-key", default=None, help="Root key provider: file:PATH (default file:<data-dir>/root.key).")
@@ -197,10 +232,11 @@ def serve(
 
 
 @click.command()
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
-@click.option("--store", default=None)
-@click.option("--root-key", default=None)
-def enroll(data_dir: Path | None, store: str | None, root_key: str | None) -> None:
+@data_dir_option
+@click.option("--store", default=None, help="Store URL (default: SQLite in the data dir). Env: PYEHSM_STORE.")
+@click.option("--root-key", default=None, help="Root key provider (default file:<data-dir>/root.key).")
+@output_option
+def enroll(data_dir: Path | None, store: str | None, root_key: str | None, output: str) -> None:
     """Create an app offline (works with any enroll policy); prints appid and apikey."""
     from pyehsm.app import open_runtime
 
@@ -217,13 +253,14 @@ def enroll(data_dir: Path | None, store: str | None, root_key: str | None) -> No
         appid, apikey = asyncio.run(run())
     except StartupError as exc:
         fail(exc)
-    click.echo(f"appid: {appid}\napikey: {apikey}")
+    done(f"appid: {appid}\napikey: {apikey}", appid=appid, apikey=apikey)
 
 
 @click.command()
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
-@click.option("--store", default=None)
-def migrate(data_dir: Path | None, store: str | None) -> None:
+@data_dir_option
+@click.option("--store", default=None, help="Store URL (default: SQLite in the data dir). Env: PYEHSM_STORE.")
+@output_option
+def migrate(data_dir: Path | None, store: str | None, output: str) -> None:
     """Apply pending schema migrations and exit."""
     from pyehsm.app import open_store
 
@@ -238,7 +275,7 @@ def migrate(data_dir: Path | None, store: str | None) -> None:
         asyncio.run(run())
     except StartupError as exc:
         fail(exc)
-    click.echo("schema is up to date")
+    done("schema is up to date")
 
 
 COMMANDS = [serve, enroll, migrate]
