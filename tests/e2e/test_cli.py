@@ -42,7 +42,7 @@ def test_key_commands(client: Client) -> None:
     keyid = created.stdout.strip()
     signing = json.loads(run(["key", "create", "EH_EC_P256", "--usage", "sign", "-o", "json"], env).stdout)["keyid"]
     table = run(["key", "list"], env).stdout.splitlines()
-    assert table[0].split() == ["KEYID", "KEYSPEC", "STATE", "USAGE", "CREATED_MS"]
+    assert table[0].split() == ["KEYID", "KEYSPEC", "STATE", "USAGE", "CREATED"]
     assert {line.split()[0] for line in table[1:]} == {keyid, signing}
     assert run(["key", "disable", keyid], env).exit_code == 0
     listed = json.loads(run(["key", "list", "--output", "json"], env).stdout)
@@ -50,7 +50,7 @@ def test_key_commands(client: Client) -> None:
     assert run(["key", "enable", keyid], env).exit_code == 0
     pem = run(["key", "public-key", signing], env).stdout
     assert pem.startswith("-----BEGIN PUBLIC KEY-----")
-    assert run(["key", "delete", keyid], env).stdout.strip() == f"deleted {keyid}"
+    assert run(["key", "delete", keyid, "--yes"], env).stdout.strip() == f"deleted {keyid}"
     assert run(["key", "delete", "--all", "--yes"], env).exit_code == 0
     assert client.list_key() == []
 

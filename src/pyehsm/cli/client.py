@@ -15,6 +15,8 @@ or base64 for ciphertexts and signatures). Files and stdin are raw bytes (``--ba
 text). Binary results print as base64 unless ``--raw`` (bytes to stdout) or ``--out FILE``.
 
 Exit codes: 0 success, 1 the server refused or could not be reached (message on stderr), 2 usage.
+Under ``-o json`` errors are one JSON object ``{"error": {"message", ...}}`` on stderr.
+Files of any size: ``pyehsm encrypt-file`` (cli/files.py), ``sign --file`` (cli/signing.py).
 """
 
 from __future__ import annotations
@@ -25,13 +27,16 @@ import configparser
 import functools
 import json
 import os
+import re
+import ssl
 import stat
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -39,14 +44,9 @@ from pyehsm.client import Client, EhsmApiError, EhsmConnectionError
 from pyehsm.client.models import b64
 from pyehsm.client.operations import (
     DEFAULT_ASYMMETRIC_PADDING,
-    DEFAULT_DIGEST,
-    DEFAULT_MESSAGE_TYPE,
-    DEFAULT_SIGN_PADDING,
 )
 from pyehsm.crypto.keyspecs import (
-    DIGEST_NAMES,
     KEYSPEC_NAMES,
-    MESSAGE_TYPES,
     ORIGIN_NAMES,
     PADDING_NAMES,
     USAGE_NAMES,
@@ -119,7 +119,17 @@ class Connection:
     verify: bool | str
 
     def client(self) -> Client:
-        return Client(self.url, self.appid, self.apikey, timeout=self.timeout, verify=self.verify)
+        return make_client(Client, self.url, self.appid, self.apikey, timeout=self.timeout, verify=self.verify)
+
+
+def make_client(factory: Callable[..., Client], url: str, *args: Any, verify: bool | str, **kwargs: Any) -> Client:
+    """``factory(url, ...)`` (Client or Client.enroll), with a CA bundle that cannot be loaded reported
+    as an error (exit code 1) rather than a traceback."""
+    try:
+        return factory(url, *args, verify=verify, **kwargs)
+    except (OSError, ssl.SSLError) as exc:
+        reason = exc.strerror or exc.reason if isinstance(exc, ssl.SSLError) else exc.strerror or str(exc)
+        raise click.ClickException(f"cannot load the CA bundle {verify}: {reason}") from None
 
 
 def _connection_options(f: F) -> F:
@@ -145,7 +155,14 @@ def _connection_options(f: F) -> F:
             help="Credentials file (default ~/.config/pyehsm/credentials).",
         ),
         click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds per attempt."),
-        click.option("--ca-cert", default=None, help="CA bundle (PEM) to verify the server's TLS certificate."),
+        click.option(
+            "--ca-bundle",
+            "--ca-cert",
+            "ca_bundle",
+            envvar="PYEHSM_CA_BUNDLE",
+            default=None,
+            help="CA bundle (PEM) to verify the server's TLS certificate. Env: PYEHSM_CA_BUNDLE; profile: ca_bundle.",
+        ),
         click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True),
     ]
     for option in reversed(options):
@@ -161,7 +178,7 @@ def _resolve(
     credentials_file: Path | None,
     *,
     need_credentials: bool = True,
-) -> tuple[str, str, str]:
+) -> tuple[str, str, str, str]:
     path = credentials_file or default_credentials_path()
     values: dict[str, str] = {}
     if not (appid and apikey and url) or profile:
@@ -169,12 +186,13 @@ def _resolve(
     url = url or values.get("url") or DEFAULT_URL
     appid = appid or values.get("appid", "")
     apikey = apikey or values.get("apikey", "")
+    ca_bundle = values.get("ca_bundle", "")
     if need_credentials and not (appid and apikey):
         raise click.UsageError(
             "no credentials: give --appid and --apikey, set PYEHSM_APPID and PYEHSM_APIKEY, "
             f"or store a profile in {path} (pyehsm app enroll --save)"
         )
-    return url, appid, apikey
+    return url, appid, apikey, ca_bundle
 
 
 def with_connection(*, need_credentials: bool = True) -> Callable[[F], F]:
@@ -190,13 +208,15 @@ def with_connection(*, need_credentials: bool = True) -> Callable[[F], F]:
             profile: str | None,
             credentials_file: Path | None,
             timeout: float,
-            ca_cert: str | None,
+            ca_bundle: str | None,
             output: str,
             **kwargs: Any,
         ) -> Any:
-            base, app, key = _resolve(url, appid, apikey, profile, credentials_file, need_credentials=need_credentials)
-            conn = Connection(base, app, key, output, timeout, ca_cert or True)
-            with api_errors():
+            with api_errors(output):
+                base, app, key, profile_ca = _resolve(
+                    url, appid, apikey, profile, credentials_file, need_credentials=need_credentials
+                )
+                conn = Connection(base, app, key, output, timeout, ca_bundle or profile_ca or True)
                 return f(conn, **kwargs)
 
         return wrapper  # type: ignore[return-value]
@@ -204,23 +224,54 @@ def with_connection(*, need_credentials: bool = True) -> Callable[[F], F]:
     return decorate
 
 
+def emit_error(output: str, message: str, exit_code: int, **fields: Any) -> NoReturn:
+    """Print an error and exit: ``Error: ...`` on stderr, or under -o json the object
+    ``{"error": {"message": ..., "type": ..., ...}}`` on stderr (stdout stays empty)."""
+    if output == "json":
+        click.echo(json.dumps({"error": {"message": message, **fields}}, ensure_ascii=False), err=True)
+    else:
+        click.echo(f"Error: {message}", err=True)
+    sys.exit(exit_code)
+
+
 @contextmanager
-def api_errors() -> Iterator[None]:
-    """API errors and unreachable servers: message on stderr, exit code 1."""
+def api_errors(output: str = "table") -> Iterator[None]:
+    """API errors and unreachable servers: message on stderr, exit code 1. Under -o json usage errors
+    raised by the command (bad input, no credentials) are JSON too, with exit code 2."""
     try:
         yield
     except EhsmApiError as exc:
-        click.echo(f"Error: {exc.message} (code {exc.code}, {type(exc).__name__})", err=True)
-        sys.exit(1)
+        if output == "json":
+            emit_error(output, exc.message, 1, code=exc.code, type=type(exc).__name__)
+        emit_error(output, f"{exc.message} (code {exc.code}, {type(exc).__name__})", 1)
     except EhsmConnectionError as exc:
         cause = f" ({exc.__cause__})" if exc.__cause__ else ""
-        click.echo(f"Error: {exc}{cause}", err=True)
-        sys.exit(1)
+        emit_error(output, f"{exc}{cause}", 1, type=type(exc).__name__)
+    except click.ClickException as exc:
+        if output != "json":
+            raise
+        emit_error(output, exc.format_message(), exc.exit_code, type=type(exc).__name__)
+
+
+MAX_DATA_BYTES = 6144  # the most Encrypt, AsymmetricEncrypt and Sign (EH_RAW) take
+
+
+def check_size(data: bytes, command: str, way_round: str) -> None:
+    """Refuse input the server would refuse, saying the limit and the way round it."""
+    if len(data) > MAX_DATA_BYTES:
+        raise click.UsageError(
+            f"{command} takes at most {MAX_DATA_BYTES} bytes and this input has {len(data)}: {way_round}"
+        )
 
 
 # -- input and output ---------------------------------------------------------------------------------
 def read_data(value: str, *, base64_literal: bool, base64_input: bool = False) -> bytes:
-    """``-`` stdin, ``@path`` a file (raw bytes unless ``base64_input``), else the literal value."""
+    """``-`` stdin, ``@path`` a file, else the literal value.
+
+    Files and stdin are raw bytes unless ``base64_input``; for base64 arguments (``base64_literal``:
+    ciphertexts, signatures) a file or stdin that is nothing but one base64 text (what ``encrypt`` and
+    ``sign`` print by default) is decoded, so ``pyehsm encrypt ... | pyehsm decrypt -`` works.
+    """
     if value == "-":
         data = sys.stdin.buffer.read()
     elif value.startswith("@"):
@@ -232,7 +283,30 @@ def read_data(value: str, *, base64_literal: bool, base64_input: bool = False) -
         if base64_literal:
             return _unbase64(value.encode())
         return value.encode("utf-8")
-    return _unbase64(data) if base64_input else data
+    if base64_input:
+        return _unbase64(data)
+    if base64_literal:
+        decoded = _maybe_base64(data)
+        if decoded is not None:
+            return decoded
+    return data
+
+
+_BASE64_TEXT = re.compile(rb"[A-Za-z0-9+/]+={0,2}")
+
+
+def _maybe_base64(data: bytes) -> bytes | None:
+    """The decoded bytes when ``data`` is one base64 text (whitespace allowed), else None.
+
+    Binary ciphertexts and signatures are random bytes: the chance that one of n bytes is all base64
+    characters with a valid length is below 4**-n, so raw input is not mistaken for base64."""
+    text = b"".join(data.split())
+    if len(text) < 8 or len(text) % 4 or not _BASE64_TEXT.fullmatch(text):
+        return None
+    try:
+        return base64.b64decode(text, validate=True)
+    except binascii.Error:
+        return None
 
 
 def _unbase64(data: bytes) -> bytes:
@@ -272,6 +346,18 @@ def emit_binary(conn: Connection, name: str, data: bytes, raw: bool, out: Path |
         emit_json({**extra, name: b64(data)})
     else:
         click.echo(b64(data))
+
+
+def iso(epoch_ms: int | str | None) -> str:
+    """Epoch milliseconds as ISO 8601 UTC (``2025-01-31T12:00:00.123Z``) for tables; "" when unset."""
+    try:
+        ms = int(epoch_ms or 0)
+    except (TypeError, ValueError):
+        return str(epoch_ms)
+    if ms <= 0:
+        return ""
+    moment = datetime.fromtimestamp(ms // 1000, tz=UTC).replace(microsecond=ms % 1000 * 1000)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def emit_json(value: Any) -> None:
@@ -337,7 +423,9 @@ def app_enroll(conn: Connection, admin_token: str | None, save: bool) -> None:
     """Enroll a new app (Enroll) and print its appid and apikey."""
     ctx = click.get_current_context()
     profile = ctx.params.get("profile") or DEFAULT_PROFILE
-    with Client.enroll(conn.url, admin_token=admin_token, timeout=conn.timeout, verify=conn.verify) as client:
+    with make_client(
+        Client.enroll, conn.url, admin_token=admin_token, timeout=conn.timeout, verify=conn.verify
+    ) as client:
         appid, apikey = client.appid, client.apikey
     if save:
         path = ctx.params.get("credentials_file") or default_credentials_path()
@@ -391,13 +479,19 @@ def key_list(conn: Connection) -> None:
         emit_json([dict(k.raw) for k in keys])
         return
     rows = [
-        (k.keyid, k.keyspec, k.state or ("Enabled" if k.enabled else "Disabled"), k.keyusage or "", k.creation_date)
+        (
+            k.keyid,
+            k.keyspec,
+            k.state or ("Enabled" if k.enabled else "Disabled"),
+            k.keyusage or "",
+            iso(k.creation_date),
+        )
         for k in keys
     ]
-    emit_table(rows, ("keyid", "keyspec", "state", "usage", "created_ms"))
+    emit_table(rows, ("keyid", "keyspec", "state", "usage", "created"))
 
 
-def _key_state_command(name: str, verb: str, method: str) -> click.Command:
+def _key_state_command(name: str, verb: str, method: str, doc: str) -> click.Command:
     @click.argument("keyid")
     @with_connection()
     def command(conn: Connection, keyid: str) -> None:
@@ -405,25 +499,30 @@ def _key_state_command(name: str, verb: str, method: str) -> click.Command:
             getattr(client, method)(keyid)
         emit_done(conn, f"{verb} {keyid}", keyid=keyid)
 
-    command.__doc__ = f"{verb.capitalize()} a key ({method.title().replace('_', '')})."
+    command.__doc__ = doc
     return click.command(name)(command)
 
 
-key_group.add_command(_key_state_command("enable", "enabled", "enable_key"))
-key_group.add_command(_key_state_command("disable", "disabled", "disable_key"))
+key_group.add_command(_key_state_command("enable", "enabled", "enable_key", "Enable a key (EnableKey)."))
+key_group.add_command(_key_state_command("disable", "disabled", "disable_key", "Disable a key (DisableKey)."))
 
 
 @key_group.command("delete")
 @click.argument("keyid", required=False)
 @click.option("--all", "delete_all", is_flag=True, help="Delete every key of this app (DeleteAllKey).")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation with --all.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @with_connection()
 def key_delete(conn: Connection, keyid: str | None, delete_all: bool, yes: bool) -> None:
-    """Delete a key (DeleteKey), or every key with --all."""
+    """Delete a key (DeleteKey), or every key with --all. Asks first unless --yes."""
     if bool(keyid) == delete_all:
         raise click.UsageError("give either a KEYID or --all")
-    if delete_all and not yes:
-        click.confirm("Delete EVERY key of this app? Data encrypted under them becomes unrecoverable", abort=True)
+    if not yes:
+        question = (
+            "Delete EVERY key of this app? Data encrypted under them becomes unrecoverable"
+            if delete_all
+            else f"Delete key {keyid}? Data encrypted under it becomes unrecoverable"
+        )
+        click.confirm(question, abort=True, err=True)
     with conn.client() as client:
         if delete_all:
             client.delete_all_key()
@@ -463,33 +562,34 @@ def key_import(conn: Connection, keyid: str, material: str, wrapping_keyspec: st
     key = read_data(material, base64_literal=True, base64_input=base64_input)
     with conn.client() as client:
         params = client.get_parameters_for_import(keyid, wrapping_keyspec)
-        wrapped, padding = wrap_for_import(params.pubkey, key)
+        wrapped, padding = wrap_for_import(params.pubkey, key, wrapping_keyspec)
         client.import_key_material(keyid, wrapped, params.import_token, padding)
     emit_done(conn, f"imported key material into {keyid}", keyid=keyid)
 
 
-def wrap_for_import(pubkey_pem: str, key: bytes) -> tuple[bytes, str]:
+def wrap_for_import(pubkey_pem: str, key: bytes, wrapping_keyspec: str) -> tuple[bytes, str]:
     """Encrypt ``key`` under the import public key and name the padding_mode to send.
 
     RSA: OAEP (SHA-256, MGF1-SHA-256) when the material fits, else RSA-AES key wrap (an OAEP-wrapped
     ephemeral AES-256 key followed by AES-KWP of the material: EH_RSA_AES_KEY_WRAP). SM2: SM2 encryption.
     """
-    import os
+    if wrapping_keyspec == "EH_SM2":  # decided by the keyspec: cryptography cannot load SM2 public keys
+        from pyehsm.crypto.sm2 import SM2PublicKey
+
+        return SM2PublicKey.from_pem(pubkey_pem.encode()).encrypt(key), "EH_RSA_PKCS1_OAEP"
 
     from cryptography.hazmat.primitives import hashes, keywrap, serialization
     from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
     public = serialization.load_pem_public_key(pubkey_pem.encode())
-    if isinstance(public, rsa.RSAPublicKey):
-        oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
-        if len(key) <= public.key_size // 8 - 66:
-            return public.encrypt(key, oaep), "EH_RSA_PKCS1_OAEP"
-        ephemeral = os.urandom(32)
-        wrapped = public.encrypt(ephemeral, oaep) + keywrap.aes_key_wrap_with_padding(ephemeral, key)
-        return wrapped, "EH_RSA_AES_KEY_WRAP"
-    from pyehsm.crypto.sm2 import SM2PublicKey
-
-    return SM2PublicKey.from_pem(pubkey_pem.encode()).encrypt(key), "EH_RSA_PKCS1_OAEP"
+    if not isinstance(public, rsa.RSAPublicKey):
+        raise click.ClickException(f"the server's {wrapping_keyspec} import key is not an RSA key")
+    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+    if len(key) <= public.key_size // 8 - 66:
+        return public.encrypt(key, oaep), "EH_RSA_PKCS1_OAEP"
+    ephemeral = os.urandom(32)
+    wrapped = public.encrypt(ephemeral, oaep) + keywrap.aes_key_wrap_with_padding(ephemeral, key)
+    return wrapped, "EH_RSA_AES_KEY_WRAP"
 
 
 # -- crypto -------------------------------------------------------------------------------------------
@@ -501,8 +601,11 @@ def wrap_for_import(pubkey_pem: str, key: bytes) -> tuple[bytes, str]:
 @_out_option
 @with_connection()
 def encrypt(conn: Connection, keyid: str, plaintext: str, aad: str | None, raw: bool, out: Path | None) -> None:
-    """Encrypt PLAINTEXT (text, - for stdin, @file) with a symmetric key (Encrypt)."""
+    """Encrypt PLAINTEXT (text, - for stdin, @file; at most 6144 bytes) with a symmetric key (Encrypt).
+
+    Larger data: `pyehsm encrypt-file` (envelope encryption, any size)."""
     data = read_data(plaintext, base64_literal=False)
+    check_size(data, "encrypt", "use `pyehsm encrypt-file -k KEYID IN OUT` (envelope encryption, any size)")
     with conn.client() as client:
         ct = client.encrypt(keyid, data, _aad(aad))
     emit_binary(conn, "ciphertext", ct, raw, out, keyid=keyid)
@@ -557,88 +660,6 @@ def asymmetric_decrypt(
     with conn.client() as client:
         pt = client.asymmetric_decrypt(keyid, data, padding)
     emit_binary(conn, "plaintext", pt, raw, out, keyid=keyid)
-
-
-_digest_option = click.option(
-    "--digest",
-    type=click.Choice(DIGEST_NAMES),
-    default=DEFAULT_DIGEST,
-    help="Default: EH_SM3 for SM2, else EH_SHA_256.",
-)
-_padding_option = click.option(
-    "--padding",
-    type=click.Choice(PADDING_NAMES),
-    default=DEFAULT_SIGN_PADDING,
-    show_default=True,
-    help="RSA padding (ignored for EC and SM2).",
-)
-_message_type_option = click.option(
-    "--message-type",
-    type=click.Choice(MESSAGE_TYPES),
-    default=DEFAULT_MESSAGE_TYPE,
-    show_default=True,
-    help="EH_DIGEST: MESSAGE is already a digest.",
-)
-
-
-@click.command("sign")
-@click.option("--keyid", "-k", required=True)
-@click.argument("message")
-@_digest_option
-@_padding_option
-@_message_type_option
-@_raw_option
-@_out_option
-@with_connection()
-def sign(
-    conn: Connection,
-    keyid: str,
-    message: str,
-    digest: str | None,
-    padding: str,
-    message_type: str,
-    raw: bool,
-    out: Path | None,
-) -> None:
-    """Sign MESSAGE (text, - for stdin, @file) (Sign)."""
-    data = read_data(message, base64_literal=False)
-    with conn.client() as client:
-        signature = client.sign(keyid, data, digest, padding, message_type)
-    emit_binary(conn, "signature", signature, raw, out, keyid=keyid)
-
-
-@click.command("verify")
-@click.option("--keyid", "-k", required=True)
-@click.option("--signature", "-s", required=True, help="base64, or @file / - with the raw signature.")
-@click.argument("message")
-@_digest_option
-@_padding_option
-@_message_type_option
-@_b64_input_option
-@with_connection()
-def verify(
-    conn: Connection,
-    keyid: str,
-    signature: str,
-    message: str,
-    digest: str | None,
-    padding: str,
-    message_type: str,
-    base64_input: bool,
-) -> None:
-    """Verify SIGNATURE over MESSAGE (Verify). Exit code 1 when the signature does not verify."""
-    if signature == "-" and message == "-":
-        raise click.UsageError("MESSAGE and --signature cannot both come from stdin")
-    sig = read_data(signature, base64_literal=True, base64_input=base64_input)
-    data = read_data(message, base64_literal=False)
-    with conn.client() as client:
-        valid = client.verify(keyid, data, sig, digest, padding, message_type)
-    if conn.output == "json":
-        emit_json({"keyid": keyid, "valid": valid})
-    else:
-        click.echo("valid" if valid else "invalid: the signature does not verify")
-    if not valid:
-        sys.exit(1)
 
 
 @click.command("generate-data-key")
@@ -751,8 +772,8 @@ def secret_list(conn: Connection, name: str | None) -> None:
     if conn.output == "json":
         emit_json(dict(listing.raw))
         return
-    rows = [(s.secret_name, s.create_time, s.planned_delete_time or "", s.description) for s in listing.secrets]
-    emit_table(rows, ("name", "created_ms", "deletion_ms", "description"))
+    rows = [(s.secret_name, iso(s.create_time), iso(s.planned_delete_time), s.description) for s in listing.secrets]
+    emit_table(rows, ("name", "created", "deletion", "description"))
 
 
 @secret_group.command("versions")
@@ -765,7 +786,7 @@ def secret_versions(conn: Connection, name: str) -> None:
     if conn.output == "json":
         emit_json(dict(versions.raw))
         return
-    emit_table([(v.version_id, v.create_time) for v in versions.versions], ("version", "created_ms"))
+    emit_table([(v.version_id, iso(v.create_time)) for v in versions.versions], ("version", "created"))
 
 
 @secret_group.command("describe")
@@ -783,11 +804,11 @@ def secret_describe(conn: Connection, name: str) -> None:
         {
             "name": d.secret_name,
             "description": d.description,
-            "created_ms": d.create_time,
-            "deletion_ms": d.planned_delete_time,
+            "created": iso(d.create_time),
+            "deletion": iso(d.planned_delete_time),
             "rotation_interval": d.rotation_interval,
-            "last_rotation_ms": d.last_rotation_date,
-            "next_rotation_ms": d.next_rotation_date,
+            "last_rotation": iso(d.last_rotation_date),
+            "next_rotation": iso(d.next_rotation_date),
         },
     )
 
@@ -849,8 +870,6 @@ COMMANDS: list[click.Command] = [
     decrypt,
     asymmetric_encrypt,
     asymmetric_decrypt,
-    sign,
-    verify,
     generate_data_key,
     secret_group,
     openapi,

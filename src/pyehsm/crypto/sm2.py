@@ -355,15 +355,20 @@ class SM2PublicKey:
         lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
         return "-----BEGIN PUBLIC KEY-----\n" + "\n".join(lines) + "\n-----END PUBLIC KEY-----\n"
 
-    def z_digest(self, message: bytes, user_id: bytes = DEFAULT_USER_ID) -> bytes:
-        """e = SM3(Z_A || M) with Z_A = SM3(ENTL_A || ID_A || a || b || x_G || y_G || x_A || y_A)."""
+    def z_value(self, user_id: bytes = DEFAULT_USER_ID) -> bytes:
+        """Z_A = SM3(ENTL_A || ID_A || a || b || x_G || y_G || x_A || y_A): what z_digest hashes first
+        (streaming callers: ``SM3(Z_A || M)`` over M in pieces)."""
         _check_user_id(user_id)
         z = hashes.Hash(hashes.SM3())
         z.update((len(user_id) * 8).to_bytes(2, "big"))
         z.update(user_id)
         z.update(_SM2_A + _SM2_B + _SM2_GX + _SM2_GY + self._point)
+        return z.finalize()
+
+    def z_digest(self, message: bytes, user_id: bytes = DEFAULT_USER_ID) -> bytes:
+        """e = SM3(Z_A || M) with Z_A = SM3(ENTL_A || ID_A || a || b || x_G || y_G || x_A || y_A)."""
         e = hashes.Hash(hashes.SM3())
-        e.update(z.finalize())
+        e.update(self.z_value(user_id))
         e.update(message)
         return e.finalize()
 
