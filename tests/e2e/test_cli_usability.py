@@ -75,6 +75,10 @@ def test_key_delete_asks_first(client: Client) -> None:
     assert [k.keyid for k in client.list_key()] == [keyid]
     no_answer = run(["key", "delete", keyid], env)  # no terminal, no input: nothing is deleted
     assert no_answer.exit_code == 1 and [k.keyid for k in client.list_key()] == [keyid]
+    declined_json = run(["key", "delete", keyid, "-o", "json"], env, input=b"n\n")
+    assert (
+        declined_json.exit_code == 1 and json.loads(declined_json.stderr.splitlines()[-1])["error"]["type"] == "Aborted"
+    )
     confirmed = run(["key", "delete", keyid], env, input=b"y\n")
     assert confirmed.exit_code == 0 and client.list_key() == []
     other = client.create_key("EH_AES_GCM_256")

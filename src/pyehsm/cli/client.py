@@ -251,6 +251,10 @@ def api_errors(output: str = "table") -> Iterator[None]:
         if output != "json":
             raise
         emit_error(output, exc.format_message(), exc.exit_code, type=type(exc).__name__)
+    except click.Abort:
+        if output != "json":
+            raise
+        emit_error(output, "aborted: not confirmed", 1, type="Aborted")
 
 
 MAX_DATA_BYTES = 6144  # the most Encrypt, AsymmetricEncrypt and Sign (EH_RAW) take
@@ -429,7 +433,10 @@ def app_enroll(conn: Connection, admin_token: str | None, save: bool) -> None:
         appid, apikey = client.appid, client.apikey
     if save:
         path = ctx.params.get("credentials_file") or default_credentials_path()
-        write_profile(path, profile, {"url": conn.url, "appid": appid, "apikey": apikey})
+        values = {"url": conn.url, "appid": appid, "apikey": apikey}
+        if isinstance(conn.verify, str):
+            values["ca_bundle"] = str(Path(conn.verify).resolve())
+        write_profile(path, profile, values)
         click.echo(f"saved profile {profile!r} in {path}", err=True)
     emit_fields(conn, {"appid": appid, "apikey": apikey})
 
