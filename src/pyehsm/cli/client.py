@@ -574,7 +574,7 @@ def key_import(conn: Connection, keyid: str, material: str, wrapping_keyspec: st
     emit_done(conn, f"imported key material into {keyid}", keyid=keyid)
 
 
-def wrap_for_import(pubkey_pem: str, key: bytes, wrapping_keyspec: str) -> tuple[bytes, str]:
+def wrap_for_import(pubkey_pem: str, key: bytes, wrapping_keyspec: str = "EH_RSA_3072") -> tuple[bytes, str]:
     """Encrypt ``key`` under the import public key and name the padding_mode to send.
 
     RSA: OAEP (SHA-256, MGF1-SHA-256) when the material fits, else RSA-AES key wrap (an OAEP-wrapped
