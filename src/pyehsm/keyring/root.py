@@ -1,4 +1,4 @@
-"""Root-key providers. A root key only ever wraps and unwraps the domain keys (DESIGN.md section 4).
+"""Root-key providers. A root key only ever wraps and unwraps the domain keys (docs/architecture.md section 4).
 
 ``--root-key`` (env ``PYEHSM_ROOT_KEY``) names the provider:
 
