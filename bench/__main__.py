@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import scenarios
+from pyehsm.store.mapped_replay import PROBE_IMPL
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
@@ -104,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in scenarios.SCENARIOS]
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(unknown)}")
+    # the replay table's common case: the C extension, or the Python path where it was not built
+    print(f"replay table: the {PROBE_IMPL} path", file=sys.stderr, flush=True)
     env = scenarios.BenchEnv(wrk_path=wrk, duration=duration, quick=args.quick, rounds=rounds)
     rows: list[Row] = []
     try:
@@ -114,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         env.close()
     print_table(rows)
+    print(f"replay table: the {PROBE_IMPL} path (pyehsm_replay_probe_info on /metrics)")
     RESULTS.write_text(
         json.dumps(
             {
@@ -122,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                     "platform": platform.platform(),
                     "python": platform.python_version(),
                 },
+                "replay_probe": PROBE_IMPL,
                 "duration_s": duration,
                 "rounds": rounds,
                 "rows": [asdict(r) for r in rows],

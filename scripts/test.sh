@@ -15,7 +15,8 @@ command -v openssl >/dev/null || missing+=(openssl)
 [ -e /usr/lib/softhsm/libsofthsm2.so ] || missing+=(softhsm2)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 if ! "$PYTHON" -c "import venv, ensurepip" 2>/dev/null; then missing+=(python3-venv); fi
-# pip builds pyehsm's C extension (the replay table's hot path): a compiler and the Python headers
+# pip builds pyehsm's optional C extension (the replay table's hot path) when it finds a compiler and the
+# Python headers; the tests cover both it and the Python path (tests/unit/test_optional_dependencies.py)
 command -v cc >/dev/null || missing+=(gcc libc6-dev)
 if ! "$PYTHON" -c "import os, sysconfig; assert os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h'))" 2>/dev/null; then
     missing+=(python3-dev)
@@ -30,7 +31,7 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"  # test pulls in every extra
 
 set +e
 .venv/bin/python -m pytest "$@"

@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import gc
 import logging
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -39,11 +41,13 @@ from pyehsm.services.keys import KeyService
 from pyehsm.services.secrets import SecretService
 from pyehsm.store.base import ReplayGuard, Store
 from pyehsm.store.cache import CachingStore
-from pyehsm.store.mapped_replay import MappedReplayGuard
-from pyehsm.store.postgres import PostgresReplayGuard, PostgresStore
+from pyehsm.store.mapped_replay import PROBE_IMPL, MappedReplayGuard
 from pyehsm.store.sqlite import SqliteStore
 from pyehsm.store.sqlite_replay import SqliteReplayGuard
 from pyehsm.version import VERSION, git_sha
+
+if TYPE_CHECKING:
+    from pyehsm.store.postgres import PostgresStore
 
 log = logging.getLogger("pyehsm")
 
@@ -55,14 +59,34 @@ def open_store(settings: Settings) -> Store:
         path = Path(settings.store.removeprefix("sqlite:")) if settings.store else settings.sqlite_path
         return SqliteStore(path)
     if settings.store.startswith(("postgresql://", "postgres://")):
+        from pyehsm.store.postgres import PostgresStore  # the "postgresql" extra (MissingExtraError without it)
+
         return PostgresStore(settings.store, max_size=settings.pg_pool_size)
     raise StartupError("unsupported --store: expected sqlite:PATH or postgresql://...")
 
 
+def as_postgres(store: Store) -> PostgresStore | None:
+    """``store`` when it is a PostgresStore, else None (without importing psycopg for any other store)."""
+    if "pyehsm.store.postgres" not in sys.modules:
+        return None  # never imported: no store of this process is one
+    from pyehsm.store.postgres import PostgresStore
+
+    return store if isinstance(store, PostgresStore) else None
+
+
 async def open_replay_guard(settings: Settings, store: Store, clock: Clock) -> ReplayGuard:
-    inner = store.inner if isinstance(store, CachingStore) else store
-    if isinstance(inner, PostgresStore):
+    inner = as_postgres(store.inner if isinstance(store, CachingStore) else store)
+    if inner is not None:
+        from pyehsm.store.postgres import PostgresReplayGuard
+
         return PostgresReplayGuard(inner, settings.replay_retention_ms)
+    if PROBE_IMPL == "c":
+        log.info("replay table: the C fast path (pyehsm.store._replay_probe)")
+    else:
+        log.warning(
+            "replay table: the Python path (the C extension pyehsm.store._replay_probe is not built: "
+            "install gcc and the Python headers, then reinstall pyehsm, for the faster one)"
+        )
     overflow = SqliteReplayGuard(settings.replay_path, settings.replay_retention_ms)
     # Should the table have to be created while apps exist (a restored backup, a lost or damaged table),
     # it must refuse requests signed before it: it cannot know which of them were seen.
@@ -150,7 +174,14 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtim
         endpoint.limiter = RateLimiter(rate, burst, clock)
     if settings.metrics:
         runtime.metrics = Metrics(
-            clock, keyring.cache, pool, replay, endpoint.limiter, version=VERSION, git_sha=services.git_sha
+            clock,
+            keyring.cache,
+            pool,
+            replay,
+            endpoint.limiter,
+            version=VERSION,
+            git_sha=services.git_sha,
+            replay_probe=replay.probe_impl if isinstance(replay, MappedReplayGuard) else "",
         )
         endpoint.observers.append(runtime.metrics.observe)
         if runtime.metrics.multiprocess:
@@ -178,17 +209,18 @@ async def coherent_cache(
 ) -> tuple[Store, asyncio.Task[None] | None]:
     """PostgreSQL: cache key/app rows per process; other nodes' changes evict them through LISTEN/NOTIFY
     (and keyring.forget drops the parsed key), a TTL bounds staleness if a notification is lost."""
-    if not isinstance(store, PostgresStore):
+    postgres = as_postgres(store)
+    if postgres is None:
         return store, None
-    cache = CachingStore(store, clock, settings.cache_ttl_ms)
+    cache = CachingStore(postgres, clock, settings.cache_ttl_ms)
     cache.on_evict.append(keyring.forget)
     ready = asyncio.Event()
-    watcher = asyncio.create_task(store.watch_changes(cache.changed, cache.reset, ready))
+    watcher = asyncio.create_task(postgres.watch_changes(cache.changed, cache.reset, ready))
     try:
         await asyncio.wait_for(ready.wait(), timeout=30)
     except BaseException:
         watcher.cancel()
-        await store.close()
+        await postgres.close()
         raise
     return cache, watcher
 

@@ -79,7 +79,7 @@ class Settings:
     audit_log: str = ""  # "" = off, "-" = stdout, else a file path
     secret_purge_seconds: float = 300.0  # how often a node removes secrets past their recovery window
     import_sweep_seconds: float = 300.0  # how often a node deletes expired BYOK import parameters
-    # remote attestation (PROTOCOL.md section 6, docs/attestation.md)
+    # remote attestation (docs/protocol.md section 6, docs/attestation.md)
     collateral_dir: str = ""  # offline bundle of QuoteCollateralV3 JSON files, tried first ("" = none)
     pccs_url: str = ""  # PCCS / Intel PCS base URL, tried after the bundle ("" = never use the network)
     pccs_cache_entries: int = 64  # collateral sets cached on disk in data_dir/pccs-cache

@@ -1,4 +1,4 @@
-"""One exception hierarchy; every error maps to a wire code and message (PROTOCOL.md section 1).
+"""One exception hierarchy; every error maps to a wire code and message (docs/protocol.md section 1).
 
 Messages are fixed texts or name a field; they never carry key material, plaintext or apikeys.
 """

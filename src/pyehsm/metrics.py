@@ -105,6 +105,7 @@ class Metrics:
         *,
         version: str = "",
         git_sha: str = "",
+        replay_probe: str = "",
     ) -> None:
         self._clock = clock
         self._cache = cache
@@ -136,6 +137,15 @@ class Metrics:
             "pyehsm_info", "Build information.", ["version", "git_sha"], registry=r, multiprocess_mode="livemax"
         )
         info.labels(version=version, git_sha=git_sha).set(1)
+        if replay_probe:  # the embedded replay table: its C fast path or the Python path
+            probe = Gauge(
+                "pyehsm_replay_probe_info",
+                "Which implementation runs the replay table's common case (c or python).",
+                ["impl"],
+                registry=r,
+                multiprocess_mode="livemax",
+            )
+            probe.labels(impl=replay_probe).set(1)
         if not self.multiprocess:
             ProcessCollector(registry=r)
         if list(self.latency._upper_bounds) != list(_UPPER_BOUNDS):  # see _observe_many

@@ -2,7 +2,7 @@
 
 eHSM has one endpoint, ``/ehsm``, and names the operation in the ``Action`` query parameter. The
 document gives every Action value its own path item (``/ehsm?Action=Encrypt``) so each operation has
-its own request schema: the signed envelope (PROTOCOL.md section 2) whose ``payload`` is the action's
+its own request schema: the signed envelope (docs/protocol.md section 2) whose ``payload`` is the action's
 msgspec Struct, rendered with ``msgspec.json.schema_components``. Every answer is HTTP 200 with the
 ``{code, message, result}`` envelope, errors included.
 

@@ -1,4 +1,4 @@
-"""The canonical sign string and the HMAC-SHA256 request signature (PROTOCOL.md section 2).
+"""The canonical sign string and the HMAC-SHA256 request signature (docs/protocol.md section 2).
 
 The Intel server (JavaScript) sorts keys, drops values loosely equal to "" (None, "", 0, false, [])
 and renders nested objects recursively without braces. The official Python SDK sorts keys, drops only

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from pyehsm.client import Client, EhsmApiError
+from pyehsm.store.mapped_replay import PROBE_IMPL
 from tests.support.server import ServerProcess, audit_lines_once
 
 PLAINTEXT = b"TOP-SECRET-PLAINTEXT-7d1f"
@@ -139,6 +140,7 @@ def test_audit_log_and_metrics_after_a_session(audited: tuple[ServerProcess, Pat
     assert re.search(r'^pyehsm_key_pool_depth\{keyspec="EH_EC_P256"\} \d', after, re.M)
     assert sample(after, "pyehsm_replay_guard_entries") >= 1
     assert sample(after, "pyehsm_info", git_sha=re.search(r'git_sha="([^"]*)"', after)[1], version="0.1.0") == 1  # type: ignore[index]
+    assert sample(after, "pyehsm_replay_probe_info", impl=PROBE_IMPL) == 1  # which replay path runs
     for secret in [*secrets, appid, facts["keyid"]]:
         assert secret not in after
 

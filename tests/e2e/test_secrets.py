@@ -1,4 +1,4 @@
-"""The secrets manager end to end over real HTTP (PROTOCOL.md section 5).
+"""The secrets manager end to end over real HTTP (docs/protocol.md section 5).
 
 Most tests use the shared `pyehsm serve` subprocess with a fresh app each; the deletion window and
 the purge use the in-process server whose clock only moves when the test says so.

@@ -69,7 +69,7 @@ def test_encrypt_decrypt_round_trips(client: Client, spec: str) -> None:
             assert unb64(call(client, "Decrypt", back)["plaintext"]) == plaintext
     ct = client.encrypt(keyid, b"same")
     assert ct != client.encrypt(keyid, b"same")  # fresh IV per call
-    assert unb64(b64(ct))[0] == 0xE1  # the versioned blob of DESIGN.md section 5
+    assert unb64(b64(ct))[0] == 0xE1  # the versioned blob of docs/architecture.md section 5
 
 
 @pytest.mark.parametrize("spec", SYMMETRIC)

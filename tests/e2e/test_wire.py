@@ -1,5 +1,5 @@
 """The wire protocol over real HTTP: endpoint paths and methods, the envelope, signatures, timestamps,
-replays and error envelopes (PROTOCOL.md sections 1 and 2)."""
+replays and error envelopes (docs/protocol.md sections 1 and 2)."""
 
 from __future__ import annotations
 

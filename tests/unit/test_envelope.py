@@ -1,4 +1,4 @@
-"""Request envelope checks in PROTOCOL.md section 2's order, with its exact messages, and rendering."""
+"""Request envelope checks in docs/protocol.md section 2's order, with its exact messages, and rendering."""
 
 from __future__ import annotations
 

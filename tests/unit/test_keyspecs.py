@@ -24,7 +24,7 @@ from pyehsm.crypto.keyspecs import (
 )
 from pyehsm.crypto.sm2 import SM2PrivateKey
 
-# eHSM-API-Reference.md, CreateKey: "it can be the following one" (15 names).
+# Intel's eHSM-KMS API reference, CreateKey: "it can be the following one" (15 names).
 REFERENCE_KEYSPECS = [
     "EH_AES_GCM_128",
     "EH_AES_GCM_192",

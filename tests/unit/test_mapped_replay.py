@@ -8,18 +8,20 @@ import logging
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyehsm.clock import ManualClock
-from pyehsm.store import _replay_probe
+from pyehsm.store import mapped_replay
 from pyehsm.store.mapped_replay import (
     _OVERFLOW_AT,
     BUCKET_BYTES,
     DATA_OFFSET,
     SLOTS_PER_BUCKET,
+    STRIPES,
     MappedReplayGuard,
     _buckets,
     buckets_for,
@@ -29,13 +31,30 @@ from pyehsm.store.sqlite_replay import SqliteReplayGuard
 RETENTION = 20 * 60 * 1000
 NOW = 1_800_000_000_000
 
+# The C extension is optional: its own tests need it; the guard's behaviour is checked on both paths.
+_replay_probe: Any = mapped_replay._PROBE
+needs_c = pytest.mark.skipif(_replay_probe is None, reason="the C extension _replay_probe is not built")
+
+
+@pytest.fixture(params=[pytest.param(True, id="c", marks=needs_c), pytest.param(False, id="python")])
+def c_probe(request: pytest.FixtureRequest) -> bool:
+    """Run the test with the C fast path, then with the Python path alone."""
+    return bool(request.param)
+
 
 def open_guard(
-    tmp_path: Path, capacity: int = 1024, clock: ManualClock | None = None, floor_ms: int = 0
+    tmp_path: Path,
+    capacity: int = 1024,
+    clock: ManualClock | None = None,
+    floor_ms: int = 0,
+    *,
+    c_probe: bool = True,
 ) -> MappedReplayGuard:
     overflow = SqliteReplayGuard(tmp_path / "replay.db", RETENTION)
     clock = clock or ManualClock(NOW)
-    return MappedReplayGuard(tmp_path / "replay.table", RETENTION, capacity, clock, overflow, floor_ms=floor_ms)
+    return MappedReplayGuard(
+        tmp_path / "replay.table", RETENTION, capacity, clock, overflow, floor_ms=floor_ms, c_probe=c_probe
+    )
 
 
 def remember(guard: MappedReplayGuard, sign: str, now: int = NOW, appid: str = "app") -> bool:
@@ -50,8 +69,8 @@ def test_bucket_count_is_a_power_of_two_covering_the_capacity() -> None:
     assert [buckets_for(c) for c in (8, 9, 16, 17, 1000, 1 << 23)] == [1, 2, 2, 4, 128, 1 << 20]
 
 
-def test_an_entry_expires_after_the_retention_and_its_slot_is_reused(tmp_path: Path) -> None:
-    guard = open_guard(tmp_path, capacity=8)  # one bucket of 8 slots
+def test_an_entry_expires_after_the_retention_and_its_slot_is_reused(tmp_path: Path, c_probe: bool) -> None:
+    guard = open_guard(tmp_path, capacity=8, c_probe=c_probe)  # one bucket of 8 slots
     for i in range(8):
         assert remember(guard, f"s{i}") is True
     assert remember(guard, "s0", now=NOW + RETENTION - 1) is False
@@ -62,16 +81,16 @@ def test_an_entry_expires_after_the_retention_and_its_slot_is_reused(tmp_path: P
     assert overflow_size(guard) == 0
 
 
-def test_entries_survive_a_restart(tmp_path: Path) -> None:
-    guard = open_guard(tmp_path)
+def test_entries_survive_a_restart(tmp_path: Path, c_probe: bool) -> None:
+    guard = open_guard(tmp_path, c_probe=c_probe)
     assert remember(guard, "before-restart") is True
     asyncio.run(guard.close())
-    assert remember(open_guard(tmp_path), "before-restart") is False
+    assert remember(open_guard(tmp_path, c_probe=c_probe), "before-restart") is False
 
 
-def test_a_full_table_overflows_to_sqlite_and_refuses_replays_of_either(tmp_path: Path) -> None:
+def test_a_full_table_overflows_to_sqlite_and_refuses_replays_of_either(tmp_path: Path, c_probe: bool) -> None:
     clock = ManualClock(NOW)
-    guard = open_guard(tmp_path, capacity=8, clock=clock)
+    guard = open_guard(tmp_path, capacity=8, clock=clock, c_probe=c_probe)
     for i in range(8):
         assert remember(guard, f"early-{i}", now=NOW - 1000) is True
     assert remember(guard, "overflowed") is True  # both candidate buckets full: SQLite takes it
@@ -93,16 +112,16 @@ def test_a_full_table_overflows_to_sqlite_and_refuses_replays_of_either(tmp_path
     assert asyncio.run(guard.purge(after)) == 1
 
 
-def test_a_new_capacity_keeps_every_live_entry(tmp_path: Path) -> None:
-    guard = open_guard(tmp_path, capacity=64)
+def test_a_new_capacity_keeps_every_live_entry(tmp_path: Path, c_probe: bool) -> None:
+    guard = open_guard(tmp_path, capacity=64, c_probe=c_probe)
     signs = [f"s{i}" for i in range(40)]
     assert all(remember(guard, s) for s in signs)
     asyncio.run(guard.close())
-    bigger = open_guard(tmp_path, capacity=4096)
+    bigger = open_guard(tmp_path, capacity=4096, c_probe=c_probe)
     assert bigger.capacity == 4096
     assert not any(remember(bigger, s) for s in signs)
     asyncio.run(bigger.close())
-    smaller = open_guard(tmp_path, capacity=8)  # fewer slots than live entries: the rest go to SQLite
+    smaller = open_guard(tmp_path, capacity=8, c_probe=c_probe)  # fewer slots than live entries: the rest go to SQLite
     assert not any(remember(smaller, s) for s in signs)
     assert overflow_size(smaller) >= len(signs) - 8
     assert remember(smaller, "new") is True
@@ -117,8 +136,8 @@ def test_an_unreadable_table_is_recreated_with_a_warning(tmp_path: Path, caplog:
     assert (tmp_path / "replay.table").stat().st_size == DATA_OFFSET + guard.capacity * 16
 
 
-def test_a_table_created_with_a_floor_refuses_requests_signed_before_it(tmp_path: Path) -> None:
-    guard = open_guard(tmp_path, floor_ms=NOW)
+def test_a_table_created_with_a_floor_refuses_requests_signed_before_it(tmp_path: Path, c_probe: bool) -> None:
+    guard = open_guard(tmp_path, floor_ms=NOW, c_probe=c_probe)
 
     def at(timestamp: int, sign: str) -> bool:
         return asyncio.run(guard.remember("app", sign, NOW + 5, timestamp))
@@ -129,15 +148,15 @@ def test_a_table_created_with_a_floor_refuses_requests_signed_before_it(tmp_path
     assert remember(guard, "no-timestamp-given") is True  # callers without a timestamp: the table alone
     asyncio.run(guard.close())
     # the floor belongs to the table: reopening (another worker, a restart, a resize) keeps it
-    assert open_guard(tmp_path, floor_ms=0).floor_ms == NOW
-    assert open_guard(tmp_path, capacity=4096, floor_ms=0).floor_ms == NOW
+    assert open_guard(tmp_path, floor_ms=0, c_probe=c_probe).floor_ms == NOW
+    assert open_guard(tmp_path, capacity=4096, floor_ms=0, c_probe=c_probe).floor_ms == NOW
     (tmp_path / "replay.table").write_bytes(b"damaged")
-    assert open_guard(tmp_path, floor_ms=NOW + 7).floor_ms == NOW + 7  # recreated: the new floor
+    assert open_guard(tmp_path, floor_ms=NOW + 7, c_probe=c_probe).floor_ms == NOW + 7  # recreated: the new floor
 
 
-def test_size_counts_live_entries(tmp_path: Path) -> None:
+def test_size_counts_live_entries(tmp_path: Path, c_probe: bool) -> None:
     clock = ManualClock(NOW)
-    guard = open_guard(tmp_path, clock=clock)
+    guard = open_guard(tmp_path, clock=clock, c_probe=c_probe)
     for i in range(30):
         remember(guard, f"s{i}", now=NOW + i)
     assert asyncio.run(guard.size()) == 30
@@ -150,8 +169,9 @@ def test_capacity_out_of_range_is_refused(tmp_path: Path) -> None:
         open_guard(tmp_path, capacity=4)
 
 
-def test_concurrent_duplicates_from_several_workers_are_accepted_exactly_once(tmp_path: Path) -> None:
-    guards = [open_guard(tmp_path, capacity=64) for _ in range(3)]  # small: the overflow path races too
+def test_concurrent_duplicates_from_several_workers_are_accepted_exactly_once(tmp_path: Path, c_probe: bool) -> None:
+    # small: the overflow path races too
+    guards = [open_guard(tmp_path, capacity=64, c_probe=c_probe) for _ in range(3)]
     signs = [f"sign-{i}" for i in range(300)]
     accepted: list[list[str]] = [[] for _ in guards]
     barrier = threading.Barrier(len(guards))
@@ -177,11 +197,12 @@ def test_concurrent_duplicates_from_several_workers_are_accepted_exactly_once(tm
         max_size=80,
     )
 )
+@pytest.mark.parametrize("c_probe", [pytest.param(True, id="c", marks=needs_c), pytest.param(False, id="python")])
 def test_behaves_like_a_dictionary_of_expiry_times(
-    tmp_path_factory: pytest.TempPathFactory, ops: list[tuple[int, int]]
+    tmp_path_factory: pytest.TempPathFactory, c_probe: bool, ops: list[tuple[int, int]]
 ) -> None:
     """Against a model: accepted iff no live entry for the sign, whatever overflows along the way."""
-    guard = open_guard(tmp_path_factory.mktemp("replay"), capacity=16)
+    guard = open_guard(tmp_path_factory.mktemp("replay"), capacity=16, c_probe=c_probe)
     model: dict[str, int] = {}
     now = NOW
     try:
@@ -196,7 +217,50 @@ def test_behaves_like_a_dictionary_of_expiry_times(
         asyncio.run(guard.close())
 
 
+@needs_c
+def test_workers_with_and_without_the_c_extension_share_one_table(tmp_path: Path) -> None:
+    """The Python path takes the C extension's locks: mixed workers still accept each request once."""
+    guards = [open_guard(tmp_path, capacity=64, c_probe=i % 2 == 0) for i in range(4)]
+    assert [g.probe_impl for g in guards] == ["c", "python", "c", "python"]
+    signs = [f"sign-{i}" for i in range(300)]
+    accepted: list[list[str]] = [[] for _ in guards]
+    barrier = threading.Barrier(len(guards))
+
+    def run(index: int) -> None:
+        barrier.wait()
+        for sign in signs:
+            if guards[index].remember_now("app", sign, NOW):
+                accepted[index].append(sign)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(guards))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(s for worker in accepted for s in worker) == sorted(signs)
+
+
+def test_the_python_path_waits_for_a_lock_held_on_any_stripe(tmp_path: Path) -> None:
+    """Without the C extension a request takes the whole-table lock: a lock held on one stripe's byte
+    (a process-associated lock, which conflicts with open-file-description locks) holds it up."""
+    guard = open_guard(tmp_path, capacity=64, c_probe=False)
+    other = os.open(guard.path, os.O_RDWR)
+    fcntl.lockf(other, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, STRIPES - 1)
+    done: list[bool] = []
+    try:
+        held = threading.Thread(target=lambda: done.append(guard.remember_now("app", "waits", NOW)))
+        held.start()
+        held.join(timeout=0.2)
+        assert held.is_alive() and not done
+    finally:
+        fcntl.lockf(other, fcntl.LOCK_UN, 1, STRIPES - 1)
+        os.close(other)
+    held.join(timeout=10)
+    assert done == [True]
+
+
 # -- the C fast path (_replay_probe.c) ------------------------------------------------------------------
+@needs_c
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(
@@ -226,14 +290,17 @@ def test_the_c_fast_path_leaves_the_table_exactly_as_the_python_path_does(
     asyncio.run(slow.close())
 
 
+@needs_c
 def test_the_c_fast_path_assumes_the_table_layout_of_the_python_module() -> None:
-    assert (_replay_probe.DATA_OFFSET, _replay_probe.BUCKET_BYTES, _replay_probe.OVERFLOW_AT) == (
-        DATA_OFFSET,
-        BUCKET_BYTES,
-        _OVERFLOW_AT,
-    )
+    assert (
+        _replay_probe.DATA_OFFSET,
+        _replay_probe.BUCKET_BYTES,
+        _replay_probe.OVERFLOW_AT,
+        _replay_probe.STRIPES,
+    ) == (DATA_OFFSET, BUCKET_BYTES, _OVERFLOW_AT, STRIPES)
 
 
+@needs_c
 def test_the_c_fast_path_refuses_offsets_outside_the_table_and_changes_nothing(tmp_path: Path) -> None:
     guard = open_guard(tmp_path, capacity=16)
     before = guard._map[:]
@@ -250,6 +317,7 @@ def test_the_c_fast_path_refuses_offsets_outside_the_table_and_changes_nothing(t
     assert guard._map[:] == before
 
 
+@needs_c
 def test_the_c_fast_path_needs_a_writable_table_and_a_real_file(tmp_path: Path) -> None:
     guard = open_guard(tmp_path, capacity=16)
     with pytest.raises(BufferError):
@@ -262,6 +330,7 @@ def test_the_c_fast_path_needs_a_writable_table_and_a_real_file(tmp_path: Path) 
         _replay_probe.remember(guard._map, guard._fd, -7, DATA_OFFSET, DATA_OFFSET, NOW, NOW + 1)
 
 
+@needs_c
 def test_a_worker_waiting_for_the_lock_lets_the_holder_in_its_own_process_finish(tmp_path: Path) -> None:
     """The C probe waits for a held lock without the GIL: a thread of the same process holding the lock
     (here: through another open file of the table) can still run Python code and release it."""
@@ -282,6 +351,7 @@ def test_a_worker_waiting_for_the_lock_lets_the_holder_in_its_own_process_finish
     assert remember(holder, "waits-for-the-lock") is False
 
 
+@needs_c
 def test_a_request_waits_only_for_the_stripes_of_its_own_buckets(tmp_path: Path) -> None:
     """Byte-range locks, one byte per stripe: a lock held on stripe 5 (here a process-associated lock,
     which conflicts with the guard's open-file-description locks) holds up a request on a bucket of

@@ -90,6 +90,14 @@ def single_process_metrics() -> Metrics:
     return metrics
 
 
+async def test_the_replay_probe_in_use_is_an_info_gauge() -> None:
+    for impl in ("c", "python"):
+        text = (await Metrics(SystemClock(), Cache(), Pool(), None, replay_probe=impl).render()).decode()
+        assert f'pyehsm_replay_probe_info{{impl="{impl}"}} 1.0' in text.splitlines()
+    without = (await single_process_metrics().render()).decode()  # no replay table (PostgreSQL's guard)
+    assert "pyehsm_replay_probe_info" not in without
+
+
 async def test_a_scrape_is_exact_after_observes() -> None:
     metrics = single_process_metrics()
     for observed in OBSERVED[:3]:

@@ -1,4 +1,4 @@
-"""The canonical sign string and the request signature (PROTOCOL.md section 2).
+"""The canonical sign string and the request signature (docs/protocol.md section 2).
 
 Expected strings are written out by hand. Two independent oracles written here (never the code under
 test) cover the rest: the official Python SDK's algorithm (sorted, drops None, urlencode +

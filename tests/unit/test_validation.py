@@ -1,4 +1,4 @@
-"""Payload validation: every kind of bad field maps to PROTOCOL.md section 4's message."""
+"""Payload validation: every kind of bad field maps to docs/protocol.md section 4's message."""
 
 from __future__ import annotations
 

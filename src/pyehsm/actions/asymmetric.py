@@ -48,7 +48,7 @@ class VerifyPayload(msgspec.Struct):
 class ExportDataKeyPayload(msgspec.Struct):
     keyid: KeyId
     ukeyid: KeyId
-    # The old data key's field has three spellings in the wild (PROTOCOL.md section 4).
+    # The old data key's field has three spellings in the wild (docs/protocol.md section 4).
     olddatakey_base: Ciphertext | None = None  # Intel server
     old_data_key: Ciphertext | None = None  # Python SDK
     olddatakey: Ciphertext | None = None  # API reference

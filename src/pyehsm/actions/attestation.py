@@ -1,4 +1,4 @@
-"""Remote attestation actions: GenerateQuote, VerifyQuote, UploadQuotePolicy, GetQuotePolicy (PROTOCOL.md 6).
+"""Remote attestation actions: GenerateQuote, VerifyQuote, UploadQuotePolicy, GetQuotePolicy (docs/protocol.md 6).
 
 Wire decisions (docs/attestation.md has the full description):
 
@@ -9,7 +9,7 @@ Wire decisions (docs/attestation.md has the full description):
   too). ``mr_enclave``/``mr_signer`` come from the policy when one is named, else from the quote ("" for
   TDX). Extension fields: ``tee``, ``tcb_status``, ``advisory_ids``, ``simulated``, ``reason`` (invalid
   only), and for TDX quotes the quote's ``mr_td`` and ``rtmr0``..``rtmr3``.
-- ``sign`` = base64 HMAC-SHA256(app's apikey, canonical string (PROTOCOL.md section 2) of EVERY other
+- ``sign`` = base64 HMAC-SHA256(app's apikey, canonical string (docs/protocol.md section 2) of EVERY other
   result field, extension fields included), so a client can authenticate the whole answer.
 - A quote that is not a DCAP quote at all is a 400 (Intel's SDK test expects an error there); a
   well-formed quote that fails verification or the policy is ``result: false`` with a ``reason``.
@@ -73,7 +73,7 @@ class GetQuotePolicyPayload(msgspec.Struct):
 
 
 def b64decode_field(name: str, text: str) -> bytes:
-    """Strict standard base64 (length a multiple of 4, padding only at the end) or PROTOCOL.md's error."""
+    """Strict standard base64 (length a multiple of 4, padding only at the end) or docs/protocol.md's error."""
     if len(text) % 4 or not _B64.fullmatch(text):
         raise ParamError(f"Parameter invalid, The {name} not a valid base64 string.")
     try:

@@ -31,7 +31,7 @@ class ImportKeyMaterialPayload(msgspec.Struct):
     keyid: KeyId
     key_material: Ciphertext  # the material encrypted under the wrapping public key
     padding_mode: ImportPaddingName | None = None  # required for RSA wrapping keys
-    importToken: TokenText | None = None  # PROTOCOL.md spelling
+    importToken: TokenText | None = None  # docs/protocol.md spelling
     ImportToken: TokenText | None = None  # the API reference's spelling
 
     def token(self) -> str:

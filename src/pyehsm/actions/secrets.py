@@ -1,4 +1,4 @@
-"""Secrets manager actions (PROTOCOL.md section 5): CreateSecret, UpdateSecretDesc, PutSecretValue,
+"""Secrets manager actions (docs/protocol.md section 5): CreateSecret, UpdateSecretDesc, PutSecretValue,
 ListSecretVersionIds, ListSecrets, DescribeSecret, DeleteSecret, GetSecretValue, RestoreSecret.
 
 String fields are taken exactly as received (never trimmed or re-encoded); their limits count characters.

@@ -1,4 +1,4 @@
-"""Payload field types and the mapping of msgspec validation errors to PROTOCOL.md's messages.
+"""Payload field types and the mapping of msgspec validation errors to docs/protocol.md's messages.
 
 Every payload is converted into its action's msgspec Struct; the Struct's annotations carry the
 limits (lengths, ranges, allowed constants), so validation is declared once, next to the fields.
@@ -13,7 +13,7 @@ import msgspec
 
 from pyehsm.errors import ParamError
 
-MAX_DATA_BYTES = 6144  # PROTOCOL.md: MAX = 6144 bytes of raw data
+MAX_DATA_BYTES = 6144  # docs/protocol.md: MAX = 6144 bytes of raw data
 MAX_CIPHERTEXT_BYTES = 8192
 
 KeyId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -56,7 +56,7 @@ def _field_message(detail: str) -> str:
 
 
 def decode_payload(payload: dict[str, Any] | None, struct_type: type[S]) -> S:
-    """Convert a request payload into ``struct_type``; ParamError with PROTOCOL.md's message on failure."""
+    """Convert a request payload into ``struct_type``; ParamError with docs/protocol.md's message on failure."""
     data = payload if payload is not None else {}
     try:
         return msgspec.convert(data, struct_type, str_keys=True)

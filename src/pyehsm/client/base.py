@@ -1,6 +1,6 @@
 """What the sync and async clients share: credentials, request signing, retry rules, answer parsing.
 
-Retries (PROTOCOL.md's replay guard rejects a second identical request, so every attempt is signed
+Retries (docs/protocol.md's replay guard rejects a second identical request, so every attempt is signed
 anew, with a fresh random nonce):
 
 - a failure before the request left this machine (connect error or timeout, no free pooled

@@ -1,4 +1,4 @@
-"""Client-side exceptions: one class per error class of the wire protocol (PROTOCOL.md section 1).
+"""Client-side exceptions: one class per error class of the wire protocol (docs/protocol.md section 1).
 
 The server answers every error in the envelope (``code`` and ``message``); :func:`error_for` maps
 that pair to the most specific class, so callers can write ``except NotFoundError``:

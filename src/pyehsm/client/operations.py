@@ -1,7 +1,7 @@
 """One request builder per eHSM Action, shared by the sync and async clients.
 
 A builder turns typed arguments into a :class:`Call`: the Action name, the payload exactly as
-PROTOCOL.md puts it on the wire (field names, base64 for bytes, optional fields left out), whether
+docs/protocol.md puts it on the wire (field names, base64 for bytes, optional fields left out), whether
 the call may be re-sent after a connection failure, and the parser of its ``result``.
 
     >>> call = encrypt("0b4e...", b"hi")

@@ -5,7 +5,7 @@ HMAC) into a :class:`KeyPrimitive`; ``load_public_key(spec, spki_der)`` does the
 The registry ``_LOADERS`` (family -> loader) is the only dispatch; each family's class knows its own
 rules, so nothing outside :mod:`pyehsm.crypto.keyspecs` compares keyspec names.
 
-Wire parameters, as PROTOCOL.md section 4 defines them:
+Wire parameters, as docs/protocol.md section 4 defines them:
 
 * ``digest``: an EH_* digest name (EH_SHA_224/256/384/512, EH_SM3). RSA and ECDSA take the SHA-2
   family; SM2 takes only EH_SM3; HMAC takes any of them.

@@ -1,4 +1,4 @@
-"""Request envelope parsing and response rendering (PROTOCOL.md sections 1 and 2).
+"""Request envelope parsing and response rendering (docs/protocol.md sections 1 and 2).
 
 Checks run in the protocol's order; each failure is a code-400 error and nothing is changed.
 """

@@ -1,6 +1,6 @@
 """HTTP transport: /ehsm dispatch (raw ASGI for a short hot path), /healthz, /readyz.
 
-Request path (DESIGN.md section 6): size-limited body -> envelope checks -> payload Struct ->
+Request path (docs/architecture.md section 6): size-limited body -> envelope checks -> payload Struct ->
 apikey lookup + signature (constant time) -> replay guard -> handler -> one rendered envelope.
 Always HTTP 200 with {code, message, result}; errors never carry secrets or stack traces.
 """

@@ -1,4 +1,4 @@
-"""Root-key providers. A root key only ever wraps and unwraps the domain keys (DESIGN.md section 4).
+"""Root-key providers. A root key only ever wraps and unwraps the domain keys (docs/architecture.md section 4).
 
 ``--root-key`` (env ``PYEHSM_ROOT_KEY``) names the provider:
 
@@ -49,6 +49,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from pyehsm.errors import StartupError
+from pyehsm.extras import PKCS11, MissingExtraError
 
 ROOT_KEY_BYTES = 32
 PASSPHRASE_ENV = "PYEHSM_PASSPHRASE"
@@ -329,6 +330,14 @@ _LOGINS: dict[tuple[str, str], _TokenLogin] = {}
 _PKCS11_LOCK = threading.Lock()
 
 
+def _require_pkcs11() -> None:
+    """python-pkcs11 is the "pkcs11" extra: without it a PKCS#11 root key cannot start."""
+    try:
+        import pkcs11  # noqa: F401
+    except ImportError as exc:
+        raise MissingExtraError(*PKCS11) from exc
+
+
 def _pkcs11_lib(module: str) -> Any:
     """One loaded (C_Initialize'd) library per module path per process. Call with _PKCS11_LOCK held."""
     import pkcs11
@@ -478,6 +487,7 @@ class Pkcs11RootKey:
     kind = "pkcs11"
 
     def __init__(self, config: Pkcs11Config) -> None:
+        _require_pkcs11()
         self.config = config
         self._login: _TokenLogin | None = None
         self._key: Any = None

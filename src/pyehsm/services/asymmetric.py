@@ -20,7 +20,7 @@ from pyehsm.services.crypto import SymmetricService
 from pyehsm.services.keys import KeyService
 
 DECRYPT_FAILED = "Decrypt failed: the ciphertext was not made with this key's public key, or it was modified."
-DEFAULT_EXPORT_PADDING = "EH_RSA_PKCS1_OAEP"  # PROTOCOL.md: ExportDataKey default for RSA (SM2 ignores it)
+DEFAULT_EXPORT_PADDING = "EH_RSA_PKCS1_OAEP"  # docs/protocol.md: ExportDataKey default for RSA (SM2 ignores it)
 
 
 class _WireErrors:

@@ -1,4 +1,4 @@
-"""Remote attestation (PROTOCOL.md section 6, docs/attestation.md): GenerateQuote, VerifyQuote, quote policies.
+"""Remote attestation (docs/protocol.md section 6, docs/attestation.md): GenerateQuote, VerifyQuote, quote policies.
 
 - VerifyQuote runs :func:`pyehsm.attest.verify.verify_quote` at the service clock's time
   (``clock.now_ms() // 1000``) with collateral from the configured sources (offline bundle first, then a

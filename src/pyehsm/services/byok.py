@@ -1,4 +1,4 @@
-"""Bring your own key: GetParametersForImport and ImportKeyMaterial (PROTOCOL.md section 4, docs/byok.md).
+"""Bring your own key: GetParametersForImport and ImportKeyMaterial (docs/protocol.md section 4, docs/byok.md).
 
 GetParametersForImport gives an external key awaiting material a fresh wrapping key pair (from the key
 pool; RSA-2048/3072/4096 or SM2) whose private half is stored wrapped by the domain key, and an import

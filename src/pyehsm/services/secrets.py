@@ -34,7 +34,7 @@ from pyehsm.store.records import SecretRecord, SecretsKeyRecord, SecretVersionIn
 
 log = logging.getLogger("pyehsm.secrets")
 
-# -- wire limits and messages (PROTOCOL.md section 5) ----------------------------------------------------
+# -- wire limits and messages (docs/protocol.md section 5) ----------------------------------------------------
 MAX_NAME_CHARS = 64
 MAX_DATA_CHARS = 4096
 MAX_DESCRIPTION_CHARS = 4096

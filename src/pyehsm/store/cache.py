@@ -1,6 +1,6 @@
 """A caching Store decorator for the hot path: get_key and get_app answered from process memory.
 
-Coherence (DESIGN.md section 7): a mutation made through this object evicts at once; a change made
+Coherence (docs/architecture.md section 7): a mutation made through this object evicts at once; a change made
 by another node arrives through ``changed(kind, id)`` (PostgreSQL LISTEN/NOTIFY, see
 PostgresStore.watch_changes) and evicts at once too; every entry also expires after ``ttl_ms``,
 the safety net for a lost notification. Eviction hooks (``on_evict``, e.g. Keyring.forget) run for

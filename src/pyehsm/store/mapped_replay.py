@@ -26,21 +26,30 @@ Every read and write of a bucket happens under a lock: a request locks the strip
 (byte-range locks of the file, 64 stripes: _replay_probe.c), everything else (open, resize, the
 overflow path) the whole table. The tag's keyed hash keeps an attacker from aiming requests at one
 bucket or stripe.
+
+The C extension is optional (pip skips it where no compiler is available, and on systems without
+open-file-description locks): without it every request runs the Python path under the whole-table
+lock, taken here with the same locks on Linux (so both kinds of process can share a table) and with
+flock() elsewhere. Same decisions, same table bytes (a differential test pins them), only slower.
+``PROBE_IMPL`` says which one this installation runs.
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import logging
 import mmap
 import os
 import struct
+import sys
 from pathlib import Path
+from types import ModuleType
+from typing import Literal
 
 from pyehsm.clock import Clock
 from pyehsm.config import MAX_REPLAY_CAPACITY, MIN_REPLAY_CAPACITY
-from pyehsm.store import _replay_probe
 from pyehsm.store.sqlite_replay import SqliteReplayGuard, fingerprint
 
 log = logging.getLogger(__name__)
@@ -63,6 +72,22 @@ _TAG_BYTES = 8
 _SIZE_SAMPLE_BUCKETS = 1024
 
 
+STRIPES = 64  # lock stripes: the file's first 64 bytes (_replay_probe.c's STRIPES)
+
+
+def _load_probe() -> ModuleType | None:
+    """The C extension, or None when this installation was built without it."""
+    try:
+        from pyehsm.store import _replay_probe
+    except ImportError:
+        return None
+    return _replay_probe
+
+
+_PROBE = _load_probe()
+PROBE_IMPL: Literal["c", "python"] = "c" if _PROBE is not None else "python"
+
+
 def buckets_for(capacity: int) -> int:
     """The bucket count (a power of two) that holds at least ``capacity`` entries."""
     wanted = max(1, -(-capacity // SLOTS_PER_BUCKET))
@@ -80,16 +105,20 @@ class MappedReplayGuard:
         clock: Clock,
         overflow: SqliteReplayGuard,
         floor_ms: int = 0,
+        *,
+        c_probe: bool = True,
     ) -> None:
         """``floor_ms``: written into a table this call creates (a new or an unreadable file): requests
         timestamped earlier are refused, since the table cannot know whether they were seen. 0 for a
-        node that never served anyone; the start-up time for one whose table was lost."""
+        node that never served anyone; the start-up time for one whose table was lost.
+        ``c_probe=False`` runs the Python path even where the C extension is built (the tests compare them)."""
         if not MIN_REPLAY_CAPACITY <= capacity <= MAX_REPLAY_CAPACITY:
             raise ValueError(f"replay capacity must be between {MIN_REPLAY_CAPACITY} and {MAX_REPLAY_CAPACITY}")
         self.path = path
         self.retention_ms = retention_ms
         self.overflow = overflow
         self._clock = clock
+        self._probe = _PROBE if c_probe else None
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             with self._locked():
@@ -101,14 +130,19 @@ class MappedReplayGuard:
         self._mask = self._buckets - 1
 
     def __repr__(self) -> str:
-        return f"<MappedReplayGuard {self.path} buckets={self._buckets}>"
+        return f"<MappedReplayGuard {self.path} buckets={self._buckets} probe={self.probe_impl}>"
 
     @property
     def capacity(self) -> int:
         return self._buckets * SLOTS_PER_BUCKET
 
+    @property
+    def probe_impl(self) -> Literal["c", "python"]:
+        """Which implementation answers the common case: the C extension or the Python path."""
+        return "c" if self._probe is not None else "python"
+
     def _locked(self) -> _TableLock:
-        return _TableLock(self._fd)
+        return _TableLock(self._fd, self._probe)
 
     # -- the table file ----------------------------------------------------------------------------------
     def _open_table(self, buckets: int, floor_ms: int) -> tuple[int, bytes, int]:
@@ -186,8 +220,9 @@ class MappedReplayGuard:
     def remember_now(self, appid: str, sign: str, now_ms: int) -> bool:
         """Record (appid, sign); False when it was already seen within the retention window.
 
-        The common case (no overflow pending, a free slot) runs in C (_replay_probe.c: lock, lookup,
-        insert, unlock in one call); whatever it leaves to the slow path runs here."""
+        The common case (no overflow pending, a free slot) runs in C when the extension is built
+        (_replay_probe.c: lock, lookup, insert, unlock in one call); whatever it leaves to the slow
+        path, and everything without the extension, runs here."""
         digest = hashlib.blake2b(f"{appid}|{sign}".encode(), digest_size=_TAG_BYTES, key=self._key).digest()
         return self._remember_tag(int.from_bytes(digest, "little") or 1, now_ms)
 
@@ -195,9 +230,11 @@ class MappedReplayGuard:
         """remember_now after hashing: the C fast path, then the slow path when it hands over."""
         buckets = _buckets(tag, self._mask)
         expires = now_ms + self.retention_ms
-        outcome = _replay_probe.remember(self._map, self._fd, tag, buckets[0], buckets[1], now_ms, expires)
-        if outcome != _replay_probe.SLOW_PATH:
-            return outcome == _replay_probe.PLACED
+        probe = self._probe
+        if probe is not None:
+            outcome = probe.remember(self._map, self._fd, tag, buckets[0], buckets[1], now_ms, expires)
+            if outcome != probe.SLOW_PATH:
+                return bool(outcome == probe.PLACED)
         return self._remember_slow(tag, buckets, now_ms, expires)
 
     def _remember_slow(self, tag: int, buckets: tuple[int, int], now_ms: int, expires: int) -> bool:
@@ -243,16 +280,40 @@ class MappedReplayGuard:
 
 
 class _TableLock:
-    """The whole-table lock (every stripe) for the duration of a ``with`` block."""
+    """The whole-table lock (every stripe) for the duration of a ``with`` block: the C extension's, or
+    the same lock taken from Python when it is not built."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, probe: ModuleType | None) -> None:
         self._fd = fd
+        self._probe = probe
 
     def __enter__(self) -> None:
-        _replay_probe.lock_table(self._fd)
+        if self._probe is not None:
+            self._probe.lock_table(self._fd)
+        else:
+            _lock_table(self._fd, take=True)
 
     def __exit__(self, *_: object) -> None:
-        _replay_probe.unlock_table(self._fd)
+        if self._probe is not None:
+            self._probe.unlock_table(self._fd)
+        else:
+            _lock_table(self._fd, take=False)
+
+
+# struct flock of 64-bit Linux (l_type, l_whence, l_start, l_len, l_pid, padded to 32 bytes): the
+# Python path takes the C extension's open-file-description lock on bytes [0, STRIPES) where it can.
+_FLOCK = struct.Struct("@hhqqi4x")
+_OFD_LOCKS = sys.platform == "linux" and hasattr(fcntl, "F_OFD_SETLKW") and struct.calcsize("P") == 8
+
+
+def _lock_table(fd: int, *, take: bool) -> None:
+    """Take (waiting for it, without the GIL) or release the whole-table lock from Python."""
+    if _OFD_LOCKS:
+        kind = fcntl.F_WRLCK if take else fcntl.F_UNLCK
+        command = fcntl.F_OFD_SETLKW if take else fcntl.F_OFD_SETLK
+        fcntl.fcntl(fd, command, _FLOCK.pack(kind, os.SEEK_SET, 0, STRIPES, 0))
+    else:  # a whole-file lock of the open file description: the same exclusion between workers
+        fcntl.flock(fd, fcntl.LOCK_EX if take else fcntl.LOCK_UN)
 
 
 def _tag_bytes(tag: int) -> bytes:

@@ -16,12 +16,17 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
-
 from pyehsm.errors import StartupError
+from pyehsm.extras import POSTGRESQL, MissingExtraError
+
+try:  # the "postgresql" extra; the embedded default never imports this module
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict
+    from psycopg_pool import AsyncConnectionPool, PoolTimeout
+except ImportError as exc:
+    raise MissingExtraError(*POSTGRESQL) from exc
+
 from pyehsm.store.base import WRAPPED_ROWS, TableInfo, WrappedValue
 from pyehsm.store.migrations import latest_version, load_migrations
 from pyehsm.store.records import (

@@ -1,5 +1,5 @@
 -- pyehsm schema 4: quote policies (PostgreSQL mirror of sqlite/0004_quote_policies.sql)
--- UploadQuotePolicy / GetQuotePolicy, PROTOCOL.md section 6.
+-- UploadQuotePolicy / GetQuotePolicy, docs/protocol.md section 6.
 -- A policy belongs to one app and is only ever read with its appid. Measurements are lower-case hex.
 -- An SGX policy holds mr_enclave and mr_signer (64 hex digits each) and no TDX values. A TDX policy
 -- (pyehsm extension) holds mr_td and any of rtmr0..rtmr3 (96 hex digits each) and no SGX values.

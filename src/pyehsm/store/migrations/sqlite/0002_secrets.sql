@@ -1,4 +1,4 @@
--- pyehsm schema 2: the secrets manager (PROTOCOL.md section 5)
+-- pyehsm schema 2: the secrets manager (docs/protocol.md section 5)
 -- Values are envelope-encrypted: each version holds a fresh data key wrapped by a CMK (or the app's
 -- default secrets key) and the value sealed under that data key. Nothing here is plaintext.
 

@@ -1,22 +1,20 @@
-"""The one place tests load shared test vectors from (../shared/vectors, never copied)."""
+"""The one place tests load test vectors from: the folders beside this file, carried in this repository
+(README.md here names each folder's source, commit and license). ``from tests.vectors import ...``."""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-_REPO = Path(__file__).resolve().parents[1]
-SHARED_DIR = Path(os.environ.get("PYEHSM_SHARED_DIR", _REPO.parent / "shared"))
-VECTORS_DIR = SHARED_DIR / "vectors"
+VECTORS_DIR = Path(__file__).resolve().parent
 
 
 def vector_path(*parts: str) -> Path:
-    """Path of a file under shared/vectors; fails loudly when the folder is missing."""
+    """Path of a file under tests/vectors; fails loudly when it is missing."""
     path = VECTORS_DIR.joinpath(*parts)
-    if not path.exists():
-        raise FileNotFoundError(f"test vector {path} not found (set PYEHSM_SHARED_DIR)")
+    if not path.is_file():
+        raise FileNotFoundError(f"test vector {path} not found")
     return path
 
 
@@ -33,5 +31,5 @@ def wycheproof_cases(name: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
 
 
 def attestation_file(name: str) -> bytes:
-    """Raw bytes of a file under shared/vectors/attestation."""
+    """Raw bytes of a file under tests/vectors/attestation."""
     return vector_path("attestation", name).read_bytes()
