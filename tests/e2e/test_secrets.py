@@ -295,8 +295,8 @@ def test_encryption_key_must_be_an_enabled_symmetric_encrypt_key_of_the_app(
         client.create_key("EH_EC_P256"): "The keyspec EH_EC_P256 does not support Encrypt.",
         client.create_key("EH_SM2"): "The keyspec EH_SM2 does not support Encrypt.",
         client.create_key("EH_HMAC"): "The keyspec EH_HMAC does not support Encrypt.",
-        client.create_key("EH_AES_GCM_256", keyusage="EH_KEYUSAGE_SIGN_VERIFY"): (
-            "The keyusage EH_KEYUSAGE_SIGN_VERIFY of this key does not allow Encrypt."
+        client.create_key("EH_RSA_2048", keyusage="EH_KEYUSAGE_SIGN_VERIFY"): (
+            "The keyspec EH_RSA_2048 does not support Encrypt."
         ),
     }
     for keyid, message in cases.items():
