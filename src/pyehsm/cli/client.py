@@ -473,13 +473,19 @@ def wrap_for_import(pubkey_pem: str, key: bytes) -> tuple[bytes, str]:
 
     RSA: OAEP (SHA-256, MGF1-SHA-256) when the material fits, else RSA-AES key wrap (an OAEP-wrapped
     ephemeral AES-256 key followed by AES-KWP of the material: EH_RSA_AES_KEY_WRAP). SM2: SM2 encryption.
+    The PEM may be PKCS#1 (``BEGIN RSA PUBLIC KEY``, what GetParametersForImport sends for RSA, as Intel's
+    server does) or SubjectPublicKeyInfo (``BEGIN PUBLIC KEY``: RSA or SM2).
     """
     import os
 
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import hashes, keywrap, serialization
     from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-    public = serialization.load_pem_public_key(pubkey_pem.encode())
+    try:
+        public = serialization.load_pem_public_key(pubkey_pem.encode())  # PKCS#1 or SPKI
+    except UnsupportedAlgorithm:  # an SM2 SPKI: pyca/cryptography does not know the curve
+        public = None
     if isinstance(public, rsa.RSAPublicKey):
         oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
         if len(key) <= public.key_size // 8 - 66:
