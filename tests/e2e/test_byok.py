@@ -16,6 +16,7 @@ import base64
 import contextlib
 import functools
 import os
+import re
 import sqlite3
 import subprocess
 import tempfile
@@ -42,6 +43,7 @@ POOL_DEPTH = "EH_RSA_2048=8,EH_RSA_3072=8,EH_RSA_4096=2,EH_SM2=8"
 OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
 PKCS8 = (serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
 SPKI_PEM = (serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+PKCS1_PEM = (serialization.Encoding.PEM, serialization.PublicFormat.PKCS1)  # GetPublicKey of RSA keys
 EXTERNAL = "EH_EXTERNAL_KEY"
 SIGN = "EH_KEYUSAGE_SIGN_VERIFY"
 MSG = b"bring your own key \x00\xff"
@@ -257,7 +259,7 @@ def check_rsa(app: Client, keyid: str, spec: str, usage: str | None = None) -> N
     private = private_key(spec)
     assert isinstance(private, rsa.RSAPrivateKey)
     public = private.public_key()
-    assert app.get_public_key(keyid) == public.public_bytes(*SPKI_PEM).decode()
+    assert app.get_public_key(keyid) == public.public_bytes(*PKCS1_PEM).decode()
     if usage == SIGN:
         pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
         public.verify(app.sign(keyid, MSG, "EH_SHA_256", "EH_RSA_PKCS1_PSS"), MSG, pss, hashes.SHA256())
@@ -340,7 +342,8 @@ def test_import_then_use(app: Client, byok_server: ServerProcess, target: str, w
     keyid = app.create_key(target, EXTERNAL)
     assert state(app, keyid) == ("PendingImport", 0)
     params = app.get_parameters_for_import(keyid, wrapping)
-    assert params.pubkey.startswith("-----BEGIN PUBLIC KEY-----\n")
+    kind = "RSA PUBLIC KEY" if wrapping.startswith("EH_RSA") else "PUBLIC KEY"  # PKCS#1 for RSA, as Intel's server
+    assert params.pubkey.startswith(f"-----BEGIN {kind}-----\n")
     assert set(params.raw) == {"pubkey", "importToken"}
     assert import_rows(byok_server, keyid) == 1
     data = material(target)
@@ -535,14 +538,14 @@ def test_tampering_with_any_part_of_the_token_is_refused(app: Client, byok_serve
     params = app.get_parameters_for_import(keyid, "EH_RSA_2048")
     wrapped = wrap(params.pubkey, material("EH_AES_GCM_192"), "EH_RSA_PKCS1_OAEP")
     token = params.import_token
-    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-    for i, ch in enumerate(token):  # every character, so every byte region (id, expiry, key hash, tag)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    for i, ch in enumerate(token[:-1]):  # every character, so every byte region (id, expiry, key hash, tag)
         other = alphabet[(alphabet.index(ch) + 1 + i % 63) % 64]
         forged = token[:i] + other + token[i + 1 :]
         expect_error(
             app, "ImportKeyMaterial", import_payload(keyid, wrapped, forged, "EH_RSA_PKCS1_OAEP"), TOKEN_INVALID
         )
-    for forged in (token[:-1], token + "A", token.upper(), base64.b64encode(b"{}").decode(), "x"):
+    for forged in (token[:-2] + "=", token + "A", token.upper(), base64.b64encode(b"{}").decode(), "x"):
         expect_error(
             app, "ImportKeyMaterial", import_payload(keyid, wrapped, forged, "EH_RSA_PKCS1_OAEP"), TOKEN_INVALID
         )
@@ -554,6 +557,23 @@ def test_tampering_with_any_part_of_the_token_is_refused(app: Client, byok_serve
     assert import_rows(byok_server, keyid) == 1
     assert state(app, keyid) == ("PendingImport", 0)
     assert app.call("ImportKeyMaterial", import_payload(keyid, wrapped, token, "EH_RSA_PKCS1_OAEP")) == {"result": True}
+
+
+def test_the_token_is_standard_base64_and_the_earlier_url_safe_form_is_accepted(app: Client) -> None:
+    """Intel's Rust SDK checks that the importToken is standard base64 (padding included) before sending it
+    back; tokens issued in the earlier URL-safe unpadded form still import."""
+    for target in ("EH_AES_GCM_256", "EH_SM4_CBC"):
+        keyid = app.create_key(target, EXTERNAL)
+        params = app.get_parameters_for_import(keyid, "EH_RSA_3072")
+        token = params.import_token
+        assert len(token) % 4 == 0 and re.fullmatch(r"[A-Za-z0-9+/]+={0,2}", token), token
+        assert base64.b64encode(base64.b64decode(token, validate=True)).decode() == token
+        if target == "EH_SM4_CBC":  # the earlier form of the same token
+            token = base64.urlsafe_b64encode(base64.b64decode(token)).rstrip(b"=").decode()
+        wrapped = wrap(params.pubkey, material(target), "EH_RSA_PKCS1_OAEP")
+        assert app.call("ImportKeyMaterial", import_payload(keyid, wrapped, token, "EH_RSA_PKCS1_OAEP")) == {
+            "result": True
+        }
 
 
 def test_a_token_is_bound_to_its_key_and_app(app: Client, other_app: Client) -> None:

@@ -31,3 +31,20 @@ def test_short_material_still_uses_oaep(client: Client) -> None:
     assert padding == "EH_RSA_PKCS1_OAEP"
     assert client.import_key_material(keyid, wrapped, params.import_token, padding)
     assert client.decrypt(keyid, client.encrypt(keyid, b"x")) == b"x"
+
+
+def test_the_wrapping_helper_takes_both_pem_forms_of_an_rsa_key(client: Client) -> None:
+    """GetParametersForImport sends RSA keys as PKCS#1 (as Intel's server does); a PEM from elsewhere, or
+    an earlier pyehsm, may be SubjectPublicKeyInfo: the CLI's helper takes both (and SPKI for SM2)."""
+    pkcs1, spki = serialization.PublicFormat.PKCS1, serialization.PublicFormat.SubjectPublicKeyInfo
+    for wrapping, form in (("EH_RSA_2048", pkcs1), ("EH_RSA_2048", spki), ("EH_SM2", None)):
+        keyid = client.create_key("EH_AES_GCM_128", "EH_EXTERNAL_KEY")
+        params = client.get_parameters_for_import(keyid, wrapping)
+        pem = params.pubkey
+        if form is not None:
+            public = serialization.load_pem_public_key(pem.encode())
+            pem = public.public_bytes(serialization.Encoding.PEM, form).decode()
+            assert pem.startswith("-----BEGIN RSA PUBLIC KEY-----" if form is pkcs1 else "-----BEGIN PUBLIC KEY-----")
+        wrapped, padding = wrap_for_import(pem, bytes(range(16)))
+        assert client.import_key_material(keyid, wrapped, params.import_token, padding)
+        assert client.decrypt(keyid, client.encrypt(keyid, b"x")) == b"x"

@@ -183,27 +183,75 @@ def test_ecdsa_signature_verifies_in_openssl(
 def test_sm2_signature_verifies_in_openssl_and_gmalg(
     app: Client, keys: dict[str, str], pem_files: dict[str, Path], work: Path
 ) -> None:
+    """EH_RAW and EH_DIGEST both sign SM3(Z_A || the bytes sent), as Intel's server does: what `openssl dgst
+    -sm3 -sigopt distid:1234567812345678` checks over those bytes (for EH_DIGEST: the digest the client sent)."""
     pem = pem_files["sign:EH_SM2"]
-    e = SM2PublicKey.from_pem(pem.read_text()).z_digest(MSG)
     point = spki_der(pem)[-64:]  # uncompressed point 04 || x || y at the end of the SPKI
-    for message, message_type in ((MSG, "EH_RAW"), (e, "EH_DIGEST")):
+    (work / "sm3-digest").write_bytes(digest("EH_SM3", MSG))  # what Intel's SDKs send as an EH_DIGEST message
+    for data, message_type in ((work / "msg", "EH_RAW"), (work / "sm3-digest", "EH_DIGEST")):
+        message = data.read_bytes()
         raw = sign(app, keys["sign:EH_SM2"], message, message_type, "EH_SM3", None)
         sig = work / "sm2.sig"
         sig.write_bytes(raw)
         out = openssl(
             "pkeyutl", "-verify", "-rawin", "-digest", "sm3", "-pubin", "-inkey", pem,
-            "-in", work / "msg", "-sigfile", sig, "-pkeyopt", DISTID,
+            "-in", data, "-sigfile", sig, "-pkeyopt", DISTID,
         )  # fmt: skip
-        assert b"Signature Verified Successfully" in out.stdout
-        out = openssl("dgst", "-sm3", "-verify", pem, "-sigopt", DISTID, "-signature", sig, work / "msg")
-        assert b"Verified OK" in out.stdout
+        assert b"Signature Verified Successfully" in out.stdout, message_type
+        out = openssl("dgst", "-sm3", "-verify", pem, "-sigopt", DISTID, "-signature", sig, data)
+        assert b"Verified OK" in out.stdout, message_type
         r, s = decode_dss_signature(raw)
         assert gmalg.SM2(pk=b"\x04" + point, uid=DEFAULT_USER_ID).verify(
-            MSG, r.to_bytes(32, "big"), s.to_bytes(32, "big")
+            message, r.to_bytes(32, "big"), s.to_bytes(32, "big")
         )
         assert not gmalg.SM2(pk=b"\x04" + point, uid=b"another id").verify(
-            MSG, r.to_bytes(32, "big"), s.to_bytes(32, "big")
+            message, r.to_bytes(32, "big"), s.to_bytes(32, "big")
         )
+
+
+def test_openssl_sm2_signature_of_a_digest_verifies_as_eh_digest_in_pyehsm(
+    app: Client, keys: dict[str, str], pem_files: dict[str, Path], work: Path
+) -> None:
+    """An SM2 key imported from openssl (BYOK): `openssl dgst -sm3 -sigopt distid:...` over a 32-byte digest
+    verifies over HTTP as an EH_DIGEST Verify of that digest, and a pyehsm EH_DIGEST signature made with the
+    same key verifies in openssl: the same value Intel's server signs and verifies."""
+    priv = work / "byok-sm2.key"
+    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:SM2", "-out", priv)
+    der = openssl("pkcs8", "-topk8", "-nocrypt", "-outform", "DER", "-in", priv).stdout
+    keyid = app.create_key("EH_SM2", "EH_EXTERNAL_KEY", "EH_KEYUSAGE_SIGN_VERIFY")
+    params = app.get_parameters_for_import(keyid, "EH_SM2")
+    app.import_key_material(keyid, SM2PublicKey.from_pem(params.pubkey).encrypt(der), params.import_token)
+    pem = work / "byok-sm2.pem"
+    pem.write_text(app.get_public_key(keyid))
+    d = work / "byok-digest"
+    d.write_bytes(digest("EH_SM3", MSG))
+    theirs = openssl("dgst", "-sm3", "-sign", priv, "-sigopt", DISTID, d).stdout
+    body = {"keyid": keyid, "message": b64(d.read_bytes()), "message_type": "EH_DIGEST", "digest_mode": "EH_SM3"}
+    assert app.call("Verify", {**body, "signature": b64(theirs)})["result"] is True
+    assert app.call("Verify", {**body, "message_type": "EH_RAW", "signature": b64(theirs)})["result"] is True
+    msg_sig = openssl("dgst", "-sm3", "-sign", priv, "-sigopt", DISTID, work / "msg").stdout
+    assert app.call("Verify", {**body, "signature": b64(msg_sig)})["result"] is False
+    ours = work / "byok-ours.sig"
+    ours.write_bytes(base64.b64decode(app.call("Sign", body)["signature"]))
+    out = openssl("dgst", "-sm3", "-verify", pem, "-sigopt", DISTID, "-signature", ours, d)
+    assert b"Verified OK" in out.stdout
+
+
+def test_rsa_public_keys_are_pkcs1_and_convert_with_the_documented_openssl_commands(
+    pem_files: dict[str, Path], work: Path
+) -> None:
+    """docs/keys.md: `openssl rsa -RSAPublicKey_in` for RSA (PKCS#1), `openssl pkey -pubin` for EC and SM2."""
+    for name, pem in pem_files.items():
+        text = pem.read_text()
+        out = work / (pem.stem + "-spki.pem")
+        if "RSA" in name:
+            assert text.startswith("-----BEGIN RSA PUBLIC KEY-----\n")
+            openssl("rsa", "-RSAPublicKey_in", "-in", pem, "-pubout", "-out", out)
+            assert out.read_text().startswith("-----BEGIN PUBLIC KEY-----\n")
+        else:
+            assert text.startswith("-----BEGIN PUBLIC KEY-----\n")
+            openssl("pkey", "-pubin", "-in", pem, "-out", out)
+            assert out.read_text() == text
 
 
 # -------------------------------------------------------------------------------------------------
@@ -326,8 +374,12 @@ def test_openssl_signatures_verify_in_pyehsm(openssl_keys: dict[str, tuple[Path,
     ).stdout
     sm2_key = primitive(openssl_keys, "EH_SM2")
     assert sm2_key.verify(sig, MSG, digest="EH_SM3", prehashed=False, padding=None)
+    # EH_DIGEST of d: SM3(Z_A || d), what `openssl dgst -sm3 -sigopt distid:...` signs over the file d.
+    (work / "sm3-of-msg").write_bytes(digest("EH_SM3", MSG))
+    sig_d = openssl("dgst", "-sm3", "-sign", sm2_priv, "-sigopt", DISTID, work / "sm3-of-msg").stdout
+    assert sm2_key.verify(sig_d, digest("EH_SM3", MSG), digest="EH_SM3", prehashed=True, padding=None)
     e = SM2PublicKey.from_spki_der(spki_der(openssl_keys["EH_SM2"][1])).z_digest(MSG)
-    assert sm2_key.verify(sig, e, digest="EH_SM3", prehashed=True, padding=None)
+    assert not sm2_key.verify(sig, e, digest="EH_SM3", prehashed=True, padding=None)  # not the final e
     # OpenSSL 3.0 without distid uses an EMPTY id: not pyehsm's default, so it must not verify.
     nodist = openssl("pkeyutl", "-sign", "-rawin", "-digest", "sm3", "-inkey", sm2_priv, "-in", msg).stdout
     assert not sm2_key.verify(nodist, MSG, digest="EH_SM3", prehashed=False, padding=None)

@@ -57,10 +57,17 @@ def keys() -> dict[str, tuple[bytes, KeyPrimitive]]:
 
 
 def pub_of(key: KeyPrimitive, name: str) -> asymmetric.PublicKeyPrimitive:
-    """The verify/encrypt primitive rebuilt from the key's published PEM only."""
+    """The verify/encrypt primitive rebuilt from the key's published PEM only.
+
+    RSA keys publish PKCS#1 (as Intel's server does), EC and SM2 keys SubjectPublicKeyInfo."""
     pem = key.public_pem()
-    assert pem.startswith("-----BEGIN PUBLIC KEY-----\n") and pem.endswith("-----END PUBLIC KEY-----\n")
+    kind = "RSA PUBLIC KEY" if name.startswith("EH_RSA") else "PUBLIC KEY"
+    assert pem.startswith(f"-----BEGIN {kind}-----\n") and pem.endswith(f"-----END {kind}-----\n")
     der = base64.b64decode("".join(pem.strip().splitlines()[1:-1]))
+    if kind == "RSA PUBLIC KEY":  # PKCS#1 RSAPublicKey -> SubjectPublicKeyInfo, which load_public_key takes
+        der = serialization.load_der_public_key(der).public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
     return load_public_key(keyspec(name), der)
 
 
@@ -133,21 +140,35 @@ def test_ecdsa_sign_verify_every_digest(keys: dict[str, tuple[bytes, KeyPrimitiv
         assert not public.verify(sig, MSG, digest=other, prehashed=False, padding=None)
 
 
-def test_sm2_raw_and_digest_are_consistent(keys: dict[str, tuple[bytes, KeyPrimitive]]) -> None:
+def test_sm2_digest_signs_sm3_with_identity_over_the_given_bytes_like_raw(
+    keys: dict[str, tuple[bytes, KeyPrimitive]],
+) -> None:
+    """Intel's server runs SM3-with-identity (id 1234567812345678) over the bytes it is given for EH_RAW and
+    EH_DIGEST alike: an EH_DIGEST signature of d is over SM3(Z_A || d), not over d taken as the final e."""
     from pyehsm.crypto.sm2 import DEFAULT_USER_ID, SM2PublicKey
 
     _, key = keys["EH_SM2"]
     public = pub_of(key, "EH_SM2")
-    e = SM2PublicKey.from_pem(key.public_pem()).z_digest(MSG, DEFAULT_USER_ID)
-    raw_sig = key.sign(MSG, digest="EH_SM3", prehashed=False, padding="EH_RSA_PKCS1")
-    dig_sig = key.sign(e, digest="EH_SM3", prehashed=True, padding=None)
-    for sig in (raw_sig, dig_sig):
-        assert public.verify(sig, MSG, digest="EH_SM3", prehashed=False, padding=None)
-        assert public.verify(sig, e, digest="EH_SM3", prehashed=True, padding="EH_PAD_NONE")
-        assert not public.verify(sig, MSG + b"x", digest="EH_SM3", prehashed=False, padding=None)
-    # EH_DIGEST is SM3(Z_A || M), not plain SM3(M).
-    assert not public.verify(raw_sig, digest_of("EH_SM3", MSG), digest="EH_SM3", prehashed=True, padding=None)
+    raw_public = SM2PublicKey.from_pem(key.public_pem())
+    d = digest_of("EH_SM3", MSG)  # what Intel's SDK tests send as an EH_DIGEST message
+    dig_sig = key.sign(d, digest="EH_SM3", prehashed=True, padding=None)
+    raw_sig = key.sign(d, digest="EH_SM3", prehashed=False, padding="EH_RSA_PKCS1")
+    for sig in (dig_sig, raw_sig):  # the two message types sign the same value
+        assert raw_public.verify(sig, d, DEFAULT_USER_ID)  # SM3(Z_A || d)
+        assert public.verify(sig, d, digest="EH_SM3", prehashed=True, padding="EH_PAD_NONE")
+        assert public.verify(sig, d, digest="EH_SM3", prehashed=False, padding=None)
+        assert not raw_public.verify_digest(sig, d)  # d is not the final e
+        assert not public.verify(sig, MSG, digest="EH_SM3", prehashed=False, padding=None)
+    # A signature whose e is SM3(Z_A || MSG) (EH_RAW of MSG) is not an EH_DIGEST signature of SM3(MSG) nor
+    # of that e: EH_DIGEST no longer takes the final e.
+    msg_sig = key.sign(MSG, digest="EH_SM3", prehashed=False, padding=None)
+    e = raw_public.z_digest(MSG, DEFAULT_USER_ID)
+    assert public.verify(msg_sig, MSG, digest="EH_SM3", prehashed=False, padding=None)
+    assert not public.verify(msg_sig, d, digest="EH_SM3", prehashed=True, padding=None)
+    assert not public.verify(msg_sig, e, digest="EH_SM3", prehashed=True, padding=None)
     assert not public.verify(b"\x30\x03garbage", MSG, digest="EH_SM3", prehashed=False, padding=None)
+    with pytest.raises(InvalidParameter, match="must be 32 bytes"):  # EH_DIGEST still takes an SM3 digest
+        key.sign(MSG, digest="EH_SM3", prehashed=True, padding=None)
 
 
 RFC4231_KEY = b"Jefe"

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from pyehsm.crypto import import_token
-from pyehsm.crypto.import_token import TOKEN_BYTES, TOKEN_CHARS, TokenError, issue, open_token
+from pyehsm.crypto.import_token import LEGACY_TOKEN_CHARS, TOKEN_BYTES, TOKEN_CHARS, TokenError, issue, open_token
 
 KEY = bytes(range(32))
 APPID = "0b8a3c1e-5f7d-4a2b-9c6e-1d2f3a4b5c6d"
@@ -26,11 +26,20 @@ def token() -> str:
     return issue(KEY, APPID, KEYID, TOKEN_ID, EXPIRES, SPKI)
 
 
+STANDARD = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+URL_SAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
 def raw(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    return base64.b64decode(text, validate=True)
 
 
 def text(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def legacy(data: bytes) -> str:
+    """The form tokens had before standard base64: URL-safe, no padding."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
@@ -42,11 +51,32 @@ def test_round_trip_carries_id_expiry_and_key_hash() -> None:
     assert TOKEN_ID.hex() in repr(opened) and "public" not in repr(opened)
 
 
-def test_token_is_opaque_url_safe_text_of_fixed_length() -> None:
+def test_token_is_opaque_standard_base64_with_padding_of_fixed_length() -> None:
+    """Intel's Rust SDK refuses to send back an importToken that is not standard base64."""
     t = token()
-    assert len(t) == TOKEN_CHARS == 119 and len(raw(t)) == TOKEN_BYTES == 89
-    assert set(t) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+    assert len(t) == TOKEN_CHARS == 120 and len(raw(t)) == TOKEN_BYTES == 89
+    assert t.endswith("=") and not t.endswith("==")  # 89 bytes: one padding character
+    assert set(t[:-1]) <= set(STANDARD)
+    assert base64.b64encode(base64.b64decode(t, validate=True)).decode() == t
     assert APPID not in t and KEYID not in t  # bound by the tag, not carried
+
+
+def test_earlier_url_safe_unpadded_tokens_still_open() -> None:
+    """Tokens issued before the switch (valid 24 hours) keep working, in their own form only."""
+    old = legacy(raw(token()))
+    assert len(old) == LEGACY_TOKEN_CHARS == 119
+    assert open_token(KEY, old, APPID, KEYID) == open_token(KEY, token(), APPID, KEYID)
+    for i in range(len(old)):
+        for other in URL_SAFE:
+            if other != old[i]:
+                with pytest.raises(TokenError):
+                    open_token(KEY, old[:i] + other + old[i + 1 :], APPID, KEYID)
+    # Mixed forms are refused: URL-safe with padding, standard without it (for a token whose two forms differ).
+    t = next(t for i in range(256) if set(t := issue(KEY, APPID, KEYID, bytes([i]) * 16, EXPIRES, SPKI)) & set("+/"))
+    assert open_token(KEY, legacy(raw(t)), APPID, KEYID).token_id == open_token(KEY, t, APPID, KEYID).token_id
+    for mixed in (t[:-1], legacy(raw(t)) + "="):
+        with pytest.raises(TokenError):
+            open_token(KEY, mixed, APPID, KEYID)
 
 
 def test_regions_cover_the_whole_token() -> None:
@@ -68,18 +98,17 @@ def test_every_bit_of_every_byte_region_is_authenticated(region: str) -> None:
 
 def test_every_character_change_is_refused_non_canonical_encodings_included() -> None:
     t = token()
-    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
     for i, ch in enumerate(t):
-        for other in alphabet:
+        for other in STANDARD + "-_=":
             if other == ch:
                 continue
             with pytest.raises(TokenError):
                 open_token(KEY, t[:i] + other + t[i + 1 :], APPID, KEYID)
-    # The last character carries 2 spare bits: a text with them set decodes to the same bytes, and
-    # must still be refused (one token, one text).
-    last = alphabet.index(t[-1])
+    # The last character before the padding carries 2 spare bits: a text with them set decodes to the same
+    # bytes, and must still be refused (one token, one text).
+    last = STANDARD.index(t[-2])
     assert last & 0b11 == 0
-    sibling = t[:-1] + alphabet[last | 1]
+    sibling = t[:-2] + STANDARD[last | 1] + "="
     assert raw(sibling) == raw(t)
     with pytest.raises(TokenError):
         open_token(KEY, sibling, APPID, KEYID)
@@ -92,7 +121,8 @@ def test_every_character_change_is_refused_non_canonical_encodings_included() ->
         "A",
         "token",
         "x" * TOKEN_CHARS,  # right length, not a token
-        "+" * TOKEN_CHARS,  # standard-base64 alphabet is not the token alphabet
+        "+" * (TOKEN_CHARS - 1) + "=",  # well-formed base64 of the right length, not a token
+        "-" * LEGACY_TOKEN_CHARS,
         "=" * TOKEN_CHARS,
     ],
 )
@@ -103,7 +133,7 @@ def test_malformed_texts_are_refused(mangled: str) -> None:
 
 def test_length_changes_and_padding_are_refused() -> None:
     t = token()
-    for candidate in (t[:-1], t + "A", t + "=", t + "==", " " + t, t + "\n", t.upper(), t[1:] + t[0]):
+    for candidate in (t[:-1] + "A", t + "A", t + "=", t[:-1] + "==", " " + t, t + "\n", t.upper(), t[1:] + t[0]):
         with pytest.raises(TokenError):
             open_token(KEY, candidate, APPID, KEYID)
 

@@ -90,7 +90,8 @@ def test_rsa_schemes_round_trip_and_fail_as_one_error() -> None:
     key, spki = wrapping("EH_RSA_2048")
     public = serialization.load_der_public_key(spki)
     assert isinstance(public, rsa.RSAPublicKey)
-    assert key.public_pem.startswith("-----BEGIN PUBLIC KEY-----")
+    assert key.public_pem.startswith("-----BEGIN RSA PUBLIC KEY-----")  # PKCS#1, as Intel's server sends it
+    assert serialization.load_pem_public_key(key.public_pem.encode()).public_numbers() == public.public_numbers()
     material = os.urandom(32)
     assert key.unwrap(public.encrypt(material, OAEP), ImportScheme.RSA_OAEP) == material
     assert key.unwrap(public.encrypt(material, padding.PKCS1v15()), ImportScheme.RSA_PKCS1) == material

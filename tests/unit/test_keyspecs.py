@@ -107,6 +107,21 @@ def test_unknown_keyspec() -> None:
         keyspec("eh_aes_gcm_128")
 
 
+def test_usable_usages_are_derived_from_the_operations() -> None:
+    """CreateKey refuses a keyusage that no operation of the keyspec could use (services/keys.py)."""
+    both = (KeyUsage.ENCRYPT_DECRYPT, KeyUsage.SIGN_VERIFY)
+    expected = {
+        **dict.fromkeys(("EH_AES_GCM_128", "EH_AES_GCM_192", "EH_AES_GCM_256", "EH_SM4_CTR", "EH_SM4_CBC"), (both[0],)),
+        "EH_HMAC": (KeyUsage.SIGN_VERIFY,),
+        **dict.fromkeys(("EH_RSA_2048", "EH_RSA_3072", "EH_RSA_4096", "EH_SM2"), both),
+        **dict.fromkeys(("EH_EC_P224", "EH_EC_P256", "EH_EC_P256K", "EH_EC_P384", "EH_EC_P521"), both),
+    }
+    assert {name: spec.usable_usages() for name, spec in KEYSPECS.items()} == expected
+    assert all(spec.allows_usage(spec.default_usage) for spec in KEYSPECS.values())
+    assert not KEYSPECS["EH_AES_GCM_256"].allows_usage(KeyUsage.SIGN_VERIFY)
+    assert not KEYSPECS["EH_HMAC"].allows_usage(KeyUsage.ENCRYPT_DECRYPT)
+
+
 def test_usages_origins_and_operation_usage() -> None:
     assert set(USAGE_NAMES) == {"EH_KEYUSAGE_ENCRYPT_DECRYPT", "EH_KEYUSAGE_SIGN_VERIFY"}
     assert set(ORIGIN_NAMES) == {"EH_INTERNAL_KEY", "EH_EXTERNAL_KEY"}

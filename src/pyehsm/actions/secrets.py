@@ -86,6 +86,8 @@ def secret_description(record: SecretRecord) -> dict[str, object]:
     result = secret_summary(record)
     result.update(
         {
+            # Always sent (0 when not pending deletion): Intel's Python SDK model requires the field.
+            "plannedDeleteTime": record.planned_delete_ms or 0,
             "rationalInterval": record.rotation_interval,  # sic: the spelling the Python SDK reads
             "rotationInterval": record.rotation_interval,
             "lastRotationDate": record.last_rotation_ms,

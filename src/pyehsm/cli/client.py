@@ -579,6 +579,8 @@ def wrap_for_import(pubkey_pem: str, key: bytes, wrapping_keyspec: str = "EH_RSA
 
     RSA: OAEP (SHA-256, MGF1-SHA-256) when the material fits, else RSA-AES key wrap (an OAEP-wrapped
     ephemeral AES-256 key followed by AES-KWP of the material: EH_RSA_AES_KEY_WRAP). SM2: SM2 encryption.
+    The PEM may be PKCS#1 (``BEGIN RSA PUBLIC KEY``, what GetParametersForImport sends for RSA, as Intel's
+    server does) or SubjectPublicKeyInfo (``BEGIN PUBLIC KEY``: RSA or SM2).
     """
     if wrapping_keyspec == "EH_SM2":  # decided by the keyspec: cryptography cannot load SM2 public keys
         from pyehsm.crypto.sm2 import SM2PublicKey

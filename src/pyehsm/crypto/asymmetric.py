@@ -10,9 +10,11 @@ Wire parameters, as docs/protocol.md section 4 defines them:
 * ``digest``: an EH_* digest name (EH_SHA_224/256/384/512, EH_SM3). RSA and ECDSA take the SHA-2
   family; SM2 takes only EH_SM3; HMAC takes any of them.
 * ``prehashed`` (message_type EH_DIGEST): the message *is* the digest and must have the digest's size.
-  For SM2 the digest is ``e = SM3(Z_A || M)`` (GB/T 32918.2), Z_A computed over the default user id
-  ``1234567812345678`` and the key's public point, exactly what EH_RAW signs internally. HMAC has no
-  meaningful digest input, so EH_DIGEST is refused for HMAC keys.
+  SM2 signs as Intel's server does: SM3-with-identity over the bytes it is given for *both* message
+  types, i.e. over ``SM3(Z_A || data)`` (GB/T 32918.2, Z_A over the default user id ``1234567812345678``
+  and the key's public point); for EH_DIGEST ``data`` is the 32-byte digest the client sent (what
+  ``openssl dgst -sm3 -sigopt distid:1234567812345678`` computes over that data), never the final ``e``.
+  HMAC has no meaningful digest input, so EH_DIGEST is refused for HMAC keys.
 * ``padding``: RSA signatures take EH_RSA_PKCS1 or EH_RSA_PKCS1_PSS (PSS: MGF1 with the message hash,
   salt length = digest length when signing, any salt length accepted when verifying); RSA encryption
   takes EH_RSA_PKCS1 or EH_RSA_PKCS1_OAEP (SHA-256, MGF1-SHA-256). ECDSA, SM2 and HMAC ignore padding.
@@ -92,7 +94,7 @@ class KeyMaterialError(Exception):
 
 class PublicKeyPrimitive(Protocol):
     def public_pem(self) -> str:
-        """PEM SubjectPublicKeyInfo text."""
+        """PEM text: PKCS#1 (``BEGIN RSA PUBLIC KEY``) for RSA, SubjectPublicKeyInfo for EC and SM2."""
         ...
 
     def verify(self, signature: bytes, message: bytes, *, digest: str, prehashed: bool, padding: str | None) -> bool:
@@ -252,7 +254,7 @@ class EcPair(EcPublic):
 
 
 # ------------------------------------------------------------------------------------------------
-# SM2 (default user id; EH_DIGEST = e = SM3(Z_A || M))
+# SM2 (default user id; EH_RAW and EH_DIGEST both sign SM3(Z_A || data), as Intel's server does)
 # ------------------------------------------------------------------------------------------------
 
 
@@ -268,10 +270,8 @@ class Sm2Public:
         return self._pem
 
     def verify(self, signature: bytes, message: bytes, *, digest: str, prehashed: bool, padding: str | None) -> bool:
-        _hash(self.family, self.digests, digest, prehashed, message)
+        _hash(self.family, self.digests, digest, prehashed, message)  # EH_DIGEST: still 32 bytes
         try:
-            if prehashed:
-                return self._public.verify_digest(signature, message)
             return self._public.verify(signature, message)
         except sm2.SM2Error:
             return False
@@ -293,9 +293,7 @@ class Sm2Pair(Sm2Public):
         self._private = private
 
     def sign(self, message: bytes, *, digest: str, prehashed: bool, padding: str | None) -> bytes:
-        _hash(self.family, self.digests, digest, prehashed, message)
-        if prehashed:
-            return self._private.sign_digest(message)
+        _hash(self.family, self.digests, digest, prehashed, message)  # EH_DIGEST: still 32 bytes
         return self._private.sign(message)
 
     def decrypt(self, ciphertext: bytes, padding: str | None) -> bytes:

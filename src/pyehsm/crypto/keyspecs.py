@@ -103,6 +103,16 @@ class KeySpec:
             return self.family in (Family.RSA, Family.EC, Family.SM2, Family.HMAC)
         return not self.symmetric  # PUBLIC_KEY
 
+    def allows_usage(self, usage: KeyUsage) -> bool:
+        """Whether a key of this keyspec with ``usage`` could serve some operation: one the algorithm supports
+        and that wants ``usage`` or any usage (GetPublicKey). AES/SM4: ENCRYPT_DECRYPT only; HMAC: SIGN_VERIFY
+        only; RSA, EC and SM2: both (an EC key with ENCRYPT_DECRYPT still serves GetPublicKey, and Intel's
+        SDK tests create such keys and expect success)."""
+        return any(self.supports(op) and op.usage in (None, usage) for op in Operation)
+
+    def usable_usages(self) -> tuple[KeyUsage, ...]:
+        return tuple(u for u in KeyUsage if self.allows_usage(u))
+
 
 _SPECS = (
     KeySpec("EH_AES_GCM_128", Family.AES_GCM, key_bytes=16, import_sizes=(16,)),

@@ -107,7 +107,9 @@ class RsaPublicKey:
         return self._key.key_size
 
     def to_pem(self) -> str:
-        pem = self._key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        """PKCS#1 ``RSAPublicKey`` PEM (``-----BEGIN RSA PUBLIC KEY-----``): what Intel's server emits through
+        OpenSSL's type-specific encoder, and what Intel's Rust SDK parses (docs/protocol.md, GetPublicKey)."""
+        pem = self._key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.PKCS1)
         return pem.decode("ascii")
 
     def encrypt(self, plaintext: bytes, scheme: RsaEncryption) -> bytes:

@@ -73,7 +73,7 @@ UNWRAP_FAILED = (
 
 @dataclass(frozen=True, slots=True)
 class ImportParameters:
-    pubkey: str  # PEM SubjectPublicKeyInfo of the wrapping key
+    pubkey: str  # PEM of the wrapping key: PKCS#1 for RSA, SubjectPublicKeyInfo for SM2 (as GetPublicKey)
     import_token: str = field(repr=False)
 
 

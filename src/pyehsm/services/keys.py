@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from pyehsm.clock import Clock
 from pyehsm.crypto.keygen import is_slow
 from pyehsm.crypto.keyspecs import KEYSPECS, KeySpec, KeyUsage, Operation, Origin, keyspec
-from pyehsm.errors import NotFoundError, StateError
+from pyehsm.errors import NotFoundError, ParamError, StateError
 from pyehsm.keyring.keyring import Keyring, MaterialRef
 from pyehsm.keyring.pool import KeyPairPool
 from pyehsm.store.base import Store
@@ -44,6 +44,9 @@ class KeyService:
         return "<KeyService>"
 
     async def create(self, appid: str, spec: KeySpec, origin: Origin, usage: KeyUsage | None) -> KeyRecord:
+        if usage is not None and not spec.allows_usage(usage):
+            # No Action could use such a key (Intel refuses AES/SM4 with SIGN_VERIFY at creation too).
+            raise ParamError(unusable_usage_message(spec, usage))
         now = self._clock.now_ms()
         external = origin is Origin.EXTERNAL
         record = KeyRecord(
@@ -136,6 +139,11 @@ class KeyService:
             # Parsing a key pair (RSA validation: up to ~250 ms) must not block the event loop.
             return await asyncio.to_thread(self._keyring.build_primitive, ref, stored.wrapped_material, build)
         return self._keyring.build_primitive(ref, stored.wrapped_material, build)
+
+
+def unusable_usage_message(spec: KeySpec, usage: KeyUsage) -> str:
+    wanted = " or ".join(u.value for u in spec.usable_usages())
+    return f"Parameter invalid, The keyusage {usage.value} is not supported for keyspec {spec.name} (use {wanted})."
 
 
 # What each (keyspec, operation) pair allows, computed once from the registry: the KeySpec, the message
