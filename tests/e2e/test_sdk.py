@@ -328,6 +328,21 @@ def test_read_timeout_is_not_retried() -> None:
         peer.close()
 
 
+def test_cli_sign_action_flag_signs_the_action(dropping_peer: DroppingPeer) -> None:
+    from click.testing import CliRunner
+
+    from pyehsm.cli import main
+
+    env = {"PYEHSM_URL": dropping_peer.base, "PYEHSM_APPID": "app", "PYEHSM_APIKEY": "the-apikey"}
+    assert CliRunner().invoke(main, ["key", "list"], env=env).exit_code == 1  # the peer never answers
+    assert CliRunner().invoke(main, ["key", "list", "--sign-action"], env=env).exit_code == 1
+    plain, with_action = (msgspec.json.decode(dropping_peer.requests[i]) for i in (0, -1))
+    assert "action" not in plain and with_action["action"] == "ListKey"
+    params = {k: v for k, v in with_action.items() if k != "sign"}
+    assert canonical_string(params).startswith("action=ListKey&appid=app&")
+    assert signature_matches("the-apikey", params, with_action["sign"])
+
+
 # -- async ----------------------------------------------------------------------------------------------
 async def test_async_client_mirrors_the_sync_client(server: ServerProcess) -> None:
     async with await AsyncClient.enroll(server.base) as c:

@@ -3,6 +3,9 @@ arguments and docstrings, one returning results and the other coroutines; reques
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import inspect
 
 import msgspec
@@ -13,7 +16,7 @@ from pyehsm.client import operations as ops
 from pyehsm.client.api import Operations, operation
 from pyehsm.client.models import Response
 from pyehsm.clock import ManualClock
-from pyehsm.signing import signature_matches
+from pyehsm.signing import canonical_string, envelope_params, signature_matches
 
 PUBLIC = sorted(name for name, value in vars(Operations).items() if isinstance(value, operation))
 
@@ -68,3 +71,50 @@ def test_unsigned_and_raw_exchanges() -> None:
     assert (client.appid, client.apikey) == ("new-app", "new-key")
     raw = client._raw("ListKey", b"as is")
     assert (raw.body(), raw.idempotent) == (b"as is", False)
+
+
+# -- the opt-in signed Action (issue 18 item 4) --------------------------------------------------------------
+APPID, APIKEY, NOW = "5d0c6c7a-0b4e-4c47-9a43-42e7a2ef1c31", "the-apikey", 1_735_689_600_123
+PAYLOAD = {"keyid": "0b4e", "plaintext": "aGVsbG8=", "aad": "Y3R4"}
+
+
+def _hmac_b64(message: str) -> str:  # computed here with the standard library, not with pyehsm.signing
+    return base64.b64encode(hmac.new(APIKEY.encode(), message.encode(), hashlib.sha256).digest()).decode()
+
+
+def test_signed_action_envelope_and_canonical_string() -> None:
+    client = Client("http://127.0.0.1:1/ehsm", APPID, APIKEY, clock=ManualClock(NOW), sign_action=True)
+    body = client.envelope(PAYLOAD, nonce="n0nce", action="Encrypt")
+    canonical = (
+        f"action=Encrypt&appid={APPID}&nonce=n0nce&payload=aad=Y3R4&keyid=0b4e&plaintext=aGVsbG8=&timestamp={NOW}"
+    )
+    signed = {"appid": APPID, "timestamp": str(NOW), "nonce": "n0nce", "payload": PAYLOAD, "action": "Encrypt"}
+    assert body == {**signed, "sign": _hmac_b64(canonical)}
+    assert canonical_string(signed) == canonical
+    assert envelope_params(APPID, str(NOW), PAYLOAD, "n0nce", "Encrypt") == signed  # the server's builder too
+    assert signature_matches(APIKEY, signed, body["sign"])
+    # without the action: exactly today's envelope, as Intel's SDKs sign it
+    plain = client.envelope(PAYLOAD, nonce="n0nce")
+    assert "action" not in plain
+    assert plain["sign"] == _hmac_b64(
+        f"appid={APPID}&nonce=n0nce&payload=aad=Y3R4&keyid=0b4e&plaintext=aGVsbG8=&timestamp={NOW}"
+    )
+    no_payload = client.envelope(None, action="ListKey")
+    assert no_payload["sign"] == _hmac_b64(f"action=ListKey&appid={APPID}&timestamp={NOW}")
+
+
+@pytest.mark.parametrize("cls", [Client, AsyncClient])
+def test_sign_action_is_opt_in_and_matches_the_query(cls: type[Client] | type[AsyncClient]) -> None:
+    default = cls("http://127.0.0.1:1/ehsm", APPID, APIKEY)
+    assert default.sign_action is False
+    assert "action" not in msgspec.json.decode(default._exchange(ops.encrypt("k", b"x")).body() or b"")
+    opted = cls("http://127.0.0.1:1/ehsm", APPID, APIKEY, sign_action=True)
+    for call in (ops.encrypt("k", b"x"), ops.list_key(), ops.delete_all_key(), ops.create_secret("s", "v")):
+        exchange = opted._exchange(call)
+        body = msgspec.json.decode(exchange.body() or b"")
+        assert exchange.url.endswith(f"?Action={call.action}") and body["action"] == call.action
+        assert signature_matches(APIKEY, {k: v for k, v in body.items() if k != "sign"}, body["sign"])
+        assert not signature_matches(
+            APIKEY, {k: v for k, v in body.items() if k not in ("sign", "action")}, body["sign"]
+        )
+    assert opted._version().body() is None  # unsigned GETs carry no envelope at all

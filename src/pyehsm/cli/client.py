@@ -117,9 +117,12 @@ class Connection:
     output: str
     timeout: float
     verify: bool | str
+    sign_action: bool = False
 
     def client(self) -> Client:
-        return Client(self.url, self.appid, self.apikey, timeout=self.timeout, verify=self.verify)
+        return Client(
+            self.url, self.appid, self.apikey, timeout=self.timeout, verify=self.verify, sign_action=self.sign_action
+        )
 
 
 def _connection_options(f: F) -> F:
@@ -147,6 +150,12 @@ def _connection_options(f: F) -> F:
         click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds per attempt."),
         click.option("--ca-cert", default=None, help="CA bundle (PEM) to verify the server's TLS certificate."),
         click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True),
+        click.option(
+            "--sign-action",
+            is_flag=True,
+            envvar="PYEHSM_SIGN_ACTION",
+            help="Sign the Action into each request (pyehsm servers only). Env: PYEHSM_SIGN_ACTION.",
+        ),
     ]
     for option in reversed(options):
         f = option(f)
@@ -192,10 +201,11 @@ def with_connection(*, need_credentials: bool = True) -> Callable[[F], F]:
             timeout: float,
             ca_cert: str | None,
             output: str,
+            sign_action: bool,
             **kwargs: Any,
         ) -> Any:
             base, app, key = _resolve(url, appid, apikey, profile, credentials_file, need_credentials=need_credentials)
-            conn = Connection(base, app, key, output, timeout, ca_cert or True)
+            conn = Connection(base, app, key, output, timeout, ca_cert or True, sign_action)
             with api_errors():
                 return f(conn, **kwargs)
 

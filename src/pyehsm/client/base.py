@@ -34,7 +34,7 @@ from pyehsm.client import operations as ops
 from pyehsm.client.errors import EhsmConnectionError, ProtocolError
 from pyehsm.client.models import Response, VersionInfo
 from pyehsm.clock import Clock, SystemClock
-from pyehsm.signing import sign_request
+from pyehsm.signing import canonical_string, envelope_params, sign_string
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -143,11 +143,15 @@ class BaseClient(ABC, Generic[H]):
         http: H | None = None,
         retry: RetryPolicy | None = None,
         verify: bool | str = True,
+        sign_action: bool = False,
     ) -> None:
         """``base_url`` ends in /ehsm, e.g. http://127.0.0.1:9000/ehsm.
 
         ``timeout`` applies to each attempt; ``verify`` is True, False or a CA bundle path (HTTPS);
         ``http`` an ``httpx.Client`` (Client) or ``httpx.AsyncClient`` (AsyncClient) to use instead.
+        ``sign_action``: every signed request also carries and signs its Action (``"action"`` in the
+        envelope), so a captured request cannot be re-sent as another Action. Off by default: a server
+        that does not know the field (Intel's, older pyehsm) answers ``sign error``.
 
             >>> c = Client("https://kms.example:9000/ehsm", appid, apikey, timeout=5, verify="ca.pem")
         """
@@ -156,6 +160,7 @@ class BaseClient(ABC, Generic[H]):
         self.apikey = apikey
         self.clock = clock or SystemClock()
         self.retry = retry if retry is not None else RetryPolicy()
+        self.sign_action = sign_action
         self._http: H = http or self._open_http(timeout, tls_verify(verify))
 
     @abstractmethod
@@ -165,15 +170,16 @@ class BaseClient(ABC, Generic[H]):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.base_url} appid={self.appid}>"
 
-    def envelope(self, payload: dict[str, Any] | None, *, nonce: str | None = None) -> dict[str, Any]:
-        """A signed request envelope for ``payload`` (None: no payload field at all)."""
-        timestamp = str(self.clock.now_ms())
-        body: dict[str, Any] = {"appid": self.appid, "timestamp": timestamp}
-        if nonce is not None:
-            body["nonce"] = nonce
-        if payload is not None:
-            body["payload"] = payload
-        body["sign"] = sign_request(self.apikey, self.appid, timestamp, payload, nonce)
+    def envelope(
+        self, payload: dict[str, Any] | None, *, nonce: str | None = None, action: str | None = None
+    ) -> dict[str, Any]:
+        """A signed request envelope for ``payload`` (None: no payload field at all).
+
+        ``action``: the envelope also carries and signs ``"action": action`` (send it to ``?Action=``
+        the same name); the clients pass it on every signed request when made with ``sign_action=True``.
+        """
+        body = envelope_params(self.appid, str(self.clock.now_ms()), payload, nonce, action)
+        body["sign"] = sign_string(self.apikey, canonical_string(body))
         return body
 
     # -- exchanges: every request the clients can make, described once ---------------------------------
@@ -182,7 +188,8 @@ class BaseClient(ABC, Generic[H]):
         the same payload in the same millisecond never share a signature (the replay guard keys on it)."""
 
         def body() -> bytes:
-            return msgspec.json.encode(self.envelope(payload, nonce=secrets.token_hex(8)))
+            signed_action = action if self.sign_action else None
+            return msgspec.json.encode(self.envelope(payload, nonce=secrets.token_hex(8), action=signed_action))
 
         return Exchange("POST", self._post_url(action), body, JSON_HEADERS, action in ops.IDEMPOTENT_ACTIONS, _as_is)
 
