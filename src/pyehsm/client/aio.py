@@ -25,6 +25,8 @@ T = TypeVar("T")
 
 
 class AsyncClient(AsyncTransport):
+    """Asynchronous client: each method is a coroutine (the methods: :mod:`pyehsm.client.api`)."""
+
     def _open_http(self, timeout: float | httpx.Timeout, verify: bool | ssl.SSLContext) -> httpx.AsyncClient:
         return httpx.AsyncClient(timeout=timeout, verify=verify)
 

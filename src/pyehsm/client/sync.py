@@ -30,6 +30,8 @@ __all__ = ["Client", "EhsmApiError", "Response"]
 
 
 class Client(SyncTransport):
+    """Synchronous client: each method returns its result (the methods: :mod:`pyehsm.client.api`)."""
+
     def _open_http(self, timeout: float | httpx.Timeout, verify: bool | ssl.SSLContext) -> httpx.Client:
         return httpx.Client(timeout=timeout, verify=verify)
 
