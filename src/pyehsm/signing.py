@@ -125,13 +125,22 @@ def hmac_sha256(key: bytes, message: bytes) -> bytes:
 
 
 def envelope_params(
-    appid: str, timestamp: str, payload: Mapping[str, Any] | None, nonce: str | None = None
+    appid: str,
+    timestamp: str,
+    payload: Mapping[str, Any] | None,
+    nonce: str | None = None,
+    action: str | None = None,
 ) -> dict[str, Any]:
+    """The signed fields of a request envelope. ``action`` (opt-in, pyehsm's own SDK and CLI): the
+    envelope's top-level ``action``, signed like the rest (``action=<Action>&appid=...``); it must equal
+    the query's ``?Action=``."""
     params: dict[str, Any] = {"appid": appid, "timestamp": timestamp}
     if nonce is not None:
         params["nonce"] = nonce
     if payload is not None:
         params["payload"] = payload
+    if action is not None:
+        params["action"] = action
     return params
 
 

@@ -8,6 +8,7 @@ import base64
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import msgspec
@@ -33,8 +34,10 @@ from pyehsm.client import (
 )
 from pyehsm.client import operations as ops
 from pyehsm.client.errors import error_for
+from pyehsm.clock import ManualClock
+from pyehsm.config import Settings
 from pyehsm.signing import canonical_string, sign_string, signature_matches
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, in_process_server
 
 NO_WAIT = RetryPolicy(retries=2, backoff=0.0)
 
@@ -186,6 +189,38 @@ def test_verify_quote_answer_must_be_signed_by_our_apikey() -> None:
         call.parse({**echoed_other, "sign": sign_string("the-apikey", canonical_string(echoed_other))})
 
 
+# -- binary values are bytes, errors follow the documented taxonomy ------------------------------------------
+def test_quote_challenge_and_nonce_are_bytes(tmp_path: Path, clock: ManualClock) -> None:
+    settings = Settings(data_dir=tmp_path / "data", pool_depth={}, quote_provider="simulated")
+    challenge, nonce = bytes(range(200)), b"\x00\xffnonce"
+    with in_process_server(settings, clock) as srv, Client.enroll(srv.base, clock=clock) as c:
+        quote = c.generate_quote(challenge)
+        assert quote.challenge == challenge and quote["challenge"] == base64.b64encode(challenge).decode()
+        verification = c.verify_quote(quote.quote, nonce)
+        assert verification.nonce == nonce and verification["nonce"] == base64.b64encode(nonce).decode()
+        assert verification.valid is False  # the simulation root is not trusted by this server
+
+
+async def test_async_quote_challenge_is_bytes(tmp_path: Path, clock: ManualClock) -> None:
+    settings = Settings(data_dir=tmp_path / "data", pool_depth={}, quote_provider="simulated")
+    with in_process_server(settings, clock) as srv:
+        async with await AsyncClient.enroll(srv.base, clock=clock) as c:
+            quote = await c.generate_quote(b"challenge")
+            assert quote.challenge == b"challenge"
+            assert (await c.verify_quote(quote.quote, b"n")).nonce == b"n"
+
+
+def test_malformed_ciphertext_is_a_param_error(client: Client) -> None:
+    keyid = client.create_key("EH_AES_GCM_256")
+    with pytest.raises(ParamError, match="not a pyehsm ciphertext"):
+        client.decrypt(keyid, b"\x00" * 48)  # not a pyehsm ciphertext at all: malformed input
+    ct = client.encrypt(keyid, b"x")
+    with pytest.raises(CryptoError, match="Decrypt failed"):
+        client.decrypt(keyid, ct[:-1] + bytes([ct[-1] ^ 1]))  # well formed but modified: a crypto failure
+    err = error_for(400, "Parameter invalid, The ciphertext is not a pyehsm ciphertext.")
+    assert type(err) is ParamError
+
+
 # -- retries and timeouts against real TCP peers ----------------------------------------------------------
 class DroppingPeer:
     """A TCP server that reads each request, records it, then closes the connection without answering
@@ -291,6 +326,21 @@ def test_read_timeout_is_not_retried() -> None:
         assert len(peer.requests) == 1
     finally:
         peer.close()
+
+
+def test_cli_sign_action_flag_signs_the_action(dropping_peer: DroppingPeer) -> None:
+    from click.testing import CliRunner
+
+    from pyehsm.cli import main
+
+    env = {"PYEHSM_URL": dropping_peer.base, "PYEHSM_APPID": "app", "PYEHSM_APIKEY": "the-apikey"}
+    assert CliRunner().invoke(main, ["key", "list"], env=env).exit_code == 1  # the peer never answers
+    assert CliRunner().invoke(main, ["key", "list", "--sign-action"], env=env).exit_code == 1
+    plain, with_action = (msgspec.json.decode(dropping_peer.requests[i]) for i in (0, -1))
+    assert "action" not in plain and with_action["action"] == "ListKey"
+    params = {k: v for k, v in with_action.items() if k != "sign"}
+    assert canonical_string(params).startswith("action=ListKey&appid=app&")
+    assert signature_matches("the-apikey", params, with_action["sign"])
 
 
 # -- async ----------------------------------------------------------------------------------------------

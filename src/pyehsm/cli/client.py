@@ -117,9 +117,18 @@ class Connection:
     output: str
     timeout: float
     verify: bool | str
+    sign_action: bool = False
 
     def client(self) -> Client:
-        return make_client(Client, self.url, self.appid, self.apikey, timeout=self.timeout, verify=self.verify)
+        return make_client(
+            Client,
+            self.url,
+            self.appid,
+            self.apikey,
+            timeout=self.timeout,
+            verify=self.verify,
+            sign_action=self.sign_action,
+        )
 
 
 def make_client(factory: Callable[..., Client], url: str, *args: Any, verify: bool | str, **kwargs: Any) -> Client:
@@ -164,6 +173,12 @@ def _connection_options(f: F) -> F:
             help="CA bundle (PEM) to verify the server's TLS certificate. Env: PYEHSM_CA_BUNDLE; profile: ca_bundle.",
         ),
         click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True),
+        click.option(
+            "--sign-action",
+            is_flag=True,
+            envvar="PYEHSM_SIGN_ACTION",
+            help="Sign the Action into each request (pyehsm servers only). Env: PYEHSM_SIGN_ACTION.",
+        ),
     ]
     for option in reversed(options):
         f = option(f)
@@ -210,13 +225,14 @@ def with_connection(*, need_credentials: bool = True) -> Callable[[F], F]:
             timeout: float,
             ca_bundle: str | None,
             output: str,
+            sign_action: bool,
             **kwargs: Any,
         ) -> Any:
             with api_errors(output):
                 base, app, key, profile_ca = _resolve(
                     url, appid, apikey, profile, credentials_file, need_credentials=need_credentials
                 )
-                conn = Connection(base, app, key, output, timeout, ca_bundle or profile_ca or True)
+                conn = Connection(base, app, key, output, timeout, ca_bundle or profile_ca or True, sign_action)
                 return f(conn, **kwargs)
 
         return wrapper  # type: ignore[return-value]

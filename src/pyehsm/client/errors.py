@@ -82,7 +82,9 @@ _NOT_FOUND_MARKERS = (
     "cannot find",
     "invalid policyid",
 )
-_CRYPTO_MARKERS = ("decrypt failed", "not a pyehsm ciphertext", "verify failed", "decryption failed")
+# A ciphertext that is not one at all ("Parameter invalid, The ciphertext is not a pyehsm ciphertext.") is
+# malformed input, a ParamError; only a well-formed one that does not decrypt is a CryptoError.
+_CRYPTO_MARKERS = ("decrypt failed", "verify failed", "decryption failed")
 _STATE_MARKERS = (
     "disabled",
     "waiting for",

@@ -148,22 +148,24 @@ class ImportParameters(Result):
 
 @dataclass(frozen=True, eq=False)
 class Quote(Result):
-    """GenerateQuote's answer: the echoed challenge and the quote (raw bytes)."""
+    """GenerateQuote's answer: the echoed challenge and the quote (both raw bytes; ``raw`` keeps the base64)."""
 
-    challenge: str
+    challenge: bytes
     quote: bytes = field(repr=False)
 
     @classmethod
     def from_result(cls, r: Mapping[str, Any]) -> Quote:
-        return cls(_str(r.get("challenge")), unb64(_str(r.get("quote"))), raw=r)
+        return cls(unb64(_str(r.get("challenge"))), unb64(_str(r.get("quote"))), raw=r)
 
 
 @dataclass(frozen=True, eq=False)
 class QuoteVerification(Result):
-    """VerifyQuote's answer; ``sign`` has already been checked with the app's apikey by the client."""
+    """VerifyQuote's answer; ``sign`` has already been checked with the app's apikey by the client.
+
+    ``nonce`` is the echoed nonce as raw bytes (``raw["nonce"]`` keeps the base64 the server signed)."""
 
     valid: bool
-    nonce: str
+    nonce: bytes
     mr_enclave: str = ""
     mr_signer: str = ""
     sign: str = ""
@@ -172,7 +174,7 @@ class QuoteVerification(Result):
     def from_result(cls, r: Mapping[str, Any]) -> QuoteVerification:
         return cls(
             valid=bool(_int(r.get("result"))) or r.get("result") is True,
-            nonce=_str(r.get("nonce")),
+            nonce=unb64(_str(r.get("nonce"))),
             mr_enclave=_str(r.get("mr_enclave")),
             mr_signer=_str(r.get("mr_signer")),
             sign=_str(r.get("sign")),
