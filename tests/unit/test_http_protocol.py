@@ -22,6 +22,7 @@ class RecordingTransport(asyncio.Transport):
         self.writes: list[bytes] = []
         self.events: list[str] = []
         self.closing = False
+        self.protocol: asyncio.BaseProtocol | None = None
 
     def write(self, data: Any) -> None:
         self.writes.append(bytes(data))
@@ -51,6 +52,9 @@ class RecordingTransport(asyncio.Transport):
 
     def pause_reading(self) -> None:
         self.events.append("pause")
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self.protocol = protocol
 
     def resume_reading(self) -> None:
         self.events.append("resume")
@@ -165,6 +169,12 @@ def _statuses(inner: RecordingTransport) -> list[bytes]:
     return re.findall(rb"HTTP/1\.1 \d{3} [^\r]*", b"".join(inner.writes))
 
 
+def _assert_answered_and_lingering(inner: RecordingTransport) -> None:
+    """The refusal was sent, then the sending side ended; what the client still sends is discarded."""
+    assert inner.events == ["eof"]
+    assert isinstance(inner.protocol, asyncio.Protocol) and not isinstance(inner.protocol, PyehsmHttpProtocol)
+
+
 def _request(path: bytes = b"/a", headers: bytes = b"", body: bytes = b"") -> bytes:
     return b"POST " + path + b" HTTP/1.1\r\nHost: x\r\n" + headers + b"Content-Length: %d\r\n\r\n" % len(body) + body
 
@@ -177,7 +187,7 @@ async def test_a_head_arriving_in_pieces_is_refused_once_over_the_limit() -> Non
     assert inner.writes == [] and not inner.closing  # still under the limit, still open
     protocol.data_received(b"a" * 256)
     assert _statuses(inner) == [b"HTTP/1.1 431 Request Header Fields Too Large"]
-    assert inner.events == ["close"]
+    _assert_answered_and_lingering(inner)
 
 
 async def test_a_complete_head_over_the_limit_in_one_chunk_is_refused() -> None:
@@ -185,7 +195,7 @@ async def test_a_complete_head_over_the_limit_in_one_chunk_is_refused() -> None:
     protocol.data_received(_request(headers=b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 100) for i in range(30))))
     await _settle()
     assert _statuses(inner) == [b"HTTP/1.1 431 Request Header Fields Too Large"]
-    assert inner.events == ["close"]
+    _assert_answered_and_lingering(inner)
 
 
 async def test_a_head_just_under_the_limit_and_a_large_body_are_served() -> None:
@@ -201,14 +211,15 @@ async def test_a_url_over_the_limit_gets_the_envelope_whole_or_in_pieces() -> No
     response = b"".join(inner.writes)
     assert response.startswith(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n")
     assert response.endswith(b'{"code":400,"message":"Parameter invalid, The request URL is too long.","result":{}}')
-    assert inner.events == ["close"]
+    _assert_answered_and_lingering(inner)
 
     protocol, inner = _protocol()
     protocol.data_received(b"GET /")
-    for _ in range(LIMIT // 512 + 1):
+    while not inner.events:  # until refused (the transport then feeds what follows elsewhere)
         protocol.data_received(b"u" * 512)
+    assert len(protocol.url) <= LIMIT + 512
     assert b"".join(inner.writes).endswith(b'"Parameter invalid, The request URL is too long.","result":{}}')
-    assert inner.events == ["close"]
+    _assert_answered_and_lingering(inner)
 
 
 async def test_pipelined_requests_with_large_bodies_are_not_counted_as_head() -> None:
@@ -224,10 +235,11 @@ async def test_pipelined_requests_with_large_bodies_are_not_counted_as_head() ->
 async def test_a_pipelined_head_over_the_limit_is_still_refused() -> None:
     protocol, inner = _protocol()
     protocol.data_received(_request(b"/1", body=b"b" * 10) + b"GET /2 HTTP/1.1\r\nX-A: " + b"a" * 100 + b"\r\nX-B: ")
-    for _ in range(LIMIT // 256 + 1):
+    while not inner.events:
         protocol.data_received(b"b" * 256)
+    assert len(protocol.headers) == 1 and protocol._head_bytes <= LIMIT + 256
     assert _statuses(inner) == [b"HTTP/1.1 431 Request Header Fields Too Large"]
-    assert inner.events == ["close"]  # (the first request's answer, still to come, finds the connection closed)
+    _assert_answered_and_lingering(inner)  # (the first request's answer, still to come, is dropped)
 
 
 async def test_the_sweep_closes_heads_that_are_not_complete_in_time() -> None:
@@ -275,3 +287,27 @@ def test_the_default_connection_limit_leaves_descriptors_for_the_worker() -> Non
     assert default_max_connections(1024) == 768
     assert default_max_connections(1 << 20) == 1000
     assert default_max_connections(100) == 16
+
+
+async def test_a_refused_connection_is_closed_by_the_client_or_the_sweep() -> None:
+    state = ServerState()
+    protocol, inner = _protocol(state)
+    protocol.data_received(b"GET /a HTTP/1.1\r\nX-Long: " + b"a" * LIMIT)
+    _assert_answered_and_lingering(inner)
+    answer = b"".join(inner.writes)
+    discard = inner.protocol
+    assert isinstance(discard, asyncio.Protocol)
+    discard.data_received(b"a" * LIMIT)  # still sending: dropped, nothing more is written
+    assert b"".join(inner.writes) == answer
+    assert discard.eof_received() is False  # the client closed: the transport closes too
+    discard.connection_lost(None)
+    assert state.connections == set()  # uvicorn's bookkeeping ran
+
+    protocol, inner = _protocol(state)
+    protocol.data_received(b"GET /" + b"u" * (LIMIT + 1))
+    _assert_answered_and_lingering(inner)
+    since = protocol.head_since
+    assert since is not None  # a client that never closes is closed by the sweep
+    deadlines = protocol._deadlines
+    assert deadlines.sweep(since + deadlines.timeout + deadlines.interval) == 1
+    assert inner.events == ["eof", "close"]

@@ -285,7 +285,7 @@ class PyehsmHttpProtocol(HttpToolsProtocol):
             self.parser.feed_data(data)
         except httptools.HttpParserError:
             if self._rejection:  # a guard stopped the parser from a callback
-                self._send_and_close(self._rejection)
+                self._answer_and_linger(self._rejection)
                 return
             msg = "Invalid HTTP request received."
             self.logger.warning(msg)
@@ -323,7 +323,7 @@ class PyehsmHttpProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         self._log_rejection(response)
-        self._send_and_close(response)
+        self._answer_and_linger(response)
 
     def _log_rejection(self, response: bytes) -> None:
         what = "URL" if response is URL_TOO_LONG_RESPONSE else "header fields"
@@ -334,6 +334,25 @@ class PyehsmHttpProtocol(HttpToolsProtocol):
         if not self.transport.is_closing():
             self.transport.write(response)
             self.transport.close()
+
+    def _answer_and_linger(self, response: bytes) -> None:
+        """Answer a refused head and close gently, so that the client can read the answer.
+
+        Closing a socket with unread bytes in it resets the connection, and the client can lose the
+        answer with it. So: send the answer and end the sending side, then discard whatever the client
+        still sends until it closes, or for at most ``header_timeout``.
+        """
+        self.head_since = None
+        transport = self.transport
+        if transport.is_closing():
+            return
+        transport.write(response)
+        if not transport.can_write_eof():  # TLS
+            transport.close()
+            return
+        transport.write_eof()
+        transport.set_protocol(_Discard(self))
+        self.head_since = self._deadlines.now  # the sweep closes it if the client does not
 
     def head_timed_out(self) -> None:
         """Called by the sweep: the open head (or the first one) took too long; close without answering."""
@@ -374,6 +393,24 @@ class PyehsmHttpProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         self._stage = _IDLE
         super().on_message_complete()
+
+
+class _Discard(asyncio.Protocol):
+    """What reads a connection after its head was refused: drops the bytes, closes on the client's EOF."""
+
+    __slots__ = ("_owner",)
+
+    def __init__(self, owner: PyehsmHttpProtocol) -> None:
+        self._owner = owner
+
+    def data_received(self, data: bytes) -> None:
+        pass
+
+    def eof_received(self) -> bool:
+        return False  # the transport closes itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._owner.connection_lost(exc)  # uvicorn's bookkeeping (the worker's connection set)
 
 
 DEFAULT_LIMITS = HttpLimits()
