@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import re
+import resource
+import subprocess
+import sys
 from typing import Any
 
+import pytest
 import uvicorn
 from uvicorn.server import ServerState
 
@@ -311,3 +315,21 @@ async def test_a_refused_connection_is_closed_by_the_client_or_the_sweep() -> No
     deadlines = protocol._deadlines
     assert deadlines.sweep(since + deadlines.timeout + deadlines.interval) == 1
     assert inner.events == ["eof", "close"]
+
+
+def test_the_file_limit_is_raised_to_the_hard_limit() -> None:
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard <= 64:
+        pytest.skip("the hard file limit leaves nothing to raise")
+    script = (
+        "import resource\n"
+        "from pyehsm.http.protocol import raise_file_limit\n"
+        "hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))\n"  # in a child: this process keeps its own
+        "print(raise_file_limit(), resource.getrlimit(resource.RLIMIT_NOFILE)[0])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True).stdout
+    returned, now = (int(word) for word in out.split())
+    assert returned == now > 64
+    if hard != resource.RLIM_INFINITY:
+        assert now == hard
