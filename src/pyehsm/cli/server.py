@@ -149,6 +149,31 @@ def base_settings(data_dir: Path | None, store: str | None, root_key: str | None
     help="VerifyQuote: trust simulated quotes chaining to this root certificate (repeatable; e.g. "
     "<data-dir>/simulated-quote-root.pem). Never trusted otherwise.",
 )
+@click.option(
+    "--max-header-size",
+    type=click.IntRange(min=1024),
+    default=16384,
+    show_default=True,
+    envvar="PYEHSM_MAX_HEADER_SIZE",
+    help="Bytes a request's URL and header fields may take; more is answered 431 (a URL alone: code 400).",
+)
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(min=0.01),
+    default=5.0,
+    show_default=True,
+    envvar="PYEHSM_HEADER_TIMEOUT",
+    help="Seconds a connection has to send a complete request head (from connect, or from a later "
+    "request's first byte); then it is closed.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=0),
+    default=0,
+    envvar="PYEHSM_MAX_CONNECTIONS",
+    help="Open connections per worker; more are answered 503 and closed. Default: 1000, or the file "
+    "limit less 256 when that is lower.",
+)
 def serve(
     host: str,
     port: int,
@@ -173,12 +198,15 @@ def serve(
     tcb_allow: tuple[str, ...],
     quote_provider: str | None,
     trust_simulated_root: tuple[Path, ...],
+    max_header_size: int,
+    header_timeout: float,
+    max_connections: int,
 ) -> None:
     """Start the server (SQLite + a root key file in the data dir unless told otherwise)."""
     import uvicorn
 
     from pyehsm.app import prepare
-    from pyehsm.http.protocol import UVICORN_OPTIONS
+    from pyehsm.http.protocol import HttpLimits, default_max_connections, raise_file_limit, uvicorn_options
 
     base = base_settings(data_dir, store, root_key)
     settings = replace(
@@ -215,6 +243,15 @@ def serve(
         prepare_multiprocess_dir(settings.data_dir / "metrics")
     log_config = logging_config(log_level, log_format)
     logging.config.dictConfig(log_config)
+    file_limit = raise_file_limit()  # the workers inherit it
+    limits = HttpLimits(max_header_size, header_timeout, max_connections or default_max_connections(file_limit))
+    logging.getLogger("pyehsm").info(
+        "File limit %d; per worker at most %d connections, request heads of %d bytes within %ss",
+        file_limit,
+        limits.max_connections,
+        limits.max_header_size,
+        limits.header_timeout,
+    )
     uvicorn.run(
         "pyehsm.app:create_app",
         factory=True,
@@ -227,7 +264,7 @@ def serve(
         ssl_certfile=tls_cert or None,
         ssl_keyfile=tls_key or None,
         loop="auto",
-        **UVICORN_OPTIONS,  # pyehsm's HTTP protocol: one write per response (pyehsm/http/protocol.py)
+        **uvicorn_options(limits),  # pyehsm's HTTP protocol and its guards (pyehsm/http/protocol.py)
     )
 
 
