@@ -157,7 +157,10 @@ def test_sign_file_with_sm2_and_from_stdin(client: Client, tmp_path: Path) -> No
     data = big_file(tmp_path / "blob", 100_000)
     signed = run(["sign", "-k", keyid, "--file", "-", "--raw"], env, input=data)
     assert signed.exit_code == 0, signed.output
-    assert SM2PublicKey.from_pem(_public(client, keyid)).verify(signed.stdout_bytes, data)
+    # SM2 signs SM3(Z_A || message) for EH_DIGEST too (Intel's semantics): --file sends SM3(file) as the message
+    file_digest = hashlib.new("sm3", data).digest()
+    assert SM2PublicKey.from_pem(_public(client, keyid)).verify(signed.stdout_bytes, file_digest)
+    assert not SM2PublicKey.from_pem(_public(client, keyid)).verify(signed.stdout_bytes, data)
     assert client.verify(keyid, data[:6000], client.sign(keyid, data[:6000]))
     hmac = client.create_key("EH_HMAC")
     refused = run(["sign", "-k", hmac, "--file", str(tmp_path / "blob")], env)

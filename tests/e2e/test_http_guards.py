@@ -107,7 +107,7 @@ def test_a_url_over_the_limit_gets_the_envelope(server: ServerProcess, length: i
     target = b"/ehsm?Action=GetVersion&pad="
     target += b"a" * (length - len(target))
     status, body = _status_and_body(_exchange(server, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n"))
-    assert status == b"HTTP/1.1 200 OK"  # PROTOCOL.md section 1: always HTTP 200 with the envelope
+    assert status == b"HTTP/1.1 200 OK"  # docs/protocol.md section 1: always HTTP 200 with the envelope
     assert json.loads(body) == URL_TOO_LONG
 
 

@@ -2,8 +2,11 @@
 ``--file``, for files of any size: the file is hashed here and only the digest is sent (EH_DIGEST).
 
 The digest is the one the key's Sign expects: ``--digest``, else the keyspec's own (EH_SHA_256 for RSA
-and EC, EH_SM3 for SM2). For SM2 the digest is ``SM3(Z_A || file)`` with the default user id, Z_A from
-the key's public key, exactly what Sign with EH_RAW would compute, so both verify the same way.
+and EC, EH_SM3 for SM2). SM2 keys sign every message as SM3(Z_A || message) (the SM2 signature scheme with
+the default user id, for EH_RAW and EH_DIGEST alike, as Intel's server does), so for SM2 the value signed is
+the 32-byte ``SM3(file)``: the signature verifies as an SM2 signature over that digest, e.g.
+``openssl dgst -sm3 -binary FILE > d; openssl dgst -sm3 -sigopt distid:1234567812345678 -verify pub.pem
+-signature sig d``.
 """
 
 from __future__ import annotations
@@ -95,10 +98,6 @@ def file_digest(client: Client, keyid: str, path: Path, digest: str | None) -> t
     if (spec.family is Family.SM2) != (mode == "EH_SM3"):
         raise click.UsageError(f"{spec.name} keys sign with {'EH_SM3' if spec.family is Family.SM2 else 'SHA-2'}")
     hasher = hashes.Hash(_HASHES[mode]())
-    if spec.family is Family.SM2:
-        from pyehsm.crypto.sm2 import SM2PublicKey
-
-        hasher.update(SM2PublicKey.from_pem(client.get_public_key(keyid)).z_value())
     for chunk in _chunks(path):
         hasher.update(chunk)
     return hasher.finalize(), mode

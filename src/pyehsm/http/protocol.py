@@ -166,7 +166,7 @@ def _envelope_response(code: int, message: str) -> bytes:
 # Answers given before a request reaches the application, each followed by closing the connection.
 HEADERS_TOO_LARGE = _plain_response(431, "Request Header Fields Too Large", "Request header fields too large.")
 TOO_MANY_CONNECTIONS = _plain_response(503, "Service Unavailable", "Too many connections, try again later.")
-# A URL is part of an eHSM request (it names the Action): answered like any bad parameter (PROTOCOL.md 1).
+# A URL is part of an eHSM request (it names the Action): answered like any bad parameter (docs/protocol.md 1).
 URL_TOO_LONG_RESPONSE = _envelope_response(400, URL_TOO_LONG)
 
 
