@@ -316,3 +316,26 @@ def test_a_request_waits_only_for_the_stripes_of_its_own_buckets(tmp_path: Path)
         os.close(other)
     held.join(timeout=10)
     assert done == [_replay_probe.PLACED]
+
+
+def test_creating_the_table_logs_the_disk_space_it_allocates(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="pyehsm.store.mapped_replay"):
+        guard = open_guard(tmp_path, capacity=1 << 16)
+    assert "65536 entries, 1 MiB allocated on disk (--replay-capacity, PYEHSM_REPLAY_CAPACITY)" in caplog.text
+    asyncio.run(guard.close())
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="pyehsm.store.mapped_replay"):
+        asyncio.run(open_guard(tmp_path, capacity=1 << 16).close())
+    assert "allocated" not in caplog.text  # an existing table is used as it is
+
+
+def test_a_floor_raised_after_a_worker_opened_the_table_holds_in_that_worker(tmp_path: Path) -> None:
+    early = open_guard(tmp_path)
+    asyncio.run(early.overflow.close())
+    (tmp_path / "replay.db").unlink()  # lost ...
+    with open(tmp_path / "replay.table", "r+b") as table:  # ... while the table still had live overflow
+        table.seek(_OVERFLOW_AT)
+        table.write((NOW + RETENTION).to_bytes(8, "little"))
+    late = open_guard(tmp_path, floor_ms=NOW + 600_000)
+    assert late.floor_ms == early.floor_ms == NOW + 600_000
+    assert asyncio.run(early.remember("app", "signed-before-the-floor", NOW, NOW + 1)) is False

@@ -19,8 +19,13 @@ A table too small for the load costs speed (a SQLite lookup per request, an inse
 never a missed replay.
 
 A table created while the node already has apps (restored from a backup, deleted, unreadable) cannot
-know which recent requests were seen: its header records a floor (its creation time) and requests
-timestamped before it are refused. A new node's table has floor 0.
+know which recent requests were seen: its header records a floor and requests timestamped before it are
+refused. The caller (app.py) sets the floor to the creation time plus the timestamp window (10 minutes):
+a request accepted before the loss may carry a timestamp up to the window into the future, so anything
+timestamped before creation + window may have been seen. The same floor is written into a table whose
+overflow database (replay.db) was lost while the table said it held live entries there. A new node's
+table has floor 0. Each refusal is counted by reason (``refused``: ``seen``, ``before_floor``) for
+/metrics (docs/operations.md, "Replay protection: the rule and its cost").
 
 Every read and write of a bucket happens under a lock: a request locks the stripes of its two buckets
 (byte-range locks of the file, 64 stripes: _replay_probe.c), everything else (open, resize, the
@@ -54,6 +59,7 @@ DATA_OFFSET = 4096
 # magic, version, slots per bucket, buckets, overflow horizon, hash key, floor (oldest timestamp it vouches for)
 _HEADER = struct.Struct("<8sIIQQ16sQ")
 _OVERFLOW_AT = 24  # byte offset of the overflow horizon inside the header
+_FLOOR_AT = 48  # byte offset of the floor inside the header
 _U64 = struct.Struct("<Q")
 _SLOT = struct.Struct("<QQ")
 _EXPIRIES = struct.Struct("<" + "8xQ" * SLOTS_PER_BUCKET)  # a bucket's expiries, skipping its tags
@@ -81,9 +87,10 @@ class MappedReplayGuard:
         overflow: SqliteReplayGuard,
         floor_ms: int = 0,
     ) -> None:
-        """``floor_ms``: written into a table this call creates (a new or an unreadable file): requests
-        timestamped earlier are refused, since the table cannot know whether they were seen. 0 for a
-        node that never served anyone; the start-up time for one whose table was lost."""
+        """``floor_ms``: written into a table this call creates (a new or an unreadable file), or raised
+        to in a table whose overflow database was lost while it held live entries: requests timestamped
+        earlier are refused, since the table cannot know whether they were seen. 0 for a node that never
+        served anyone; for one that did, the start-up time plus the timestamp window (app.py)."""
         if not MIN_REPLAY_CAPACITY <= capacity <= MAX_REPLAY_CAPACITY:
             raise ValueError(f"replay capacity must be between {MIN_REPLAY_CAPACITY} and {MAX_REPLAY_CAPACITY}")
         self.path = path
@@ -93,15 +100,29 @@ class MappedReplayGuard:
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             with self._locked():
-                self._buckets, self._key, self.floor_ms = self._open_table(buckets_for(capacity), floor_ms)
+                self._buckets, self._key, floor = self._open_table(buckets_for(capacity), floor_ms)
             self._map = mmap.mmap(self._fd, DATA_OFFSET + self._buckets * BUCKET_BYTES)
         except BaseException:
             os.close(self._fd)
             raise
         self._mask = self._buckets - 1
+        self.refused = {"seen": 0, "before_floor": 0}  # refusals by reason (metrics)
+        if floor > self._clock.now_ms():
+            log.warning(
+                "replay table %s cannot know which recent requests were seen: requests timestamped before "
+                "%d (Unix ms) are refused as replays",
+                self.path,
+                floor,
+            )
 
     def __repr__(self) -> str:
         return f"<MappedReplayGuard {self.path} buckets={self._buckets}>"
+
+    @property
+    def floor_ms(self) -> int:
+        """Requests timestamped before this are refused; read from the shared header at every request, so
+        a floor another worker raised after this one opened the table is in force here too."""
+        return int(_U64.unpack_from(self._map, _FLOOR_AT)[0])
 
     @property
     def capacity(self) -> int:
@@ -126,16 +147,27 @@ class MappedReplayGuard:
                 and old_buckets & (old_buckets - 1) == 0
                 and size == DATA_OFFSET + old_buckets * BUCKET_BYTES
             )
-            if valid and old_buckets == buckets:
-                return buckets, bytes(key), old_floor
             if valid:
-                self._resize(old_buckets, buckets, horizon, bytes(key), old_floor)
-                return buckets, bytes(key), old_floor
+                floor = old_floor
+                if self.overflow.created and horizon > self._clock.now_ms() and floor_ms > old_floor:
+                    # the overflow database held live entries and is gone: they may have been seen
+                    log.warning("replay overflow %s was lost while it held live entries", self.overflow.path)
+                    floor = floor_ms
+                    os.pwrite(self._fd, _U64.pack(floor), _FLOOR_AT)
+                if old_buckets != buckets:
+                    self._resize(old_buckets, buckets, horizon, bytes(key), floor)
+                return buckets, bytes(key), floor
         if size:
             # Not ours or damaged: starting empty opens a window for replays of recent requests, say so.
             log.warning("replay table %s was unreadable and has been recreated empty", self.path)
         key = os.urandom(16)
         self._write_empty(buckets, 0, key, floor_ms)
+        log.info(
+            "replay table %s created: %d entries, %d MiB allocated on disk (--replay-capacity, PYEHSM_REPLAY_CAPACITY)",
+            self.path,
+            buckets * SLOTS_PER_BUCKET,
+            (DATA_OFFSET + buckets * BUCKET_BYTES) >> 20,
+        )
         return buckets, key, floor_ms
 
     def _write_empty(self, buckets: int, horizon: int, key: bytes, floor_ms: int) -> None:
@@ -179,9 +211,13 @@ class MappedReplayGuard:
 
     # -- the guard ------------------------------------------------------------------------------------------
     async def remember(self, appid: str, sign: str, now_ms: int, timestamp_ms: int | None = None) -> bool:
-        if timestamp_ms is not None and timestamp_ms < self.floor_ms:
+        if timestamp_ms is not None and timestamp_ms < _U64.unpack_from(self._map, _FLOOR_AT)[0]:
+            self.refused["before_floor"] += 1
             return False  # older than the table: it cannot know whether this request was seen
-        return self.remember_now(appid, sign, now_ms)
+        if self.remember_now(appid, sign, now_ms):
+            return True
+        self.refused["seen"] += 1
+        return False
 
     def remember_now(self, appid: str, sign: str, now_ms: int) -> bool:
         """Record (appid, sign); False when it was already seen within the retention window.

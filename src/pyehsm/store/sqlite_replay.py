@@ -46,6 +46,11 @@ class SqliteReplayGuard:
         self._lock_fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         self._conn = connect(path, synchronous="OFF")
         with self._locked():
+            # created (new or lost): the mapped table then knows its overflow entries are gone
+            self.created = (
+                self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'replay_v2'").fetchone()
+                is None
+            )
             for statement in _CREATE:
                 self._conn.execute(statement)
         self.purge_batch = PURGE_BATCH
