@@ -14,16 +14,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from pyehsm.app import open_replay_guard
 from pyehsm.clock import ManualClock
 from pyehsm.config import Settings
+from pyehsm.metrics import Metrics
 from pyehsm.store.base import ReplayGuard
 from pyehsm.store.mapped_replay import MappedReplayGuard
 from pyehsm.store.postgres import PostgresReplayGuard, PostgresStore
 from pyehsm.store.records import AppRecord
 from pyehsm.store.sqlite import SqliteStore
-from tests.support.postgres import PostgresServer
+from pyehsm.store.sqlite_replay import SqliteReplayGuard
+from tests.support.postgres import PostgresServer, fresh_database
 
 RETENTION_MS = 20 * 60 * 1000
 
@@ -132,7 +135,7 @@ async def test_a_lost_overflow_database_with_live_entries_sets_the_floor(tmp_pat
     signs = [f"s{i}" for i in range(40)]
     for sign in signs:
         assert await guard.remember("app", sign, T0, T0 + 9 * MINUTE) is True
-    assert isinstance(guard, MappedReplayGuard) and await guard.overflow.size() > 0
+    assert isinstance(guard, MappedReplayGuard) and await guard.overflow.size(T0) > 0
     await guard.close()
     for suffix in ("", "-wal", "-shm"):
         (tmp_path / f"replay.db{suffix}").unlink(missing_ok=True)
@@ -162,3 +165,75 @@ async def test_a_restart_keeps_the_table_and_opens_no_refusal_window(tmp_path: P
     assert await guard.remember("app", "before", T0 + MINUTE, T0 + 9 * MINUTE) is False  # the table kept it
     assert await guard.remember("app", "after", T0 + MINUTE, T0 + MINUTE) is True
     assert guard.refused == {"seen": 1, "before_floor": 0}
+
+
+# -- what /metrics shows ---------------------------------------------------------------------------------
+
+
+def _samples(text: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text.decode())
+        for s in family.samples
+        if s.name.startswith("pyehsm_replay_")
+    }
+
+
+class _NoCache:
+    hits = 0
+    misses = 0
+
+    def __len__(self) -> int:
+        return 0
+
+
+class _NoPool:
+    def depths(self) -> dict[str, int]:
+        return {}
+
+
+async def test_metrics_show_the_refusal_window_and_the_refusals_by_reason(tmp_path: Path) -> None:
+    clock = ManualClock(T0)
+    store, guard = await _sqlite_node(tmp_path, clock)
+    (tmp_path / "replay.table").unlink()
+    guard = await _restart(tmp_path, clock, store, guard)  # lost while the node has an app: a floor
+    metrics = Metrics(clock, _NoCache(), _NoPool(), guard)
+    before = _samples(await metrics.render())
+    assert before[("pyehsm_replay_refusing_until_seconds", ())] == (T0 + 10 * MINUTE) / 1000
+    assert before[("pyehsm_replay_refused_total", (("reason", "before_floor"),))] == 0
+    assert await guard.remember("app", "a", T0, T0) is False  # before the floor
+    clock.set(T0 + 10 * MINUTE)
+    now = clock.now_ms()
+    assert await guard.remember("app", "b", now, now) is True
+    assert await guard.remember("app", "b", now, now) is False  # seen
+    after = _samples(await metrics.render())
+    assert after[("pyehsm_replay_refused_total", (("reason", "before_floor"),))] == 1
+    assert after[("pyehsm_replay_refused_total", (("reason", "seen"),))] == 1
+    assert after[("pyehsm_replay_guard_entries", ())] == 1
+
+
+async def test_the_entries_gauge_counts_every_live_entry_of_a_large_table(tmp_path: Path) -> None:
+    """A table of 131,072 buckets holding 384 entries (the sampled count reported 0 or a multiple of 128)."""
+    overflow = SqliteReplayGuard(tmp_path / "replay.db", RETENTION_MS)
+    guard = MappedReplayGuard(tmp_path / "replay.table", RETENTION_MS, 1 << 20, ManualClock(T0), overflow)
+    for i in range(384):
+        assert guard.remember_now("app", f"s{i}", T0 + i) is True
+    assert await guard.size(T0) == 384
+    assert await guard.size(T0 + RETENTION_MS + 99) == 284  # written at T0 .. T0+99: expired
+    await guard.close()
+
+
+async def test_the_postgres_entries_gauge_counts_live_entries_exactly() -> None:
+    with fresh_database() as url:
+        store = PostgresStore(url, max_size=1)
+        await store.open()
+        try:
+            guard = PostgresReplayGuard(store, retention_ms=1000)
+            for i in range(50):
+                assert await guard.remember("app", f"old-{i}", 0) is True
+            for i in range(30):
+                assert await guard.remember("app", f"new-{i}", 10_000) is True
+            assert await guard.size(10_500) == 30  # the 50 old rows expired (not purged yet): not counted
+            assert await guard.size(500) == 80
+        finally:
+            await store.close()

@@ -43,7 +43,7 @@ def remember(guard: MappedReplayGuard, sign: str, now: int = NOW, appid: str = "
 
 
 def overflow_size(guard: MappedReplayGuard) -> int:
-    return asyncio.run(guard.overflow.size())
+    return asyncio.run(guard.overflow.size(NOW))  # rows written at NOW or later: live
 
 
 def test_bucket_count_is_a_power_of_two_covering_the_capacity() -> None:
@@ -89,7 +89,7 @@ def test_a_full_table_overflows_to_sqlite_and_refuses_replays_of_either(tmp_path
     assert remember(guard, "overflowed", now=after) is True
     assert overflow_size(guard) == 1  # only the entry that found both buckets full went there
     clock.set(after)
-    assert asyncio.run(guard.size()) == 4  # three live in the table plus SQLite's row (counted until purged)
+    assert asyncio.run(guard.size(after)) == 3  # three live in the table; SQLite's row has expired
     assert asyncio.run(guard.purge(after)) == 1
 
 
@@ -140,9 +140,8 @@ def test_size_counts_live_entries(tmp_path: Path) -> None:
     guard = open_guard(tmp_path, clock=clock)
     for i in range(30):
         remember(guard, f"s{i}", now=NOW + i)
-    assert asyncio.run(guard.size()) == 30
-    clock.set(NOW + RETENTION + 9)  # entries written at NOW .. NOW+9 have expired
-    assert asyncio.run(guard.size()) == 20
+    assert asyncio.run(guard.size(NOW)) == 30
+    assert asyncio.run(guard.size(NOW + RETENTION + 9)) == 20  # entries written at NOW .. NOW+9 have expired
 
 
 def test_capacity_out_of_range_is_refused(tmp_path: Path) -> None:

@@ -54,6 +54,8 @@ class SqliteReplayGuard:
             for statement in _CREATE:
                 self._conn.execute(statement)
         self.purge_batch = PURGE_BATCH
+        self.floor_ms = 0  # used alone (tests, tools) it never refuses by timestamp
+        self.refused = {"seen": 0, "before_floor": 0}
         self._pending: list[Pending] = []
         self._flush_scheduled = False
 
@@ -70,7 +72,10 @@ class SqliteReplayGuard:
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._flush)
-        return await future
+        if await future:
+            return True
+        self.refused["seen"] += 1
+        return False
 
     def _flush(self) -> None:
         batch, self._pending, self._flush_scheduled = self._pending, [], False
@@ -135,8 +140,9 @@ class SqliteReplayGuard:
                 return total
             await asyncio.sleep(0)
 
-    async def size(self) -> int:
-        return int(self._conn.execute("SELECT COUNT(*) FROM replay_v2").fetchone()[0])
+    async def size(self, now_ms: int) -> int:
+        """Live entries (not expired at ``now_ms``), every one counted (through the expiry index)."""
+        return int(self._conn.execute("SELECT COUNT(*) FROM replay_v2 WHERE expires_ms > ?", (now_ms,)).fetchone()[0])
 
     async def close(self) -> None:
         self._conn.close()
