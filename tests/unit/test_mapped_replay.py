@@ -338,3 +338,46 @@ def test_a_floor_raised_after_a_worker_opened_the_table_holds_in_that_worker(tmp
     late = open_guard(tmp_path, floor_ms=NOW + 600_000)
     assert late.floor_ms == early.floor_ms == NOW + 600_000
     assert asyncio.run(early.remember("app", "signed-before-the-floor", NOW, NOW + 1)) is False
+
+
+BOOT_A, BOOT_B = b"A" * 16, b"B" * 16
+WINDOW_END = NOW + 600_000  # the floor app.py passes for a node with apps: now + the timestamp window
+
+
+def open_booted(tmp_path: Path, boot: bytes, floor_ms: int = WINDOW_END) -> MappedReplayGuard:
+    overflow = SqliteReplayGuard(tmp_path / "replay.db", RETENTION)
+    return MappedReplayGuard(
+        tmp_path / "replay.table", RETENTION, 1024, ManualClock(NOW), overflow, floor_ms=floor_ms, boot_id=boot
+    )
+
+
+def test_a_table_left_open_by_a_host_that_went_down_refuses_what_it_may_have_lost(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = open_booted(tmp_path, BOOT_A, floor_ms=0)
+    assert asyncio.run(first.remember("app", "ahead", NOW, NOW + 540_000)) is True
+    # the host loses power: nobody closes the table, its last pages may never have reached the disk
+    with caplog.at_level(logging.WARNING):
+        after_reboot = open_booted(tmp_path, BOOT_B)
+    assert "still open when the host went down" in caplog.text
+    assert after_reboot.floor_ms == WINDOW_END
+    assert asyncio.run(after_reboot.remember("app", "ahead", NOW, NOW + 540_000)) is False
+
+
+def test_a_worker_killed_without_a_reboot_opens_no_window(tmp_path: Path) -> None:
+    killed = open_booted(tmp_path, BOOT_A, floor_ms=0)  # never closed: kill -9
+    assert remember(killed, "seen") is True
+    restarted = open_booted(tmp_path, BOOT_A)  # same boot: the page cache kept every write
+    assert restarted.floor_ms == 0
+    assert remember(restarted, "seen") is False
+    asyncio.run(restarted.close())
+    # the killed worker never said it closed: a later reboot cannot tell it from a power loss
+    assert open_booted(tmp_path, BOOT_B).floor_ms == WINDOW_END
+
+
+def test_a_host_reboot_after_every_guard_closed_opens_no_window(tmp_path: Path) -> None:
+    for _ in range(3):
+        asyncio.run(open_booted(tmp_path, BOOT_A, floor_ms=0).close())
+    after_reboot = open_booted(tmp_path, BOOT_B)
+    assert after_reboot.floor_ms == 0
+    assert remember(after_reboot, "s") is True

@@ -3,9 +3,13 @@
 Every signed request inserts (appid, sign) here; an entry still live means the request was seen. The
 SQLite guard (sqlite_replay.py) pays a B-tree insert in a transaction per batch; this table pays one
 keyed hash, a few byte-range lock calls and a few 8-byte reads and writes, with the same durability (the file
-lives in the data dir: a worker crash or a restart loses nothing; the page cache writes it back).
+lives in the data dir: a worker crash or a restart loses nothing; the page cache writes it back). A host
+that goes down while the table is open (power loss, kernel crash) may lose its last entries: the header
+records the boot whose processes have it open and how many do (each flushes and signs off at a clean
+close), and a table left open by a previous boot gets a floor, like a lost one (below).
 
-Layout: a 4 KiB header (magic, version, geometry, the overflow horizon, a random hash key) and then
+Layout: a 4 KiB header (magic, version, geometry, the overflow horizon, a random hash key, the floor; then
+the boot id and the open count) and then
 ``buckets`` buckets of 8 slots; a slot is (tag, expires_ms), two little-endian u64. ``tag`` is a keyed
 64-bit BLAKE2b of (appid, sign) (0 = empty slot); an entry whose ``expires_ms`` has passed is free.
 Each tag has two candidate buckets, both derived from the tag (so a resize can rehash without the
@@ -42,6 +46,7 @@ import logging
 import mmap
 import os
 import struct
+import uuid
 from pathlib import Path
 
 from pyehsm.clock import Clock
@@ -61,6 +66,12 @@ DATA_OFFSET = 4096
 _HEADER = struct.Struct("<8sIIQQ16sQ")
 _OVERFLOW_AT = 24  # byte offset of the overflow horizon inside the header
 _FLOOR_AT = 48  # byte offset of the floor inside the header
+# After the packed header (zeros in a table written before they existed): the boot of the host whose
+# processes have the table open, and how many guards have it open (each decrements it at a clean close,
+# after flushing the table to disk).
+_BOOT_AT = 64
+_OPEN_AT = 80
+_BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 _U64 = struct.Struct("<Q")
 _SLOT = struct.Struct("<QQ")
 _EXPIRIES = struct.Struct("<" + "8xQ" * SLOTS_PER_BUCKET)  # a bucket's expiries, skipping its tags
@@ -84,21 +95,27 @@ class MappedReplayGuard:
         clock: Clock,
         overflow: SqliteReplayGuard,
         floor_ms: int = 0,
+        boot_id: bytes | None = None,
     ) -> None:
         """``floor_ms``: written into a table this call creates (a new or an unreadable file), or raised
         to in a table whose overflow database was lost while it held live entries: requests timestamped
         earlier are refused, since the table cannot know whether they were seen. 0 for a node that never
-        served anyone; for one that did, the start-up time plus the timestamp window (app.py)."""
+        served anyone; for one that did, the start-up time plus the timestamp window (app.py). The same
+        floor is raised in a table left open by a previous boot of the host (a power loss or a kernel
+        crash: the page cache may not have written its last entries). ``boot_id``: the host's boot
+        (default: the kernel's boot_id; tests pass their own)."""
         if not MIN_REPLAY_CAPACITY <= capacity <= MAX_REPLAY_CAPACITY:
             raise ValueError(f"replay capacity must be between {MIN_REPLAY_CAPACITY} and {MAX_REPLAY_CAPACITY}")
         self.path = path
         self.retention_ms = retention_ms
         self.overflow = overflow
         self._clock = clock
+        self._boot_id = boot_id if boot_id is not None else host_boot_id()
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             with self._locked():
                 self._buckets, self._key, floor = self._open_table(buckets_for(capacity), floor_ms)
+                self._register_open()
             self._map = mmap.mmap(self._fd, DATA_OFFSET + self._buckets * BUCKET_BYTES)
         except BaseException:
             os.close(self._fd)
@@ -147,10 +164,18 @@ class MappedReplayGuard:
             )
             if valid:
                 floor = old_floor
-                if self.overflow.created and horizon > self._clock.now_ms() and floor_ms > old_floor:
+                if self.overflow.created and horizon > self._clock.now_ms() and floor_ms > floor:
                     # the overflow database held live entries and is gone: they may have been seen
                     log.warning("replay overflow %s was lost while it held live entries", self.overflow.path)
                     floor = floor_ms
+                if self._left_open_by_a_previous_boot() and floor_ms > floor:
+                    log.warning(
+                        "replay table %s was still open when the host went down (power loss or crash?): "
+                        "its last entries may not have reached the disk",
+                        self.path,
+                    )
+                    floor = floor_ms
+                if floor != old_floor:
                     os.pwrite(self._fd, _U64.pack(floor), _FLOOR_AT)
                 if old_buckets != buckets:
                     self._resize(old_buckets, buckets, horizon, bytes(key), floor)
@@ -167,6 +192,18 @@ class MappedReplayGuard:
             (DATA_OFFSET + buckets * BUCKET_BYTES) >> 20,
         )
         return buckets, key, floor_ms
+
+    def _left_open_by_a_previous_boot(self) -> bool:
+        """Under the lock: guards of another boot of the host had the table open and never closed it."""
+        boot = os.pread(self._fd, 16, _BOOT_AT)
+        opened = _U64.unpack(os.pread(self._fd, 8, _OPEN_AT))[0]
+        return boot != bytes(16) and boot != self._boot_id and opened > 0
+
+    def _register_open(self) -> None:
+        """Under the lock: count this guard among those that have the table open in this boot."""
+        same_boot = os.pread(self._fd, 16, _BOOT_AT) == self._boot_id
+        opened = _U64.unpack(os.pread(self._fd, 8, _OPEN_AT))[0] if same_boot else 0
+        os.pwrite(self._fd, self._boot_id + _U64.pack(opened + 1), _BOOT_AT)
 
     def _write_empty(self, buckets: int, horizon: int, key: bytes, floor_ms: int) -> None:
         os.ftruncate(self._fd, 0)
@@ -267,6 +304,13 @@ class MappedReplayGuard:
         return live + await self.overflow.size(now_ms)
 
     async def close(self) -> None:
+        """Flush the table to disk, then stop counting this guard among those that have it open: a host
+        that goes down with no guard open cannot have lost entries."""
+        self._map.flush()
+        with self._locked():
+            opened = _U64.unpack_from(self._map, _OPEN_AT)[0]
+            _U64.pack_into(self._map, _OPEN_AT, max(0, opened - 1))
+        self._map.flush()
         self._map.close()
         os.close(self._fd)
         await self.overflow.close()
@@ -283,6 +327,15 @@ class _TableLock:
 
     def __exit__(self, *_: object) -> None:
         _replay_probe.unlock_table(self._fd)
+
+
+def host_boot_id() -> bytes:
+    """The kernel's id of this boot of the host (16 bytes); zeros where there is none (never matches a
+    previous boot, so an unclean host restart is then not detected)."""
+    try:
+        return uuid.UUID(_BOOT_ID.read_text().strip()).bytes
+    except (OSError, ValueError):
+        return bytes(16)
 
 
 def _tag_bytes(tag: int) -> bytes:
