@@ -8,6 +8,13 @@
 #       connections; otherwise a private cluster is created with Debian's binaries
 #       (/usr/lib/postgresql/*/bin: apt-get install postgresql) in a new temporary directory and
 #       started on a free 127.0.0.1 port, trust auth for local connections only.
+#   scripts/pg-test-cluster.sh start-private [SETTING=VALUE ...]
+#       Like start, but always a new private cluster; each SETTING=VALUE is passed to the server (-c).
+#   scripts/pg-test-cluster.sh crash DIR
+#       Crashes the private cluster in DIR (immediate shutdown: no checkpoint, recovery at the next
+#       start, UNLOGGED tables emptied) and keeps DIR.
+#   scripts/pg-test-cluster.sh restart DIR
+#       Starts the crashed (or stopped) cluster in DIR again, on the same port with the same settings.
 #   scripts/pg-test-cluster.sh stop DIR
 #       Stops the private cluster in DIR (immediate shutdown) and removes DIR.
 #
@@ -40,12 +47,18 @@ free_port() {
 }
 
 start() {
-    local probe="${1:-$DEFAULT_PROBE}" bin dir port
+    local probe="${1:-$DEFAULT_PROBE}" bin
     bin=$(pg_bin)
     if PGCONNECT_TIMEOUT=3 "$bin/psql" "$probe" -Atqc "SELECT 1" >/dev/null 2>&1; then
         printf '%s\n\n' "$probe"
         return
     fi
+    start_private
+}
+
+start_private() {
+    local bin dir port setting options
+    bin=$(pg_bin)
     dir=$(mktemp -d "${TMPDIR:-/tmp}/pyehsm-pg.XXXXXX")
     chmod 700 "$dir"
     if [ "$(id -u)" = 0 ]; then
@@ -56,13 +69,34 @@ start() {
         exit 1
     }
     port=$(free_port)
-    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start \
-        -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir -c fsync=off -c max_connections=200" \
+    options="-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir -c fsync=off -c max_connections=200"
+    for setting in "$@"; do
+        options="$options -c $setting"
+    done
+    printf '%s\n' "$options" >"$dir/options"
+    run_server "$bin" "$dir"
+    printf '%s\n%s\n' "postgresql://postgres@127.0.0.1:$port/postgres" "$dir"
+}
+
+run_server() {
+    local bin="$1" dir="$2"
+    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start -o "$(cat "$dir/options")" \
         >/dev/null || {
         cat "$dir/server.log" >&2
         exit 1
     }
-    printf '%s\n%s\n' "postgresql://postgres@127.0.0.1:$port/postgres" "$dir"
+}
+
+crash() {
+    local dir="$1"
+    [ -f "$dir/options" ] || { echo "pg-test-cluster: $dir holds no private cluster" >&2; exit 1; }
+    as_owner "$(pg_bin)/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null
+}
+
+restart() {
+    local dir="$1"
+    [ -f "$dir/options" ] || { echo "pg-test-cluster: $dir holds no private cluster" >&2; exit 1; }
+    run_server "$(pg_bin)" "$dir"
 }
 
 stop() {
@@ -75,9 +109,12 @@ stop() {
 
 case "${1:-}" in
 start) start "${2:-}" ;;
+start-private) shift; start_private "$@" ;;
+crash) crash "${2:?usage: pg-test-cluster.sh crash DIR}" ;;
+restart) restart "${2:?usage: pg-test-cluster.sh restart DIR}" ;;
 stop) stop "${2:?usage: pg-test-cluster.sh stop DIR}" ;;
 *)
-    echo "usage: pg-test-cluster.sh start [PROBE_URL] | stop DIR" >&2
+    echo "usage: pg-test-cluster.sh start [PROBE_URL] | start-private [SETTING=VALUE ...] | crash DIR | restart DIR | stop DIR" >&2
     exit 2
     ;;
 esac

@@ -22,6 +22,7 @@ from pyehsm.audit import AuditLog
 from pyehsm.clock import Clock, SystemClock
 from pyehsm.config import Settings
 from pyehsm.errors import StartupError
+from pyehsm.http.envelope import TIMESTAMP_WINDOW_MS
 from pyehsm.http.ratelimit import RateLimiter
 from pyehsm.http.routes import EhsmEndpoint, Receive, Scope, Send
 from pyehsm.keyring.domain import open_keyring
@@ -89,7 +90,9 @@ async def open_replay_guard(settings: Settings, store: Store, clock: Clock) -> R
         )
     overflow = SqliteReplayGuard(settings.replay_path, settings.replay_retention_ms)
     # Should the table have to be created while apps exist (a restored backup, a lost or damaged table),
-    # it must refuse requests signed before it: it cannot know which of them were seen.
+    # it must refuse every request that may have been seen: one accepted before the loss carries a
+    # timestamp up to the window ahead of its arrival, so the floor is now + the window
+    # (docs/operations.md, "Replay protection: the rule and its cost").
     has_apps = any((await store.count_wrapped("apikey")).values())
     return MappedReplayGuard(
         settings.replay_table_path,
@@ -97,7 +100,7 @@ async def open_replay_guard(settings: Settings, store: Store, clock: Clock) -> R
         settings.replay_capacity,
         clock,
         overflow,
-        floor_ms=clock.now_ms() if has_apps else 0,
+        floor_ms=clock.now_ms() + TIMESTAMP_WINDOW_MS if has_apps else 0,
     )
 
 

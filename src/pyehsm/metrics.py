@@ -5,7 +5,12 @@
     pyehsm_key_cache_hits_total / _misses_total  parsed-key cache lookups
     pyehsm_key_cache_entries                     parsed keys held
     pyehsm_key_pool_depth{keyspec}               pre-generated key pairs ready
-    pyehsm_replay_guard_entries                  entries in the replay guard (above 100k: counted every 30 s)
+    pyehsm_replay_guard_entries                  live entries in the replay guard, every one counted (above
+                                                 100k: at most every 30 s)
+    pyehsm_replay_refused_total{reason}          requests refused by the replay guard: ``seen`` (a replay),
+                                                 ``before_floor`` (timestamped before what it can vouch for)
+    pyehsm_replay_refusing_until_seconds         the guard's floor (Unix time): requests timestamped before
+                                                 it are refused; 0 = none (docs/operations.md)
     pyehsm_rate_limited_total                    requests refused by the per-app rate limit
     pyehsm_info{version, git_sha}                always 1
 
@@ -75,7 +80,13 @@ class PoolStats(Protocol):
 
 
 class SizedReplayGuard(Protocol):
-    async def size(self) -> int: ...
+    async def size(self, now_ms: int) -> int: ...
+
+    @property
+    def floor_ms(self) -> int: ...
+
+    @property
+    def refused(self) -> dict[str, int]: ...
 
 
 def multiprocess_dir() -> str | None:
@@ -133,6 +144,16 @@ class Metrics:
             "pyehsm_replay_guard_entries", "Replay guard entries.", registry=r, multiprocess_mode="livemax"
         )
         self.rate_limited = Counter("pyehsm_rate_limited", "Requests refused by the rate limit.", registry=r)
+        self.replay_refused = Counter(
+            "pyehsm_replay_refused", "Requests refused by the replay guard, by reason.", ["reason"], registry=r
+        )
+        self.replay_floor = Gauge(
+            "pyehsm_replay_refusing_until_seconds",
+            "Requests timestamped before this Unix time are refused: the replay guard cannot know whether "
+            "they were seen (0: none).",
+            registry=r,
+            multiprocess_mode="livemax",
+        )
         info = Gauge(
             "pyehsm_info", "Build information.", ["version", "git_sha"], registry=r, multiprocess_mode="livemax"
         )
@@ -162,6 +183,7 @@ class Metrics:
         self._seen_refused = 0
         self._replay_checked_ms: int | None = None
         self._replay_size = 0
+        self._seen_replay_refused: dict[str, int] = {}
 
     def __repr__(self) -> str:
         return f"<Metrics multiprocess={self.multiprocess}>"
@@ -229,13 +251,21 @@ class Metrics:
         for keyspec, depth in self._pool.depths().items():
             self.pool_depth.labels(keyspec=keyspec).set(depth)
         now = self._clock.now_ms()
+        if self._replay is not None:
+            for reason, count in self._replay.refused.items():
+                seen = self._seen_replay_refused.get(reason, 0)
+                child = self.replay_refused.labels(reason=reason)  # every reason shown, 0 included
+                if count > seen:
+                    child.inc(count - seen)
+                    self._seen_replay_refused[reason] = count
+            self.replay_floor.set(self._replay.floor_ms / 1000)
         if self._replay is not None and (
             self._replay_checked_ms is None
             or self._replay_size < REPLAY_SIZE_CHEAP
             or now - self._replay_checked_ms >= REPLAY_SIZE_REFRESH_MS
         ):
             self._replay_checked_ms = now
-            self._replay_size = await self._replay.size()
+            self._replay_size = await self._replay.size(now)
             self.replay_entries.set(self._replay_size)
 
     async def render(self) -> bytes:

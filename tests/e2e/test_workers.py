@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import http.client
 import threading
+import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -127,7 +128,15 @@ def test_a_lost_replay_table_refuses_requests_signed_before_it_was_recreated(tmp
     server.start()
     try:
         assert post_fresh(server, "ListKey", captured) == (400, REPLAYED)  # it may have been seen: refused
-        with Client(server.base, c.appid, c.apikey) as again:
-            assert again.list_keys() == []  # requests signed now go through
+        # so is every request signed before the recreation + the 10-minute window (a request accepted
+        # before the loss may be dated up to 10 minutes ahead): the refusal window, said in the log and
+        # /metrics; tests/integration/test_replay_durability.py moves a clock through it
+        fresh = msgspec.json.encode(c.envelope(None, nonce="fresh"))
+        assert post_fresh(server, "ListKey", fresh) == (400, REPLAYED)
+        assert "requests timestamped before" in server.log()
+        with urllib.request.urlopen(f"{server.url}/metrics", timeout=30) as resp:
+            metrics = resp.read().decode()
+        assert 'pyehsm_replay_refused_total{reason="before_floor"} 2.0' in metrics
+        assert "pyehsm_replay_refusing_until_seconds 0.0" not in metrics
     finally:
         server.stop()

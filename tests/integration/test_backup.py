@@ -16,9 +16,11 @@ from click.testing import CliRunner, Result
 
 from pyehsm.app import prepare
 from pyehsm.cli import main
-from pyehsm.client import Client
+from pyehsm.client import Client, EhsmApiError
+from pyehsm.clock import ManualClock
 from pyehsm.config import Settings
 from pyehsm.errors import StartupError
+from pyehsm.http.envelope import TIMESTAMP_WINDOW_MS
 from pyehsm.keyring.domain import open_keyring
 from pyehsm.keyring.keyring import MaterialRef
 from pyehsm.keyring.root import FileRootKey
@@ -135,9 +137,18 @@ def test_online_backup_restores_and_is_useless_without_the_root_key(tmp_path: Pa
 
     # ... and whole again with it.
     shutil.copy2(data / "root.key", stranger)
-    back = InProcessServer(Settings(data_dir=restored, pool_depth={})).start()
+    clock = ManualClock()
+    back = InProcessServer(Settings(data_dir=restored, pool_depth={}), clock).start()
     try:
-        with Client(back.base, client.appid, client.apikey) as c:
+        # a restored node cannot know which recent requests the old one accepted: it refuses every
+        # request timestamped before its start + the 10-minute window (docs/operations.md)
+        with (
+            Client(back.base, client.appid, client.apikey, clock=clock) as c,
+            pytest.raises(EhsmApiError, match="repeated"),
+        ):
+            c.list_keys()
+        clock.advance(ms=TIMESTAMP_WINDOW_MS)
+        with Client(back.base, client.appid, client.apikey, clock=clock) as c:
             for keyid, ciphertext in ciphertexts.items():
                 assert c.decrypt(keyid, ciphertext) == b"kept in the backup"
             assert c.verify(ec, b"signed", signature, "EH_SHA_256") is True

@@ -46,6 +46,25 @@ class PostgresServer:
         url, cluster_dir = out[0].strip(), (out[1].strip() if len(out) > 1 else "")
         return cls(url, cluster_dir or None)
 
+    @classmethod
+    def start_private(cls, *settings: str) -> PostgresServer:
+        """Always a new private cluster (one the test may crash); ``settings`` are ``name=value`` server
+        settings. The caller stops it."""
+        out = subprocess.run(
+            ["bash", str(SCRIPT), "start-private", *settings], check=True, capture_output=True, text=True, timeout=180
+        ).stdout.splitlines()
+        return cls(out[0].strip(), out[1].strip())
+
+    def crash(self) -> None:
+        """Immediate shutdown of the private cluster (a crash: recovery runs at the next start)."""
+        assert self.cluster_dir is not None, "only a private cluster can be crashed"
+        subprocess.run(["bash", str(SCRIPT), "crash", self.cluster_dir], check=True, timeout=60)
+
+    def restart(self) -> None:
+        """Start the crashed private cluster again, on the same port with the same settings."""
+        assert self.cluster_dir is not None, "only a private cluster can be restarted"
+        subprocess.run(["bash", str(SCRIPT), "restart", self.cluster_dir], check=True, timeout=180)
+
     @property
     def private(self) -> bool:
         return self.cluster_dir is not None

@@ -62,7 +62,7 @@ def remember(guard: MappedReplayGuard, sign: str, now: int = NOW, appid: str = "
 
 
 def overflow_size(guard: MappedReplayGuard) -> int:
-    return asyncio.run(guard.overflow.size())
+    return asyncio.run(guard.overflow.size(NOW))  # rows written at NOW or later: live
 
 
 def test_bucket_count_is_a_power_of_two_covering_the_capacity() -> None:
@@ -108,7 +108,7 @@ def test_a_full_table_overflows_to_sqlite_and_refuses_replays_of_either(tmp_path
     assert remember(guard, "overflowed", now=after) is True
     assert overflow_size(guard) == 1  # only the entry that found both buckets full went there
     clock.set(after)
-    assert asyncio.run(guard.size()) == 4  # three live in the table plus SQLite's row (counted until purged)
+    assert asyncio.run(guard.size(after)) == 3  # three live in the table; SQLite's row has expired
     assert asyncio.run(guard.purge(after)) == 1
 
 
@@ -159,9 +159,8 @@ def test_size_counts_live_entries(tmp_path: Path, c_probe: bool) -> None:
     guard = open_guard(tmp_path, clock=clock, c_probe=c_probe)
     for i in range(30):
         remember(guard, f"s{i}", now=NOW + i)
-    assert asyncio.run(guard.size()) == 30
-    clock.set(NOW + RETENTION + 9)  # entries written at NOW .. NOW+9 have expired
-    assert asyncio.run(guard.size()) == 20
+    assert asyncio.run(guard.size(NOW)) == 30
+    assert asyncio.run(guard.size(NOW + RETENTION + 9)) == 20  # entries written at NOW .. NOW+9 have expired
 
 
 def test_capacity_out_of_range_is_refused(tmp_path: Path) -> None:
@@ -386,3 +385,69 @@ def test_a_request_waits_only_for_the_stripes_of_its_own_buckets(tmp_path: Path)
         os.close(other)
     held.join(timeout=10)
     assert done == [_replay_probe.PLACED]
+
+
+def test_creating_the_table_logs_the_disk_space_it_allocates(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="pyehsm.store.mapped_replay"):
+        guard = open_guard(tmp_path, capacity=1 << 16)
+    assert "65536 entries, 1 MiB allocated on disk (--replay-capacity, PYEHSM_REPLAY_CAPACITY)" in caplog.text
+    asyncio.run(guard.close())
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="pyehsm.store.mapped_replay"):
+        asyncio.run(open_guard(tmp_path, capacity=1 << 16).close())
+    assert "allocated" not in caplog.text  # an existing table is used as it is
+
+
+def test_a_floor_raised_after_a_worker_opened_the_table_holds_in_that_worker(tmp_path: Path) -> None:
+    early = open_guard(tmp_path)
+    asyncio.run(early.overflow.close())
+    (tmp_path / "replay.db").unlink()  # lost ...
+    with open(tmp_path / "replay.table", "r+b") as table:  # ... while the table still had live overflow
+        table.seek(_OVERFLOW_AT)
+        table.write((NOW + RETENTION).to_bytes(8, "little"))
+    late = open_guard(tmp_path, floor_ms=NOW + 600_000)
+    assert late.floor_ms == early.floor_ms == NOW + 600_000
+    assert asyncio.run(early.remember("app", "signed-before-the-floor", NOW, NOW + 1)) is False
+
+
+BOOT_A, BOOT_B = b"A" * 16, b"B" * 16
+WINDOW_END = NOW + 600_000  # the floor app.py passes for a node with apps: now + the timestamp window
+
+
+def open_booted(tmp_path: Path, boot: bytes, floor_ms: int = WINDOW_END) -> MappedReplayGuard:
+    overflow = SqliteReplayGuard(tmp_path / "replay.db", RETENTION)
+    return MappedReplayGuard(
+        tmp_path / "replay.table", RETENTION, 1024, ManualClock(NOW), overflow, floor_ms=floor_ms, boot_id=boot
+    )
+
+
+def test_a_table_left_open_by_a_host_that_went_down_refuses_what_it_may_have_lost(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = open_booted(tmp_path, BOOT_A, floor_ms=0)
+    assert asyncio.run(first.remember("app", "ahead", NOW, NOW + 540_000)) is True
+    # the host loses power: nobody closes the table, its last pages may never have reached the disk
+    with caplog.at_level(logging.WARNING):
+        after_reboot = open_booted(tmp_path, BOOT_B)
+    assert "still open when the host went down" in caplog.text
+    assert after_reboot.floor_ms == WINDOW_END
+    assert asyncio.run(after_reboot.remember("app", "ahead", NOW, NOW + 540_000)) is False
+
+
+def test_a_worker_killed_without_a_reboot_opens_no_window(tmp_path: Path) -> None:
+    killed = open_booted(tmp_path, BOOT_A, floor_ms=0)  # never closed: kill -9
+    assert remember(killed, "seen") is True
+    restarted = open_booted(tmp_path, BOOT_A)  # same boot: the page cache kept every write
+    assert restarted.floor_ms == 0
+    assert remember(restarted, "seen") is False
+    asyncio.run(restarted.close())
+    # the killed worker never said it closed: a later reboot cannot tell it from a power loss
+    assert open_booted(tmp_path, BOOT_B).floor_ms == WINDOW_END
+
+
+def test_a_host_reboot_after_every_guard_closed_opens_no_window(tmp_path: Path) -> None:
+    for _ in range(3):
+        asyncio.run(open_booted(tmp_path, BOOT_A, floor_ms=0).close())
+    after_reboot = open_booted(tmp_path, BOOT_B)
+    assert after_reboot.floor_ms == 0
+    assert remember(after_reboot, "s") is True

@@ -51,7 +51,7 @@ def test_expired_entries_are_purged_and_do_not_count(tmp_path: Path) -> None:
     later = NOW + RETENTION + 1
     assert remember(a, "s", now=later) is True  # a stale entry is reused, not counted as seen
     assert asyncio.run(a.purge(later + RETENTION)) == 1
-    assert asyncio.run(a.size()) == 0
+    assert asyncio.run(a.size(later)) == 0
 
 
 def test_one_event_loop_turn_is_one_batch_and_duplicates_inside_it_are_caught(tmp_path: Path) -> None:
@@ -100,5 +100,5 @@ def test_purge_works_in_batches_and_removes_only_expired_entries(tmp_path: Path)
 
     asyncio.run(fill())
     assert asyncio.run(guard.purge(NOW + RETENTION)) == 50  # 8 batches of at most 7
-    assert asyncio.run(guard.size()) == 5
+    assert asyncio.run(guard.size(NOW + RETENTION)) == 5
     assert remember(guard, "new-0", NOW + 1000) is False  # the live ones are still there

@@ -204,6 +204,42 @@ static PyObject *remember(PyObject *module, PyObject *const *args, Py_ssize_t na
     return result < 0 ? NULL : PyLong_FromLong(result);
 }
 
+PyDoc_STRVAR(count_live_doc,
+             "count_live(table, now_ms) -> the slots whose expiry is after now_ms (live entries), every one\n\n"
+             "read (no sampling); without the locks and the GIL: a slot written meanwhile may or may not count.");
+
+static PyObject *count_live(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "count_live() takes 2 arguments");
+        return NULL;
+    }
+    uint64_t now_ms = PyLong_AsUnsignedLongLong(args[1]);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) != 0) {
+        return NULL;
+    }
+    if (view.len < DATA_OFFSET) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "not a replay table");
+        return NULL;
+    }
+    const unsigned char *slot = (const unsigned char *)view.buf + DATA_OFFSET;
+    Py_ssize_t slots = (view.len - DATA_OFFSET) / SLOT_BYTES;
+    unsigned long long live = 0;
+    /* The buffer export keeps the mapping alive while the GIL is released. */
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < slots; i++, slot += SLOT_BYTES) {
+        live += load_le64(slot + 8) > now_ms;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    return PyLong_FromUnsignedLongLong(live);
+}
+
 /* The whole-table lock (every stripe) taken or released for lock_table / unlock_table. */
 static PyObject *whole_table(PyObject *fd_object, int take) {
     int fd = as_fd(fd_object);
@@ -232,6 +268,7 @@ static PyObject *unlock_table(PyObject *module, PyObject *fd_object) {
 
 static PyMethodDef methods[] = {
     {"remember", (PyCFunction)(void (*)(void))remember, METH_FASTCALL, remember_doc},
+    {"count_live", (PyCFunction)(void (*)(void))count_live, METH_FASTCALL, count_live_doc},
     {"lock_table", lock_table, METH_O, lock_table_doc},
     {"unlock_table", unlock_table, METH_O, unlock_table_doc},
     {NULL, NULL, 0, NULL},

@@ -253,8 +253,20 @@ class ReplayGuard(Protocol):
 
     async def purge(self, now_ms: int) -> int: ...
 
-    async def size(self) -> int:
-        """How many entries the guard holds (the /metrics gauge)."""
+    async def size(self, now_ms: int) -> int:
+        """How many entries the guard holds that are live at ``now_ms`` (not yet expired): the /metrics
+        gauge, exact (every entry counted)."""
+        ...
+
+    @property
+    def floor_ms(self) -> int:
+        """Requests timestamped before this are refused (the guard cannot know whether they were seen);
+        0 when it knows its whole past."""
+        ...
+
+    @property
+    def refused(self) -> dict[str, int]:
+        """Refusals so far, by reason: ``seen`` (a replay), ``before_floor`` (timestamped before the floor)."""
         ...
 
     async def close(self) -> None: ...

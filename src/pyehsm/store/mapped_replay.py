@@ -3,9 +3,13 @@
 Every signed request inserts (appid, sign) here; an entry still live means the request was seen. The
 SQLite guard (sqlite_replay.py) pays a B-tree insert in a transaction per batch; this table pays one
 keyed hash, a few byte-range lock calls and a few 8-byte reads and writes, with the same durability (the file
-lives in the data dir: a worker crash or a restart loses nothing; the page cache writes it back).
+lives in the data dir: a worker crash or a restart loses nothing; the page cache writes it back). A host
+that goes down while the table is open (power loss, kernel crash) may lose its last entries: the header
+records the boot whose processes have it open and how many do (each flushes and signs off at a clean
+close), and a table left open by a previous boot gets a floor, like a lost one (below).
 
-Layout: a 4 KiB header (magic, version, geometry, the overflow horizon, a random hash key) and then
+Layout: a 4 KiB header (magic, version, geometry, the overflow horizon, a random hash key, the floor; then
+the boot id and the open count) and then
 ``buckets`` buckets of 8 slots; a slot is (tag, expires_ms), two little-endian u64. ``tag`` is a keyed
 64-bit BLAKE2b of (appid, sign) (0 = empty slot); an entry whose ``expires_ms`` has passed is free.
 Each tag has two candidate buckets, both derived from the tag (so a resize can rehash without the
@@ -19,8 +23,13 @@ A table too small for the load costs speed (a SQLite lookup per request, an inse
 never a missed replay.
 
 A table created while the node already has apps (restored from a backup, deleted, unreadable) cannot
-know which recent requests were seen: its header records a floor (its creation time) and requests
-timestamped before it are refused. A new node's table has floor 0.
+know which recent requests were seen: its header records a floor and requests timestamped before it are
+refused. The caller (app.py) sets the floor to the creation time plus the timestamp window (10 minutes):
+a request accepted before the loss may carry a timestamp up to the window into the future, so anything
+timestamped before creation + window may have been seen. The same floor is written into a table whose
+overflow database (replay.db) was lost while the table said it held live entries there. A new node's
+table has floor 0. Each refusal is counted by reason (``refused``: ``seen``, ``before_floor``) for
+/metrics (docs/operations.md, "Replay protection: the rule and its cost").
 
 Every read and write of a bucket happens under a lock: a request locks the stripes of its two buckets
 (byte-range locks of the file, 64 stripes: _replay_probe.c), everything else (open, resize, the
@@ -36,6 +45,7 @@ flock() elsewhere. Same decisions, same table bytes (a differential test pins th
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import fcntl
 import hashlib
@@ -44,6 +54,8 @@ import mmap
 import os
 import struct
 import sys
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Literal
@@ -63,13 +75,17 @@ DATA_OFFSET = 4096
 # magic, version, slots per bucket, buckets, overflow horizon, hash key, floor (oldest timestamp it vouches for)
 _HEADER = struct.Struct("<8sIIQQ16sQ")
 _OVERFLOW_AT = 24  # byte offset of the overflow horizon inside the header
+_FLOOR_AT = 48  # byte offset of the floor inside the header
+# After the packed header (zeros in a table written before they existed): the boot of the host whose
+# processes have the table open, and how many guards have it open (each decrements it at a clean close,
+# after flushing the table to disk).
+_BOOT_AT = 64
+_OPEN_AT = 80
+_BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 _U64 = struct.Struct("<Q")
 _SLOT = struct.Struct("<QQ")
 _EXPIRIES = struct.Struct("<" + "8xQ" * SLOTS_PER_BUCKET)  # a bucket's expiries, skipping its tags
 _TAG_BYTES = 8
-# size() reads at most this many buckets (~3 ms) and scales up: it runs on the event loop (the metrics
-# refresh), where a full scan of a large table would stall every request for a few hundred milliseconds
-_SIZE_SAMPLE_BUCKETS = 1024
 
 
 STRIPES = 64  # lock stripes: the file's first 64 bytes (_replay_probe.c's STRIPES)
@@ -105,12 +121,17 @@ class MappedReplayGuard:
         clock: Clock,
         overflow: SqliteReplayGuard,
         floor_ms: int = 0,
+        boot_id: bytes | None = None,
         *,
         c_probe: bool = True,
     ) -> None:
-        """``floor_ms``: written into a table this call creates (a new or an unreadable file): requests
-        timestamped earlier are refused, since the table cannot know whether they were seen. 0 for a
-        node that never served anyone; the start-up time for one whose table was lost.
+        """``floor_ms``: written into a table this call creates (a new or an unreadable file), or raised
+        to in a table whose overflow database was lost while it held live entries: requests timestamped
+        earlier are refused, since the table cannot know whether they were seen. 0 for a node that never
+        served anyone; for one that did, the start-up time plus the timestamp window (app.py). The same
+        floor is raised in a table left open by a previous boot of the host (a power loss or a kernel
+        crash: the page cache may not have written its last entries). ``boot_id``: the host's boot
+        (default: the kernel's boot_id; tests pass their own).
         ``c_probe=False`` runs the Python path even where the C extension is built (the tests compare them)."""
         if not MIN_REPLAY_CAPACITY <= capacity <= MAX_REPLAY_CAPACITY:
             raise ValueError(f"replay capacity must be between {MIN_REPLAY_CAPACITY} and {MAX_REPLAY_CAPACITY}")
@@ -119,18 +140,34 @@ class MappedReplayGuard:
         self.overflow = overflow
         self._clock = clock
         self._probe = _PROBE if c_probe else None
+        self._boot_id = boot_id if boot_id is not None else host_boot_id()
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             with self._locked():
-                self._buckets, self._key, self.floor_ms = self._open_table(buckets_for(capacity), floor_ms)
+                self._buckets, self._key, floor = self._open_table(buckets_for(capacity), floor_ms)
+                self._register_open()
             self._map = mmap.mmap(self._fd, DATA_OFFSET + self._buckets * BUCKET_BYTES)
         except BaseException:
             os.close(self._fd)
             raise
         self._mask = self._buckets - 1
+        self.refused = {"seen": 0, "before_floor": 0}  # refusals by reason (metrics)
+        if floor > self._clock.now_ms():
+            log.warning(
+                "replay table %s cannot know which recent requests were seen: requests timestamped before "
+                "%d (Unix ms) are refused as replays",
+                self.path,
+                floor,
+            )
 
     def __repr__(self) -> str:
         return f"<MappedReplayGuard {self.path} buckets={self._buckets} probe={self.probe_impl}>"
+
+    @property
+    def floor_ms(self) -> int:
+        """Requests timestamped before this are refused; read from the shared header at every request, so
+        a floor another worker raised after this one opened the table is in force here too."""
+        return int(_U64.unpack_from(self._map, _FLOOR_AT)[0])
 
     @property
     def capacity(self) -> int:
@@ -160,17 +197,48 @@ class MappedReplayGuard:
                 and old_buckets & (old_buckets - 1) == 0
                 and size == DATA_OFFSET + old_buckets * BUCKET_BYTES
             )
-            if valid and old_buckets == buckets:
-                return buckets, bytes(key), old_floor
             if valid:
-                self._resize(old_buckets, buckets, horizon, bytes(key), old_floor)
-                return buckets, bytes(key), old_floor
+                floor = old_floor
+                if self.overflow.created and horizon > self._clock.now_ms() and floor_ms > floor:
+                    # the overflow database held live entries and is gone: they may have been seen
+                    log.warning("replay overflow %s was lost while it held live entries", self.overflow.path)
+                    floor = floor_ms
+                if self._left_open_by_a_previous_boot() and floor_ms > floor:
+                    log.warning(
+                        "replay table %s was still open when the host went down (power loss or crash?): "
+                        "its last entries may not have reached the disk",
+                        self.path,
+                    )
+                    floor = floor_ms
+                if floor != old_floor:
+                    os.pwrite(self._fd, _U64.pack(floor), _FLOOR_AT)
+                if old_buckets != buckets:
+                    self._resize(old_buckets, buckets, horizon, bytes(key), floor)
+                return buckets, bytes(key), floor
         if size:
             # Not ours or damaged: starting empty opens a window for replays of recent requests, say so.
             log.warning("replay table %s was unreadable and has been recreated empty", self.path)
         key = os.urandom(16)
         self._write_empty(buckets, 0, key, floor_ms)
+        log.info(
+            "replay table %s created: %d entries, %d MiB allocated on disk (--replay-capacity, PYEHSM_REPLAY_CAPACITY)",
+            self.path,
+            buckets * SLOTS_PER_BUCKET,
+            (DATA_OFFSET + buckets * BUCKET_BYTES) >> 20,
+        )
         return buckets, key, floor_ms
+
+    def _left_open_by_a_previous_boot(self) -> bool:
+        """Under the lock: guards of another boot of the host had the table open and never closed it."""
+        boot = os.pread(self._fd, 16, _BOOT_AT)
+        opened = _U64.unpack(os.pread(self._fd, 8, _OPEN_AT))[0]
+        return boot != bytes(16) and boot != self._boot_id and opened > 0
+
+    def _register_open(self) -> None:
+        """Under the lock: count this guard among those that have the table open in this boot."""
+        same_boot = os.pread(self._fd, 16, _BOOT_AT) == self._boot_id
+        opened = _U64.unpack(os.pread(self._fd, 8, _OPEN_AT))[0] if same_boot else 0
+        os.pwrite(self._fd, self._boot_id + _U64.pack(opened + 1), _BOOT_AT)
 
     def _write_empty(self, buckets: int, horizon: int, key: bytes, floor_ms: int) -> None:
         os.ftruncate(self._fd, 0)
@@ -213,9 +281,13 @@ class MappedReplayGuard:
 
     # -- the guard ------------------------------------------------------------------------------------------
     async def remember(self, appid: str, sign: str, now_ms: int, timestamp_ms: int | None = None) -> bool:
-        if timestamp_ms is not None and timestamp_ms < self.floor_ms:
+        if timestamp_ms is not None and timestamp_ms < _U64.unpack_from(self._map, _FLOOR_AT)[0]:
+            self.refused["before_floor"] += 1
             return False  # older than the table: it cannot know whether this request was seen
-        return self.remember_now(appid, sign, now_ms)
+        if self.remember_now(appid, sign, now_ms):
+            return True
+        self.refused["seen"] += 1
+        return False
 
     def remember_now(self, appid: str, sign: str, now_ms: int) -> bool:
         """Record (appid, sign); False when it was already seen within the retention window.
@@ -263,20 +335,36 @@ class MappedReplayGuard:
         """Slots here are reused in place once expired; only the overflow table needs purging."""
         return await self.overflow.purge(now_ms)
 
-    async def size(self) -> int:
-        """Live entries: exact up to 1,024 buckets (8,192 entries); beyond that an estimate from 1,024
-        evenly spaced buckets (within about 1 % of the capacity), plus the overflow table's rows."""
-        now = self._clock.now_ms()
-        step = max(1, self._buckets // _SIZE_SAMPLE_BUCKETS)
-        live = 0
-        for bucket in range(0, self._buckets, step):
-            live += sum(map(now.__lt__, _EXPIRIES.unpack_from(self._map, DATA_OFFSET + bucket * BUCKET_BYTES)))
-        return live * step + await self.overflow.size()
+    async def size(self, now_ms: int) -> int:
+        """Live entries at ``now_ms``, every slot read (in C, in a thread: a 128 MiB table takes tens of
+        milliseconds, which the event loop must not wait for), plus the overflow table's live rows."""
+        count_live: Callable[[mmap.mmap, int], int] = (
+            self._probe.count_live if self._probe is not None else _count_live
+        )
+        live = await asyncio.to_thread(count_live, self._map, now_ms)
+        return live + await self.overflow.size(now_ms)
 
     async def close(self) -> None:
+        """Flush the table to disk, then stop counting this guard among those that have it open: a host
+        that goes down with no guard open cannot have lost entries."""
+        self._map.flush()
+        with self._locked():
+            opened = _U64.unpack_from(self._map, _OPEN_AT)[0]
+            _U64.pack_into(self._map, _OPEN_AT, max(0, opened - 1))
+        self._map.flush()
         self._map.close()
         os.close(self._fd)
         await self.overflow.close()
+
+
+def _count_live(table: mmap.mmap, now_ms: int) -> int:
+    """The Python path's count_live (_replay_probe.c): slots whose expiry is after ``now_ms``, every one read."""
+    slots = memoryview(table)[DATA_OFFSET:]
+    slots = slots[: len(slots) - len(slots) % _SLOT.size].cast("B").cast("Q")
+    try:
+        return sum(1 for expires in slots[1::2] if expires > now_ms)
+    finally:
+        slots.release()
 
 
 class _TableLock:
@@ -314,6 +402,15 @@ def _lock_table(fd: int, *, take: bool) -> None:
         fcntl.fcntl(fd, command, _FLOCK.pack(kind, os.SEEK_SET, 0, STRIPES, 0))
     else:  # a whole-file lock of the open file description: the same exclusion between workers
         fcntl.flock(fd, fcntl.LOCK_EX if take else fcntl.LOCK_UN)
+
+
+def host_boot_id() -> bytes:
+    """The kernel's id of this boot of the host (16 bytes); zeros where there is none (never matches a
+    previous boot, so an unclean host restart is then not detected)."""
+    try:
+        return uuid.UUID(_BOOT_ID.read_text().strip()).bytes
+    except (OSError, ValueError):
+        return bytes(16)
 
 
 def _tag_bytes(tag: int) -> bytes:

@@ -47,7 +47,12 @@ log = logging.getLogger(__name__)
 INVALIDATION_CHANNEL = "pyehsm_invalidate"
 MIGRATION_LOCK_KEY = 0x7079_6568_736D  # "pyehsm": the advisory lock every node takes to migrate
 _REPLAY_PURGE_BATCH = 10_000
-_REPLAY_EXACT_COUNT_MAX = 200_000
+# Raises this statement's transaction to synchronous_commit = on when the session would commit without
+# waiting for the WAL flush (off) or for the synchronous standby (local); stronger settings stay.
+_DURABLE_COMMIT = (
+    "set_config('synchronous_commit', CASE WHEN current_setting('synchronous_commit') IN ('off', 'local') "
+    "THEN 'on' ELSE current_setting('synchronous_commit') END, true)"
+)
 _LISTEN_KEEPALIVE_S = 15.0
 _LISTEN_RETRY_MAX_S = 5.0
 _PING_TIMEOUT_S = 3.0
@@ -679,7 +684,7 @@ class PostgresStore:
 
     # -- export / import (pyehsm export|import) -----------------------------------------------------
     async def tables(self) -> list[TableInfo]:
-        """Every persistent data table (not schema_version, not UNLOGGED caches) with its FK parents."""
+        """Every persistent data table (not schema_version, not the replay guard's table) with its FK parents."""
         rows = await self.query_all(
             "SELECT c.relname, array_agg(a.attname::text ORDER BY a.attnum), "
             "  ARRAY(SELECT p.relname::text FROM pg_constraint f JOIN pg_class p ON p.oid = f.confrelid "
@@ -687,7 +692,7 @@ class PostgresStore:
             "FROM pg_class c "
             "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
             "WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r' "
-            "  AND c.relpersistence = 'p' AND c.relname <> 'schema_version' "
+            "  AND c.relpersistence = 'p' AND c.relname NOT IN ('schema_version', 'replay') "
             "GROUP BY c.oid, c.relname ORDER BY c.relname",
             (),
         )
@@ -742,7 +747,15 @@ class PostgresStore:
 
 
 class PostgresReplayGuard:
-    """The replay cache shared by every worker and node: an UNLOGGED table keyed on (appid, sign)."""
+    """The replay guard shared by every worker and node: a logged table keyed on (appid, sign).
+
+    No request may run twice, whatever is restarted (docs/operations.md, "Replay protection"): the table
+    is LOGGED (schema 5; it was UNLOGGED, emptied by a crash and not replicated) and every insert commits
+    with ``synchronous_commit`` at least ``on`` whatever the server or role sets (``off`` or ``local``
+    would let a crash or a failover lose entries of requests already executed). A stronger setting
+    (``remote_apply``, ``remote_write``) is kept. A failover keeps the entries only when the standby
+    was synchronous.
+    """
 
     def __init__(self, store: PostgresStore, retention_ms: int) -> None:
         self._store = store
@@ -751,6 +764,8 @@ class PostgresReplayGuard:
         # under load one statement carries many entries (PostgreSQL's per-statement cost dominates).
         self._pending: list[tuple[str, str, int, asyncio.Future[bool]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self.floor_ms = 0  # a logged table knows its past (see the class docstring for failover)
+        self.refused = {"seen": 0, "before_floor": 0}
 
     def __repr__(self) -> str:
         return f"<PostgresReplayGuard {describe_url(self._store.url)}>"
@@ -760,7 +775,10 @@ class PostgresReplayGuard:
         self._pending.append((appid, sign, now_ms, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_while_pending())
-        return await future
+        if await future:
+            return True
+        self.refused["seen"] += 1
+        return False
 
     async def _flush_while_pending(self) -> None:
         while self._pending:
@@ -787,7 +805,9 @@ class PostgresReplayGuard:
         now = min(unique.values())
         rows = await self._store.query_all(
             "INSERT INTO replay (appid, sign, expires_ms) "
-            "SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[]) "
+            "SELECT u.appid, u.sign, u.expires_ms "
+            "FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS u (appid, sign, expires_ms) "
+            f", (SELECT {_DURABLE_COMMIT}) AS durable "
             "ON CONFLICT (appid, sign) DO UPDATE SET expires_ms = EXCLUDED.expires_ms "
             "WHERE replay.expires_ms <= %s RETURNING appid, sign",
             (
@@ -814,14 +834,11 @@ class PostgresReplayGuard:
             if deleted < _REPLAY_PURGE_BATCH:
                 return total
 
-    async def size(self) -> int:
-        """Entries held (metrics): exact while small; the planner's estimate once COUNT(*) would be costly."""
-        row = await self._store.query_one(
-            "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass('replay')", ()
-        )
-        if row is not None and int(row[0]) > _REPLAY_EXACT_COUNT_MAX:
-            return int(row[0])
-        row = await self._store.query_one("SELECT COUNT(*) FROM replay", ())
+    async def size(self, now_ms: int) -> int:
+        """Live entries at ``now_ms`` (metrics), every one counted, through the expiry index (the planner's
+        row estimate, used before, was off by a quarter and more). The metrics count a large guard at
+        most every 30 s (metrics.REPLAY_SIZE_REFRESH_MS)."""
+        row = await self._store.query_one("SELECT COUNT(*) FROM replay WHERE expires_ms > %s", (now_ms,))
         return int(row[0]) if row else 0
 
     async def close(self) -> None:

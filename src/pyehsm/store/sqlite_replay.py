@@ -46,9 +46,16 @@ class SqliteReplayGuard:
         self._lock_fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         self._conn = connect(path, synchronous="OFF")
         with self._locked():
+            # created (new or lost): the mapped table then knows its overflow entries are gone
+            self.created = (
+                self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'replay_v2'").fetchone()
+                is None
+            )
             for statement in _CREATE:
                 self._conn.execute(statement)
         self.purge_batch = PURGE_BATCH
+        self.floor_ms = 0  # used alone (tests, tools) it never refuses by timestamp
+        self.refused = {"seen": 0, "before_floor": 0}
         self._pending: list[Pending] = []
         self._flush_scheduled = False
 
@@ -65,7 +72,10 @@ class SqliteReplayGuard:
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._flush)
-        return await future
+        if await future:
+            return True
+        self.refused["seen"] += 1
+        return False
 
     def _flush(self) -> None:
         batch, self._pending, self._flush_scheduled = self._pending, [], False
@@ -130,8 +140,9 @@ class SqliteReplayGuard:
                 return total
             await asyncio.sleep(0)
 
-    async def size(self) -> int:
-        return int(self._conn.execute("SELECT COUNT(*) FROM replay_v2").fetchone()[0])
+    async def size(self, now_ms: int) -> int:
+        """Live entries (not expired at ``now_ms``), every one counted (through the expiry index)."""
+        return int(self._conn.execute("SELECT COUNT(*) FROM replay_v2 WHERE expires_ms > ?", (now_ms,)).fetchone()[0])
 
     async def close(self) -> None:
         self._conn.close()

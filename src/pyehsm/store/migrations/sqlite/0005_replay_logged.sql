@@ -1,0 +1,3 @@
+-- pyehsm schema 5 (mirror of postgres/0005_replay_logged.sql): nothing to change here. SQLite mode keeps its
+-- replay guard outside this database (replay.table, replay.db in the data dir); the number keeps both
+-- stores on one schema version, so an export from one imports into the other.
