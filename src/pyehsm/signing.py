@@ -18,7 +18,7 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
-ENVELOPE_SIGNED_FIELDS = ("appid", "nonce", "payload", "timestamp")
+ENVELOPE_SIGNED_FIELDS = ("action", "appid", "nonce", "payload", "timestamp")  # action: pyehsm's opt-in form
 
 
 def _js_string(value: Any) -> str:
@@ -125,9 +125,17 @@ def hmac_sha256(key: bytes, message: bytes) -> bytes:
 
 
 def envelope_params(
-    appid: str, timestamp: str, payload: Mapping[str, Any] | None, nonce: str | None = None
+    appid: str,
+    timestamp: str,
+    payload: Mapping[str, Any] | None,
+    nonce: str | None = None,
+    action: str | None = None,
 ) -> dict[str, Any]:
+    """The object a request's signature covers. ``action`` (pyehsm's signed-action form, docs/operations.md)
+    is present only when the client put it in the envelope; Intel's clients never do."""
     params: dict[str, Any] = {"appid": appid, "timestamp": timestamp}
+    if action is not None:
+        params["action"] = action
     if nonce is not None:
         params["nonce"] = nonce
     if payload is not None:
@@ -136,10 +144,15 @@ def envelope_params(
 
 
 def sign_request(
-    apikey: str, appid: str, timestamp: str, payload: Mapping[str, Any] | None, nonce: str | None = None
+    apikey: str,
+    appid: str,
+    timestamp: str,
+    payload: Mapping[str, Any] | None,
+    nonce: str | None = None,
+    action: str | None = None,
 ) -> str:
     """The signature a client sends for this request (canonical rendering)."""
-    return sign_string(apikey, canonical_string(envelope_params(appid, timestamp, payload, nonce)))
+    return sign_string(apikey, canonical_string(envelope_params(appid, timestamp, payload, nonce, action)))
 
 
 def _sdk_needed(value: Any) -> bool:

@@ -97,6 +97,17 @@ async def test_apps_insert_get_unknown_duplicate(store: Store) -> None:
     assert await store.get_app(appid) == got
 
 
+async def test_app_require_signed_action_setting(store: Store) -> None:
+    appid, other = await new_app(store), await new_app(store)
+    assert (await store.get_app(appid)).require_signed_action is False  # type: ignore[union-attr]
+    assert await store.set_app_require_signed_action(appid, True) is True
+    assert (await store.get_app(appid)).require_signed_action is True  # type: ignore[union-attr]
+    assert (await store.get_app(other)).require_signed_action is False  # type: ignore[union-attr]
+    assert await store.set_app_require_signed_action(appid, False) is True
+    assert (await store.get_app(appid)).require_signed_action is False  # type: ignore[union-attr]
+    assert await store.set_app_require_signed_action(new_id(), True) is False
+
+
 # -- keys -----------------------------------------------------------------------------------------
 async def test_insert_and_read_key_and_version(store: Store) -> None:
     appid = await new_app(store)

@@ -130,6 +130,10 @@ class Store(Protocol):
 
     async def get_app(self, appid: str) -> AppRecord | None: ...
 
+    async def set_app_require_signed_action(self, appid: str, required: bool) -> bool:
+        """Turn the app's signed-action requirement on or off; False when the app does not exist."""
+        ...
+
     # -- keys --------------------------------------------------------------------------------------
     async def insert_key(self, key: KeyRecord, version: KeyVersionRecord) -> None: ...
 

@@ -174,6 +174,11 @@ class CachingStore:
             self._apps.put(appid, record)
         return record
 
+    async def set_app_require_signed_action(self, appid: str, required: bool) -> bool:
+        changed = await self.inner.set_app_require_signed_action(appid, required)
+        self.changed(APP_CHANGED, appid)  # the NOTIFY evicts it too; this node need not wait for it
+        return changed
+
     # -- keys -------------------------------------------------------------------------------------
     async def insert_key(self, key: KeyRecord, version: KeyVersionRecord) -> None:
         await self.inner.insert_key(key, version)

@@ -291,8 +291,19 @@ class PostgresStore:
         )
 
     async def get_app(self, appid: str) -> AppRecord | None:
-        row = await self.query_one("SELECT appid, wrapped_apikey, created_ms FROM apps WHERE appid = %s", (appid,))
-        return AppRecord(row[0], bytes(row[1]), int(row[2])) if row else None
+        row = await self.query_one(
+            "SELECT appid, wrapped_apikey, created_ms, require_signed_action FROM apps WHERE appid = %s", (appid,)
+        )
+        return AppRecord(row[0], bytes(row[1]), int(row[2]), bool(row[3])) if row else None
+
+    async def set_app_require_signed_action(self, appid: str, required: bool) -> bool:
+        # Other nodes' caches drop the app row when this commits (NOTIFY in the same transaction).
+        rows = await self.query_all(
+            "WITH u AS (UPDATE apps SET require_signed_action = %s WHERE appid = %s RETURNING appid) "
+            "SELECT appid, pg_notify(%s, 'a:' || appid) FROM u",
+            (int(required), appid, INVALIDATION_CHANNEL),
+        )
+        return len(rows) == 1
 
     # -- keys -------------------------------------------------------------------------------------
     async def insert_key(self, key: KeyRecord, version: KeyVersionRecord) -> None:

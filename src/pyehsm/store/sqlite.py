@@ -377,9 +377,14 @@ class SqliteStore:
 
     async def get_app(self, appid: str) -> AppRecord | None:
         row = self.conn.execute(
-            "SELECT appid, wrapped_apikey, created_ms FROM apps WHERE appid = ?", (appid,)
+            "SELECT appid, wrapped_apikey, created_ms, require_signed_action FROM apps WHERE appid = ?", (appid,)
         ).fetchone()
-        return AppRecord(row[0], bytes(row[1]), row[2]) if row else None
+        return AppRecord(row[0], bytes(row[1]), row[2], bool(row[3])) if row else None
+
+    async def set_app_require_signed_action(self, appid: str, required: bool) -> bool:
+        with transaction(self.conn):
+            cur = self.conn.execute("UPDATE apps SET require_signed_action = ? WHERE appid = ?", (int(required), appid))
+        return cur.rowcount == 1
 
     # -- keys -------------------------------------------------------------------------------------
     async def insert_key(self, key: KeyRecord, version: KeyVersionRecord) -> None:
