@@ -112,8 +112,7 @@ def _request_schema(name: str, spec: ActionSpec, payload_ref: str | None) -> dic
         "sign": {
             "type": "string",
             "minLength": 1,
-            "description": "base64(HMAC-SHA256(apikey, canonical string of action, appid, nonce, payload, "
-            "timestamp)).",
+            "description": "base64(HMAC-SHA256(apikey, canonical string of action, appid, nonce, payload, timestamp)).",
         },
     }
     required = ["appid", "timestamp", "sign"]

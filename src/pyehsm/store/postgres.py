@@ -22,7 +22,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from pyehsm.errors import StartupError
-from pyehsm.store.base import WRAPPED_ROWS, TableInfo, WrappedValue
+from pyehsm.store.base import WRAPPED_ROWS, SealVersion, TableInfo, WrappedValue
 from pyehsm.store.migrations import latest_version, load_migrations
 from pyehsm.store.records import (
     AppRecord,
@@ -459,19 +459,26 @@ class PostgresStore:
         )
         return len(rows) == 1
 
-    async def add_secret_version(self, appid: str, version: SecretVersionRecord, now_ms: int) -> bool:
+    async def add_secret_version(self, appid: str, secret_id: str, now_ms: int, seal: SealVersion) -> int | None:
         async with self.pool.connection() as conn, conn.transaction():
-            # Concurrent writers of one secret queue on its row lock; the loser re-reads latest_version
-            # (READ COMMITTED re-checks the WHERE) and gets False.
+            # Concurrent writers of one secret queue on its row lock (FOR UPDATE) and each reads the
+            # latest_version its predecessor committed: every write succeeds, in some order. ``seal`` is
+            # pure computation (no I/O), so the lock is held for one round trip more than the writes.
             cur = await conn.execute(
-                "UPDATE secrets SET latest_version = %s, updated_ms = %s, last_rotation_ms = %s "
-                "WHERE secret_id = %s AND appid = %s AND latest_version = %s AND planned_delete_ms IS NULL",
-                (version.version, now_ms, version.created_ms, version.secret_id, appid, version.version - 1),
+                "SELECT latest_version FROM secrets "
+                "WHERE secret_id = %s AND appid = %s AND planned_delete_ms IS NULL FOR UPDATE",
+                (secret_id, appid),
             )
-            if cur.rowcount != 1:
-                return False
+            row = await cur.fetchone()
+            if row is None:
+                return None
+            version = seal(int(row[0]) + 1)
+            await conn.execute(
+                "UPDATE secrets SET latest_version = %s, updated_ms = %s, last_rotation_ms = %s WHERE secret_id = %s",
+                (version.version, now_ms, version.created_ms, secret_id),
+            )
             await self._insert_secret_version(conn, version)
-        return True
+        return version.version
 
     async def get_secret_version(self, appid: str, secret_id: str, version: int) -> SecretVersionRecord | None:
         row = await self.query_one(
