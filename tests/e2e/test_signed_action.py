@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from pyehsm.actions.apps import SIGNED_FORM_ONLY as SET_SETTINGS_SIGNED_ONLY
 from pyehsm.client import Client
 from pyehsm.clock import ManualClock
 from pyehsm.http.routes import ACTION_MISMATCH, REPLAYED, SIGNED_ACTION_REQUIRED
@@ -139,3 +140,21 @@ def test_require_signed_action_command_refuses_unknown_apps(manual_server: InPro
 @pytest.mark.parametrize("state", ["maybe", ""])
 def test_require_signed_action_command_usage(manual_server: InProcessServer, state: str) -> None:
     assert set_required(manual_server, "x", state).returncode == 2
+
+
+def test_an_app_sets_the_requirement_for_itself(manual_client: Client) -> None:
+    c = manual_client
+    intel_form = c.request("SetAppSettings", {"requireSignedAction": "true"})
+    assert (intel_form.code, intel_form.message) == (400, SET_SETTINGS_SIGNED_ONLY)
+    assert c.list_key() == []  # the refusal changed nothing
+    bad = c.post_raw("SetAppSettings", signed_action_body(c, "SetAppSettings", {"requireSignedAction": "yes"}))
+    assert bad.message == "Parameter invalid, The requireSignedAction type is incorrect."
+
+    on = c.post_raw("SetAppSettings", signed_action_body(c, "SetAppSettings", {"requireSignedAction": "true"}))
+    assert (on.code, on.result) == (200, {"requireSignedAction": "true"})
+    assert c.request("ListKey").message == SIGNED_ACTION_REQUIRED  # at once on the worker that changed it
+    assert c.post_raw("ListKey", signed_action_body(c, "ListKey", nonce="l")).code == 200
+
+    off = c.post_raw("SetAppSettings", signed_action_body(c, "SetAppSettings", {"requireSignedAction": "false"}))
+    assert (off.code, off.result) == (200, {"requireSignedAction": "false"})
+    assert c.list_key() == []

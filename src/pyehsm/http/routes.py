@@ -256,7 +256,8 @@ class EhsmEndpoint:
             raise refusal
         if self.limiter is not None:
             self.limiter.check(env.appid)
-        reply = await spec.handler(self.services, Caller(env.appid, request_id), payload)
+        caller = Caller(env.appid, request_id, signed_action=env.action is not None)
+        reply = await spec.handler(self.services, caller, payload)
         return reply, env.appid
 
 
