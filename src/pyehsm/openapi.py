@@ -104,10 +104,15 @@ def _request_schema(name: str, spec: ActionSpec, payload_ref: str | None) -> dic
             "server's clock.",
         },
         "nonce": {"type": "string", "maxLength": 64, "description": "Optional; covered by the signature."},
+        "action": {
+            "type": "string",
+            "description": "Optional (pyehsm's signed-action form): the Action, covered by the signature; "
+            "must equal the query's Action.",
+        },
         "sign": {
             "type": "string",
             "minLength": 1,
-            "description": "base64(HMAC-SHA256(apikey, canonical string of appid, nonce, payload, timestamp)).",
+            "description": "base64(HMAC-SHA256(apikey, canonical string of action, appid, nonce, payload, timestamp)).",
         },
     }
     required = ["appid", "timestamp", "sign"]

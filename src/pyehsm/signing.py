@@ -18,7 +18,7 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
-ENVELOPE_SIGNED_FIELDS = ("appid", "nonce", "payload", "timestamp")
+ENVELOPE_SIGNED_FIELDS = ("action", "appid", "nonce", "payload", "timestamp")  # action: pyehsm's opt-in form
 
 
 def _js_string(value: Any) -> str:
@@ -131,24 +131,28 @@ def envelope_params(
     nonce: str | None = None,
     action: str | None = None,
 ) -> dict[str, Any]:
-    """The signed fields of a request envelope. ``action`` (opt-in, pyehsm's own SDK and CLI): the
-    envelope's top-level ``action``, signed like the rest (``action=<Action>&appid=...``); it must equal
-    the query's ``?Action=``."""
+    """The object a request's signature covers. ``action`` (pyehsm's signed-action form, docs/operations.md)
+    is present only when the client put it in the envelope; Intel's clients never do."""
     params: dict[str, Any] = {"appid": appid, "timestamp": timestamp}
+    if action is not None:
+        params["action"] = action
     if nonce is not None:
         params["nonce"] = nonce
     if payload is not None:
         params["payload"] = payload
-    if action is not None:
-        params["action"] = action
     return params
 
 
 def sign_request(
-    apikey: str, appid: str, timestamp: str, payload: Mapping[str, Any] | None, nonce: str | None = None
+    apikey: str,
+    appid: str,
+    timestamp: str,
+    payload: Mapping[str, Any] | None,
+    nonce: str | None = None,
+    action: str | None = None,
 ) -> str:
     """The signature a client sends for this request (canonical rendering)."""
-    return sign_string(apikey, canonical_string(envelope_params(appid, timestamp, payload, nonce)))
+    return sign_string(apikey, canonical_string(envelope_params(appid, timestamp, payload, nonce, action)))
 
 
 def _sdk_needed(value: Any) -> bool:

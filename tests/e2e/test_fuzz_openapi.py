@@ -50,7 +50,8 @@ def test_served_document_describes_every_action(server: ServerProcess) -> None:
     assert doc["openapi"] == "3.1.0"
     registered = set(load_actions())
     assert {p.removeprefix("/ehsm?Action=") for p in doc["paths"]} == registered
-    assert len(ALL_ACTIONS) == 33 and registered == {*ALL_ACTIONS, "DeleteALLKey"}  # every eHSM Action + alias
+    # every eHSM Action, the alias, and pyehsm's SetAppSettings (signed-action form only)
+    assert len(ALL_ACTIONS) == 33 and registered == {*ALL_ACTIONS, "DeleteALLKey", "SetAppSettings"}
     encrypt = doc["paths"]["/ehsm?Action=Encrypt"]["post"]
     request = doc["components"]["schemas"][encrypt["requestBody"]["content"]["application/json"]["schema"]["$ref"][21:]]
     assert request["required"] == ["appid", "timestamp", "sign", "payload"]

@@ -14,6 +14,7 @@ from pyehsm.clock import ManualClock
 from pyehsm.config import DEFAULT_RATE_LIMIT, Settings
 from pyehsm.errors import StartupError
 from pyehsm.http.ratelimit import RATE_LIMITED, RateLimiter
+from pyehsm.http.routes import REPLAYED
 from tests.support.server import InProcessServer, in_process_server
 
 
@@ -76,12 +77,31 @@ def test_server_answers_rate_limit_error(limited: InProcessServer, clock: Manual
         forged = Client(limited.base, a.appid, "x" * 32, clock=clock)
         assert forged.request("ListKey").message == "sign error"  # forged requests never reach the bucket
         clock.advance(seconds=1)
-        # the refused request changed nothing: the very same signed body is accepted once a token is back
-        assert a.post_raw("ListKey", bodies[3]).code == 200
-        assert a.post_raw("ListKey", bodies[4]).code == 400
+        # the refused request was authentic, so it is spent: it cannot be sent again once a token is back
+        assert a.post_raw("ListKey", bodies[3]).message == REPLAYED
+        assert a.post_raw("ListKey", bodies[4]).code == 200
+        assert a.post_raw("ListKey", a.envelope(None, nonce="5")).code == 400
         metrics = httpx.get(f"{limited.url}/metrics").text
         assert "pyehsm_rate_limited_total 2.0" in metrics
-        assert 'pyehsm_requests_total{action="ListKey",code="400"} 3.0' in metrics
+        assert 'pyehsm_requests_total{action="ListKey",code="400"} 4.0' in metrics
+
+
+def test_a_rate_limited_request_cannot_be_resent_as_another_action(
+    limited: InProcessServer, clock: ManualClock
+) -> None:
+    """Issue 18: a ListKey refused with "Too many requests" was re-sent as DeleteAllKey (the Action is not
+    signed) and deleted every key. The refused request is spent, so the re-send is a replay."""
+    with Client.enroll(limited.base, clock=clock) as a:
+        keyid = a.create_key("EH_AES_GCM_256")
+        spent = [a.post_raw("ListKey", a.envelope(None, nonce=str(i))) for i in range(2)]
+        assert [r.code for r in spent] == [200, 200]  # the burst of 3 is used up (CreateKey took one)
+        captured = a.envelope(None, nonce="captured")
+        refused = a.post_raw("ListKey", captured)
+        assert refused.message == RATE_LIMITED
+        clock.advance(seconds=5)  # tokens are back: only the replay guard stands in the way now
+        resent = a.post_raw("DeleteAllKey", captured)
+        assert (resent.code, resent.message) == (400, REPLAYED)
+        assert [k.keyid for k in a.list_key()] == [keyid]  # nothing was deleted
 
 
 def test_rate_limit_off_on_loopback_by_default(manual_server: InProcessServer, clock: ManualClock) -> None:

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from pyehsm.keyring.keyring import Keyring
-from pyehsm.store.base import PortableStore, Store, WrappedValue
+from pyehsm.store.base import PortableStore, SealVersion, Store, WrappedValue
 from pyehsm.store.cache import CachingStore
 from pyehsm.store.records import (
     AppRecord,
@@ -95,6 +95,17 @@ async def test_apps_insert_get_unknown_duplicate(store: Store) -> None:
     with pytest.raises(DUPLICATE):
         await store.insert_app(AppRecord(appid, b"other", T0))
     assert await store.get_app(appid) == got
+
+
+async def test_app_require_signed_action_setting(store: Store) -> None:
+    appid, other = await new_app(store), await new_app(store)
+    assert (await store.get_app(appid)).require_signed_action is False  # type: ignore[union-attr]
+    assert await store.set_app_require_signed_action(appid, True) is True
+    assert (await store.get_app(appid)).require_signed_action is True  # type: ignore[union-attr]
+    assert (await store.get_app(other)).require_signed_action is False  # type: ignore[union-attr]
+    assert await store.set_app_require_signed_action(appid, False) is True
+    assert (await store.get_app(appid)).require_signed_action is False  # type: ignore[union-attr]
+    assert await store.set_app_require_signed_action(new_id(), True) is False
 
 
 # -- keys -----------------------------------------------------------------------------------------
@@ -253,6 +264,11 @@ def secret_version(secret: SecretRecord, version: int, at: int = T0) -> SecretVe
     return SecretVersionRecord(secret.secret_id, version, b"dk%d" % version, b"sealed%d" % version, at)
 
 
+def sealer(secret: SecretRecord, at: int = T0) -> SealVersion:
+    """What the secret service passes: version id -> the version record sealed for that id."""
+    return lambda version: secret_version(secret, version, at)
+
+
 async def test_secrets_key_insert_if_absent(store: Store) -> None:
     appid = await new_app(store)
     assert await store.get_secrets_key(appid) is None
@@ -285,20 +301,20 @@ async def test_secret_life_cycle(store: Store) -> None:
     got = await store.get_secret(appid, "db-password", T0)
     assert got is not None and (got.description, got.updated_ms) == ("rotated", T0 + 1)
 
-    assert await store.add_secret_version(appid, secret_version(secret, 2, T0 + 2), T0 + 2) is True
-    assert await store.add_secret_version(appid, secret_version(secret, 2, T0 + 3), T0 + 3) is False  # not latest+1
-    assert await store.add_secret_version(stranger, secret_version(secret, 3), T0 + 3) is False
+    assert await store.add_secret_version(appid, secret.secret_id, T0 + 2, sealer(secret, T0 + 2)) == 2
+    assert await store.add_secret_version(stranger, secret.secret_id, T0 + 3, sealer(secret, T0 + 3)) is None
+    assert await store.add_secret_version(appid, new_id(), T0 + 3, sealer(secret, T0 + 3)) is None
     racing = await asyncio.gather(
-        *(store.add_secret_version(appid, secret_version(secret, 3, T0 + 4), T0 + 4) for _ in range(4))
+        *(store.add_secret_version(appid, secret.secret_id, T0 + 4, sealer(secret, T0 + 4)) for _ in range(4))
     )
-    assert racing.count(True) == 1
+    assert sorted(racing) == [3, 4, 5, 6]  # concurrent writers all succeed, one version each
     got = await store.get_secret(appid, "db-password", T0)
-    assert got is not None and got.latest_version == 3 and got.last_rotation_ms == T0 + 4
+    assert got is not None and got.latest_version == 6 and got.last_rotation_ms == T0 + 4
     assert await store.get_secret_version(appid, secret.secret_id, 2) == secret_version(secret, 2, T0 + 2)
     assert await store.get_secret_version(stranger, secret.secret_id, 2) is None
     versions = await store.list_secret_versions(appid, secret.secret_id, 10)
-    assert [(v.version, v.created_ms) for v in versions] == [(3, T0 + 4), (2, T0 + 2), (1, T0)]
-    assert [v.version for v in await store.list_secret_versions(appid, secret.secret_id, 2)] == [3, 2]
+    assert [(v.version, v.created_ms) for v in versions] == [(n, T0 + 4) for n in (6, 5, 4, 3)] + [(2, T0 + 2), (1, T0)]
+    assert [v.version for v in await store.list_secret_versions(appid, secret.secret_id, 2)] == [6, 5]
     assert await store.list_secret_versions(stranger, secret.secret_id, 10) == []
 
     assert await store.delete_secret(stranger, secret.secret_id) is False
@@ -316,7 +332,7 @@ async def test_secret_scheduled_deletion_restore_and_purge(store: Store) -> None
     pending = await store.get_secret(appid, "s", T0 + 99)  # still there until the deletion is due
     assert pending is not None and pending.planned_delete_ms == T0 + 100
     assert await store.update_secret_description(appid, secret.secret_id, "x", T0) is False  # pending deletion
-    assert await store.add_secret_version(appid, secret_version(secret, 2), T0) is False
+    assert await store.add_secret_version(appid, secret.secret_id, T0, sealer(secret)) is None
     assert await store.restore_secret(stranger, secret.secret_id, T0) is False
     assert await store.restore_secret(appid, secret.secret_id, T0) is True
     restored = await store.get_secret(appid, "s", T0 + 1000)

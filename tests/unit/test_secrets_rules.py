@@ -4,6 +4,7 @@ primitives that must be race-free across processes (two real SQLite connections 
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from pathlib import Path
 
@@ -199,7 +200,8 @@ def test_purge_by_several_nodes_at_once_removes_each_due_secret_once(db: Path) -
             sid = f"s{i}"
             record = _record(appid="app-1", secret_id=sid, name=f"name-{i}")
             assert await store.insert_secret(record, SecretVersionRecord(sid, 1, b"k", b"v", 1), 1)
-            assert await store.add_secret_version("app-1", SecretVersionRecord(sid, 2, b"k", b"v", 2), 2)
+            seal = functools.partial(SecretVersionRecord, sid, wrapped_data_key=b"k", sealed_value=b"v", created_ms=2)
+            assert await store.add_secret_version("app-1", sid, 2, seal) == 2
             # s0..s6 are due at 100; s7..s9 later
             assert await store.schedule_secret_deletion("app-1", sid, 100 if i < 7 else 10_000, 2)
         await store.close()
@@ -228,7 +230,10 @@ def test_purge_by_several_nodes_at_once_removes_each_due_secret_once(db: Path) -
     asyncio.run(check())
 
 
-def test_concurrent_version_appends_never_share_a_version_id(db: Path) -> None:
+def test_concurrent_version_appends_from_several_connections_all_succeed(db: Path) -> None:
+    """Writers on separate connections (as separate worker processes are) queue on the store's lock: each
+    seals the version it is given, and every append succeeds with a version id of its own."""
+
     async def setup() -> None:
         store = SqliteStore(db)
         await store.open()
@@ -237,12 +242,14 @@ def test_concurrent_version_appends_never_share_a_version_id(db: Path) -> None:
 
     asyncio.run(setup())
 
-    async def append(i: int) -> bool:
+    async def append(i: int) -> int | None:
         store = SqliteStore(db)
         await store.open()
-        try:  # every writer read latest_version == 1 and tries version 2: exactly one may win
-            return await store.add_secret_version("app-1", SecretVersionRecord("sid", 2, b"k", bytes([i]), 2), 2)
+        try:
+            return await store.add_secret_version(
+                "app-1", "sid", 2, lambda v: SecretVersionRecord("sid", v, b"k", bytes([i]), 2)
+            )
         finally:
             await store.close()
 
-    assert sorted(_in_threads(5, append)) == [False, False, False, False, True]  # type: ignore[type-var]
+    assert sorted(_in_threads(5, append)) == [2, 3, 4, 5, 6]  # type: ignore[type-var]

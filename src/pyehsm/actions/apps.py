@@ -1,9 +1,20 @@
-"""GetVersion and Enroll (unsigned actions)."""
+"""GetVersion and Enroll (unsigned actions); SetAppSettings (pyehsm extension, signed-action form only)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
+import msgspec
+
 from pyehsm.actions.registry import Caller, Reply, action
+from pyehsm.errors import NotFoundError, ParamError
 from pyehsm.services.container import Services
+
+SIGNED_FORM_ONLY = "SetAppSettings must be sent in the signed-action form"
+
+
+class SetAppSettingsPayload(msgspec.Struct):
+    requireSignedAction: Literal["true", "false"]
 
 
 @action("GetVersion", signed=False)
@@ -16,3 +27,15 @@ async def enroll(svc: Services, caller: Caller, _: None) -> Reply:
     svc.apps.check_enroll_allowed(caller.admin_token)
     appid, apikey = await svc.apps.enroll()
     return Reply({"appid": appid, "apikey": apikey})
+
+
+@action("SetAppSettings", SetAppSettingsPayload)
+async def set_app_settings(svc: Services, caller: Caller, p: SetAppSettingsPayload) -> Reply:
+    """The calling app's own settings. Only a request that signed its Action may change them, so no
+    captured request of the app can ever be re-sent as this one (docs/operations.md, "Signed actions")."""
+    if not caller.signed_action:
+        raise ParamError(SIGNED_FORM_ONLY)
+    required = p.requireSignedAction == "true"
+    if not await svc.apps.set_require_signed_action(caller.appid, required):
+        raise NotFoundError("appid not found")  # pragma: no cover - the app was just authenticated
+    return Reply({"requireSignedAction": p.requireSignedAction})

@@ -25,6 +25,7 @@ from typing import Annotated, Any, Final
 import msgspec
 
 from pyehsm.actions.registry import SUCCESS, Caller, Reply, action
+from pyehsm.actions.validation import identifier
 from pyehsm.errors import InternalError, ParamError
 from pyehsm.services.attestation import QuoteCheck
 from pyehsm.services.container import Services
@@ -40,10 +41,10 @@ _B64: Final = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 Challenge = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_CHALLENGE_CHARS)]
 QuoteText = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_QUOTE_CHARS)]
 Nonce = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NONCE_CHARS)]
-PolicyId = Annotated[str, msgspec.Meta(min_length=1, max_length=36)]
-OptionalPolicyId = Annotated[str, msgspec.Meta(max_length=36)]
-SgxMeasurement = Annotated[str, msgspec.Meta(pattern="^[0-9a-fA-F]{64}$")]
-TdxMeasurement = Annotated[str, msgspec.Meta(pattern="^[0-9a-fA-F]{96}$")]
+PolicyId = Annotated[str, identifier(1, 36)]
+OptionalPolicyId = Annotated[str, identifier(max_length=36)]
+SgxMeasurement = Annotated[str, msgspec.Meta(pattern=r"\A[0-9a-fA-F]{64}\Z")]
+TdxMeasurement = Annotated[str, msgspec.Meta(pattern=r"\A[0-9a-fA-F]{96}\Z")]
 
 
 class GenerateQuotePayload(msgspec.Struct):

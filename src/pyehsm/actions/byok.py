@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from pyehsm.actions.registry import Caller, Reply, action
-from pyehsm.actions.validation import Ciphertext, KeyId
+from pyehsm.actions.validation import Ciphertext, KeyId, identifier
 from pyehsm.crypto.keyspecs import WrappingKeySpecName, keyspec
 from pyehsm.errors import ParamError
 from pyehsm.services.byok import TOKEN_MISSING
@@ -19,7 +19,7 @@ from pyehsm.services.container import Services
 ImportPaddingName = Literal[
     "EH_PAD_NONE", "EH_RSA_PKCS1", "EH_RSA_PKCS1_OAEP", "EH_RSA_PKCS1_PSS", "EH_RSA_AES_KEY_WRAP"
 ]
-TokenText = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+TokenText = Annotated[str, identifier(1, 512)]
 
 
 class GetParametersForImportPayload(msgspec.Struct):

@@ -20,6 +20,7 @@ class Caller:
     appid: str
     request_id: str = ""
     admin_token: str | None = None
+    signed_action: bool = False  # the request signed its Action (pyehsm's signed-action form)
 
 
 @dataclass(slots=True)

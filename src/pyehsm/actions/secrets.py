@@ -2,6 +2,8 @@
 ListSecretVersionIds, ListSecrets, DescribeSecret, DeleteSecret, GetSecretValue, RestoreSecret.
 
 String fields are taken exactly as received (never trimmed or re-encoded); their limits count characters.
+Names and descriptions may hold whitespace (tab, newlines; PROTOCOL.md) but no other control character;
+secret data may hold anything.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Annotated, Any
 import msgspec
 
 from pyehsm.actions.registry import Caller, Reply, action
+from pyehsm.actions.validation import identifier, text
 from pyehsm.services.container import Services
 from pyehsm.services.secrets import (
     DEFAULT_RECOVERY_DAYS,
@@ -24,11 +27,11 @@ from pyehsm.services.secrets import (
 )
 from pyehsm.store.records import SecretRecord
 
-SecretName = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_CHARS)]
-SecretData = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_DATA_CHARS)]
-Description = Annotated[str, msgspec.Meta(max_length=MAX_DESCRIPTION_CHARS)]
-RotationInterval = Annotated[str, msgspec.Meta(max_length=16)]
-EncryptionKeyId = Annotated[str, msgspec.Meta(max_length=64)]
+SecretName = Annotated[str, text(MAX_NAME_CHARS, min_length=1)]
+SecretData = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_DATA_CHARS)]  # encrypted: any text
+Description = Annotated[str, text(MAX_DESCRIPTION_CHARS)]
+RotationInterval = Annotated[str, identifier(max_length=16)]
+EncryptionKeyId = Annotated[str, identifier(max_length=64)]
 RecoveryPeriod = Annotated[int, msgspec.Meta(ge=MIN_RECOVERY_DAYS, le=MAX_RECOVERY_DAYS)]
 VersionId = Annotated[int, msgspec.Meta(ge=1)]
 
@@ -56,7 +59,7 @@ class SecretNamePayload(msgspec.Struct):
 
 
 class ListSecretsPayload(msgspec.Struct):
-    secretName: Annotated[str, msgspec.Meta(max_length=MAX_NAME_CHARS)] | None = None  # absent or "": all
+    secretName: Annotated[str, text(MAX_NAME_CHARS)] | None = None  # absent or "": all
 
 
 class DeleteSecretPayload(msgspec.Struct):

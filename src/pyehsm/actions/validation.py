@@ -2,6 +2,12 @@
 
 Every payload is converted into its action's msgspec Struct; the Struct's annotations carry the
 limits (lengths, ranges, allowed constants), so validation is declared once, next to the fields.
+
+Control characters: an identifier (appid, keyid, policy id, import token...) may hold no C0 control
+character (U+0000..U+001F) and no DEL; a text field (secret name, description) may hold tab, line
+feed and carriage return (whitespace, which PROTOCOL.md allows in them) but no other control. Both
+stores refuse them identically here, before anything reaches a store (PostgreSQL text cannot hold
+U+0000 at all). Secret *data* is encrypted bytes and may hold anything.
 """
 
 from __future__ import annotations
@@ -16,7 +22,30 @@ from pyehsm.errors import ParamError
 MAX_DATA_BYTES = 6144  # docs/protocol.md: MAX = 6144 bytes of raw data
 MAX_CIPHERTEXT_BYTES = 8192
 
-KeyId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+# \A...\Z, not ^...$: msgspec applies the pattern with re.search, and $ also matches before a final "\n".
+IDENTIFIER_PATTERN = r"\A[^\x00-\x1f\x7f]*\Z"
+TEXT_PATTERN = r"\A[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*\Z"
+_CONTROL_PATTERNS = (IDENTIFIER_PATTERN, TEXT_PATTERN)
+_IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
+
+
+def has_control_chars(text: str) -> bool:
+    """True when ``text`` holds a character no identifier may hold (C0 controls, DEL)."""
+    return _IDENTIFIER.search(text) is None
+
+
+def identifier(min_length: int = 0, max_length: int | None = None) -> msgspec.Meta:
+    """The constraints of an identifier field: its length and no control characters."""
+    return msgspec.Meta(min_length=min_length, max_length=max_length, pattern=IDENTIFIER_PATTERN)
+
+
+def text(max_length: int, min_length: int = 0) -> msgspec.Meta:
+    """The constraints of a text field (secret name, description): its length; tab and newlines (whitespace,
+    PROTOCOL.md section 4) but no other control character."""
+    return msgspec.Meta(min_length=min_length, max_length=max_length, pattern=TEXT_PATTERN)
+
+
+KeyId = Annotated[str, identifier(1, 64)]
 Data = Annotated[bytes, msgspec.Meta(min_length=1, max_length=MAX_DATA_BYTES)]
 Aad = Annotated[bytes, msgspec.Meta(max_length=MAX_DATA_BYTES)]
 Ciphertext = Annotated[bytes, msgspec.Meta(min_length=1, max_length=MAX_CIPHERTEXT_BYTES)]
@@ -38,6 +67,8 @@ def _field_message(detail: str) -> str:
     field = at.group(1) if at else "payload"
     if "got `null`" in detail or "of length >= 1" in detail:
         return f"Missing required parameters, The {field} cannot be empty."
+    if any(f"regex {pattern!r}" in detail for pattern in _CONTROL_PATTERNS):
+        return f"Parameter invalid, The {field} must not contain control characters."
     if "Invalid base64" in detail:
         return f"Parameter invalid, The {field} not a valid base64 string."
     if "Invalid enum value" in detail:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from pyehsm.cli import attest, client, data, files, profile, rootkey, server, signing
+from pyehsm.cli import apps, attest, client, data, files, profile, rootkey, server, signing
 from pyehsm.version import VERSION
 
 
@@ -17,3 +17,5 @@ def main() -> None:
 for _module in (server, data, attest, rootkey, client, signing, files, profile):
     for _command in _module.COMMANDS:
         main.add_command(_command)
+for _command in apps.APP_COMMANDS:  # server-side settings of an app, beside the client's `app enroll`
+    client.app_group.add_command(_command)

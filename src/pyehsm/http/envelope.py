@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 
+from pyehsm.actions.validation import has_control_chars
 from pyehsm.errors import AuthError, ParamError
 from pyehsm.signing import envelope_params
 
@@ -16,6 +17,7 @@ TIMESTAMP_WINDOW_MS = 10 * 60 * 1000
 MAX_NONCE_CHARS = 64
 MAX_PAYLOAD_DEPTH = 16  # nesting levels below the payload object; bounds every recursive walk of it
 NOT_JSON = "Parameter invalid, The request body is not valid JSON."
+APPID_CONTROL = "Parameter invalid, The appid must not contain control characters."
 
 _json_decoder = msgspec.json.Decoder()
 _json_encoder = msgspec.json.Encoder()
@@ -28,10 +30,12 @@ class Envelope(msgspec.Struct, frozen=True):
     nonce: str | None
     payload: dict[str, Any] | None
     sign: str
+    action: str | None = None  # pyehsm's signed-action form; absent in Intel's clients' requests
 
     def signed_params(self) -> dict[str, Any]:
-        """The object the signature covers: {appid, nonce, timestamp, payload} as received."""
-        return envelope_params(self.appid, self.timestamp, self.payload, self.nonce)
+        """The object the signature covers: {appid, nonce, timestamp, payload} as received, plus
+        ``action`` when the client signed it (docs/operations.md, "Signed actions")."""
+        return envelope_params(self.appid, self.timestamp, self.payload, self.nonce, self.action)
 
 
 def _nesting_depth_exceeds(value: Any, limit: int) -> bool:
@@ -74,6 +78,11 @@ def parse_envelope(body: bytes, now_ms: int) -> Envelope:
         raise ParamError("Missing required parameters")
     if type(appid) is not str or type(timestamp) is not str or type(sign) is not str:
         raise ParamError("param type error")
+    if has_control_chars(appid):  # never looked up: PostgreSQL text cannot hold NUL, and no appid has one
+        raise ParamError(APPID_CONTROL)
+    action = get("action")
+    if action is not None and type(action) is not str:
+        raise ParamError("param type error")
     if payload is not None:
         if type(payload) is not dict:
             raise ParamError("param type error")
@@ -90,7 +99,7 @@ def parse_envelope(body: bytes, now_ms: int) -> Envelope:
         raise AuthError("Timestamp error")
     if abs(now_ms - int(timestamp)) >= TIMESTAMP_WINDOW_MS:
         raise AuthError("Timestamp error")
-    return Envelope(appid, timestamp, nonce or None, payload, sign)
+    return Envelope(appid, timestamp, nonce or None, payload, sign, action)
 
 
 def render(code: int, message: str, result: Any) -> bytes:

@@ -2,9 +2,10 @@
 
 Each app may send ``rate`` requests per second on average and ``burst`` at once. The bucket is
 checked after the signature (so only real apps get buckets, and a flood of forged requests cannot
-drain another app's budget) and before the replay guard (a refused request changes nothing and may
-be sent again later). Buckets live in the worker process: with ``--workers N`` every worker enforces
-the limit on the requests it serves (docs/operations.md).
+drain another app's budget) and after the replay guard has recorded the request (a refused request
+changes nothing but is spent: the Action is not signed, so it must not be sendable again as another).
+Buckets live in the worker process: with ``--workers N`` every worker enforces the limit on the
+requests it serves (docs/operations.md).
 
     >>> from pyehsm.clock import ManualClock
     >>> clock = ManualClock()

@@ -1,8 +1,16 @@
 """HTTP transport: /ehsm dispatch (raw ASGI for a short hot path), /healthz, /readyz.
 
 Request path (docs/architecture.md section 6): size-limited body -> envelope checks -> payload Struct ->
-apikey lookup + signature (constant time) -> replay guard -> handler -> one rendered envelope.
+apikey lookup + signature (constant time) -> replay guard -> signed action -> payload refusal ->
+rate limit -> handler -> one rendered envelope.
 Always HTTP 200 with {code, message, result}; errors never carry secrets or stack traces.
+
+The Action (the query string) is not covered by Intel's signature, so a signed request is spent by
+the replay guard as soon as its signature is verified, before any other refusal: a request refused
+for any reason (payload, rate limit, signed-action mismatch, the handler's own errors) can never be
+sent again, under another Action or the same. A payload refusal found before authentication is
+answered as before (its message wins over "appid not found"/"sign error"), but after the signature
+check, so an authentic request is spent by it too.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ import itertools
 import logging
 import secrets
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +44,9 @@ Send = Callable[[Message], Awaitable[None]]
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 REPLAYED = "Timestamp can't be repeated in 20 minutes"
+ACTION_MISMATCH = "Action does not match the signed action"
+SIGNED_ACTION_REQUIRED = "Signed action required"
+_TRACED_LIMIT = 256  # distinct failure sites whose traceback is logged once per process
 _METHODS = frozenset({"GET", "POST"})
 
 
@@ -97,6 +109,42 @@ def _action_name(scope: Scope, known_queries: dict[bytes, str]) -> str:
     return values[0] if values else ""
 
 
+class FailureLog:
+    """Logs an unexpected exception of a request as one line naming the action, the request id and the
+    failure site (exception type, file, line), never the exception's text or any payload data. The
+    stack goes with the first failure at each site only (per process, up to _TRACED_LIMIT sites), so a
+    request that keeps failing cannot flood the log with a trace per request."""
+
+    def __init__(self) -> None:
+        self._traced: set[tuple[str, str, int]] = set()
+
+    def __repr__(self) -> str:
+        return f"<FailureLog sites={len(self._traced)}>"
+
+    def record(self, exc: BaseException, action: str, request_id: str) -> None:
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        site = (type(exc).__qualname__, tb.tb_frame.f_code.co_filename if tb else "?", tb.tb_lineno if tb else 0)
+        first = site not in self._traced and len(self._traced) < _TRACED_LIMIT
+        if first:
+            self._traced.add(site)
+        # The stack (frames only) once per site; the exception's text never: it may quote request data.
+        stack = ""
+        if first:
+            stack = "\nTraceback (most recent call last):\n" + "".join(traceback.format_tb(exc.__traceback__))
+        log.error(
+            "internal error in action %s (request %s): %s at %s:%d%s%s",
+            action,
+            request_id,
+            site[0],
+            site[1].rsplit("/", 1)[-1],
+            site[2],
+            "" if first else " (traceback logged before)",
+            stack.rstrip("\n"),
+        )
+
+
 class EhsmEndpoint:
     """The single /ehsm endpoint as an ASGI app."""
 
@@ -116,6 +164,7 @@ class EhsmEndpoint:
         self.observers: list[Callable[[str, int, float], None]] = []  # (action, code, seconds) -> None
         self.limiter: RateLimiter | None = None  # per-app rate limit, checked after authentication
         self._request_ids = request_ids()
+        self._failures = FailureLog()
         self._known_queries = {f"Action={name}".encode(): name for name in actions}  # b"Action=X" -> "X"
 
     def __repr__(self) -> str:
@@ -136,7 +185,7 @@ class EhsmEndpoint:
                 raise ApiNotFound
             if spec.signed:
                 body = await read_body(receive, self.max_body_bytes)
-                reply, appid = await self._signed(spec, body, request_id, facts)
+                reply, appid = await self._signed(spec, name, body, request_id, facts)
             else:
                 caller = Caller("", request_id, _header(scope, b"x-pyehsm-admin-token"))
                 reply = await spec.handler(self.services, caller, None)
@@ -144,8 +193,8 @@ class EhsmEndpoint:
             code, message, result = 200, reply.message, reply.result
         except EhsmError as exc:
             code, message, result = exc.code, exc.message, {}
-        except Exception:
-            log.exception("internal error in action %s (request %s)", name, request_id)
+        except Exception as exc:
+            self._failures.record(exc, name if name in self.actions else "unknown", request_id)
             err = InternalError()
             code, message, result = err.code, err.message, {}
         appid, keyid = appid or facts.appid, keyid or facts.keyid  # failed after authentication
@@ -177,24 +226,38 @@ class EhsmEndpoint:
             observe(known or "unknown", code, elapsed)
 
     async def _signed(
-        self, spec: ActionSpec, body: bytes, request_id: str, facts: _AuditFacts
+        self, spec: ActionSpec, name: str, body: bytes, request_id: str, facts: _AuditFacts
     ) -> tuple[Reply, str]:
         now = self.services.clock.now_ms()
         env = parse_envelope(body, now)
-        if env.payload is None and spec.payload_required:
-            raise ParamError("Missing required parameters")
-        payload = decode_payload(env.payload, spec.payload) if spec.payload is not None else None
+        payload: Any = None
+        refusal: ParamError | None = None  # a bad payload is answered after the signature check
+        try:
+            if env.payload is None and spec.payload_required:
+                raise ParamError("Missing required parameters")
+            payload = decode_payload(env.payload, spec.payload) if spec.payload is not None else None
+        except ParamError as exc:
+            refusal = exc
         apikey = await self.services.apps.apikey(env.appid)
         if apikey is None:
-            raise AuthError("appid not found")
+            raise refusal or AuthError("appid not found")
         if not signature_matches(apikey, env.signed_params(), env.sign):
-            raise AuthError("sign error")
-        facts.appid, facts.keyid = env.appid, _payload_keyid(payload)
-        if self.limiter is not None:
-            self.limiter.check(env.appid)
+            raise refusal or AuthError("sign error")
+        # Authentic: spend it now, before any other refusal (the Action is not signed by Intel's form).
         if not await self.replay.remember(env.appid, env.sign, now, int(env.timestamp)):
             raise AuthError(REPLAYED)
-        reply = await spec.handler(self.services, Caller(env.appid, request_id), payload)
+        facts.appid, facts.keyid = env.appid, _payload_keyid(payload)
+        if env.action is not None:
+            if env.action != name:
+                raise AuthError(ACTION_MISMATCH)
+        elif await self.services.apps.requires_signed_action(env.appid, now):
+            raise AuthError(SIGNED_ACTION_REQUIRED)
+        if refusal is not None:
+            raise refusal
+        if self.limiter is not None:
+            self.limiter.check(env.appid)
+        caller = Caller(env.appid, request_id, signed_action=env.action is not None)
+        reply = await spec.handler(self.services, caller, payload)
         return reply, env.appid
 
 

@@ -19,6 +19,7 @@ from pyehsm.store.records import AppRecord
 log = logging.getLogger(__name__)
 
 APIKEY_CHARS = 32
+SETTINGS_TTL_MS = 1000  # how long a worker trusts its copy of an app's settings (changed by another process)
 _ALPHABET = string.ascii_letters + string.digits
 
 
@@ -48,6 +49,7 @@ class AppService:
         self.policy = policy
         self._admin_token = admin_token
         self._apikeys: OrderedDict[str, str] = OrderedDict()
+        self._settings: OrderedDict[str, tuple[int, bool]] = OrderedDict()  # appid -> (read at ms, required)
         self._cache_entries = cache_entries
 
     def __repr__(self) -> str:
@@ -89,3 +91,28 @@ class AppService:
         while len(self._apikeys) > self._cache_entries:
             self._apikeys.popitem(last=False)
         return apikey
+
+    async def requires_signed_action(self, appid: str, now_ms: int) -> bool:
+        """Whether the app's requests must sign their Action. Apps' settings change (``pyehsm app
+        require-signed-action``, SetAppSettings), so each worker re-reads them at most SETTINGS_TTL_MS
+        after its last read: a change reaches every worker and node within that time."""
+        cached = self._settings.get(appid)
+        if cached is not None and 0 <= now_ms - cached[0] < SETTINGS_TTL_MS:
+            return cached[1]
+        record = await self._store.get_app(appid)
+        required = record is not None and record.require_signed_action
+        self._remember_setting(appid, now_ms, required)
+        return required
+
+    async def set_require_signed_action(self, appid: str, required: bool) -> bool:
+        """Turn the requirement on or off; False for an unknown appid. This worker sees it at once."""
+        if not await self._store.set_app_require_signed_action(appid, required):
+            return False
+        self._remember_setting(appid, self._clock.now_ms(), required)
+        return True
+
+    def _remember_setting(self, appid: str, now_ms: int, required: bool) -> None:
+        self._settings[appid] = (now_ms, required)
+        self._settings.move_to_end(appid)
+        while len(self._settings) > self._cache_entries:
+            self._settings.popitem(last=False)

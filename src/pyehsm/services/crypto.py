@@ -47,6 +47,18 @@ class SymmetricService:
             cipher = await self._keys.load_primitive(record, version, _BUILDERS[spec.family])
         return symmetric.encrypt(cipher, version, plaintext, _bind(keyid), aad)
 
+    async def encrypter(self, appid: str, keyid: str) -> Callable[[bytes, bytes], bytes]:
+        """``encrypt`` split in two: resolve the key now (its errors are raised here), and return a
+        function (plaintext, aad) -> ciphertext that only computes (for use under a store lock)."""
+        resolved = self._keys.resolve_cached(appid, keyid, Operation.ENCRYPT)
+        record, spec = resolved if resolved is not None else await self._keys.resolve(appid, keyid, Operation.ENCRYPT)
+        version = record.primary_version
+        cipher: symmetric.SymmetricCipher | None = self._keys.cached_primitive(record, version)
+        if cipher is None:
+            cipher = await self._keys.load_primitive(record, version, _BUILDERS[spec.family])
+        bound, bind = cipher, _bind(keyid)
+        return lambda plaintext, aad: symmetric.encrypt(bound, version, plaintext, bind, aad)
+
     async def decrypt(self, appid: str, keyid: str, ciphertext: bytes, aad: bytes) -> bytes:
         resolved = self._keys.resolve_cached(appid, keyid, Operation.ENCRYPT)
         record, spec = resolved if resolved is not None else await self._keys.resolve(appid, keyid, Operation.ENCRYPT)

@@ -17,10 +17,12 @@ with their versions in a single statement, so several nodes may run it at the sa
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pyehsm.clock import DAY_MS, HOUR_MS, MINUTE_MS, Clock
@@ -131,6 +133,22 @@ def decode_value(data: bytes) -> str:
     return data.decode("utf-8", "surrogatepass")
 
 
+WrapDataKey = Callable[[bytes, bytes], bytes]  # (data key, aad) -> the data key wrapped by the secret's key
+
+
+def seal_version(record: SecretRecord, version: int, value: bytes, now: int, wrap: WrapDataKey) -> SecretVersionRecord:
+    """Version ``version`` of ``record`` holding ``value``: sealed under a fresh data key, which ``wrap``
+    wraps; both bound to (app, secret, version). Pure computation: stores call it under a row lock."""
+    aad = value_aad(record.appid, record.secret_id, version)
+    data_key = os.urandom(DATA_KEY_BYTES)
+    try:
+        sealed = seal_value(data_key, value, aad)
+        wrapped = wrap(data_key, aad)
+    finally:
+        del data_key
+    return SecretVersionRecord(record.secret_id, version, wrapped, sealed, now)
+
+
 @dataclass(frozen=True, slots=True)
 class SecretValue:
     name: str
@@ -195,15 +213,19 @@ class SecretService:
             raise StateError(BUSY)  # pragma: no cover - a live secret's update cannot miss
 
     async def put_value(self, appid: str, name: str, data: str) -> int:
-        """Store ``data`` as the next version; return its version id."""
-        record = await self._live(appid, name, PUT_DELETED)
+        """Store ``data`` as the next version; return its version id. Concurrent puts on one secret all
+        succeed, in some order: the version id (bound into the seals' AAD) is chosen and the value sealed
+        while the store holds the secret's row lock; the key is resolved before, outside the lock."""
         for _ in range(_PUT_ATTEMPTS):
+            record = await self._live(appid, name, PUT_DELETED)
+            wrap = await self._data_key_wrapper(record, reusing_key=True)
             now = self._clock.now_ms()
-            version = await self._seal(record, record.latest_version + 1, data, now, reusing_key=True)
-            if await self._store.add_secret_version(appid, version, now):
-                return version.version
-            record = await self._live(appid, name, PUT_DELETED)  # another put won the race: retry on top of it
-        raise StateError(BUSY)
+            seal = functools.partial(seal_version, record, value=encode_value(data), now=now, wrap=wrap)
+            added = await self._store.add_secret_version(appid, record.secret_id, now, seal)
+            if added is not None:
+                return added
+            # deleted meanwhile (the next _live says so), or replaced by a new secret of the same name
+        raise StateError(BUSY)  # pragma: no cover - needs a secret deleted and re-created _PUT_ATTEMPTS times
 
     async def get_value(self, appid: str, name: str, version_id: int | None = None) -> SecretValue:
         record = await self._live(appid, name, GET_DELETED)
@@ -267,14 +289,8 @@ class SecretService:
     async def _seal(
         self, record: SecretRecord, version: int, data: str, now: int, *, reusing_key: bool = False
     ) -> SecretVersionRecord:
-        aad = value_aad(record.appid, record.secret_id, version)
-        data_key = os.urandom(DATA_KEY_BYTES)
-        try:
-            sealed = seal_value(data_key, encode_value(data), aad)
-            wrapped = await self._wrap_data_key(record, data_key, aad, reusing_key=reusing_key)
-        finally:
-            del data_key
-        return SecretVersionRecord(record.secret_id, version, wrapped, sealed, now)
+        wrap = await self._data_key_wrapper(record, reusing_key=reusing_key)
+        return seal_version(record, version, encode_value(data), now, wrap)
 
     async def _open(self, record: SecretRecord, version: SecretVersionRecord) -> str:
         aad = value_aad(record.appid, record.secret_id, version.version)
@@ -287,14 +303,16 @@ class SecretService:
         finally:
             del data_key
 
-    async def _wrap_data_key(self, record: SecretRecord, data_key: bytes, aad: bytes, *, reusing_key: bool) -> bytes:
+    async def _data_key_wrapper(self, record: SecretRecord, *, reusing_key: bool) -> WrapDataKey:
+        """The secret's key, resolved now (its errors raised now), as a function that wraps data keys."""
         if record.encryption_keyid is None:
             keyid, cipher = await self._default_key(record.appid)
-            return symmetric.encrypt(cipher, 1, data_key, uuid.UUID(keyid).bytes, aad)
+            bind = uuid.UUID(keyid).bytes
+            return lambda data_key, aad: symmetric.encrypt(cipher, 1, data_key, bind, aad)
         if not reusing_key:  # CreateSecret: the caller named this key; its own errors say what is wrong
-            return await self._symmetric.encrypt(record.appid, record.encryption_keyid, data_key, aad)
+            return await self._symmetric.encrypter(record.appid, record.encryption_keyid)
         try:
-            return await self._symmetric.encrypt(record.appid, record.encryption_keyid, data_key, aad)
+            return await self._symmetric.encrypter(record.appid, record.encryption_keyid)
         except NotFoundError:
             raise StateError(KEY_GONE) from None
         except StateError as exc:

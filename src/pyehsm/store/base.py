@@ -50,6 +50,9 @@ class WrappedValue:
         return f"<WrappedValue {self.kind} {self.key}>"
 
 
+SealVersion = Callable[[int], SecretVersionRecord]  # version id -> the sealed version record
+
+
 def _row(key: int, owner: tuple[int, ...], wrapped: int) -> Callable[[str, tuple[Any, ...]], WrappedValue]:
     def build(kind: str, r: tuple[Any, ...]) -> WrappedValue:
         return WrappedValue(kind, tuple(r[:key]), tuple(str(r[i]) for i in owner), bytes(r[wrapped]))
@@ -130,6 +133,10 @@ class Store(Protocol):
 
     async def get_app(self, appid: str) -> AppRecord | None: ...
 
+    async def set_app_require_signed_action(self, appid: str, required: bool) -> bool:
+        """Turn the app's signed-action requirement on or off; False when the app does not exist."""
+        ...
+
     # -- keys --------------------------------------------------------------------------------------
     async def insert_key(self, key: KeyRecord, version: KeyVersionRecord) -> None: ...
 
@@ -170,8 +177,11 @@ class Store(Protocol):
         """False unless the secret exists and is not pending deletion."""
         ...
 
-    async def add_secret_version(self, appid: str, version: SecretVersionRecord, now_ms: int) -> bool:
-        """Append ``version`` if it is exactly latest + 1 and the secret is not pending deletion; else False."""
+    async def add_secret_version(self, appid: str, secret_id: str, now_ms: int, seal: SealVersion) -> int | None:
+        """Append the next version of a live secret of ``appid``: holding the secret's row lock, call
+        ``seal(latest_version + 1)`` and store the record it returns, in one transaction. Concurrent
+        writers of one secret queue on the lock and all succeed, in some order (``seal`` must be quick
+        and do no I/O). Returns the new version id; None when the secret is not the app's or not live."""
         ...
 
     async def get_secret_version(self, appid: str, secret_id: str, version: int) -> SecretVersionRecord | None: ...

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from pyehsm.clock import Clock
-from pyehsm.store.base import Store, WrappedValue
+from pyehsm.store.base import SealVersion, Store, WrappedValue
 from pyehsm.store.records import (
     AppRecord,
     ImportParamsRecord,
@@ -174,6 +174,11 @@ class CachingStore:
             self._apps.put(appid, record)
         return record
 
+    async def set_app_require_signed_action(self, appid: str, required: bool) -> bool:
+        changed = await self.inner.set_app_require_signed_action(appid, required)
+        self.changed(APP_CHANGED, appid)  # the NOTIFY evicts it too; this node need not wait for it
+        return changed
+
     # -- keys -------------------------------------------------------------------------------------
     async def insert_key(self, key: KeyRecord, version: KeyVersionRecord) -> None:
         await self.inner.insert_key(key, version)
@@ -234,8 +239,8 @@ class CachingStore:
     async def update_secret_description(self, appid: str, secret_id: str, description: str, now_ms: int) -> bool:
         return await self.inner.update_secret_description(appid, secret_id, description, now_ms)
 
-    async def add_secret_version(self, appid: str, version: SecretVersionRecord, now_ms: int) -> bool:
-        return await self.inner.add_secret_version(appid, version, now_ms)
+    async def add_secret_version(self, appid: str, secret_id: str, now_ms: int, seal: SealVersion) -> int | None:
+        return await self.inner.add_secret_version(appid, secret_id, now_ms, seal)
 
     async def get_secret_version(self, appid: str, secret_id: str, version: int) -> SecretVersionRecord | None:
         return await self.inner.get_secret_version(appid, secret_id, version)

@@ -27,7 +27,7 @@ try:  # the "postgresql" extra; the embedded default never imports this module
 except ImportError as exc:
     raise MissingExtraError(*POSTGRESQL) from exc
 
-from pyehsm.store.base import WRAPPED_ROWS, TableInfo, WrappedValue
+from pyehsm.store.base import WRAPPED_ROWS, SealVersion, TableInfo, WrappedValue
 from pyehsm.store.migrations import latest_version, load_migrations
 from pyehsm.store.records import (
     AppRecord,
@@ -301,8 +301,19 @@ class PostgresStore:
         )
 
     async def get_app(self, appid: str) -> AppRecord | None:
-        row = await self.query_one("SELECT appid, wrapped_apikey, created_ms FROM apps WHERE appid = %s", (appid,))
-        return AppRecord(row[0], bytes(row[1]), int(row[2])) if row else None
+        row = await self.query_one(
+            "SELECT appid, wrapped_apikey, created_ms, require_signed_action FROM apps WHERE appid = %s", (appid,)
+        )
+        return AppRecord(row[0], bytes(row[1]), int(row[2]), bool(row[3])) if row else None
+
+    async def set_app_require_signed_action(self, appid: str, required: bool) -> bool:
+        # Other nodes' caches drop the app row when this commits (NOTIFY in the same transaction).
+        rows = await self.query_all(
+            "WITH u AS (UPDATE apps SET require_signed_action = %s WHERE appid = %s RETURNING appid) "
+            "SELECT appid, pg_notify(%s, 'a:' || appid) FROM u",
+            (int(required), appid, INVALIDATION_CHANNEL),
+        )
+        return len(rows) == 1
 
     # -- keys -------------------------------------------------------------------------------------
     async def insert_key(self, key: KeyRecord, version: KeyVersionRecord) -> None:
@@ -458,19 +469,26 @@ class PostgresStore:
         )
         return len(rows) == 1
 
-    async def add_secret_version(self, appid: str, version: SecretVersionRecord, now_ms: int) -> bool:
+    async def add_secret_version(self, appid: str, secret_id: str, now_ms: int, seal: SealVersion) -> int | None:
         async with self.pool.connection() as conn, conn.transaction():
-            # Concurrent writers of one secret queue on its row lock; the loser re-reads latest_version
-            # (READ COMMITTED re-checks the WHERE) and gets False.
+            # Concurrent writers of one secret queue on its row lock (FOR UPDATE) and each reads the
+            # latest_version its predecessor committed: every write succeeds, in some order. ``seal`` is
+            # pure computation (no I/O), so the lock is held for one round trip more than the writes.
             cur = await conn.execute(
-                "UPDATE secrets SET latest_version = %s, updated_ms = %s, last_rotation_ms = %s "
-                "WHERE secret_id = %s AND appid = %s AND latest_version = %s AND planned_delete_ms IS NULL",
-                (version.version, now_ms, version.created_ms, version.secret_id, appid, version.version - 1),
+                "SELECT latest_version FROM secrets "
+                "WHERE secret_id = %s AND appid = %s AND planned_delete_ms IS NULL FOR UPDATE",
+                (secret_id, appid),
             )
-            if cur.rowcount != 1:
-                return False
+            row = await cur.fetchone()
+            if row is None:
+                return None
+            version = seal(int(row[0]) + 1)
+            await conn.execute(
+                "UPDATE secrets SET latest_version = %s, updated_ms = %s, last_rotation_ms = %s WHERE secret_id = %s",
+                (version.version, now_ms, version.created_ms, secret_id),
+            )
             await self._insert_secret_version(conn, version)
-        return True
+        return version.version
 
     async def get_secret_version(self, appid: str, secret_id: str, version: int) -> SecretVersionRecord | None:
         row = await self.query_one(

@@ -17,6 +17,7 @@ class AppRecord:
     appid: str
     wrapped_apikey: bytes
     created_ms: int
+    require_signed_action: bool = False  # the app's requests must sign their Action (docs/operations.md)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pyehsm.errors import StartupError
-from pyehsm.store.base import WRAPPED_ROWS, TableInfo, WrappedValue
+from pyehsm.store.base import WRAPPED_ROWS, SealVersion, TableInfo, WrappedValue
 from pyehsm.store.migrations import latest_version, load_migrations
 from pyehsm.store.records import (
     AppRecord,
@@ -377,9 +377,14 @@ class SqliteStore:
 
     async def get_app(self, appid: str) -> AppRecord | None:
         row = self.conn.execute(
-            "SELECT appid, wrapped_apikey, created_ms FROM apps WHERE appid = ?", (appid,)
+            "SELECT appid, wrapped_apikey, created_ms, require_signed_action FROM apps WHERE appid = ?", (appid,)
         ).fetchone()
-        return AppRecord(row[0], bytes(row[1]), row[2]) if row else None
+        return AppRecord(row[0], bytes(row[1]), row[2], bool(row[3])) if row else None
+
+    async def set_app_require_signed_action(self, appid: str, required: bool) -> bool:
+        with transaction(self.conn):
+            cur = self.conn.execute("UPDATE apps SET require_signed_action = ? WHERE appid = ?", (int(required), appid))
+        return cur.rowcount == 1
 
     # -- keys -------------------------------------------------------------------------------------
     async def insert_key(self, key: KeyRecord, version: KeyVersionRecord) -> None:
@@ -557,17 +562,21 @@ class SqliteStore:
         )
         return cur.rowcount == 1
 
-    async def add_secret_version(self, appid: str, version: SecretVersionRecord, now_ms: int) -> bool:
-        with transaction(self.conn):
-            cur = self.conn.execute(
-                "UPDATE secrets SET latest_version = ?, updated_ms = ?, last_rotation_ms = ? "
-                "WHERE secret_id = ? AND appid = ? AND latest_version = ? AND planned_delete_ms IS NULL",
-                (version.version, now_ms, version.created_ms, version.secret_id, appid, version.version - 1),
+    async def add_secret_version(self, appid: str, secret_id: str, now_ms: int, seal: SealVersion) -> int | None:
+        with transaction(self.conn):  # BEGIN IMMEDIATE: writers of every process and thread queue here
+            row = self.conn.execute(
+                "SELECT latest_version FROM secrets WHERE secret_id = ? AND appid = ? AND planned_delete_ms IS NULL",
+                (secret_id, appid),
+            ).fetchone()
+            if row is None:
+                return None
+            version = seal(int(row[0]) + 1)
+            self.conn.execute(
+                "UPDATE secrets SET latest_version = ?, updated_ms = ?, last_rotation_ms = ? WHERE secret_id = ?",
+                (version.version, now_ms, version.created_ms, secret_id),
             )
-            if cur.rowcount != 1:
-                return False
             self._insert_secret_version(version)
-        return True
+        return version.version
 
     async def get_secret_version(self, appid: str, secret_id: str, version: int) -> SecretVersionRecord | None:
         row = self.conn.execute(
