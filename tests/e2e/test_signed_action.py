@@ -4,6 +4,7 @@ signed-action form (the envelope's "action" field, covered by the signature) wit
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from typing import Any
@@ -158,3 +159,27 @@ def test_an_app_sets_the_requirement_for_itself(manual_client: Client) -> None:
     off = c.post_raw("SetAppSettings", signed_action_body(c, "SetAppSettings", {"requireSignedAction": "false"}))
     assert (off.code, off.result) == (200, {"requireSignedAction": "false"})
     assert c.list_key() == []
+
+
+def test_the_sdk_and_cli_signed_action_form_against_the_server(
+    manual_server: InProcessServer, manual_client: Client, clock: ManualClock
+) -> None:
+    """pyehsm's own SDK (sign_action=True) and CLI (--sign-action) speak the form the server checks: they
+    keep working for an app that requires it, where Intel's form is refused."""
+    c = manual_client
+    assert set_required(manual_server, c.appid, "on").returncode == 0
+    clock.advance(ms=SETTINGS_TTL_MS)
+    assert c.request("ListKey").message == SIGNED_ACTION_REQUIRED
+    with Client(manual_server.base, c.appid, c.apikey, clock=clock, sign_action=True) as signed:
+        keyid = signed.create_key("EH_AES_GCM_256")
+        assert signed.decrypt(keyid, signed.encrypt(keyid, b"signed action")) == b"signed action"
+        assert [k.keyid for k in signed.list_key()] == [keyid]
+    env = {"PYEHSM_URL": manual_server.base, "PYEHSM_APPID": c.appid, "PYEHSM_APIKEY": c.apikey}
+    cli = [sys.executable, "-m", "pyehsm", "key", "list", "-o", "json"]
+    refused = subprocess.run(cli, capture_output=True, text=True, timeout=60, check=False, env={**os.environ, **env})
+    assert refused.returncode != 0 and SIGNED_ACTION_REQUIRED in refused.stderr
+    listed = subprocess.run(
+        [*cli, "--sign-action"], capture_output=True, text=True, timeout=60, check=False, env={**os.environ, **env}
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert keyid in listed.stdout
