@@ -168,6 +168,8 @@ def serve(
         quote_provider=quote_provider or base.quote_provider,
         trust_simulated_roots=tuple(str(p.resolve()) for p in trust_simulated_root) or base.trust_simulated_roots,
     )
+    log_config = logging_config(log_level, log_format)
+    logging.config.dictConfig(log_config)  # before prepare(): it may warn that it created a root key file
     try:
         settings.validate()
         asyncio.run(prepare(settings))
@@ -178,8 +180,7 @@ def serve(
         from pyehsm.metrics import prepare_multiprocess_dir
 
         prepare_multiprocess_dir(settings.data_dir / "metrics")
-    log_config = logging_config(log_level, log_format)
-    logging.config.dictConfig(log_config)
+    logging.getLogger("pyehsm.server").info("starting the eHSM-KMS API at %s", ehsm_url(host, port, bool(tls_cert)))
     uvicorn.run(
         "pyehsm.app:create_app",
         factory=True,
@@ -194,6 +195,12 @@ def serve(
         loop="auto",
         **UVICORN_OPTIONS,  # pyehsm's HTTP protocol: one write per response (pyehsm/http/protocol.py)
     )
+
+
+def ehsm_url(host: str, port: int, tls: bool) -> str:
+    """The URL clients use: scheme, host (bracketed when IPv6), port and the /ehsm path."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"{'https' if tls else 'http'}://{shown}:{port}/ehsm"
 
 
 @click.command()
