@@ -8,6 +8,7 @@ length fields stay right and the mutation reaches the certificate parser instead
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import re
@@ -24,7 +25,7 @@ from pyehsm.attest.collateral import CollateralUnavailable, FixedCollateralProvi
 from pyehsm.attest.providers import SimulatedSgxProvider
 from pyehsm.attest.quote import QuoteFormatError, parse_quote
 from pyehsm.attest.simulation import SimulationSigningMaterial
-from pyehsm.attest.verify import TcbPolicy
+from pyehsm.attest.verify import TcbPolicy, verify_quote
 from pyehsm.clock import ManualClock
 from pyehsm.errors import ParamError
 from pyehsm.services.attestation import AttestationService, QuoteCheck
@@ -229,3 +230,25 @@ def test_a_trusted_root_with_an_invalid_version_is_a_value_error() -> None:
     bad = der[:12] + b"\x03" + der[13:]
     with pytest.raises(ValueError, match=r"not an X\.509 certificate"):
         certificate_der(bad)
+
+
+def test_a_signature_bit_string_claiming_unused_bits_is_refused() -> None:
+    """cryptography verifies a certificate whose signature BIT STRING claims 1 unused bit (when the last bit
+    is 0): the byte could change in a simulated quote without failing verification. Such a chain is refused."""
+    while True:  # a PCK certificate whose signature ends with a zero bit (every other try)
+        material = SimulationSigningMaterial.generate(not_before_secs=T - 3600)
+        if not material.pck_certificate.signature[-1] & 1:
+            break
+    quote = SimulatedSgxProvider(material).generate(bytes(64))
+    der = certificates(quote)[0][2]
+    at = len(der) - len(material.pck_certificate.signature) - 1
+    assert der[at] == 0  # the unused-bits byte
+    bad = der[:at] + b"\x01" + der[at + 1 :]
+    bad_cert = x509.load_der_x509_certificate(bad)
+    bad_cert.verify_directly_issued_by(material.root_certificate)  # cryptography accepts it
+    trusted = (material.root_certificate_pem(),)
+    verdict_ok = asyncio.run(verify_quote(quote, FixedCollateralProvider(SGX_COLLATERAL), T, PERMISSIVE, trusted))
+    assert verdict_ok.ok
+    tampered = with_certificate(quote, 0, bad)
+    verdict = asyncio.run(verify_quote(tampered, FixedCollateralProvider(SGX_COLLATERAL), T, PERMISSIVE, trusted))
+    assert not verdict.ok and verdict.reason == "simulated quote: certificate chain is not canonically encoded"

@@ -63,11 +63,27 @@ def embedded_chain(parsed: ParsedQuote) -> list[x509.Certificate] | None:
     return certs or None
 
 
+def _whole_byte_signature(cert: x509.Certificate) -> bool:
+    """Whether the signature BIT STRING (the last field of the DER) has 0 unused bits, as RFC 5280 requires.
+
+    cryptography verifies a signature whose BIT STRING claims unused bits (when they are zero), so without
+    this check that byte of a certificate could change without failing its verification.
+    """
+    der = cert.public_bytes(serialization.Encoding.DER)
+    return der[-len(cert.signature) - 1] == 0
+
+
 def is_canonical(parsed: ParsedQuote, certs: list[x509.Certificate]) -> bool:
-    """Whether the certification data is exactly the PEM re-encoding of ``certs`` plus optional NULs."""
+    """Whether the certification data is exactly the PEM re-encoding of ``certs`` plus optional NULs, and
+    every certificate's signature is a whole number of bytes."""
     canonical = b"".join(cert.public_bytes(serialization.Encoding.PEM) for cert in certs)
     data = parsed.signature.cert_data
-    return data.startswith(canonical) and not data[len(canonical) :].strip(b"\x00")
+    if not data.startswith(canonical) or data[len(canonical) :].strip(b"\x00"):
+        return False
+    try:
+        return all(_whole_byte_signature(cert) for cert in certs)
+    except CERTIFICATE_ERRORS:
+        return False
 
 
 def is_intel_root(cert: x509.Certificate) -> bool:
