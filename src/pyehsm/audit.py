@@ -4,16 +4,23 @@
 written together at the start of the next turn (``loop.call_soon``: a group commit, one write() for
 every request that finished in the turn). Without a running event loop a record is written at once.
 ``close`` writes what is queued.
+
+A file target is private, like every other file pyehsm writes: it is created mode 0600, and an existing
+regular file that group or others can access is refused (StartupError), as the root key file is.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import stat
 import sys
 from typing import IO
 
 import msgspec
+
+from pyehsm.errors import StartupError
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +41,7 @@ class _Record(msgspec.Struct, gc=False):
 
 class AuditLog:
     def __init__(self, target: str, stream: IO[bytes] | None = None) -> None:
-        """``target``: "" off, "-" stdout, else a file path (appended; rotate with the usual tools).
+        """``target``: "" off, "-" stdout, else a file path (appended, created 0600; rotate with the usual tools).
 
         ``stream``: write to this binary stream instead of ``target`` (the caller keeps and closes it).
         """
@@ -45,7 +52,7 @@ class AuditLog:
         elif target == "-":
             self._stream = sys.stdout.buffer
         elif target:
-            self._stream = open(target, "ab", buffering=0)  # noqa: SIM115 - lives as long as the app
+            self._stream = _open_private(target)
             self._owned = True
         self._queued: list[_Record] = []
         self._flush_loop: asyncio.AbstractEventLoop | None = None  # the loop a flush is scheduled on
@@ -101,6 +108,22 @@ class AuditLog:
         if self._owned and self._stream is not None:
             self._stream.close()
         self._stream = None
+
+
+def _open_private(path: str) -> IO[bytes]:
+    """``path`` opened for appending, created 0600; StartupError if group or others can access the file."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise StartupError(f"cannot open the audit log {path}: {exc.strerror or exc}") from None
+    mode = os.fstat(fd).st_mode
+    if stat.S_ISREG(mode) and mode & (stat.S_IRWXG | stat.S_IRWXO):  # not a pipe or a terminal
+        os.close(fd)
+        raise StartupError(
+            f"refusing to start: audit log {path} has mode {stat.S_IMODE(mode):04o}; "
+            f"it must not be accessible by group or others (chmod 600 {path})"
+        )
+    return os.fdopen(fd, "ab", buffering=0)
 
 
 def _write_rest(stream: IO[bytes], data: memoryview) -> None:

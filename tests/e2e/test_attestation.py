@@ -27,6 +27,7 @@ from pyehsm.clock import ManualClock
 from pyehsm.config import Settings
 from pyehsm.signing import canonical_string, sign_string
 from tests.support.server import InProcessServer, ServerProcess, in_process_server
+from tests.unit.test_attest_malformed import invalid_version_quote
 from tests.vectors import attestation_file
 
 T = 1750332747  # 2025-06-19: the vectors' collateral is valid at this time (vectors README)
@@ -210,6 +211,15 @@ def test_any_flipped_byte_fails(app: Client, name: str) -> None:
             assert answer.message.startswith("Parameter invalid, The quote format wrong: "), offset
             outcomes.add("error")
     assert outcomes == {"false", "error"}
+
+
+@pytest.mark.parametrize("name", ["sgx", "tdx"])
+def test_certificate_with_an_invalid_version_is_a_false_result_not_a_500(app: Client, name: str) -> None:
+    answer = verify_raw(app, invalid_version_quote(QUOTES[name]))
+    assert answer.code == 200, answer.message
+    assert answer.result["result"] is False
+    assert answer.result["reason"] == "the quote's certificate chain cannot be parsed"
+    assert answer.result["sign"] == sign_string(app.apikey, canonical_string({**answer.result, "sign": ""}))
 
 
 def test_quote_input_errors(app: Client) -> None:

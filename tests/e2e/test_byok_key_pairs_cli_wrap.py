@@ -45,6 +45,6 @@ def test_the_wrapping_helper_takes_both_pem_forms_of_an_rsa_key(client: Client) 
             public = serialization.load_pem_public_key(pem.encode())
             pem = public.public_bytes(serialization.Encoding.PEM, form).decode()
             assert pem.startswith("-----BEGIN RSA PUBLIC KEY-----" if form is pkcs1 else "-----BEGIN PUBLIC KEY-----")
-        wrapped, padding = wrap_for_import(pem, bytes(range(16)))
+        wrapped, padding = wrap_for_import(pem, bytes(range(16)), wrapping)
         assert client.import_key_material(keyid, wrapped, params.import_token, padding)
         assert client.decrypt(keyid, client.encrypt(keyid, b"x")) == b"x"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import re
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,6 +70,7 @@ def scripted_session(c: Client) -> dict[str, str]:
 
 def test_audit_log_and_metrics_after_a_session(audited: tuple[ServerProcess, Path]) -> None:
     proc, audit = audited
+    assert stat.S_IMODE(audit.stat().st_mode) == 0o600  # private, like every file pyehsm writes
     before = httpx.get(f"{proc.url}/metrics").text
     with proc.client() as c:
         facts = scripted_session(c)

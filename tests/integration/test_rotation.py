@@ -25,6 +25,8 @@ from pyehsm.keyring.root import FileRootKey
 from pyehsm.keyring.rotation import (
     AAD_BUILDERS,
     META_WRAPPED,
+    MIN_PROPAGATION_MS,
+    REFRESH_SECONDS,
     DomainKeyRotation,
     RotationError,
     RotationState,
@@ -373,3 +375,63 @@ def test_the_rotation_knows_every_dk_wrapped_value_format() -> None:
     owner = ("app", "key", "token", "EH_RSA_2048")
     assert byok.wrapping_key_aad(*owner) == AAD_BUILDERS["import_key"](owner)
     assert META_WRAPPED == {byok.TOKEN_KEY_META: byok.TOKEN_KEY_AAD}
+
+
+# -- the propagation delay: long enough for every node's refresh ------------------------------------------
+def test_a_propagation_shorter_than_the_node_refresh_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    InProcessServer(Settings(data_dir=data, pool_depth={})).start().stop()
+    for seconds in ("1", "9.9"):
+        refused = cli("domain-key", "rotate", "--propagation-seconds", seconds, "--data-dir", str(data))
+        assert refused.exit_code == 1, refused.output
+        assert f"a propagation delay of {seconds} s is too short" in refused.output
+        assert f"every {REFRESH_SECONDS:g} s" in refused.output
+        assert f"at least {MIN_PROPAGATION_MS // 1000} s" in refused.output
+    assert asyncio.run(_state(data)) is None  # nothing was created
+    status = cli("domain-key", "status", "--data-dir", str(data))
+    assert "active domain key: 1" in status.output and "no rotation yet" in status.output
+    assert f"at least {MIN_PROPAGATION_MS // 1000} s" in cli("domain-key", "rotate", "--help").output
+
+
+async def test_a_node_refreshing_every_interval_leaves_nothing_under_the_old_key(
+    tmp_path: Path, two_nodes: tuple[Store, Store]
+) -> None:
+    """Node A rotates with the shortest propagation allowed; node B, which refreshed just before the rotation
+    began, looks again only every REFRESH_SECONDS and creates a key every second meanwhile. When A's rotation
+    is done, every key (B's included) is under the new domain key."""
+    node_a, node_b = two_nodes
+    await node_a.open()
+    await node_b.open()
+    try:
+        ring_a = await open_keyring(node_a, FileRootKey(tmp_path / "root.key"))
+        ring_b = await open_keyring(node_b, FileRootKey(tmp_path / "root.key"))
+        await _seed(node_a, ring_a, 5)
+        clock = ManualClock()
+        rot_a = DomainKeyRotation(node_a, FileRootKey(tmp_path / "root.key"), ring_a, clock, batch_size=2)
+        rot_b = DomainKeyRotation(node_b, FileRootKey(tmp_path / "root.key"), ring_b, clock)
+        with pytest.raises(RotationError, match=f"at least {MIN_PROPAGATION_MS // 1000} s"):
+            await rot_a.begin(propagation_ms=1000)
+        await rot_a.begin(propagation_ms=MIN_PROPAGATION_MS)
+        refresh_every = int(REFRESH_SECONDS)
+        written_under_old_after_activation = 0
+        state: RotationState | None = None
+        for second in range(1, 60):
+            clock.advance(seconds=1)
+            if second % refresh_every == 0:
+                await rot_b.refresh()
+            record = KeyRecord("app-1", f"b-{second:03d}", "EH_AES_GCM_256", "EH_INTERNAL_KEY",
+                               "EH_KEYUSAGE_ENCRYPT_DECRYPT", KeyState.ENABLED, "", 1, 2, 1)  # fmt: skip
+            ref = MaterialRef("app-1", record.keyid, 1, record.keyspec)
+            await node_b.insert_key(record, KeyVersionRecord(record.keyid, 1, ring_b.wrap_material(ref, b"b" * 32), 1))
+            if ring_a.active_dk_id == 2 and ring_b.active_dk_id == 1:
+                written_under_old_after_activation += 1
+            state = await rot_a.step()
+            if state is not None and state.phase == "done":
+                break
+        assert state is not None and state.phase == "done"
+        assert written_under_old_after_activation > 0  # the lag the propagation delay is there for
+        counts = await wrapped_counts(node_a)
+        assert counts["cmk"] == {2: 5 + second} and counts["apikey"] == {2: 1}
+    finally:
+        await node_a.close()
+        await node_b.close()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import stat
 import sys
 from pathlib import Path
 from typing import TypedDict
@@ -13,6 +15,7 @@ import msgspec
 import pytest
 
 from pyehsm.audit import AuditLog
+from pyehsm.errors import StartupError
 
 
 class Recorder:
@@ -112,6 +115,7 @@ async def test_the_records_of_one_turn_are_one_write_in_order() -> None:
 async def test_a_file_gets_every_line_in_order_and_close_flushes(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
     path.write_bytes(line(99))  # appended to, never truncated
+    path.chmod(0o600)
     log = AuditLog(str(path))
     for i in range(3):
         log.record(**facts(i))
@@ -165,3 +169,31 @@ async def test_a_failed_write_is_a_warning_only(error: Exception, caplog: pytest
     caplog.clear()
     log.close()  # without a loop turn, without anything queued: nothing more to report
     assert caplog.records == []
+
+
+def test_a_new_file_is_created_0600_whatever_the_umask(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    old = os.umask(0)
+    try:
+        log = AuditLog(str(path))
+    finally:
+        os.umask(old)
+    log.record(**facts(1))
+    log.close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert path.read_bytes() == line(1)
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o602])
+def test_an_existing_file_others_can_access_is_refused_like_the_root_key_file(tmp_path: Path, mode: int) -> None:
+    path = tmp_path / "audit.jsonl"
+    path.write_bytes(line(99))
+    path.chmod(mode)
+    with pytest.raises(StartupError, match=rf"audit log {path} has mode {mode:04o}.*chmod 600"):
+        AuditLog(str(path))
+    assert path.read_bytes() == line(99) and stat.S_IMODE(path.stat().st_mode) == mode
+
+
+def test_an_unopenable_file_is_a_startup_error(tmp_path: Path) -> None:
+    with pytest.raises(StartupError, match=r"cannot open the audit log .*No such file or directory"):
+        AuditLog(str(tmp_path / "missing" / "audit.jsonl"))

@@ -30,7 +30,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from cryptography.x509.oid import NameOID
 
-from pyehsm.attest.chain import ChainError, check_signatures, describe, embedded_chain, is_canonical
+from pyehsm.attest.chain import (
+    CERTIFICATE_ERRORS,
+    ChainError,
+    check_signatures,
+    describe,
+    embedded_chain,
+    is_canonical,
+)
 from pyehsm.attest.quote import (
     ATTESTATION_KEY_ECDSA_P256,
     CERT_DATA_PCK_CHAIN_PEM,
@@ -251,7 +258,7 @@ def _check_chain(certs: list[x509.Certificate], now_secs: int) -> ec.EllipticCur
         pck_key = certs[0].public_key()
     except ChainError as exc:
         raise SimulatedQuoteError(str(exc)) from None
-    except ValueError:  # cryptography parses certificate fields lazily
+    except CERTIFICATE_ERRORS:  # cryptography parses certificate fields lazily
         raise SimulatedQuoteError("a certificate of the chain is malformed") from None
     if not isinstance(pck_key, ec.EllipticCurvePublicKey) or not isinstance(pck_key.curve, ec.SECP256R1):
         raise SimulatedQuoteError("PCK certificate key is not P-256")

@@ -33,6 +33,8 @@ from pyehsm.keyring.root import FileRootKey, PassphraseRootKey, Pkcs11RootKey, R
 from pyehsm.keyring.rotation import (
     DEFAULT_BATCH,
     DEFAULT_PROPAGATION_MS,
+    MIN_PROPAGATION_MS,
+    REFRESH_SECONDS,
     DomainKeyRotation,
     RotationState,
     read_state,
@@ -179,7 +181,11 @@ def _describe_state(state: RotationState | None) -> str:
     type=click.FloatRange(min=0),
     default=DEFAULT_PROPAGATION_MS / 1000,
     show_default=True,
-    help="How long running nodes get to load the new domain key before it is used (0: no other nodes).",
+    help=(
+        "How long running nodes get to load the new domain key before it is used: at least "
+        f"{MIN_PROPAGATION_MS // 1000} s (nodes refresh every {REFRESH_SECONDS:g} s), or 0 when no other node "
+        "serves the store."
+    ),
 )
 @click.option("--batch-size", type=click.IntRange(1, 100_000), default=DEFAULT_BATCH, show_default=True)
 @click.option("--max-batches", type=click.IntRange(min=1), default=None, help="Stop after N batches (resume later).")
@@ -218,6 +224,11 @@ def domain_key_rotate(
             else:
                 state = await rotation.begin(int(propagation_seconds * 1000))
                 click.echo(f"created domain key {state.target}")
+                if not state.propagation_ms:
+                    click.echo(
+                        "propagation 0: assuming no other node serves this store (if one does, run "
+                        "`pyehsm domain-key rotate --resume` once every node has loaded the new domain key)"
+                    )
             if background:
                 click.echo("the running nodes activate it and re-wrap every value (see `pyehsm domain-key status`)")
                 return

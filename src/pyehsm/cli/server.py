@@ -231,6 +231,8 @@ def serve(
         quote_provider=quote_provider or base.quote_provider,
         trust_simulated_roots=tuple(str(p.resolve()) for p in trust_simulated_root) or base.trust_simulated_roots,
     )
+    log_config = logging_config(log_level, log_format)
+    logging.config.dictConfig(log_config)  # before prepare(): it may warn that it created a root key file
     try:
         settings.validate()
         asyncio.run(prepare(settings))
@@ -241,8 +243,6 @@ def serve(
         from pyehsm.metrics import prepare_multiprocess_dir
 
         prepare_multiprocess_dir(settings.data_dir / "metrics")
-    log_config = logging_config(log_level, log_format)
-    logging.config.dictConfig(log_config)
     file_limit = raise_file_limit()  # the workers inherit it
     limits = HttpLimits(max_header_size, header_timeout, max_connections or default_max_connections(file_limit))
     logging.getLogger("pyehsm").info(
@@ -252,6 +252,7 @@ def serve(
         limits.max_header_size,
         limits.header_timeout,
     )
+    logging.getLogger("pyehsm.server").info("starting the eHSM-KMS API at %s", ehsm_url(host, port, bool(tls_cert)))
     uvicorn.run(
         "pyehsm.app:create_app",
         factory=True,
@@ -266,6 +267,12 @@ def serve(
         loop="auto",
         **uvicorn_options(limits),  # pyehsm's HTTP protocol and its guards (pyehsm/http/protocol.py)
     )
+
+
+def ehsm_url(host: str, port: int, tls: bool) -> str:
+    """The URL clients use: scheme, host (bracketed when IPv6), port and the /ehsm path."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"{'https' if tls else 'http'}://{shown}:{port}/ehsm"
 
 
 @click.command()

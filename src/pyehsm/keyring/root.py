@@ -36,6 +36,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import logging
 import os
 import stat
 import sys
@@ -50,6 +51,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from pyehsm.errors import StartupError
 from pyehsm.extras import PKCS11, MissingExtraError
+
+log = logging.getLogger(__name__)
 
 ROOT_KEY_BYTES = 32
 PASSPHRASE_ENV = "PYEHSM_PASSPHRASE"
@@ -175,6 +178,11 @@ class FileRootKey:
                 os.write(fd, os.urandom(ROOT_KEY_BYTES))
             finally:
                 os.close(fd)
+            log.warning(
+                "created a NEW root key file at %s: back it up now, away from this machine (without it no "
+                "stored key, apikey or secret can ever be decrypted, and backups of the store are useless)",
+                self.path.resolve(),
+            )
         check_private_file(self.path)
         key = self.path.read_bytes()
         if len(key) != ROOT_KEY_BYTES:

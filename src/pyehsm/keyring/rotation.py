@@ -53,6 +53,11 @@ log = logging.getLogger(__name__)
 
 ROTATION_META = "dk.rotation"
 REFRESH_SECONDS = 5.0  # how often every node looks for new domain keys and rotation work
+# Nodes keep no record in the store of which domain key they use, so a rotation cannot wait for their
+# acknowledgements: it waits for their refresh instead. A node sleeps REFRESH_SECONDS *after* its refresh
+# and rotation step, so its refreshes are more than REFRESH_SECONDS apart: the shortest propagation delay
+# is two intervals (0 stays possible: it says that no other node serves the store).
+MIN_PROPAGATION_MS = 2 * int(REFRESH_SECONDS * 1000)
 DEFAULT_PROPAGATION_MS = 3 * int(REFRESH_SECONDS * 1000)
 DEFAULT_BATCH = 500
 
@@ -166,7 +171,17 @@ class DomainKeyRotation:
 
     # -- phases -------------------------------------------------------------------------------------
     async def begin(self, propagation_ms: int = DEFAULT_PROPAGATION_MS) -> RotationState:
-        """Create DK n+1 (not active yet) and record the rotation; refuse while one is unfinished."""
+        """Create DK n+1 (not active yet) and record the rotation; refuse while one is unfinished.
+
+        ``propagation_ms`` is 0 (no other node serves the store) or at least MIN_PROPAGATION_MS: with less,
+        a node still wrapping under DK n when the last re-wrap pass starts leaves values under DK n.
+        """
+        if 0 < propagation_ms < MIN_PROPAGATION_MS:
+            raise RotationError(
+                f"a propagation delay of {propagation_ms / 1000:g} s is too short: running nodes look for a new "
+                f"domain key every {REFRESH_SECONDS:g} s, so give them at least {MIN_PROPAGATION_MS // 1000} s "
+                "(or 0 when no other node serves this store)"
+            )
         await self.refresh()
         raw = await self._store.get_meta(ROTATION_META)
         if raw is not None:
