@@ -103,7 +103,7 @@ def test_descriptions_refused(node: ServerProcess, app: Client, bad: str) -> Non
 
 
 def test_what_stays_allowed(node: ServerProcess, app: Client) -> None:
-    """Names and descriptions may hold tabs and newlines (PROTOCOL.md: whitespace) and any printable
+    """Names and descriptions may hold tabs and newlines (docs/protocol.md: whitespace) and any printable
     text; secret data anything at all (it is stored encrypted)."""
     name = "db\tpassword é€ 😀 &=%+ \"'\n"
     description = "line one\n\tline two\r\n"

@@ -98,7 +98,7 @@ def test_payload_refusal_spends_the_request(manual_client: Client) -> None:
     resent = c.post_raw("DeleteAllKey", captured)
     assert (resent.code, resent.message) == (400, REPLAYED)
     assert [k.keyid for k in c.list_key()] == [keyid]
-    # a bad payload still wins over a bad signature, as before (PROTOCOL.md's order of checks)
+    # a bad payload still wins over a bad signature, as before (docs/protocol.md's order of checks)
     forged = dict(c.envelope({"keyspec": "EH_NOT_A_KEYSPEC", "origin": "EH_INTERNAL_KEY"}), sign="x" * 44)
     assert c.post_raw("CreateKey", forged).message == "Parameter invalid, The keyspec type is incorrect."
 

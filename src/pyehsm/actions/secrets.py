@@ -2,7 +2,7 @@
 ListSecretVersionIds, ListSecrets, DescribeSecret, DeleteSecret, GetSecretValue, RestoreSecret.
 
 String fields are taken exactly as received (never trimmed or re-encoded); their limits count characters.
-Names and descriptions may hold whitespace (tab, newlines; PROTOCOL.md) but no other control character;
+Names and descriptions may hold whitespace (tab, newlines; docs/protocol.md) but no other control character;
 secret data may hold anything.
 """
 

@@ -5,7 +5,7 @@ limits (lengths, ranges, allowed constants), so validation is declared once, nex
 
 Control characters: an identifier (appid, keyid, policy id, import token...) may hold no C0 control
 character (U+0000..U+001F) and no DEL; a text field (secret name, description) may hold tab, line
-feed and carriage return (whitespace, which PROTOCOL.md allows in them) but no other control. Both
+feed and carriage return (whitespace, which docs/protocol.md allows in them) but no other control. Both
 stores refuse them identically here, before anything reaches a store (PostgreSQL text cannot hold
 U+0000 at all). Secret *data* is encrypted bytes and may hold anything.
 """
@@ -41,7 +41,7 @@ def identifier(min_length: int = 0, max_length: int | None = None) -> msgspec.Me
 
 def text(max_length: int, min_length: int = 0) -> msgspec.Meta:
     """The constraints of a text field (secret name, description): its length; tab and newlines (whitespace,
-    PROTOCOL.md section 4) but no other control character."""
+    docs/protocol.md section 4) but no other control character."""
     return msgspec.Meta(min_length=min_length, max_length=max_length, pattern=TEXT_PATTERN)
 
 
