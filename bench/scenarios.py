@@ -24,8 +24,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from bench import load, multinode, procs
 from bench.streams import b64, write_constant_stream, write_pyehsm_stream
 from pyehsm.client import Client
+from pyehsm.clock import SystemClock
 from pyehsm.config import DEFAULT_POOL_DEPTH
 from pyehsm.crypto.keyspecs import ASYMMETRIC_KEYSPEC_NAMES, KEYSPEC_NAMES
+from pyehsm.store.mapped_replay import PROBE_IMPL, MappedReplayGuard
+from pyehsm.store.sqlite_replay import SqliteReplayGuard
 
 CONNECTIONS = 32
 NO_POOL = ",".join(f"{spec}=0" for spec in DEFAULT_POOL_DEPTH)
@@ -499,6 +502,51 @@ def _wait_pool_full(base: str, per_spec: int, specs: int, timeout: float = 900) 
     raise TimeoutError("key pool did not fill")
 
 
+# -- the replay table's two implementations ---------------------------------------------------------
+REPLAY_RETENTION_MS = 20 * 60 * 1000
+REPLAY_CAPACITY = 8 * 1024 * 1024  # the default --replay-capacity
+
+
+def _replay_contender(env: BenchEnv, name: str, c_probe: bool) -> Contender:
+    """remember_now() of unique (appid, sign) pairs, the case every accepted request takes, on a fresh
+    table of the default capacity, the C fast path or the Python path."""
+    folder = env.workdir / f"replay-{name}"
+    folder.mkdir(exist_ok=True)
+    overflow = SqliteReplayGuard(folder / "replay.db", REPLAY_RETENTION_MS)
+    clock = SystemClock()
+    guard = MappedReplayGuard(
+        folder / "replay.table", REPLAY_RETENTION_MS, REPLAY_CAPACITY, clock, overflow, c_probe=c_probe
+    )
+    signs = (f"{name}-{i:012d}" for i in itertools.count())
+
+    def measure(seconds: float | None = None) -> Measurement:
+        seconds = seconds or env.duration
+        deadline = time.perf_counter() + seconds
+        done = 0
+        while time.perf_counter() < deadline:
+            now = clock.now_ms()
+            for _ in range(1000):
+                if not guard.remember_now(REPLAY_APPID, next(signs), now):
+                    raise RuntimeError("a unique request was refused as a replay")
+            done += 1000
+        return Measurement(done / seconds, 0.0, 0.0, 0)
+
+    return Contender(name, measure, warm=lambda: measure(0.5))
+
+
+REPLAY_APPID = "00000000-0000-4000-8000-000000000000"
+
+
+def replay_paths(env: BenchEnv) -> Iterator[Result]:
+    """The replay table's Python path (installs without a C compiler) against its C fast path:
+    remember() calls/s side by side in one process (report)."""
+    entrants = [_replay_contender(env, "pyehsm", c_probe=False)]
+    if PROBE_IMPL == "c":
+        entrants.append(_replay_contender(env, "c", c_probe=True))
+    series = env.compare("replay_paths", lambda: entrants)
+    yield _row("replay_paths (python path)", series["pyehsm"], "c fast path", series.get("c"), 0.0, "report")
+
+
 SCENARIOS: dict[str, Callable[[BenchEnv], Iterator[Result]]] = {
     "encrypt": encrypt,
     "decrypt": decrypt,
@@ -508,4 +556,5 @@ SCENARIOS: dict[str, Callable[[BenchEnv], Iterator[Result]]] = {
     "generate_data_key": generate_data_key,
     "symmetric_p99": symmetric_p99,
     "scale_out": multinode.scale_out,
+    "replay_paths": replay_paths,
 }
