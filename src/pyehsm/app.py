@@ -26,10 +26,10 @@ from pyehsm.http.envelope import TIMESTAMP_WINDOW_MS
 from pyehsm.http.ratelimit import RateLimiter
 from pyehsm.http.routes import EhsmEndpoint, Receive, Scope, Send
 from pyehsm.keyring.domain import open_keyring
+from pyehsm.keyring.domain_key_rotation import DomainKeyRotation, maintain_forever
 from pyehsm.keyring.keyring import Keyring
 from pyehsm.keyring.pool import KeyPairPool
 from pyehsm.keyring.root import RootKeyProvider, root_provider_from_spec
-from pyehsm.keyring.rotation import DomainKeyRotation, maintain_forever
 from pyehsm.metrics import CONTENT_TYPE_LATEST, Metrics, refresh_forever
 from pyehsm.openapi import render_openapi
 from pyehsm.services.apps import AppService, EnrollPolicy

@@ -28,9 +28,7 @@ from pyehsm.clock import SystemClock
 from pyehsm.config import Settings
 from pyehsm.errors import StartupError
 from pyehsm.keyring.domain import ACTIVE_DK, ROOT_KIND, open_keyring, rotate_root
-from pyehsm.keyring.keyring import Keyring
-from pyehsm.keyring.root import FileRootKey, PassphraseRootKey, Pkcs11RootKey, RootKeyProvider, root_provider_from_spec
-from pyehsm.keyring.rotation import (
+from pyehsm.keyring.domain_key_rotation import (
     DEFAULT_BATCH,
     DEFAULT_PROPAGATION_MS,
     MIN_PROPAGATION_MS,
@@ -40,6 +38,8 @@ from pyehsm.keyring.rotation import (
     read_state,
     wrapped_counts,
 )
+from pyehsm.keyring.keyring import Keyring
+from pyehsm.keyring.root import FileRootKey, PassphraseRootKey, Pkcs11RootKey, RootKeyProvider, root_provider_from_spec
 from pyehsm.store.base import Store
 from pyehsm.store.sqlite import SqliteStore, connect, migrate
 
