@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 
 from pyehsm.app import Runtime
 from pyehsm.cli import main
-from pyehsm.cli.client import wrap_for_import
+from pyehsm.cli.byok import wrap_for_import
 from pyehsm.client import Client
 from pyehsm.clock import ManualClock, SystemClock
 from pyehsm.config import Settings
