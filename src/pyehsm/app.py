@@ -26,15 +26,15 @@ from pyehsm.http.envelope import TIMESTAMP_WINDOW_MS
 from pyehsm.http.ratelimit import RateLimiter
 from pyehsm.http.routes import EhsmEndpoint, Receive, Scope, Send
 from pyehsm.keyring.domain import open_keyring
+from pyehsm.keyring.domain_key_rotation import DomainKeyRotation, maintain_forever
 from pyehsm.keyring.keyring import Keyring
 from pyehsm.keyring.pool import KeyPairPool
 from pyehsm.keyring.root import RootKeyProvider, root_provider_from_spec
-from pyehsm.keyring.rotation import DomainKeyRotation, maintain_forever
 from pyehsm.metrics import CONTENT_TYPE_LATEST, Metrics, refresh_forever
 from pyehsm.openapi import render_openapi
 from pyehsm.services.apps import AppService, EnrollPolicy
 from pyehsm.services.asymmetric import AsymmetricService
-from pyehsm.services.attestation import open_attestation
+from pyehsm.services.attestation_setup import AttestationOptions, open_attestation
 from pyehsm.services.byok import ByokService
 from pyehsm.services.container import Services
 from pyehsm.services.crypto import SymmetricService
@@ -163,7 +163,7 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtim
         symmetric=symmetric,
         secrets=SecretService(store, keyring, symmetric, clock),
         asymmetric=AsymmetricService(keys, symmetric),
-        attestation=open_attestation(settings, store, clock),
+        attestation=open_attestation(_attestation_options(settings), store, clock),
         byok=ByokService(store, keyring, keys, pool, clock),
         version=VERSION,
         git_sha=git_sha(),
@@ -205,6 +205,20 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtim
         )
     )
     return runtime
+
+
+def _attestation_options(settings: Settings) -> AttestationOptions:
+    return AttestationOptions(
+        pccs_cache_dir=settings.pccs_cache_dir,
+        simulation_material_path=settings.simulation_material_path,
+        simulation_root_path=settings.simulation_root_path,
+        collateral_dir=settings.collateral_dir,
+        pccs_url=settings.pccs_url,
+        pccs_cache_entries=settings.pccs_cache_entries,
+        tcb_allow=settings.tcb_allow,
+        quote_provider=settings.quote_provider,
+        trust_simulated_roots=settings.trust_simulated_roots,
+    )
 
 
 async def coherent_cache(

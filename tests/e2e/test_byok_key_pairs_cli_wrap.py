@@ -6,7 +6,7 @@ from __future__ import annotations
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from pyehsm.cli.client import wrap_for_import
+from pyehsm.cli.byok import wrap_for_import
 from pyehsm.client import Client
 
 

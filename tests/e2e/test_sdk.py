@@ -130,7 +130,7 @@ def test_quote_policies(client: Client) -> None:
 
 
 def test_byok_import(client: Client) -> None:
-    from pyehsm.cli.client import wrap_for_import
+    from pyehsm.cli.byok import wrap_for_import
 
     keyid = client.create_key("EH_AES_GCM_256", origin="EH_EXTERNAL_KEY")
     params = client.get_parameters_for_import(keyid, "EH_RSA_2048")

@@ -15,14 +15,12 @@ from click.testing import CliRunner, Result
 
 from pyehsm.app import Runtime
 from pyehsm.cli import main
-from pyehsm.cli.client import wrap_for_import
+from pyehsm.cli.byok import wrap_for_import
 from pyehsm.client import Client
 from pyehsm.clock import ManualClock, SystemClock
 from pyehsm.config import Settings
 from pyehsm.keyring.domain import open_keyring
-from pyehsm.keyring.keyring import Keyring, MaterialRef
-from pyehsm.keyring.root import FileRootKey
-from pyehsm.keyring.rotation import (
+from pyehsm.keyring.domain_key_rotation import (
     AAD_BUILDERS,
     META_WRAPPED,
     MIN_PROPAGATION_MS,
@@ -33,6 +31,8 @@ from pyehsm.keyring.rotation import (
     read_state,
     wrapped_counts,
 )
+from pyehsm.keyring.keyring import Keyring, MaterialRef
+from pyehsm.keyring.root import FileRootKey
 from pyehsm.store.base import WRAPPED_KINDS, Store
 from pyehsm.store.postgres import PostgresStore
 from pyehsm.store.records import AppRecord, KeyRecord, KeyState, KeyVersionRecord

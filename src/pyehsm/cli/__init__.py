@@ -4,7 +4,21 @@ from __future__ import annotations
 
 import click
 
-from pyehsm.cli import apps, attest, client, data, files, profile, rootkey, server, signing
+from pyehsm.cli import (
+    apps,
+    attest,
+    backup,
+    client,
+    data,
+    encryption,
+    files,
+    keys,
+    profile,
+    rootkey,
+    secrets,
+    server,
+    signing,
+)
 from pyehsm.version import VERSION
 
 
@@ -14,7 +28,7 @@ def main() -> None:
     """pyehsm: a key management service wire-compatible with the eHSM-KMS REST API."""
 
 
-for _module in (server, data, attest, rootkey, client, signing, files, profile):
+for _module in (server, data, attest, rootkey, backup, client, keys, encryption, secrets, signing, files, profile):
     for _command in _module.COMMANDS:
         main.add_command(_command)
 for _command in apps.APP_COMMANDS:  # server-side settings of an app, beside the client's `app enroll`

@@ -184,7 +184,7 @@ def verify(
     """Verify the DCAP quote in QUOTE_FILE (raw bytes or base64) and print the verdict and its claims."""
     from pyehsm.attest.verify import TcbPolicy, match_policy, verify_quote
     from pyehsm.errors import StartupError
-    from pyehsm.services.attestation import read_trusted_root
+    from pyehsm.services.attestation_setup import read_trusted_root
 
     quote = read_quote_file(quote_file)
     now = int(time.time()) if at is None else at

@@ -29,9 +29,9 @@ import click
 from pyehsm.cli.server import base_settings, data_dir_option, done, fail, output_option
 from pyehsm.errors import StartupError
 from pyehsm.keyring.domain import open_keyring
+from pyehsm.keyring.domain_key_rotation import AAD_BUILDERS, META_WRAPPED
 from pyehsm.keyring.keyring import Keyring, UnwrapError
 from pyehsm.keyring.root import RootKeyProvider, root_provider_from_spec
-from pyehsm.keyring.rotation import AAD_BUILDERS, META_WRAPPED
 from pyehsm.store.base import WRAPPED_KINDS, PortableStore, Store, TableInfo
 from pyehsm.store.sqlite import SqliteStore
 

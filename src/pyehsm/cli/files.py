@@ -32,7 +32,8 @@ import click
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from pyehsm.cli.client import Connection, _aad, _aad_option, emit_json, with_connection
+from pyehsm.cli.connection import Connection, with_connection
+from pyehsm.cli.io import aad_option, emit_json, read_aad
 
 MAGIC = b"PYEHSMF1"
 VERSION = 1
@@ -221,7 +222,7 @@ _out_arg = click.argument("target", metavar="OUT")
 @click.option("--keyid", "-k", required=True, help="A symmetric CMK (GenerateDataKey).")
 @_in_arg
 @_out_arg
-@_aad_option
+@aad_option
 @click.option(
     "--chunk-size",
     type=click.IntRange(1, MAX_CHUNK),
@@ -236,7 +237,7 @@ def encrypt_file(conn: Connection, keyid: str, source: str, target: str, aad: st
     Envelope encryption: GenerateDataKey gives a 256-bit data key; the data is encrypted here with
     AES-256-GCM in authenticated chunks; OUT holds only the encrypted data key. Format: docs/file-encryption.md.
     """
-    context = _aad(aad) or b""
+    context = read_aad(aad) or b""
     with conn.client() as client:
         plain_key, wrapped = client.generate_data_key(keyid, DATA_KEY_BYTES, context or None)
     key = bytearray(plain_key)

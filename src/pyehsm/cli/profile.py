@@ -12,16 +12,16 @@ from pathlib import Path
 
 import click
 
-from pyehsm.cli.client import (
+from pyehsm.cli.connection import (
     DEFAULT_PROFILE,
     DEFAULT_URL,
     api_errors,
     default_credentials_path,
-    emit_json,
     make_client,
     read_profile,
     write_profile,
 )
+from pyehsm.cli.io import emit_json
 from pyehsm.client import Client
 
 

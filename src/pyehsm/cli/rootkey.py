@@ -1,20 +1,12 @@
-"""Root-key and domain-key custody: `pyehsm root-key ...`, `pyehsm domain-key ...`, `pyehsm backup|restore`.
+"""Root-key and domain-key custody: `pyehsm root-key ...`, `pyehsm domain-key ...` (backups: cli/backup.py).
 
 These run on a server machine (they open the store and the root key directly, like `pyehsm enroll`),
 also while nodes are serving: every change is a compare-and-swap in the store.
-
-Backups: `pyehsm backup FILE` copies the SQLite database with SQLite's online backup API (a consistent
-snapshot while the server runs). A snapshot holds only wrapped values (key material, apikeys and the
-domain keys are all wrapped); it is useless without the root key, which it never contains: keep the
-root key (file, passphrase or token) separately. For PostgreSQL use the database's own tools, e.g.
-``pg_dump --format=custom --file=pyehsm.dump "$PYEHSM_STORE"`` and ``pg_restore --dbname=... pyehsm.dump``
-into an empty database (the same properties hold: only wrapped values, useless without the root key).
 """
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -23,14 +15,12 @@ from typing import Any
 
 import click
 
-from pyehsm.cli.server import base_settings, data_dir_option, done, fail, output_option
+from pyehsm.cli.server import base_settings, data_dir_option, fail
 from pyehsm.clock import SystemClock
 from pyehsm.config import Settings
 from pyehsm.errors import StartupError
 from pyehsm.keyring.domain import ACTIVE_DK, ROOT_KIND, open_keyring, rotate_root
-from pyehsm.keyring.keyring import Keyring
-from pyehsm.keyring.root import FileRootKey, PassphraseRootKey, Pkcs11RootKey, RootKeyProvider, root_provider_from_spec
-from pyehsm.keyring.rotation import (
+from pyehsm.keyring.domain_key_rotation import (
     DEFAULT_BATCH,
     DEFAULT_PROPAGATION_MS,
     MIN_PROPAGATION_MS,
@@ -40,11 +30,12 @@ from pyehsm.keyring.rotation import (
     read_state,
     wrapped_counts,
 )
+from pyehsm.keyring.keyring import Keyring
+from pyehsm.keyring.root import FileRootKey, PassphraseRootKey, Pkcs11RootKey, RootKeyProvider, root_provider_from_spec
 from pyehsm.store.base import Store
-from pyehsm.store.sqlite import SqliteStore, connect, migrate
 
 _data_dir = data_dir_option
-_store = click.option("--store", default=None, help="Store URL (default: SQLite in the data dir).")
+store_option = click.option("--store", default=None, help="Store URL (default: SQLite in the data dir).")
 _root_key = click.option("--root-key", default=None, help="The store's root key provider (see `pyehsm serve`).")
 
 
@@ -71,7 +62,9 @@ async def opened(settings: Settings) -> AsyncIterator[Opened]:
     root = root_provider_from_spec(settings.root_key_spec)
     try:
         if await store.get_meta(ACTIVE_DK) is None:
-            raise StartupError(f"no pyehsm store with a domain key at {_where(settings)}: start pyehsm there first")
+            raise StartupError(
+                f"no pyehsm store with a domain key at {store_location(settings)}: start pyehsm there first"
+            )
         keyring = await open_keyring(store, root)
         yield Opened(store, root, keyring)
     finally:
@@ -79,15 +72,11 @@ async def opened(settings: Settings) -> AsyncIterator[Opened]:
         await store.close()
 
 
-def _sqlite_path(settings: Settings) -> Path:
-    return Path(settings.store.removeprefix("sqlite:")) if settings.store else settings.sqlite_path
-
-
-def _where(settings: Settings) -> str:
+def store_location(settings: Settings) -> str:
     return settings.store.split("@")[-1] if settings.store else str(settings.sqlite_path)
 
 
-def _run(work: Coroutine[Any, Any, None]) -> None:
+def run_or_fail(work: Coroutine[Any, Any, None]) -> None:
     try:
         asyncio.run(work)
     except StartupError as exc:
@@ -124,7 +113,7 @@ def root_key_generate(spec: str) -> None:
 @root_key.command("rotate")
 @click.option("--to", "target", required=True, help="The new root key provider spec (file:, passphrase, pkcs11:).")
 @_data_dir
-@_store
+@store_option
 @_root_key
 def root_key_rotate(target: str, data_dir: Path | None, store: str | None, root_key: str | None) -> None:
     """Re-wrap the domain keys under a new root key (O(1)); the old one is no longer needed afterwards.
@@ -145,7 +134,7 @@ def root_key_rotate(target: str, data_dir: Path | None, store: str | None, root_
         s = await _open_store(settings)
         try:
             if await s.get_meta(ACTIVE_DK) is None:
-                raise StartupError(f"no pyehsm store with a domain key at {_where(settings)}")
+                raise StartupError(f"no pyehsm store with a domain key at {store_location(settings)}")
             return await rotate_root(s, old, new)
         finally:
             old.close()
@@ -191,7 +180,7 @@ def _describe_state(state: RotationState | None) -> str:
 @click.option("--max-batches", type=click.IntRange(min=1), default=None, help="Stop after N batches (resume later).")
 @click.option("--background", is_flag=True, help="Only create the key; the running nodes do the rest.")
 @_data_dir
-@_store
+@store_option
 @_root_key
 def domain_key_rotate(
     resume: bool,
@@ -251,12 +240,12 @@ def domain_key_rotate(
                     click.echo(f"{_describe_state(state)}; waiting {wait:.0f} s for every node to catch up")
                     await asyncio.sleep(min(wait, 5.0))
 
-    _run(run())
+    run_or_fail(run())
 
 
 @domain_key.command("status")
 @_data_dir
-@_store
+@store_option
 def domain_key_status(data_dir: Path | None, store: str | None) -> None:
     """The active domain key, the rotation state and how many values each domain key wraps."""
     settings = base_settings(data_dir, store, None)
@@ -275,129 +264,7 @@ def domain_key_status(data_dir: Path | None, store: str | None) -> None:
         finally:
             await s.close()
 
-    _run(run())
+    run_or_fail(run())
 
 
-# -- backup / restore ---------------------------------------------------------------------------------
-@click.command()
-@click.argument("file", type=click.Path(path_type=Path))
-@_data_dir
-@_store
-@output_option
-def backup(file: Path, data_dir: Path | None, store: str | None, output: str) -> None:
-    """Write a consistent snapshot of the SQLite store to FILE (0600); safe while the server runs.
-
-    The snapshot holds only wrapped values and never the root key: keep that separately. PostgreSQL:
-    use `pg_dump --format=custom` (see the module documentation).
-    """
-    settings = base_settings(data_dir, store, None)
-    if settings.store and not settings.store.startswith("sqlite:"):
-        fail(
-            StartupError(
-                "backup copies the embedded SQLite store; for PostgreSQL run "
-                '`pg_dump --format=custom --file=FILE "$PYEHSM_STORE"` (it too holds only wrapped values)'
-            )
-        )
-    if file.exists():
-        fail(StartupError(f"{file} already exists; pick a new file name"))
-    source = _sqlite_path(settings)
-    if not source.is_file():
-        fail(StartupError(f"no pyehsm store at {source}"))
-
-    async def run() -> None:
-        s = SqliteStore(source)
-        await s.open()
-        try:
-            if await s.get_meta(ACTIVE_DK) is None:
-                raise StartupError(f"no pyehsm store with a domain key at {source}")
-            s.backup_to(file)
-        finally:
-            await s.close()
-        check = _inspect_snapshot(file)
-        done(
-            f"wrote {file}: schema {check.schema}, {check.apps} app(s), {check.keys} key(s), "
-            f"domain key {check.active_dk}; it is useless without the {check.root_kind} root key (not included)",
-            file=str(file),
-            schema=check.schema,
-            apps=check.apps,
-            keys=check.keys,
-            domain_key=check.active_dk,
-            root_kind=check.root_kind,
-        )
-
-    _run(run())
-
-
-@dataclass(frozen=True)
-class SnapshotInfo:
-    schema: int
-    apps: int
-    keys: int
-    active_dk: int
-    root_kind: str
-
-
-def _inspect_snapshot(file: Path) -> SnapshotInfo:
-    """Check that FILE is an intact pyehsm SQLite snapshot and summarise it (read-only)."""
-    if not file.is_file():
-        raise StartupError(f"{file} does not exist")
-    try:
-        conn = sqlite3.connect(f"file:{file}?mode=ro", uri=True)
-    except sqlite3.Error:
-        raise StartupError(f"{file} is not a SQLite database") from None
-    try:
-        if conn.execute("PRAGMA integrity_check").fetchone() != ("ok",):
-            raise StartupError(f"{file} is damaged (SQLite integrity check failed)")
-        schema = int(conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0])
-        meta = dict(conn.execute("SELECT name, value FROM meta WHERE name IN (?, ?)", (ACTIVE_DK, ROOT_KIND)))
-        apps = int(conn.execute("SELECT COUNT(*) FROM apps").fetchone()[0])
-        keys = int(conn.execute("SELECT COUNT(*) FROM keys").fetchone()[0])
-    except sqlite3.Error:
-        raise StartupError(f"{file} is not a pyehsm snapshot") from None
-    finally:
-        conn.close()
-    if ACTIVE_DK not in meta:
-        raise StartupError(f"{file} is not a pyehsm snapshot (no domain key)")
-    kind = bytes(meta[ROOT_KIND]).decode() if ROOT_KIND in meta else "file"
-    return SnapshotInfo(schema, apps, keys, int(bytes(meta[ACTIVE_DK]).decode()), kind)
-
-
-@click.command()
-@click.argument("file", type=click.Path(path_type=Path))
-@_data_dir
-@_store
-@output_option
-def restore(file: Path, data_dir: Path | None, store: str | None, output: str) -> None:
-    """Bring a `pyehsm backup` snapshot back into a new data directory (never over an existing store).
-
-    Start pyehsm on it with the root key the snapshot was made with.
-    """
-    settings = base_settings(data_dir, store, None)
-    if settings.store and not settings.store.startswith("sqlite:"):
-        fail(StartupError("restore writes the embedded SQLite store; for PostgreSQL use pg_restore"))
-    target = _sqlite_path(settings)
-    try:
-        info = _inspect_snapshot(file)
-        if target.exists():
-            raise StartupError(f"{target} already exists: restore only into a new data directory")
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        source = sqlite3.connect(f"file:{file}?mode=ro", uri=True)
-        dest = connect(target)  # created 0600
-        try:
-            source.backup(dest)
-            migrate(dest)
-        finally:
-            source.close()
-            dest.close()
-    except StartupError as exc:
-        fail(exc)
-    done(
-        f"restored {info.apps} app(s) and {info.keys} key(s) into {target}; start pyehsm with the "
-        f"{info.root_kind} root key the snapshot was made with",
-        apps=info.apps,
-        keys=info.keys,
-        store=str(target),
-    )
-
-
-COMMANDS = [root_key, domain_key, backup, restore]
+COMMANDS = [root_key, domain_key]

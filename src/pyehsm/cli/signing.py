@@ -18,17 +18,8 @@ from pathlib import Path
 import click
 from cryptography.hazmat.primitives import hashes
 
-from pyehsm.cli.client import (
-    Connection,
-    _b64_input_option,
-    _out_option,
-    _raw_option,
-    check_size,
-    emit_binary,
-    emit_json,
-    read_data,
-    with_connection,
-)
+from pyehsm.cli.connection import Connection, with_connection
+from pyehsm.cli.io import base64_input_option, check_size, emit_binary, emit_json, out_option, raw_option, read_data
 from pyehsm.client import Client
 from pyehsm.client.operations import DEFAULT_DIGEST, DEFAULT_MESSAGE_TYPE, DEFAULT_SIGN_PADDING
 from pyehsm.crypto.keyspecs import DIGEST_NAMES, KEYSPECS, MESSAGE_TYPES, PADDING_NAMES, Family
@@ -110,8 +101,8 @@ def file_digest(client: Client, keyid: str, path: Path, digest: str | None) -> t
 @_digest_option
 @_padding_option
 @_message_type_option
-@_raw_option
-@_out_option
+@raw_option
+@out_option
 @with_connection()
 def sign(
     conn: Connection,
@@ -146,7 +137,7 @@ def sign(
 @_digest_option
 @_padding_option
 @_message_type_option
-@_b64_input_option
+@base64_input_option
 @with_connection()
 def verify(
     conn: Connection,

@@ -5,7 +5,7 @@ Meta rows (store.meta):
     root.params   that provider's public parameters (Argon2 salt and costs, PKCS#11 mechanism)
     dk.<id>       domain key <id>, wrapped by the root key with AAD "pyehsm:dk:v1|<id>"
     dk.active     the id new values are wrapped under
-    dk.rotation   domain-key rotation state (keyring/rotation.py)
+    dk.rotation   domain-key rotation state (keyring/domain_key_rotation.py)
 
 Nothing is written to an existing store before its domain keys unwrapped: a wrong root key changes nothing.
 """

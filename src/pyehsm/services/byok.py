@@ -47,7 +47,7 @@ from pyehsm.store.records import ImportParamsRecord, KeyRecord, KeyState
 log = logging.getLogger(__name__)
 
 TOKEN_TTL_MS = 24 * 3600 * 1000
-# The DK-wrapped values of BYOK, as keyring/rotation.py re-wraps them (one definition, in the keyring):
+# The DK-wrapped values of BYOK, as keyring/domain_key_rotation.py re-wraps them (one definition, in the keyring):
 TOKEN_KEY_META = BYOK_TOKEN_KEY_META  # meta row holding the import-token MAC key
 TOKEN_KEY_AAD = BYOK_TOKEN_KEY_AAD
 wrapping_key_aad = import_key_aad  # AAD of import_tokens.wrapped_private_key

@@ -33,7 +33,7 @@ kind           column                              key (resume cursor)   owner (
 "secrets_key"  secret_keys.wrapped_material        (appid,)              (appid, keyid)
 "import_key"   import_tokens.wrapped_private_key   (keyid,)              (appid, keyid, token_id, wrapping_keyspec)
 DK-wrapped values kept in the meta table (the BYOK token key) are re-wrapped with replace_meta.
-A new DK-wrapped column adds a kind here, in both stores and in keyring/rotation.py (its AAD).
+A new DK-wrapped column adds a kind here, in both stores and in keyring/domain_key_rotation.py (its AAD).
 """
 
 
@@ -103,7 +103,7 @@ class Store(Protocol):
         """
         ...
 
-    # -- domain-key rotation (keyring/rotation.py; the kinds and their columns: WRAPPED_KINDS) --------
+    # -- domain-key rotation (keyring/domain_key_rotation.py; the kinds and their columns: WRAPPED_KINDS) --------
     async def list_wrapped(
         self, kind: str, below: bytes, after: tuple[str | int, ...] | None, limit: int
     ) -> list[WrappedValue]:
@@ -250,7 +250,7 @@ class BlockingMetaReader(Protocol):
     """A store that can read one meta row without awaiting (SQLite; PostgreSQL may add it with a short
     synchronous connection). The keyring uses it, rarely, to load a domain key another node created
     when a wrapped value names it (Keyring dk_loader); without it nodes learn new domain keys from the
-    periodic refresh (keyring/rotation.py) and the rotation's propagation delay covers the gap."""
+    periodic refresh (keyring/domain_key_rotation.py) and the rotation's propagation delay covers the gap."""
 
     def read_meta_blocking(self, name: str) -> bytes | None: ...
 
