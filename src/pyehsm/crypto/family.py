@@ -278,6 +278,11 @@ class WrappingFamily(KeyFamily, Protocol):
         """ValueError if ``pkcs8_der`` is not a key pair of ``spec``."""
         ...
 
+    def wrap(self, public_pem: str, material: bytes) -> tuple[bytes, str]:
+        """The client side: ``material`` wrapped under the import public key, and the padding_mode to send.
+        ValueError if ``public_pem`` is not a public key of this family."""
+        ...
+
 
 def usages_of(operations: frozenset[Operation]) -> tuple[KeyUsage, ...]:
     """The usages a key can usefully have: one some operation wants, or any usage when an operation (GetPublicKey)

@@ -17,13 +17,14 @@ callers cache the parsed objects.
 from __future__ import annotations
 
 import enum
+import os
 from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
-from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap_with_padding
+from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap_with_padding, aes_key_wrap_with_padding
 
 from pyehsm.crypto.family import (
     PADDING_REQUIRED,
@@ -375,6 +376,19 @@ class RsaFamily(FamilyBase):
 
     def load_wrapping_key(self, spec: KeySpec, pkcs8_der: bytes) -> RsaWrappingKey:
         return RsaWrappingKey(spec, pkcs8_der)
+
+    def wrap(self, public_pem: str, material: bytes) -> tuple[bytes, str]:
+        """OAEP (SHA-256, MGF1-SHA-256) when the material fits, else RSA-AES key wrap (an OAEP-wrapped ephemeral
+        AES-256 key followed by AES-KWP of the material). The PEM may be PKCS#1 or SubjectPublicKeyInfo."""
+        public = serialization.load_pem_public_key(public_pem.encode())
+        if not isinstance(public, rsa.RSAPublicKey):
+            raise ValueError("not an RSA public key")
+        oaep = _oaep()
+        if len(material) <= public.key_size // 8 - 2 * OAEP_HASH_BYTES - 2:
+            return public.encrypt(material, oaep), "EH_RSA_PKCS1_OAEP"
+        ephemeral = os.urandom(32)
+        wrapped = public.encrypt(ephemeral, oaep) + aes_key_wrap_with_padding(ephemeral, material)
+        return wrapped, "EH_RSA_AES_KEY_WRAP"
 
 
 RSA = RsaFamily()

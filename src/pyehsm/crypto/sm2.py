@@ -154,5 +154,12 @@ class Sm2Family(FamilyBase):
     def load_wrapping_key(self, spec: KeySpec, pkcs8_der: bytes) -> Sm2WrappingKey:
         return Sm2WrappingKey(pkcs8_der)
 
+    def wrap(self, public_pem: str, material: bytes) -> tuple[bytes, str]:
+        """SM2 encryption (the server ignores padding_mode for SM2 wrapping keys; OAEP's name is sent)."""
+        try:
+            return SM2PublicKey.from_pem(public_pem.encode()).encrypt(material), "EH_RSA_PKCS1_OAEP"
+        except SM2Error as exc:
+            raise ValueError("not an SM2 public key") from exc
+
 
 SM2 = Sm2Family()
