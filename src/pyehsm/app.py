@@ -37,9 +37,9 @@ from pyehsm.services.asymmetric import AsymmetricService
 from pyehsm.services.attestation_setup import AttestationOptions, open_attestation
 from pyehsm.services.byok import ByokService
 from pyehsm.services.container import Services
-from pyehsm.services.crypto import SymmetricService
 from pyehsm.services.keys import KeyService
 from pyehsm.services.secrets import SecretService
+from pyehsm.services.symmetric import SymmetricService
 from pyehsm.store.base import ReplayGuard, Store
 from pyehsm.store.cache import CachingStore
 from pyehsm.store.mapped_replay import PROBE_IMPL, MappedReplayGuard

@@ -24,8 +24,7 @@ from pyehsm.crypto.asymmetric import (
     load_key,
     load_public_key,
 )
-from pyehsm.crypto.keygen import generate_material
-from pyehsm.crypto.keyspecs import DIGEST_SIZES, KEYSPECS, keyspec
+from pyehsm.crypto.keyspecs import DIGEST_SIZES, KEYSPECS, generate_material, keyspec
 from pyehsm.crypto.rsa import RsaPublicKey, RsaSignature
 
 SHA2 = ("EH_SHA_224", "EH_SHA_256", "EH_SHA_384", "EH_SHA_512")

@@ -23,9 +23,9 @@ from pyehsm.crypto.key_import import (
     WrappingKey,
     check_material,
     import_scheme,
-    pkcs8_algorithm,
 )
 from pyehsm.crypto.keyspecs import KEYSPECS, keyspec
+from pyehsm.crypto.pkcs8 import pkcs8_algorithm
 
 OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
 PKCS8 = (serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())

@@ -8,7 +8,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from pyehsm.crypto.keygen import generate_material, is_slow
 from pyehsm.crypto.keyspecs import (
     ASYMMETRIC_KEYSPEC_NAMES,
     KEYSPEC_NAMES,
@@ -20,6 +19,8 @@ from pyehsm.crypto.keyspecs import (
     KeyUsage,
     Operation,
     Origin,
+    generate_material,
+    is_slow,
     keyspec,
 )
 from pyehsm.crypto.sm2 import SM2PrivateKey

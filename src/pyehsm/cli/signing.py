@@ -22,7 +22,7 @@ from pyehsm.cli.connection import Connection, with_connection
 from pyehsm.cli.io import base64_input_option, check_size, emit_binary, emit_json, out_option, raw_option, read_data
 from pyehsm.client import Client
 from pyehsm.client.operations import DEFAULT_DIGEST, DEFAULT_MESSAGE_TYPE, DEFAULT_SIGN_PADDING
-from pyehsm.crypto.keyspecs import DIGEST_NAMES, KEYSPECS, MESSAGE_TYPES, PADDING_NAMES, Family
+from pyehsm.crypto.keyspecs import DIGEST_NAMES, KEYSPECS, MESSAGE_TYPES, PADDING_NAMES, Operation
 
 CHUNK = 1 << 20
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
@@ -83,11 +83,11 @@ def file_digest(client: Client, keyid: str, path: Path, digest: str | None) -> t
     spec = next((KEYSPECS.get(k.keyspec) for k in client.list_key() if k.keyid == keyid), None)
     if spec is None:
         raise click.UsageError(f"key {keyid} is not among this app's keys (pyehsm key list)")
-    if spec.family not in (Family.RSA, Family.EC, Family.SM2):
+    if not (spec.supports(Operation.SIGN) and spec.supports(Operation.PUBLIC_KEY)):  # key pairs that sign
         raise click.UsageError(f"--file signs with RSA, EC and SM2 keys; {keyid} is {spec.name}")
     mode = digest or spec.default_digest
-    if (spec.family is Family.SM2) != (mode == "EH_SM3"):
-        raise click.UsageError(f"{spec.name} keys sign with {'EH_SM3' if spec.family is Family.SM2 else 'SHA-2'}")
+    if mode not in spec.family.digests:
+        raise click.UsageError(f"{spec.name} keys sign with {'EH_SM3' if 'EH_SM3' in spec.family.digests else 'SHA-2'}")
     hasher = hashes.Hash(_HASHES[mode]())
     for chunk in _chunks(path):
         hasher.update(chunk)

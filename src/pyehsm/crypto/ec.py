@@ -1,4 +1,5 @@
-"""ECDSA (FIPS 186-5 / SEC 1) on the NIST curves and secp256k1 over ``cryptography``.
+"""The EC key family (EH_EC_P224/P256/P256K/P384/P521): ECDSA (FIPS 186-5 / SEC 1) on the NIST curves and
+secp256k1 over ``cryptography``.
 
 Signatures are DER ``SEQUENCE { r INTEGER, s INTEGER }``. ``prehashed`` signs or verifies a digest the
 caller computed with ``hash_alg`` (its length is checked by the caller against the digest size).
@@ -7,12 +8,34 @@ Verification returns False for any signature that does not verify, malformed DER
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
+from pyehsm.crypto.family import (
+    SHA2_DIGESTS,
+    FamilyBase,
+    KeyMaterialError,
+    KeyUsage,
+    Operation,
+    check_digest,
+    no_encryption,
+)
+from pyehsm.crypto.pkcs8 import OID_EC_PUBLIC_KEY, PKCS8_ENCODING, pkcs8_algorithm
+
+if TYPE_CHECKING:
+    from pyehsm.crypto.keyspecs import KeySpec
+
+EC_CURVES: dict[str, type[ec.EllipticCurve]] = {
+    "secp224r1": ec.SECP224R1,
+    "secp256r1": ec.SECP256R1,
+    "secp256k1": ec.SECP256K1,
+    "secp384r1": ec.SECP384R1,
+    "secp521r1": ec.SECP521R1,
+}
 
 
 class EcKeyError(ValueError):
@@ -101,3 +124,94 @@ class EcPrivateKey:
 
     def __reduce__(self) -> NoReturn:
         raise TypeError("EC private keys cannot be pickled")
+
+
+# ------------------------------------------------------------------------------------------------
+# the family: wire parameters (digest_mode, message_type) on top of the primitives above; padding is ignored
+# ------------------------------------------------------------------------------------------------
+
+
+class EcPublic:
+    family = "EC"
+    digests = SHA2_DIGESTS
+
+    def __init__(self, public: EcPublicKey) -> None:
+        self._public = public
+        self._pem = public.to_pem()
+
+    def public_pem(self) -> str:
+        return self._pem
+
+    def verify(self, signature: bytes, message: bytes, *, digest: str, prehashed: bool, padding: str | None) -> bool:
+        alg = check_digest(self.family, self.digests, digest, prehashed, message)
+        return self._public.verify(signature, message, alg, prehashed=prehashed)
+
+    def encrypt(self, plaintext: bytes, padding: str | None) -> bytes:
+        no_encryption(self.family)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._public.curve}>"
+
+
+class EcPair(EcPublic):
+    def __init__(self, private: EcPrivateKey) -> None:
+        super().__init__(private.public)
+        self._private = private
+
+    def sign(self, message: bytes, *, digest: str, prehashed: bool, padding: str | None) -> bytes:
+        alg = check_digest(self.family, self.digests, digest, prehashed, message)
+        return self._private.sign(message, alg, prehashed=prehashed)
+
+    def decrypt(self, ciphertext: bytes, padding: str | None) -> bytes:
+        no_encryption(self.family)
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("private keys cannot be pickled")
+
+
+class EcFamily(FamilyBase):
+    name = "EC"
+    symmetric = False
+    operations = frozenset({Operation.SIGN, Operation.PUBLIC_KEY})
+    default_usage = KeyUsage.SIGN_VERIFY
+    digests = SHA2_DIGESTS
+    message_types = frozenset({"EH_RAW", "EH_DIGEST"})
+    sign_paddings: frozenset[str] = frozenset()
+    encrypt_paddings: frozenset[str] = frozenset()
+    parse_in_thread = True
+    pregenerate = True
+
+    def generate(self, spec: KeySpec) -> bytes:
+        return ec.generate_private_key(EC_CURVES[spec.curve]()).private_bytes(*PKCS8_ENCODING)
+
+    def load_private(self, spec: KeySpec, material: bytes) -> EcPair:
+        try:
+            key = EcPrivateKey.from_pkcs8_der(material)
+        except EcKeyError:
+            raise KeyMaterialError from None
+        if key.curve != spec.curve:
+            raise KeyMaterialError
+        return EcPair(key)
+
+    def load_public(self, spec: KeySpec, spki_der: bytes) -> EcPublic:
+        try:
+            key = EcPublicKey.from_spki_der(spki_der)
+        except EcKeyError:
+            raise KeyMaterialError from None
+        if key.curve != spec.curve:
+            raise KeyMaterialError
+        return EcPublic(key)
+
+    def check_import(self, spec: KeySpec, material: bytes) -> bytes:
+        if pkcs8_algorithm(material) != OID_EC_PUBLIC_KEY:
+            raise ValueError
+        key = serialization.load_der_private_key(material, None)  # point on the curve, public point == d*G
+        if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != spec.curve:
+            raise ValueError
+        return key.private_bytes(*PKCS8_ENCODING)
+
+    def import_rule(self, spec: KeySpec) -> str:
+        return f"an unencrypted PKCS#8 DER EC private key on curve {spec.curve}"
+
+
+EC = EcFamily()

@@ -1,14 +1,54 @@
 """THE registry of keyspecs, usages, origins, paddings and digests.
 
-Every rule of the form "what can this keyspec do" lives here and nowhere else: callers ask the
-registry instead of comparing keyspec names.
+One row per keyspec; each row points to its family object (a :class:`~pyehsm.crypto.family.KeyFamily`,
+one module per family), which knows how to generate, load and import the keyspec's material and which
+operations, usages, digests, paddings and message types it allows. Every rule of the form "what can this
+keyspec do" is answered here or by the row's family: callers never compare keyspec or family names.
+Adding a key family is one module under crypto/ and one row here (docs/contributing-key-families.md).
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Final, Literal, get_args
+
+from pyehsm.crypto.aes_gcm import AES_GCM
+from pyehsm.crypto.ec import EC
+from pyehsm.crypto.family import DIGEST_SIZES, KeyFamily, KeyUsage, Operation, usages_of
+from pyehsm.crypto.hmac import HMAC
+from pyehsm.crypto.rsa import RSA
+from pyehsm.crypto.sm2 import SM2
+from pyehsm.crypto.sm4 import SM4_CBC, SM4_CTR
+
+__all__ = [  # DIGEST_SIZES, KeyFamily, KeyUsage and Operation are re-exported: the registry's vocabulary
+    "ASYMMETRIC_KEYSPEC_NAMES",
+    "DIGEST_NAMES",
+    "DIGEST_SIZES",
+    "KEYSPECS",
+    "KEYSPEC_NAMES",
+    "MESSAGE_TYPES",
+    "ORIGIN_NAMES",
+    "PADDING_NAMES",
+    "USAGE_NAMES",
+    "WRAPPING_KEYSPEC_NAMES",
+    "DigestName",
+    "Family",
+    "KeyFamily",
+    "KeySpec",
+    "KeySpecName",
+    "KeyUsage",
+    "MessageTypeName",
+    "Operation",
+    "Origin",
+    "OriginName",
+    "PaddingName",
+    "UsageName",
+    "WrappingKeySpecName",
+    "generate_material",
+    "is_slow",
+    "keyspec",
+]
 
 # Wire names, written once; payload Structs use these Literals so msgspec validates them.
 KeySpecName = Literal[
@@ -36,19 +76,16 @@ MessageTypeName = Literal["EH_RAW", "EH_DIGEST"]
 WrappingKeySpecName = Literal["EH_RSA_2048", "EH_RSA_3072", "EH_RSA_4096", "EH_SM2"]
 
 
-class Family(enum.Enum):
-    AES_GCM = "AES_GCM"
-    SM4_CTR = "SM4_CTR"
-    SM4_CBC = "SM4_CBC"
-    HMAC = "HMAC"
-    RSA = "RSA"
-    EC = "EC"
-    SM2 = "SM2"
+class Family:
+    """The family objects by name, for code that must name one (tests, docs); rows hold the objects."""
 
-
-class KeyUsage(enum.Enum):
-    ENCRYPT_DECRYPT = "EH_KEYUSAGE_ENCRYPT_DECRYPT"
-    SIGN_VERIFY = "EH_KEYUSAGE_SIGN_VERIFY"
+    AES_GCM: Final = AES_GCM
+    SM4_CTR: Final = SM4_CTR
+    SM4_CBC: Final = SM4_CBC
+    HMAC: Final = HMAC
+    RSA: Final = RSA
+    EC: Final = EC
+    SM2: Final = SM2
 
 
 class Origin(enum.Enum):
@@ -56,27 +93,10 @@ class Origin(enum.Enum):
     EXTERNAL = "EH_EXTERNAL_KEY"
 
 
-class Operation(enum.Enum):
-    """What a request wants to do with a key; checked against keyspec and usage."""
-
-    ENCRYPT = "Encrypt"  # symmetric Encrypt/Decrypt and data keys
-    ASYMMETRIC_ENCRYPT = "AsymmetricEncrypt"
-    SIGN = "Sign"
-    PUBLIC_KEY = "GetPublicKey"
-
-    @property
-    def usage(self) -> KeyUsage | None:
-        if self in (Operation.ENCRYPT, Operation.ASYMMETRIC_ENCRYPT):
-            return KeyUsage.ENCRYPT_DECRYPT
-        if self is Operation.SIGN:
-            return KeyUsage.SIGN_VERIFY
-        return None
-
-
 @dataclass(frozen=True, slots=True)
 class KeySpec:
     name: str
-    family: Family
+    family: KeyFamily
     key_bytes: int = 0  # symmetric key length
     rsa_bits: int = 0
     curve: str = ""  # cryptography curve name for EC
@@ -85,52 +105,46 @@ class KeySpec:
 
     @property
     def symmetric(self) -> bool:
-        return self.family in (Family.AES_GCM, Family.SM4_CTR, Family.SM4_CBC, Family.HMAC)
+        return self.family.symmetric
 
     @property
     def default_usage(self) -> KeyUsage:
-        if self.family in (Family.EC, Family.HMAC):
-            return KeyUsage.SIGN_VERIFY
-        return KeyUsage.ENCRYPT_DECRYPT
+        return self.family.default_usage
 
     def supports(self, op: Operation) -> bool:
         """Whether the algorithm itself can perform ``op`` (independent of the stored usage)."""
-        if op is Operation.ENCRYPT:
-            return self.family in (Family.AES_GCM, Family.SM4_CTR, Family.SM4_CBC)
-        if op is Operation.ASYMMETRIC_ENCRYPT:
-            return self.family in (Family.RSA, Family.SM2)
-        if op is Operation.SIGN:
-            return self.family in (Family.RSA, Family.EC, Family.SM2, Family.HMAC)
-        return not self.symmetric  # PUBLIC_KEY
+        return op in self.family.operations
 
     def allows_usage(self, usage: KeyUsage) -> bool:
-        """Whether a key of this keyspec with ``usage`` could serve some operation: one the algorithm supports
-        and that wants ``usage`` or any usage (GetPublicKey). AES/SM4: ENCRYPT_DECRYPT only; HMAC: SIGN_VERIFY
-        only; RSA, EC and SM2: both (an EC key with ENCRYPT_DECRYPT still serves GetPublicKey, and Intel's
-        SDK tests create such keys and expect success)."""
-        return any(self.supports(op) and op.usage in (None, usage) for op in Operation)
+        """Whether a key of this keyspec with ``usage`` could serve some operation of its family
+        (:func:`pyehsm.crypto.family.usages_of`)."""
+        return usage in self.usable_usages()
 
     def usable_usages(self) -> tuple[KeyUsage, ...]:
-        return tuple(u for u in KeyUsage if self.allows_usage(u))
+        return usages_of(self.family.operations)
+
+    def load(self, material: bytes) -> Any:
+        """The primitive (cipher, key pair, MAC key) of one key version's material, built by the family."""
+        return self.family.load_private(self, material)
 
 
 _SPECS = (
-    KeySpec("EH_AES_GCM_128", Family.AES_GCM, key_bytes=16, import_sizes=(16,)),
-    KeySpec("EH_AES_GCM_192", Family.AES_GCM, key_bytes=24, import_sizes=(24,)),
-    KeySpec("EH_AES_GCM_256", Family.AES_GCM, key_bytes=32, import_sizes=(32,)),
-    KeySpec("EH_SM4_CTR", Family.SM4_CTR, key_bytes=16, import_sizes=(16,)),
-    KeySpec("EH_SM4_CBC", Family.SM4_CBC, key_bytes=16, import_sizes=(16,)),
+    KeySpec("EH_AES_GCM_128", AES_GCM, key_bytes=16, import_sizes=(16,)),
+    KeySpec("EH_AES_GCM_192", AES_GCM, key_bytes=24, import_sizes=(24,)),
+    KeySpec("EH_AES_GCM_256", AES_GCM, key_bytes=32, import_sizes=(32,)),
+    KeySpec("EH_SM4_CTR", SM4_CTR, key_bytes=16, import_sizes=(16,)),
+    KeySpec("EH_SM4_CBC", SM4_CBC, key_bytes=16, import_sizes=(16,)),
     # HMAC keys: 32 random bytes when generated; 16..64 bytes accepted on import.
-    KeySpec("EH_HMAC", Family.HMAC, key_bytes=32, import_sizes=tuple(range(16, 65))),
-    KeySpec("EH_RSA_2048", Family.RSA, rsa_bits=2048),
-    KeySpec("EH_RSA_3072", Family.RSA, rsa_bits=3072),
-    KeySpec("EH_RSA_4096", Family.RSA, rsa_bits=4096),
-    KeySpec("EH_EC_P224", Family.EC, curve="secp224r1"),
-    KeySpec("EH_EC_P256", Family.EC, curve="secp256r1"),
-    KeySpec("EH_EC_P256K", Family.EC, curve="secp256k1"),
-    KeySpec("EH_EC_P384", Family.EC, curve="secp384r1"),
-    KeySpec("EH_EC_P521", Family.EC, curve="secp521r1"),
-    KeySpec("EH_SM2", Family.SM2, default_digest="EH_SM3"),
+    KeySpec("EH_HMAC", HMAC, key_bytes=32, import_sizes=tuple(range(16, 65))),
+    KeySpec("EH_RSA_2048", RSA, rsa_bits=2048),
+    KeySpec("EH_RSA_3072", RSA, rsa_bits=3072),
+    KeySpec("EH_RSA_4096", RSA, rsa_bits=4096),
+    KeySpec("EH_EC_P224", EC, curve="secp224r1"),
+    KeySpec("EH_EC_P256", EC, curve="secp256r1"),
+    KeySpec("EH_EC_P256K", EC, curve="secp256k1"),
+    KeySpec("EH_EC_P384", EC, curve="secp384r1"),
+    KeySpec("EH_EC_P521", EC, curve="secp521r1"),
+    KeySpec("EH_SM2", SM2, default_digest="EH_SM3"),
 )
 
 KEYSPECS: dict[str, KeySpec] = {spec.name: spec for spec in _SPECS}
@@ -143,7 +157,6 @@ ORIGIN_NAMES: tuple[str, ...] = tuple(o.value for o in Origin)
 
 PADDING_NAMES: tuple[str, ...] = get_args(PaddingName)
 DIGEST_NAMES: tuple[str, ...] = get_args(DigestName)
-DIGEST_SIZES = {"EH_SHA_224": 28, "EH_SHA_256": 32, "EH_SHA_384": 48, "EH_SHA_512": 64, "EH_SM3": 32}
 MESSAGE_TYPES: tuple[str, ...] = get_args(MessageTypeName)
 WRAPPING_KEYSPEC_NAMES: tuple[str, ...] = get_args(WrappingKeySpecName)
 
@@ -151,3 +164,13 @@ WRAPPING_KEYSPEC_NAMES: tuple[str, ...] = get_args(WrappingKeySpecName)
 def keyspec(name: str) -> KeySpec:
     """The KeySpec for a wire name; KeyError for an unknown name (validated earlier)."""
     return KEYSPECS[name]
+
+
+def generate_material(spec: KeySpec) -> bytes:
+    """Fresh material for ``spec``: raw bytes for symmetric keys, PKCS#8 DER for key pairs."""
+    return spec.family.generate(spec)
+
+
+def is_slow(spec: KeySpec) -> bool:
+    """Whether material is generated off the event loop and pre-generated by the key pool."""
+    return spec.family.pregenerate

@@ -1,4 +1,4 @@
-"""RSA encryption and signatures (RFC 8017) over ``cryptography``.
+"""The RSA key family (EH_RSA_2048/3072/4096): encryption and signatures (RFC 8017) over ``cryptography``.
 
 * Encryption: PKCS#1 v1.5 and OAEP with SHA-256 + MGF1-SHA-256 (what the eHSM SDKs use). Plaintext
   limits are checked before any crypto: ``k - 11`` bytes for v1.5, ``k - 2*32 - 2`` for OAEP-SHA256.
@@ -17,12 +17,34 @@ callers cache the parsed objects.
 from __future__ import annotations
 
 import enum
-from typing import NoReturn
+import os
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap_with_padding, aes_key_wrap_with_padding
+
+from pyehsm.crypto.family import (
+    PADDING_REQUIRED,
+    SHA2_DIGESTS,
+    DecryptionFailed,
+    FamilyBase,
+    ImportScheme,
+    InvalidParameter,
+    KeyMaterialError,
+    KeyUsage,
+    Operation,
+    PlaintextTooLong,
+    check_digest,
+)
+from pyehsm.crypto.pkcs8 import OID_RSA_ENCRYPTION, PKCS8_ENCODING, pkcs8_algorithm
+
+if TYPE_CHECKING:
+    from pyehsm.crypto.keyspecs import KeySpec
+
+__all__ = ["RSA", "PlaintextTooLong", "RsaDecryptionError", "RsaEncryption", "RsaPrivateKey", "RsaPublicKey"]
 
 OAEP_HASH_BYTES = 32  # SHA-256
 
@@ -39,13 +61,6 @@ class RsaSignature(enum.Enum):
 
 class RsaKeyError(ValueError):
     """Key material that is not an acceptable RSA key (never carries key bytes)."""
-
-
-class PlaintextTooLong(ValueError):
-    def __init__(self, max_bytes: int, scheme: str) -> None:
-        super().__init__(f"{scheme} encrypts at most {max_bytes} bytes")
-        self.max_bytes = max_bytes
-        self.scheme = scheme
 
 
 class RsaDecryptionError(Exception):
@@ -177,3 +192,203 @@ class RsaPrivateKey:
 
     def __reduce__(self) -> NoReturn:
         raise TypeError("RSA private keys cannot be pickled")
+
+
+# ------------------------------------------------------------------------------------------------
+# the family: wire parameters (padding_mode, digest_mode) on top of the primitives above
+# ------------------------------------------------------------------------------------------------
+
+RSA_ENCRYPTION: dict[str, RsaEncryption] = {
+    "EH_RSA_PKCS1": RsaEncryption.PKCS1,
+    "EH_RSA_PKCS1_OAEP": RsaEncryption.OAEP,
+}
+RSA_SIGNATURE: dict[str, RsaSignature] = {"EH_RSA_PKCS1": RsaSignature.PKCS1, "EH_RSA_PKCS1_PSS": RsaSignature.PSS}
+RSA_IMPORT_SCHEMES: dict[str, ImportScheme] = {
+    "EH_RSA_PKCS1": ImportScheme.RSA_PKCS1,
+    "EH_RSA_PKCS1_OAEP": ImportScheme.RSA_OAEP,
+    "EH_RSA_AES_KEY_WRAP": ImportScheme.RSA_AES_KEY_WRAP,
+}
+EPHEMERAL_AES_KEY_BYTES = (16, 24, 32)
+_S = TypeVar("_S")
+
+
+def _scheme(table: dict[str, _S], padding: str | None, what: str) -> _S:
+    if padding is None:
+        raise InvalidParameter(PADDING_REQUIRED)
+    scheme = table.get(padding)
+    if scheme is None:
+        raise InvalidParameter(
+            f"Parameter invalid, The padding_mode {padding} cannot be used for {what} (use {' or '.join(table)})."
+        )
+    return scheme
+
+
+def _rsa_encryption(padding: str | None) -> RsaEncryption:
+    return _scheme(RSA_ENCRYPTION, padding, "RSA encryption")
+
+
+def _rsa_signature(padding: str | None) -> RsaSignature:
+    return _scheme(RSA_SIGNATURE, padding, "RSA signatures")
+
+
+class RsaPublic:
+    family = "RSA"
+    digests = SHA2_DIGESTS
+
+    def __init__(self, public: RsaPublicKey) -> None:
+        self._public = public
+        self._pem = public.to_pem()
+
+    def public_pem(self) -> str:
+        return self._pem
+
+    def verify(self, signature: bytes, message: bytes, *, digest: str, prehashed: bool, padding: str | None) -> bool:
+        scheme = _rsa_signature(padding)
+        alg = check_digest(self.family, self.digests, digest, prehashed, message)
+        return self._public.verify(signature, message, alg, scheme, prehashed=prehashed)
+
+    def encrypt(self, plaintext: bytes, padding: str | None) -> bytes:
+        return self._public.encrypt(plaintext, _rsa_encryption(padding))
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._public.bits}>"
+
+
+class RsaPair(RsaPublic):
+    def __init__(self, private: RsaPrivateKey) -> None:
+        super().__init__(private.public)
+        self._private = private
+
+    def sign(self, message: bytes, *, digest: str, prehashed: bool, padding: str | None) -> bytes:
+        scheme = _rsa_signature(padding)
+        alg = check_digest(self.family, self.digests, digest, prehashed, message)
+        return self._private.sign(message, alg, scheme, prehashed=prehashed)
+
+    def decrypt(self, ciphertext: bytes, padding: str | None) -> bytes:
+        scheme = _rsa_encryption(padding)
+        try:
+            return self._private.decrypt(ciphertext, scheme)
+        except RsaDecryptionError:
+            raise DecryptionFailed from None
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("private keys cannot be pickled")
+
+
+class RsaWrappingKey:
+    """An RSA BYOK wrapping key: OAEP, PKCS#1 v1.5, or RSA-OAEP + AES Key Wrap with Padding (RFC 5649)."""
+
+    def __init__(self, spec: KeySpec, pkcs8_der: bytes) -> None:
+        """``pkcs8_der`` is material pyehsm generated and stored authenticated (AES-GCM under the domain
+        key), so it skips the slow primality validation that imported keys get."""
+        key = serialization.load_der_private_key(pkcs8_der, None, unsafe_skip_rsa_key_validation=True)
+        if not isinstance(key, rsa.RSAPrivateKey) or key.key_size != spec.rsa_bits:
+            raise ValueError("not a wrapping key of this keyspec")
+        self._rsa = RsaPrivateKey(key)
+        self.spki_der = key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        self.public_pem = self._rsa.public.to_pem()
+
+    def unwrap(self, ciphertext: bytes, scheme: ImportScheme) -> bytes:
+        try:
+            if scheme is ImportScheme.RSA_OAEP:
+                return self._rsa.decrypt(ciphertext, RsaEncryption.OAEP)
+            if scheme is ImportScheme.RSA_PKCS1:
+                return self._rsa.decrypt(ciphertext, RsaEncryption.PKCS1)
+            if scheme is ImportScheme.RSA_AES_KEY_WRAP:
+                return self._aes_unwrap(ciphertext)
+        except RsaDecryptionError:
+            raise DecryptionFailed from None
+        raise DecryptionFailed
+
+    def _aes_unwrap(self, ciphertext: bytes) -> bytes:
+        k = self._rsa.public.key_bytes
+        wrapped = ciphertext[k:]
+        if len(wrapped) < 16 or len(wrapped) % 8:
+            raise DecryptionFailed
+        kek = self._rsa.decrypt(ciphertext[:k], RsaEncryption.OAEP)
+        if len(kek) not in EPHEMERAL_AES_KEY_BYTES:
+            raise DecryptionFailed
+        try:
+            return aes_key_unwrap_with_padding(kek, wrapped)
+        except (InvalidUnwrap, ValueError):
+            raise DecryptionFailed from None
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("wrapping keys cannot be pickled")
+
+
+class RsaFamily(FamilyBase):
+    name = "RSA"
+    symmetric = False
+    operations = frozenset({Operation.ASYMMETRIC_ENCRYPT, Operation.SIGN, Operation.PUBLIC_KEY})
+    default_usage = KeyUsage.ENCRYPT_DECRYPT
+    digests = SHA2_DIGESTS
+    message_types = frozenset({"EH_RAW", "EH_DIGEST"})
+    sign_paddings = frozenset(RSA_SIGNATURE)
+    encrypt_paddings = frozenset(RSA_ENCRYPTION)
+    parse_in_thread = True  # full validation of a 4096-bit key: up to 250 ms
+    pregenerate = True
+
+    def generate(self, spec: KeySpec) -> bytes:
+        return rsa.generate_private_key(public_exponent=65537, key_size=spec.rsa_bits).private_bytes(*PKCS8_ENCODING)
+
+    def load_private(self, spec: KeySpec, material: bytes) -> RsaPair:
+        try:
+            key = RsaPrivateKey.from_pkcs8_der(material)
+        except RsaKeyError:
+            raise KeyMaterialError from None
+        if key.public.bits != spec.rsa_bits:
+            raise KeyMaterialError
+        return RsaPair(key)
+
+    def load_public(self, spec: KeySpec, spki_der: bytes) -> RsaPublic:
+        try:
+            key = RsaPublicKey.from_spki_der(spki_der)
+        except RsaKeyError:
+            raise KeyMaterialError from None
+        if spec.rsa_bits and key.bits != spec.rsa_bits:
+            raise KeyMaterialError
+        return RsaPublic(key)
+
+    def check_import(self, spec: KeySpec, material: bytes) -> bytes:
+        if pkcs8_algorithm(material) != OID_RSA_ENCRYPTION:
+            raise ValueError
+        key = serialization.load_der_private_key(material, None)  # full validation: primality, consistency
+        if not isinstance(key, rsa.RSAPrivateKey) or key.key_size != spec.rsa_bits:
+            raise ValueError
+        return key.private_bytes(*PKCS8_ENCODING)
+
+    def import_rule(self, spec: KeySpec) -> str:
+        return f"an unencrypted PKCS#8 DER RSA-{spec.rsa_bits} private key"
+
+    def import_scheme(self, padding: str | None) -> ImportScheme:
+        if padding is None:
+            raise InvalidParameter(PADDING_REQUIRED)
+        scheme = RSA_IMPORT_SCHEMES.get(padding)
+        if scheme is None:
+            raise InvalidParameter(
+                f"Parameter invalid, The padding_mode {padding} cannot be used to import key material under an RSA "
+                f"wrapping key (use {', '.join(RSA_IMPORT_SCHEMES)})."
+            )
+        return scheme
+
+    def load_wrapping_key(self, spec: KeySpec, pkcs8_der: bytes) -> RsaWrappingKey:
+        return RsaWrappingKey(spec, pkcs8_der)
+
+    def wrap(self, public_pem: str, material: bytes) -> tuple[bytes, str]:
+        """OAEP (SHA-256, MGF1-SHA-256) when the material fits, else RSA-AES key wrap (an OAEP-wrapped ephemeral
+        AES-256 key followed by AES-KWP of the material). The PEM may be PKCS#1 or SubjectPublicKeyInfo."""
+        public = serialization.load_pem_public_key(public_pem.encode())
+        if not isinstance(public, rsa.RSAPublicKey):
+            raise ValueError("not an RSA public key")
+        oaep = _oaep()
+        if len(material) <= public.key_size // 8 - 2 * OAEP_HASH_BYTES - 2:
+            return public.encrypt(material, oaep), "EH_RSA_PKCS1_OAEP"
+        ephemeral = os.urandom(32)
+        wrapped = public.encrypt(ephemeral, oaep) + aes_key_wrap_with_padding(ephemeral, material)
+        return wrapped, "EH_RSA_AES_KEY_WRAP"
+
+
+RSA = RsaFamily()

@@ -1,68 +1,25 @@
-"""Symmetric primitives behind one interface, obtained from the keyspec family (no switch elsewhere).
+"""The pyehsm ciphertext blob around a symmetric family's cipher (Encrypt/Decrypt and data keys).
 
-A SymmetricCipher is built once per key version from its raw material and cached by the keyring.
+A :class:`~pyehsm.crypto.family.SymmetricCipher` is built once per key version by its keyspec's family
+(``KeySpec.load``; AES-GCM in :mod:`pyehsm.crypto.aes_gcm`, SM4 in :mod:`pyehsm.crypto.sm4`) and cached
+by the keyring; this module frames its output.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
+from pyehsm.crypto import aead, blob
+from pyehsm.crypto.aes_gcm import AesGcmCipher
+from pyehsm.crypto.family import KeyFamily, SymmetricCipher, SymmetricFamily
+from pyehsm.crypto.sm4 import Sm4Cipher
 
-from pyehsm.crypto import aead, blob, sm4
-from pyehsm.crypto.keyspecs import Family
-
-
-class SymmetricCipher(Protocol):
-    algorithm: blob.AlgorithmId
-
-    def seal(self, plaintext: bytes, header: bytes, aad: bytes) -> bytes: ...
-
-    def open(self, body: bytes, header: bytes, aad: bytes) -> bytes:
-        """Raises aead.AuthenticationFailed on any mismatch."""
-        ...
+__all__ = ["AesGcmCipher", "Sm4Cipher", "SymmetricCipher", "decrypt", "encrypt", "symmetric_cipher"]
 
 
-class AesGcmCipher:
-    algorithm = blob.AlgorithmId.AES_GCM
-
-    def __init__(self, key: bytes) -> None:
-        self._gcm = aead.new_aesgcm(key)
-
-    def seal(self, plaintext: bytes, header: bytes, aad: bytes) -> bytes:
-        return aead.seal(self._gcm, plaintext, header + aad)
-
-    def open(self, body: bytes, header: bytes, aad: bytes) -> bytes:
-        return aead.open_sealed(self._gcm, body, header + aad)
-
-    def __repr__(self) -> str:
-        return "<AesGcmCipher>"
-
-
-class Sm4Cipher:
-    def __init__(self, key: bytes, *, cbc: bool) -> None:
-        self._key = key
-        self._cbc = cbc
-        self.algorithm = blob.AlgorithmId.SM4_CBC_HMAC_SM3 if cbc else blob.AlgorithmId.SM4_CTR_HMAC_SM3
-
-    def seal(self, plaintext: bytes, header: bytes, aad: bytes) -> bytes:
-        return sm4.seal(self._key, plaintext, header, aad, cbc=self._cbc)
-
-    def open(self, body: bytes, header: bytes, aad: bytes) -> bytes:
-        return sm4.open_sealed(self._key, body, header, aad, cbc=self._cbc)
-
-    def __repr__(self) -> str:
-        return "<Sm4Cipher>"
-
-
-_FACTORIES: dict[Family, Callable[[bytes], SymmetricCipher]] = {
-    Family.AES_GCM: AesGcmCipher,
-    Family.SM4_CBC: lambda key: Sm4Cipher(key, cbc=True),
-    Family.SM4_CTR: lambda key: Sm4Cipher(key, cbc=False),
-}
-
-
-def symmetric_cipher(family: Family, key: bytes) -> SymmetricCipher:
-    return _FACTORIES[family](key)
+def symmetric_cipher(family: KeyFamily, key: bytes) -> SymmetricCipher:
+    """The cipher of a symmetric family over raw ``key`` bytes; TypeError for a family without one."""
+    if not isinstance(family, SymmetricFamily):
+        raise TypeError(f"{family.name} keys have no symmetric cipher")
+    return family.cipher(key)
 
 
 def encrypt(cipher: SymmetricCipher, key_version: int, plaintext: bytes, bind: bytes, aad: bytes) -> bytes:

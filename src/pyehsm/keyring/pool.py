@@ -11,8 +11,7 @@ import collections
 import logging
 import threading
 
-from pyehsm.crypto.keygen import generate_material, is_slow
-from pyehsm.crypto.keyspecs import KEYSPECS, KeySpec
+from pyehsm.crypto.keyspecs import KEYSPECS, KeySpec, generate_material, is_slow
 
 log = logging.getLogger(__name__)
 

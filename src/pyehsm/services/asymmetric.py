@@ -2,22 +2,21 @@
 ExportDataKey.
 
 Every operation resolves the caller's key through KeyService (tenancy, state, keyspec and usage rules)
-and takes its parsed key from the keyring's primitive cache; the family-specific rules live in
-:mod:`pyehsm.crypto.asymmetric`. Parsing a 4096-bit RSA key with validation takes up to 250 ms and
+and takes its parsed key from the keyring's primitive cache; the family-specific rules live in the family
+modules (:mod:`pyehsm.crypto.asymmetric`). Parsing a 4096-bit RSA key with validation takes up to 250 ms and
 happens once per key version and process (again after a disable/enable or a cache eviction).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from types import TracebackType
 
 from pyehsm.crypto import asymmetric
-from pyehsm.crypto.keyspecs import KEYSPECS, KeySpec, Operation
+from pyehsm.crypto.keyspecs import KeySpec, Operation
 from pyehsm.errors import CryptoError, InternalError, ParamError
-from pyehsm.services.crypto import SymmetricService
 from pyehsm.services.keys import KeyService
+from pyehsm.services.symmetric import SymmetricService
 
 DECRYPT_FAILED = "Decrypt failed: the ciphertext was not made with this key's public key, or it was modified."
 DEFAULT_EXPORT_PADDING = "EH_RSA_PKCS1_OAEP"  # docs/protocol.md: ExportDataKey default for RSA (SM2 ignores it)
@@ -47,11 +46,12 @@ class _WireErrors:
 _wire_errors = {field: _WireErrors(field) for field in ("keyid", "plaintext", "ciphertext", "message", "data key")}
 
 
-# The key loader of each keyspec, made once (a cache hit never calls it).
-_LOADERS: dict[str, Callable[[bytes], asymmetric.KeyPrimitive]] = {
-    name: partial(asymmetric.load_key, spec) for name, spec in KEYSPECS.items()
-}
 _PREHASHED = asymmetric.MESSAGE_TYPE_PREHASHED
+
+
+def _key_of(spec: KeySpec) -> Callable[[bytes], asymmetric.KeyPrimitive]:
+    """How ``spec``'s family builds the key primitive of one key version (called after a primitive-cache miss)."""
+    return spec.load
 
 
 class AsymmetricService:
@@ -63,13 +63,15 @@ class AsymmetricService:
         return "<AsymmetricService>"
 
     async def _key(self, appid: str, keyid: str, op: Operation) -> tuple[asymmetric.KeyPrimitive, KeySpec]:
+        """The primitive of the key's primary version, exactly as SymmetricService.encrypt gets its cipher: from
+        the keyring's cache, else unwrapped from that version's stored material and built by the family."""
         resolved = self._keys.resolve_cached(appid, keyid, op)
         record, spec = resolved if resolved is not None else await self._keys.resolve(appid, keyid, op)
         version = record.primary_version
         key: asymmetric.KeyPrimitive | None = self._keys.cached_primitive(record, version)
         if key is None:
             try:
-                key = await self._keys.load_primitive(record, version, _LOADERS[spec.name])
+                key = await self._keys.load_primitive(record, version, _key_of(spec))
             except asymmetric.KeyMaterialError:
                 raise InternalError from None
         return key, spec

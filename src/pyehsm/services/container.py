@@ -10,9 +10,9 @@ from pyehsm.services.apps import AppService
 from pyehsm.services.asymmetric import AsymmetricService
 from pyehsm.services.attestation import AttestationService
 from pyehsm.services.byok import ByokService
-from pyehsm.services.crypto import SymmetricService
 from pyehsm.services.keys import KeyService
 from pyehsm.services.secrets import SecretService
+from pyehsm.services.symmetric import SymmetricService
 
 
 @dataclass(slots=True)

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pyehsm.clock import Clock
-from pyehsm.crypto.keygen import is_slow
 from pyehsm.crypto.keyspecs import KEYSPECS, KeySpec, KeyUsage, Operation, Origin, keyspec
 from pyehsm.errors import NotFoundError, ParamError, StateError
 from pyehsm.keyring.keyring import Keyring, MaterialRef
@@ -135,7 +134,7 @@ class KeyService:
         if stored is None or stored.wrapped_material is None:
             raise NotFoundError("The key version named by the ciphertext does not exist.")
         ref = self.material_ref(record, version)
-        if is_slow(keyspec(record.keyspec)):
+        if keyspec(record.keyspec).family.parse_in_thread:
             # Parsing a key pair (RSA validation: up to ~250 ms) must not block the event loop.
             return await asyncio.to_thread(self._keyring.build_primitive, ref, stored.wrapped_material, build)
         return self._keyring.build_primitive(ref, stored.wrapped_material, build)

@@ -30,7 +30,7 @@ from pyehsm.crypto import aead, symmetric
 from pyehsm.crypto.blob import BlobFormatError, unpack
 from pyehsm.errors import CryptoError, InternalError, NotFoundError, ParamError, StateError
 from pyehsm.keyring.keyring import Keyring
-from pyehsm.services.crypto import SymmetricService
+from pyehsm.services.symmetric import SymmetricService
 from pyehsm.store.base import Store
 from pyehsm.store.records import SecretRecord, SecretsKeyRecord, SecretVersionInfo, SecretVersionRecord
 

@@ -1,4 +1,9 @@
-"""Symmetric Encrypt/Decrypt and data keys (GenerateDataKey, GenerateDataKeyWithoutPlaintext)."""
+"""Symmetric Encrypt/Decrypt and data keys (GenerateDataKey, GenerateDataKeyWithoutPlaintext).
+
+Encrypt uses the key's primary version and writes it into the blob header; Decrypt uses the version the blob
+names. Either way the version's primitive comes from the keyring's cache, or is unwrapped from that version's
+stored material (``KeyService.load_primitive``) and built by the keyspec's family (``KeySpec.load``).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,11 @@ import functools
 import os
 import uuid
 from collections.abc import Callable
-from functools import partial
 
 from pyehsm.crypto import symmetric
 from pyehsm.crypto.aead import AuthenticationFailed
 from pyehsm.crypto.blob import BlobFormatError, unpack
-from pyehsm.crypto.keyspecs import Family, Operation
+from pyehsm.crypto.keyspecs import KeySpec, Operation
 from pyehsm.errors import CryptoError, NotFoundError
 from pyehsm.services.keys import KeyService
 
@@ -19,10 +23,9 @@ DECRYPT_FAILED = "Decrypt failed: the ciphertext was not made with this key, was
 BAD_BLOB = "Parameter invalid, The ciphertext is not a pyehsm ciphertext."
 
 
-# The cipher builder of each family, made once (a cache hit never calls it).
-_BUILDERS: dict[Family, Callable[[bytes], symmetric.SymmetricCipher]] = {
-    family: partial(symmetric.symmetric_cipher, family) for family in Family
-}
+def _cipher_of(spec: KeySpec) -> Callable[[bytes], symmetric.SymmetricCipher]:
+    """How ``spec``'s family builds the cipher of one key version (called after a primitive-cache miss)."""
+    return spec.load
 
 
 @functools.lru_cache(maxsize=65536)
@@ -44,7 +47,7 @@ class SymmetricService:
         version = record.primary_version
         cipher: symmetric.SymmetricCipher | None = self._keys.cached_primitive(record, version)
         if cipher is None:
-            cipher = await self._keys.load_primitive(record, version, _BUILDERS[spec.family])
+            cipher = await self._keys.load_primitive(record, version, _cipher_of(spec))
         return symmetric.encrypt(cipher, version, plaintext, _bind(keyid), aad)
 
     async def encrypter(self, appid: str, keyid: str) -> Callable[[bytes, bytes], bytes]:
@@ -55,7 +58,7 @@ class SymmetricService:
         version = record.primary_version
         cipher: symmetric.SymmetricCipher | None = self._keys.cached_primitive(record, version)
         if cipher is None:
-            cipher = await self._keys.load_primitive(record, version, _BUILDERS[spec.family])
+            cipher = await self._keys.load_primitive(record, version, _cipher_of(spec))
         bound, bind = cipher, _bind(keyid)
         return lambda plaintext, aad: symmetric.encrypt(bound, version, plaintext, bind, aad)
 
@@ -70,7 +73,7 @@ class SymmetricService:
         try:
             cipher: symmetric.SymmetricCipher | None = self._keys.cached_primitive(record, version)
             if cipher is None:
-                cipher = await self._keys.load_primitive(record, version, _BUILDERS[spec.family])
+                cipher = await self._keys.load_primitive(record, version, _cipher_of(spec))
             return symmetric.decrypt(cipher, parsed, _bind(keyid), aad)
         except (AuthenticationFailed, NotFoundError):
             raise CryptoError(DECRYPT_FAILED) from None

@@ -1,0 +1,85 @@
+"""The HMAC key family (EH_HMAC): Sign and Verify, the signature being the full-length MAC of the message.
+
+Any EH_* digest is accepted; EH_DIGEST is refused (HMAC has no meaningful digest input); padding is ignored.
+Keys are 32 random bytes when generated and 16 to 64 bytes when imported.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NoReturn
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hmac
+
+from pyehsm.crypto.family import (
+    HASHES,
+    InvalidParameter,
+    KeyMaterialError,
+    KeyUsage,
+    Operation,
+    RawKeyFamily,
+    check_digest,
+    no_encryption,
+)
+
+if TYPE_CHECKING:
+    from pyehsm.crypto.keyspecs import KeySpec
+
+
+class HmacKey:
+    family = "HMAC"
+    digests = frozenset(HASHES)
+
+    def __init__(self, key: bytes) -> None:
+        if not key:
+            raise KeyMaterialError
+        self._key = bytes(key)
+
+    def _mac(self, message: bytes, digest: str, prehashed: bool) -> hmac.HMAC:
+        if prehashed:
+            raise InvalidParameter(
+                "Parameter invalid, The message_type EH_DIGEST cannot be used with HMAC keys (send EH_RAW)."
+            )
+        mac = hmac.HMAC(self._key, check_digest(self.family, self.digests, digest, False, message))
+        mac.update(message)
+        return mac
+
+    def public_pem(self) -> str:
+        raise InvalidParameter("Parameter invalid, HMAC keys have no public key.")
+
+    def sign(self, message: bytes, *, digest: str, prehashed: bool, padding: str | None) -> bytes:
+        return self._mac(message, digest, prehashed).finalize()
+
+    def verify(self, signature: bytes, message: bytes, *, digest: str, prehashed: bool, padding: str | None) -> bool:
+        mac = self._mac(message, digest, prehashed)
+        try:
+            mac.verify(signature)  # constant time
+        except InvalidSignature:
+            return False
+        return True
+
+    def encrypt(self, plaintext: bytes, padding: str | None) -> bytes:
+        no_encryption(self.family)
+
+    def decrypt(self, ciphertext: bytes, padding: str | None) -> bytes:
+        no_encryption(self.family)
+
+    def __repr__(self) -> str:
+        return "<HmacKey>"
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("HMAC keys cannot be pickled")
+
+
+class HmacFamily(RawKeyFamily):
+    name = "HMAC"
+    operations = frozenset({Operation.SIGN})
+    default_usage = KeyUsage.SIGN_VERIFY
+    digests = HmacKey.digests
+    message_types = frozenset({"EH_RAW"})
+
+    def load_private(self, spec: KeySpec, material: bytes) -> HmacKey:
+        return HmacKey(material)
+
+
+HMAC = HmacFamily()
