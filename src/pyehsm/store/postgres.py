@@ -10,11 +10,12 @@ multi-statement changes use an explicit transaction.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from pyehsm.errors import StartupError
 from pyehsm.extras import POSTGRESQL, MissingExtraError
@@ -27,19 +28,23 @@ try:  # the "postgresql" extra; the embedded default never imports this module
 except ImportError as exc:
     raise MissingExtraError(*POSTGRESQL) from exc
 
-from pyehsm.store.base import WRAPPED_ROWS, SealVersion, TableInfo, WrappedValue
+from pyehsm.store.base import WRAPPED_ROWS, SealKeyVersion, SealVersion, TableInfo, WrappedValue
+from pyehsm.store.cache import APP_CHANGED, RowCache
 from pyehsm.store.migrations import latest_version, load_migrations
 from pyehsm.store.records import (
     AppRecord,
     ImportParamsRecord,
     KeyRecord,
     KeyState,
+    KeyVersionInfo,
     KeyVersionRecord,
+    KeyVersionState,
     QuotePolicyRecord,
     SecretRecord,
     SecretsKeyRecord,
     SecretVersionInfo,
     SecretVersionRecord,
+    VersionSource,
 )
 
 log = logging.getLogger(__name__)
@@ -57,7 +62,12 @@ _LISTEN_KEEPALIVE_S = 15.0
 _LISTEN_RETRY_MAX_S = 5.0
 _PING_TIMEOUT_S = 3.0
 
-_KEY_COLUMNS = "appid, keyid, keyspec, origin, keyusage, state, alias, created_ms, expire_ms, primary_version"
+_KEY_COLUMNS = (
+    "appid, keyid, keyspec, origin, keyusage, state, alias, created_ms, expire_ms, primary_version, "
+    "rotation_period_days, next_rotation_ms"
+)
+_VERSION_COLUMNS = "v.keyid, v.version, v.wrapped_material, v.created_ms, v.state, v.source"
+_DAY_MS = 86_400_000
 _SECRET_COLUMNS = (
     "appid, secret_id, name, description, encryption_keyid, rotation_interval, created_ms, updated_ms, "
     "last_rotation_ms, latest_version, planned_delete_ms"
@@ -115,7 +125,7 @@ async def migrate(conn: psycopg.AsyncConnection[Any], now_ms: int | None = None)
 
 
 def _key(row: tuple[Any, ...]) -> KeyRecord:
-    appid, keyid, keyspec, origin, keyusage, state, alias, created, expire, primary = row
+    appid, keyid, keyspec, origin, keyusage, state, alias, created, expire, primary, period, next_ms = row
     return KeyRecord(
         appid=appid,
         keyid=keyid,
@@ -127,6 +137,30 @@ def _key(row: tuple[Any, ...]) -> KeyRecord:
         created_ms=int(created),
         expire_ms=int(expire),
         primary_version=int(primary),
+        rotation_period_days=int(period) if period is not None else None,
+        next_rotation_ms=int(next_ms) if next_ms is not None else None,
+    )
+
+
+def _version(row: tuple[Any, ...]) -> KeyVersionRecord:
+    keyid, version, material, created, state, source = row
+    return KeyVersionRecord(
+        str(keyid),
+        int(version),
+        bytes(material) if material is not None else None,
+        int(created),
+        KeyVersionState(state),
+        VersionSource(source),
+    )
+
+
+def _version_params(version: KeyVersionRecord) -> tuple[Any, ...]:
+    return (
+        version.version,
+        version.wrapped_material,
+        version.created_ms,
+        version.state.value,
+        version.source.value,
     )
 
 
@@ -147,11 +181,42 @@ def _secret(row: tuple[Any, ...]) -> SecretRecord:
     )
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _evicts_key(
+    method: Callable[Concatenate[PostgresStore, _P], Coroutine[Any, Any, _R]],
+) -> Callable[Concatenate[PostgresStore, _P], Coroutine[Any, Any, _R]]:
+    """A method that may change the row of the key named by its ``keyid`` argument (the second, after
+    ``appid``): the row cache drops it when the call ends, whatever the outcome (other nodes hear the
+    NOTIFY the statement sends)."""
+
+    @functools.wraps(method)
+    async def run(self: PostgresStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return await method(self, *args, **kwargs)
+        finally:
+            if self.cache is not None:
+                self.cache.evict_key(str(kwargs["keyid"] if "keyid" in kwargs else args[1]))
+
+    return run
+
+
 class PostgresStore:
     kind = "postgres"
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10, connect_timeout: float = 15.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        connect_timeout: float = 15.0,
+        cache: RowCache | None = None,
+    ) -> None:
         self.url = url
+        self.cache = cache  # key and app rows of this process (store/cache.py); None: every read asks
         self._min_size = min_size
         self._max_size = max_size
         self._connect_timeout = connect_timeout
@@ -189,6 +254,8 @@ class PostgresStore:
             raise
 
     async def close(self) -> None:
+        if self.cache is not None:
+            self.cache.reset()
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -301,6 +368,19 @@ class PostgresStore:
         )
 
     async def get_app(self, appid: str) -> AppRecord | None:
+        cache = self.cache
+        if cache is None:
+            return await self._read_app(appid)
+        cached = cache.app(appid)
+        if cached is not None:
+            return cached
+        epoch = cache.epoch
+        record = await self._read_app(appid)
+        if record is not None:
+            cache.keep_app(record, epoch)
+        return record
+
+    async def _read_app(self, appid: str) -> AppRecord | None:
         row = await self.query_one(
             "SELECT appid, wrapped_apikey, created_ms, require_signed_action FROM apps WHERE appid = %s", (appid,)
         )
@@ -308,21 +388,25 @@ class PostgresStore:
 
     async def set_app_require_signed_action(self, appid: str, required: bool) -> bool:
         # Other nodes' caches drop the app row when this commits (NOTIFY in the same transaction).
-        rows = await self.query_all(
-            "WITH u AS (UPDATE apps SET require_signed_action = %s WHERE appid = %s RETURNING appid) "
-            "SELECT appid, pg_notify(%s, 'a:' || appid) FROM u",
-            (int(required), appid, INVALIDATION_CHANNEL),
-        )
+        try:
+            rows = await self.query_all(
+                "WITH u AS (UPDATE apps SET require_signed_action = %s WHERE appid = %s RETURNING appid) "
+                "SELECT appid, pg_notify(%s, 'a:' || appid) FROM u",
+                (int(required), appid, INVALIDATION_CHANNEL),
+            )
+        finally:
+            if self.cache is not None:  # the NOTIFY evicts it too; this node need not wait for it
+                self.cache.changed(APP_CHANGED, appid)
         return len(rows) == 1
 
     # -- keys -------------------------------------------------------------------------------------
     async def insert_key(self, key: KeyRecord, version: KeyVersionRecord) -> None:
         # One statement: both rows or neither.
         await self.query_one(
-            f"WITH k AS (INSERT INTO keys ({_KEY_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            "RETURNING keyid) "
-            "INSERT INTO key_versions (keyid, version, wrapped_material, created_ms) "
-            "SELECT keyid, %s, %s, %s FROM k RETURNING 1",
+            f"WITH k AS (INSERT INTO keys ({_KEY_COLUMNS}) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING keyid) "
+            "INSERT INTO key_versions (keyid, version, wrapped_material, created_ms, state, source) "
+            "SELECT keyid, %s, %s, %s, %s, %s FROM k RETURNING 1",
             (
                 key.appid,
                 key.keyid,
@@ -334,25 +418,130 @@ class PostgresStore:
                 key.created_ms,
                 key.expire_ms,
                 key.primary_version,
-                version.version,
-                version.wrapped_material,
-                version.created_ms,
+                key.rotation_period_days,
+                key.next_rotation_ms,
+                *_version_params(version),
             ),
         )
 
     async def get_key(self, appid: str, keyid: str) -> KeyRecord | None:
+        cache = self.cache
+        if cache is None:
+            return await self._read_key(appid, keyid)
+        cached = cache.key(appid, keyid)
+        if cached is not None:
+            return cached
+        epoch = cache.epoch
+        record = await self._read_key(appid, keyid)
+        if record is not None:
+            cache.keep_key(record, epoch)
+        return record
+
+    async def _read_key(self, appid: str, keyid: str) -> KeyRecord | None:
         row = await self.query_one(f"SELECT {_KEY_COLUMNS} FROM keys WHERE keyid = %s AND appid = %s", (keyid, appid))
         return _key(row) if row else None
 
     async def get_key_version(self, appid: str, keyid: str, version: int) -> KeyVersionRecord | None:
         row = await self.query_one(
-            "SELECT v.keyid, v.version, v.wrapped_material, v.created_ms FROM key_versions v "
+            f"SELECT {_VERSION_COLUMNS} FROM key_versions v "
             "JOIN keys k ON k.keyid = v.keyid WHERE v.keyid = %s AND v.version = %s AND k.appid = %s",
             (keyid, version, appid),
         )
-        if not row:
-            return None
-        return KeyVersionRecord(row[0], int(row[1]), bytes(row[2]) if row[2] is not None else None, int(row[3]))
+        return _version(row) if row else None
+
+    @_evicts_key
+    async def add_key_version(
+        self, appid: str, keyid: str, seal: SealKeyVersion, *, make_primary: bool, due_ms: int | None = None
+    ) -> KeyVersionRecord | None:
+        async with self.pool.connection() as conn, conn.transaction():
+            # Writers of one key queue on its row lock (FOR UPDATE); each then reads, in a statement of its
+            # own (a fresh READ COMMITTED snapshot), the versions its predecessor committed. With due_ms, the
+            # second of two nodes finds next_rotation_ms moved and adds nothing.
+            cur = await conn.execute(
+                "SELECT next_rotation_ms, rotation_period_days FROM keys WHERE keyid = %s AND appid = %s FOR UPDATE",
+                (keyid, appid),
+            )
+            row = await cur.fetchone()
+            if row is None:
+                return None
+            next_ms, period = row
+            cur = await conn.execute("SELECT MAX(version) FROM key_versions WHERE keyid = %s", (keyid,))
+            latest_row = await cur.fetchone()
+            latest = latest_row[0] if latest_row else None
+            if due_ms is not None and (next_ms is None or next_ms > due_ms):
+                return None
+            version = seal(int(latest or 0) + 1)
+            await conn.execute(
+                "INSERT INTO key_versions (keyid, version, wrapped_material, created_ms, state, source) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                (version.keyid, *_version_params(version)),
+            )
+            if make_primary:
+                await conn.execute("UPDATE keys SET primary_version = %s WHERE keyid = %s", (version.version, keyid))
+            if due_ms is not None:
+                next_rotation = version.created_ms + int(period) * _DAY_MS if period is not None else None
+                await conn.execute("UPDATE keys SET next_rotation_ms = %s WHERE keyid = %s", (next_rotation, keyid))
+            await conn.execute("SELECT pg_notify(%s, %s)", (INVALIDATION_CHANNEL, f"k:{keyid}"))
+        return version
+
+    async def list_key_versions(self, appid: str, keyid: str) -> list[KeyVersionInfo]:
+        rows = await self.query_all(
+            "SELECT v.version, v.created_ms, v.state, v.source, v.wrapped_material IS NOT NULL FROM key_versions v "
+            "JOIN keys k ON k.keyid = v.keyid WHERE v.keyid = %s AND k.appid = %s ORDER BY v.version",
+            (keyid, appid),
+        )
+        return [
+            KeyVersionInfo(int(r[0]), int(r[1]), KeyVersionState(r[2]), VersionSource(r[3]), bool(r[4])) for r in rows
+        ]
+
+    @_evicts_key
+    async def set_primary_version(self, appid: str, keyid: str, version: int) -> bool:
+        rows = await self.query_all(
+            "WITH u AS (UPDATE keys SET primary_version = %s WHERE keyid = %s AND appid = %s AND EXISTS ("
+            "SELECT 1 FROM key_versions v WHERE v.keyid = keys.keyid AND v.version = %s AND v.state = %s "
+            "AND v.wrapped_material IS NOT NULL) RETURNING keyid) "
+            "SELECT keyid, pg_notify(%s, 'k:' || keyid) FROM u",
+            (version, keyid, appid, version, KeyVersionState.ENABLED.value, INVALIDATION_CHANNEL),
+        )
+        return len(rows) == 1
+
+    @_evicts_key
+    async def set_key_version_state(self, appid: str, keyid: str, version: int, state: KeyVersionState) -> bool:
+        rows = await self.query_all(
+            "WITH u AS (UPDATE key_versions SET state = %s WHERE keyid = %s AND version = %s AND EXISTS ("
+            "SELECT 1 FROM keys k WHERE k.keyid = key_versions.keyid AND k.appid = %s "
+            "AND (%s OR k.primary_version <> %s)) RETURNING keyid) "
+            "SELECT keyid, pg_notify(%s, 'k:' || keyid) FROM u",
+            (
+                state.value,
+                keyid,
+                version,
+                appid,
+                state is KeyVersionState.ENABLED,
+                version,
+                INVALIDATION_CHANNEL,
+            ),
+        )
+        return len(rows) == 1
+
+    @_evicts_key
+    async def set_key_rotation(
+        self, appid: str, keyid: str, period_days: int | None, next_rotation_ms: int | None
+    ) -> bool:
+        rows = await self.query_all(
+            "WITH u AS (UPDATE keys SET rotation_period_days = %s, next_rotation_ms = %s "
+            "WHERE keyid = %s AND appid = %s RETURNING keyid) SELECT keyid, pg_notify(%s, 'k:' || keyid) FROM u",
+            (period_days, next_rotation_ms, keyid, appid, INVALIDATION_CHANNEL),
+        )
+        return len(rows) == 1
+
+    async def list_due_rotations(self, now_ms: int, limit: int) -> list[KeyRecord]:
+        rows = await self.query_all(
+            f"SELECT {_KEY_COLUMNS} FROM keys WHERE next_rotation_ms IS NOT NULL AND next_rotation_ms <= %s "
+            "ORDER BY next_rotation_ms, keyid LIMIT %s",
+            (now_ms, limit),
+        )
+        return [_key(row) for row in rows]
 
     async def list_keys(self, appid: str) -> list[KeyRecord]:
         rows = await self.query_all(
@@ -360,6 +549,7 @@ class PostgresStore:
         )
         return [_key(row) for row in rows]
 
+    @_evicts_key
     async def set_key_state(self, appid: str, keyid: str, state: KeyState) -> bool:
         rows = await self.query_all(
             "WITH u AS (UPDATE keys SET state = %s WHERE keyid = %s AND appid = %s RETURNING keyid) "
@@ -368,6 +558,7 @@ class PostgresStore:
         )
         return len(rows) == 1
 
+    @_evicts_key
     async def delete_key(self, appid: str, keyid: str) -> bool:
         rows = await self.query_all(
             "WITH d AS (DELETE FROM keys WHERE keyid = %s AND appid = %s RETURNING keyid) "
@@ -382,7 +573,11 @@ class PostgresStore:
             "SELECT keyid, pg_notify(%s, 'k:' || keyid) FROM d",
             (appid, INVALIDATION_CHANNEL),
         )
-        return [str(row[0]) for row in rows]
+        deleted = [str(row[0]) for row in rows]
+        if self.cache is not None:
+            for keyid in deleted:
+                self.cache.evict_key(keyid)
+        return deleted
 
     # -- secrets ----------------------------------------------------------------------------------
     async def get_secrets_key(self, appid: str) -> SecretsKeyRecord | None:
@@ -626,6 +821,7 @@ class PostgresStore:
                 return False
         return True
 
+    @_evicts_key
     async def install_key_material(self, appid: str, keyid: str, token_id: str, wrapped_material: bytes) -> bool:
         installed = False
         async with self.pool.connection() as conn, conn.transaction():

@@ -21,22 +21,30 @@ from pathlib import Path
 from typing import Any
 
 from pyehsm.errors import StartupError
-from pyehsm.store.base import WRAPPED_ROWS, SealVersion, TableInfo, WrappedValue
+from pyehsm.store.base import WRAPPED_ROWS, SealKeyVersion, SealVersion, TableInfo, WrappedValue
 from pyehsm.store.migrations import latest_version, load_migrations
 from pyehsm.store.records import (
     AppRecord,
     ImportParamsRecord,
     KeyRecord,
     KeyState,
+    KeyVersionInfo,
     KeyVersionRecord,
+    KeyVersionState,
     QuotePolicyRecord,
     SecretRecord,
     SecretsKeyRecord,
     SecretVersionInfo,
     SecretVersionRecord,
+    VersionSource,
 )
 
-_KEY_COLUMNS = "appid, keyid, keyspec, origin, keyusage, state, alias, created_ms, expire_ms, primary_version"
+_KEY_COLUMNS = (
+    "appid, keyid, keyspec, origin, keyusage, state, alias, created_ms, expire_ms, primary_version, "
+    "rotation_period_days, next_rotation_ms"
+)
+_VERSION_COLUMNS = "v.keyid, v.version, v.wrapped_material, v.created_ms, v.state, v.source"
+_DAY_MS = 86_400_000
 _SECRET_COLUMNS = (
     "appid, secret_id, name, description, encryption_keyid, rotation_interval, created_ms, updated_ms, "
     "last_rotation_ms, latest_version, planned_delete_ms"
@@ -107,7 +115,7 @@ def _statements(sql: str) -> list[str]:
 
 
 def _key(row: tuple[object, ...]) -> KeyRecord:
-    appid, keyid, keyspec, origin, keyusage, state, alias, created, expire, primary = row
+    appid, keyid, keyspec, origin, keyusage, state, alias, created, expire, primary, period, next_ms = row
     return KeyRecord(
         appid=str(appid),
         keyid=str(keyid),
@@ -119,6 +127,20 @@ def _key(row: tuple[object, ...]) -> KeyRecord:
         created_ms=int(created),  # type: ignore[call-overload]
         expire_ms=int(expire),  # type: ignore[call-overload]
         primary_version=int(primary),  # type: ignore[call-overload]
+        rotation_period_days=int(period) if period is not None else None,  # type: ignore[call-overload]
+        next_rotation_ms=int(next_ms) if next_ms is not None else None,  # type: ignore[call-overload]
+    )
+
+
+def _version(row: tuple[Any, ...]) -> KeyVersionRecord:
+    keyid, version, material, created, state, source = row
+    return KeyVersionRecord(
+        str(keyid),
+        int(version),
+        bytes(material) if material is not None else None,
+        int(created),
+        KeyVersionState(state),
+        VersionSource(source),
     )
 
 
@@ -390,7 +412,7 @@ class SqliteStore:
     async def insert_key(self, key: KeyRecord, version: KeyVersionRecord) -> None:
         with transaction(self.conn):
             self.conn.execute(
-                f"INSERT INTO keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     key.appid,
                     key.keyid,
@@ -402,12 +424,25 @@ class SqliteStore:
                     key.created_ms,
                     key.expire_ms,
                     key.primary_version,
+                    key.rotation_period_days,
+                    key.next_rotation_ms,
                 ),
             )
-            self.conn.execute(
-                "INSERT INTO key_versions (keyid, version, wrapped_material, created_ms) VALUES (?, ?, ?, ?)",
-                (version.keyid, version.version, version.wrapped_material, version.created_ms),
-            )
+            self._insert_key_version(version)
+
+    def _insert_key_version(self, version: KeyVersionRecord) -> None:
+        self.conn.execute(
+            "INSERT INTO key_versions (keyid, version, wrapped_material, created_ms, state, source) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                version.keyid,
+                version.version,
+                version.wrapped_material,
+                version.created_ms,
+                version.state.value,
+                version.source.value,
+            ),
+        )
 
     def cached_key(self, appid: str, keyid: str) -> KeyRecord | None:
         """The key row if this process read it since the last commit by any connection, else None.
@@ -448,13 +483,80 @@ class SqliteStore:
 
     async def get_key_version(self, appid: str, keyid: str, version: int) -> KeyVersionRecord | None:
         row = self.conn.execute(
-            "SELECT v.keyid, v.version, v.wrapped_material, v.created_ms FROM key_versions v "
+            f"SELECT {_VERSION_COLUMNS} FROM key_versions v "
             "JOIN keys k ON k.keyid = v.keyid WHERE v.keyid = ? AND v.version = ? AND k.appid = ?",
             (keyid, version, appid),
         ).fetchone()
-        if not row:
-            return None
-        return KeyVersionRecord(row[0], row[1], bytes(row[2]) if row[2] is not None else None, row[3])
+        return _version(row) if row else None
+
+    async def add_key_version(
+        self, appid: str, keyid: str, seal: SealKeyVersion, *, make_primary: bool, due_ms: int | None = None
+    ) -> KeyVersionRecord | None:
+        with transaction(self.conn):  # BEGIN IMMEDIATE: writers of every process queue here
+            row = self.conn.execute(
+                "SELECT (SELECT MAX(version) FROM key_versions WHERE keyid = k.keyid), k.next_rotation_ms, "
+                "k.rotation_period_days FROM keys k WHERE k.keyid = ? AND k.appid = ?",
+                (keyid, appid),
+            ).fetchone()
+            if row is None:
+                return None
+            latest, next_ms, period = row
+            if due_ms is not None and (next_ms is None or next_ms > due_ms):
+                return None
+            version = seal(int(latest or 0) + 1)
+            self._insert_key_version(version)
+            if make_primary:
+                self.conn.execute("UPDATE keys SET primary_version = ? WHERE keyid = ?", (version.version, keyid))
+            if due_ms is not None:
+                self.conn.execute(
+                    "UPDATE keys SET next_rotation_ms = ? WHERE keyid = ?",
+                    (version.created_ms + int(period) * _DAY_MS if period is not None else None, keyid),
+                )
+        return version
+
+    async def list_key_versions(self, appid: str, keyid: str) -> list[KeyVersionInfo]:
+        rows = self.conn.execute(
+            "SELECT v.version, v.created_ms, v.state, v.source, v.wrapped_material IS NOT NULL FROM key_versions v "
+            "JOIN keys k ON k.keyid = v.keyid WHERE v.keyid = ? AND k.appid = ? ORDER BY v.version",
+            (keyid, appid),
+        ).fetchall()
+        return [
+            KeyVersionInfo(int(r[0]), int(r[1]), KeyVersionState(r[2]), VersionSource(r[3]), bool(r[4])) for r in rows
+        ]
+
+    async def set_primary_version(self, appid: str, keyid: str, version: int) -> bool:
+        cur = self.conn.execute(
+            "UPDATE keys SET primary_version = ? WHERE keyid = ? AND appid = ? AND EXISTS (SELECT 1 FROM "
+            "key_versions v WHERE v.keyid = keys.keyid AND v.version = ? AND v.state = ? "
+            "AND v.wrapped_material IS NOT NULL)",
+            (version, keyid, appid, version, KeyVersionState.ENABLED.value),
+        )
+        return cur.rowcount == 1
+
+    async def set_key_version_state(self, appid: str, keyid: str, version: int, state: KeyVersionState) -> bool:
+        cur = self.conn.execute(
+            "UPDATE key_versions SET state = ? WHERE keyid = ? AND version = ? AND EXISTS (SELECT 1 FROM keys k "
+            "WHERE k.keyid = key_versions.keyid AND k.appid = ? AND (? OR k.primary_version <> ?))",
+            (state.value, keyid, version, appid, state is KeyVersionState.ENABLED, version),
+        )
+        return cur.rowcount == 1
+
+    async def set_key_rotation(
+        self, appid: str, keyid: str, period_days: int | None, next_rotation_ms: int | None
+    ) -> bool:
+        cur = self.conn.execute(
+            "UPDATE keys SET rotation_period_days = ?, next_rotation_ms = ? WHERE keyid = ? AND appid = ?",
+            (period_days, next_rotation_ms, keyid, appid),
+        )
+        return cur.rowcount == 1
+
+    async def list_due_rotations(self, now_ms: int, limit: int) -> list[KeyRecord]:
+        rows = self.conn.execute(
+            f"SELECT {_KEY_COLUMNS} FROM keys WHERE next_rotation_ms IS NOT NULL AND next_rotation_ms <= ? "
+            "ORDER BY next_rotation_ms, keyid LIMIT ?",
+            (now_ms, limit),
+        ).fetchall()
+        return [_key(row) for row in rows]
 
     async def list_keys(self, appid: str) -> list[KeyRecord]:
         rows = self.conn.execute(
