@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pyehsm.store.cache import APP_CHANGED
 from pyehsm.store.postgres.connection import INVALIDATION_CHANNEL, PostgresBase
-from pyehsm.store.records import (
-    AppRecord,
-)
+from pyehsm.store.records import AppRecord
 
 
 class AppRows(PostgresBase):

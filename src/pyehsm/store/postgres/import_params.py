@@ -7,10 +7,7 @@ from typing import Any
 from pyehsm.store.postgres.connection import INVALIDATION_CHANNEL, PostgresBase, evicts_key
 from pyehsm.store.postgres.driver import psycopg
 from pyehsm.store.postgres.rows import IMPORT_COLUMNS
-from pyehsm.store.records import (
-    ImportParamsRecord,
-    KeyState,
-)
+from pyehsm.store.records import ImportParamsRecord, KeyState
 
 
 class ImportParamRows(PostgresBase):

@@ -12,14 +12,7 @@ from pyehsm.store.postgres.rows import (
     version_from_row,
     version_params,
 )
-from pyehsm.store.records import (
-    KeyRecord,
-    KeyState,
-    KeyVersionInfo,
-    KeyVersionRecord,
-    KeyVersionState,
-    VersionSource,
-)
+from pyehsm.store.records import KeyRecord, KeyState, KeyVersionInfo, KeyVersionRecord, KeyVersionState, VersionSource
 
 
 class KeyRows(PostgresBase):

@@ -4,14 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyehsm.store.records import (
-    KeyRecord,
-    KeyState,
-    KeyVersionRecord,
-    KeyVersionState,
-    SecretRecord,
-    VersionSource,
-)
+from pyehsm.store.records import KeyRecord, KeyState, KeyVersionRecord, KeyVersionState, SecretRecord, VersionSource
 
 KEY_COLUMNS = (
     "appid, keyid, keyspec, origin, keyusage, state, alias, created_ms, expire_ms, primary_version, "

@@ -8,12 +8,7 @@ from pyehsm.store.base import SealVersion
 from pyehsm.store.postgres.connection import PostgresBase
 from pyehsm.store.postgres.driver import psycopg
 from pyehsm.store.postgres.rows import SECRET_COLUMNS, SECRET_LIVE, secret_from_row
-from pyehsm.store.records import (
-    SecretRecord,
-    SecretsKeyRecord,
-    SecretVersionInfo,
-    SecretVersionRecord,
-)
+from pyehsm.store.records import SecretRecord, SecretsKeyRecord, SecretVersionInfo, SecretVersionRecord
 
 
 class SecretRows(PostgresBase):
