@@ -35,7 +35,8 @@ kind           column                              key (resume cursor)   owner (
 "secrets_key"  secret_keys.wrapped_material        (appid,)              (appid, keyid)
 "import_key"   import_tokens.wrapped_private_key   (keyid,)              (appid, keyid, token_id, wrapping_keyspec)
 DK-wrapped values kept in the meta table (the BYOK token key) are re-wrapped with replace_meta.
-A new DK-wrapped column adds a kind here, in both stores and in keyring/rotation.py (its AAD).
+A new DK-wrapped column adds a kind here, in both stores (_WRAPPED_SQL in store/sqlite/meta.py and
+store/postgres/meta.py) and in keyring/rotation.py (its AAD).
 """
 
 
@@ -277,7 +278,8 @@ class Store(Protocol):
         ``UPDATE key_versions SET wrapped_material = ? WHERE keyid = ? AND version = 1 AND wrapped_material
         IS NULL`` and move the key pending_import -> enabled. If any of the three changes no row (token
         replaced or consumed, material already there, key not pending), roll back and return False.
-        PostgreSQL also notifies 'k:<keyid>' (the key's state changed) and the caching store evicts it."""
+        PostgreSQL also notifies 'k:<keyid>' (the key's state changed) and the row cache (store/cache.py)
+        evicts it."""
         ...
 
     async def purge_import_params(self, now_ms: int) -> int:
