@@ -1,9 +1,12 @@
 """The key-row and app-row cache for the hot path: the one place PostgreSQL key and app rows are cached.
 
-A component, not a Store decorator: PostgresStore takes one (``PostgresStore(url, cache=RowCache(...))``)
-and uses it explicitly in get_key/get_app; every method of the store that changes a key or app row evicts
-it. (SQLite keeps its own commit-stamped key-row cache inside SqliteStore: another worker's commit is
-seen by the very next lookup, so it needs no TTL and no notification.)
+Components, not Store decorators; each store reads through exactly one of them:
+
+* ``RowCache`` (PostgreSQL): PostgresStore takes one (``PostgresStore(url, cache=RowCache(...))``) and uses
+  it explicitly in get_key/get_app; every method of the store that changes a key or app row evicts it.
+* ``StampedKeyRows`` (SQLite): key rows valid while the database's commit stamp is unchanged; SqliteStore
+  computes the stamp (WAL-index header, store/sqlite/wal.py) so another worker's commit is seen by the very
+  next lookup, with no TTL and no notification.
 
 Coherence (docs/architecture.md section 7): a mutation made through this node's store evicts at once; a
 change made by another node arrives through ``changed(kind, id)`` (PostgreSQL LISTEN/NOTIFY, see
@@ -127,3 +130,37 @@ class RowCache:
         self.epoch += 1
         self._keys.clear()
         self._apps.clear()
+
+
+class StampedKeyRows:
+    """Key rows (by appid and keyid) valid while a commit stamp stays what it was when they were read.
+
+    The caller computes the stamp on every lookup (SQLite: the WAL-index header plus the connection's
+    total_changes); any change clears every row, so a commit by any connection is seen at once.
+    """
+
+    __slots__ = ("_max", "_rows", "_stamp")
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self._max = max_entries
+        self._rows: dict[tuple[str, str], KeyRecord] = {}
+        self._stamp: object = None
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def get(self, stamp: object, appid: str, keyid: str) -> KeyRecord | None:
+        if stamp != self._stamp:
+            self._rows.clear()
+            self._stamp = stamp
+            return None
+        return self._rows.get((appid, keyid))
+
+    def put(self, record: KeyRecord) -> None:
+        if len(self._rows) >= self._max:
+            self._rows.clear()
+        self._rows[(record.appid, record.keyid)] = record
+
+    def reset(self) -> None:
+        self._rows.clear()
+        self._stamp = None

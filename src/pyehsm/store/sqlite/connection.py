@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from pyehsm.errors import StartupError
+from pyehsm.store.cache import StampedKeyRows
 from pyehsm.store.migrations import latest_version, load_migrations
-from pyehsm.store.records import KeyRecord
 from pyehsm.store.sqlite.wal import WalIndexWatch
 
 
@@ -80,8 +80,7 @@ class SqliteBase:
         # Key rows read on the hot path, valid while nobody wrote the database: the WAL-index header
         # (WalIndexWatch; SQLite's data_version where the header cannot be read) moves when another
         # connection (another worker) commits, total_changes when this one writes.
-        self._keys: dict[tuple[str, str], KeyRecord] = {}
-        self._keys_stamp: tuple[bytes | int, int] = (-1, -1)
+        self._keys = StampedKeyRows()
         self._wal: WalIndexWatch | None = None
 
     @property
@@ -98,8 +97,7 @@ class SqliteBase:
 
     async def close(self) -> None:
         wal, self._wal = self._wal, None
-        self._keys.clear()
-        self._keys_stamp = (-1, -1)
+        self._keys.reset()
         if wal is not None:
             wal.close()
         if self._conn is not None:

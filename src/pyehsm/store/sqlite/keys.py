@@ -7,8 +7,6 @@ from pyehsm.store.records import KeyRecord, KeyState, KeyVersionInfo, KeyVersion
 from pyehsm.store.sqlite.connection import SqliteBase, transaction
 from pyehsm.store.sqlite.rows import DAY_MS, KEY_COLUMNS, VERSION_COLUMNS, key_from_row, version_from_row
 
-_KEY_CACHE_ENTRIES = 100_000
-
 
 class KeyRows(SqliteBase):
     # -- keys -------------------------------------------------------------------------------------
@@ -62,11 +60,7 @@ class KeyRows(SqliteBase):
             stamp: tuple[bytes | int, int] = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
         else:
             stamp = (header, conn.total_changes)
-        if stamp != self._keys_stamp:
-            self._keys.clear()
-            self._keys_stamp = stamp
-            return None
-        return self._keys.get((appid, keyid))
+        return self._keys.get(stamp, appid, keyid)
 
     async def get_key(self, appid: str, keyid: str) -> KeyRecord | None:
         cached = self.cached_key(appid, keyid)  # validates the cache against the database first
@@ -79,9 +73,7 @@ class KeyRows(SqliteBase):
         if not row:
             return None
         record = key_from_row(row)
-        if len(self._keys) >= _KEY_CACHE_ENTRIES:
-            self._keys.clear()
-        self._keys[(appid, keyid)] = record
+        self._keys.put(record)
         return record
 
     async def get_key_version(self, appid: str, keyid: str, version: int) -> KeyVersionRecord | None:
