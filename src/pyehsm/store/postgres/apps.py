@@ -8,7 +8,8 @@ from pyehsm.store.records import AppRecord
 
 
 class AppRows(PostgresBase):
-    # -- apps -------------------------------------------------------------------------------------
+    """The Store's app methods."""
+
     async def insert_app(self, app: AppRecord) -> None:
         await self.query_one(
             "INSERT INTO apps (appid, wrapped_apikey, created_ms) VALUES (%s, %s, %s) RETURNING 1",

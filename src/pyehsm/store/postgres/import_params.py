@@ -11,7 +11,8 @@ from pyehsm.store.records import ImportParamsRecord, KeyState
 
 
 class ImportParamRows(PostgresBase):
-    # -- BYOK import parameters ---------------------------------------------------------------------
+    """The Store's BYOK import-parameter methods."""
+
     async def put_import_params(self, params: ImportParamsRecord) -> bool:
         rows = await self.query_all(
             f"INSERT INTO import_tokens ({IMPORT_COLUMNS}) SELECT %s, %s, %s, %s, %s, %s, %s, %s, 0 "

@@ -16,7 +16,8 @@ from pyehsm.store.records import KeyRecord, KeyState, KeyVersionInfo, KeyVersion
 
 
 class KeyRows(PostgresBase):
-    # -- keys -------------------------------------------------------------------------------------
+    """The Store's key and key-version methods."""
+
     async def insert_key(self, key: KeyRecord, version: KeyVersionRecord) -> None:
         # One statement: both rows or neither.
         await self.query_one(

@@ -59,7 +59,8 @@ _WRAPPED_SQL = {
 
 
 class MetaRows(PostgresBase):
-    # -- meta -------------------------------------------------------------------------------------
+    """The Store's meta and DK-wrapped-value methods."""
+
     async def get_meta(self, name: str) -> bytes | None:
         row = await self.query_one("SELECT value FROM meta WHERE name = %s", (name,))
         return bytes(row[0]) if row else None

@@ -17,7 +17,8 @@ ChangeCallback = Callable[[str, str], None]
 
 
 class ChangeListener(PostgresBase):
-    # -- change notifications ---------------------------------------------------------------------
+    """LISTEN for other nodes' changes (watch_changes)."""
+
     async def watch_changes(
         self,
         on_change: ChangeCallback,

@@ -11,7 +11,8 @@ from pyehsm.store.postgres.driver import sql
 
 
 class PortableRows(PostgresBase):
-    # -- export / import (pyehsm export|import) -----------------------------------------------------
+    """PortableStore: raw row access for export and import."""
+
     async def tables(self) -> list[TableInfo]:
         """Every persistent data table (not schema_version, not the replay guard's table) with its FK parents."""
         rows = await self.query_all(

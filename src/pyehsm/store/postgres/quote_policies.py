@@ -8,7 +8,8 @@ from pyehsm.store.records import QuotePolicyRecord
 
 
 class QuotePolicyRows(PostgresBase):
-    # -- quote policies ---------------------------------------------------------------------------
+    """The Store's quote-policy methods."""
+
     async def insert_quote_policy(self, policy: QuotePolicyRecord) -> None:
         await self.query_all(
             f"INSERT INTO quote_policies ({QUOTE_POLICY_COLUMNS}) "

@@ -12,7 +12,8 @@ from pyehsm.store.records import SecretRecord, SecretsKeyRecord, SecretVersionIn
 
 
 class SecretRows(PostgresBase):
-    # -- secrets ----------------------------------------------------------------------------------
+    """The Store's secret methods."""
+
     async def get_secrets_key(self, appid: str) -> SecretsKeyRecord | None:
         row = await self.query_one(
             "SELECT appid, keyid, wrapped_material, created_ms FROM secret_keys WHERE appid = %s", (appid,)

@@ -7,7 +7,8 @@ from pyehsm.store.sqlite.connection import SqliteBase, transaction
 
 
 class AppRows(SqliteBase):
-    # -- apps -------------------------------------------------------------------------------------
+    """The Store's app methods."""
+
     async def insert_app(self, app: AppRecord) -> None:
         self.conn.execute(
             "INSERT INTO apps (appid, wrapped_apikey, created_ms) VALUES (?, ?, ?)",

@@ -12,7 +12,8 @@ class _Rollback(Exception):
 
 
 class ImportParamRows(SqliteBase):
-    # -- BYOK import parameters -------------------------------------------------------------------
+    """The Store's BYOK import-parameter methods."""
+
     async def put_import_params(self, params: ImportParamsRecord) -> bool:
         cur = self.conn.execute(
             f"INSERT INTO import_tokens ({IMPORT_COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ?, ?, 0 "

@@ -9,7 +9,8 @@ from pyehsm.store.sqlite.rows import DAY_MS, KEY_COLUMNS, VERSION_COLUMNS, key_f
 
 
 class KeyRows(SqliteBase):
-    # -- keys -------------------------------------------------------------------------------------
+    """The Store's key and key-version methods."""
+
     async def insert_key(self, key: KeyRecord, version: KeyVersionRecord) -> None:
         with transaction(self.conn):
             self.conn.execute(

@@ -54,7 +54,8 @@ _WRAPPED_SQL = {
 
 
 class MetaRows(SqliteBase):
-    # -- meta -------------------------------------------------------------------------------------
+    """The Store's meta and DK-wrapped-value methods."""
+
     async def get_meta(self, name: str) -> bytes | None:
         row = self.conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
         return bytes(row[0]) if row else None

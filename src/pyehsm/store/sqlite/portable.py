@@ -17,7 +17,8 @@ def _quote(identifier: str) -> str:
 
 
 class PortableRows(SqliteBase):
-    # -- export / import (pyehsm export|import; PortableStore) ---------------------------------------
+    """PortableStore: raw row access for export and import."""
+
     async def schema_version(self) -> int:
         return int(self.conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0])
 

@@ -8,7 +8,8 @@ from pyehsm.store.sqlite.rows import QUOTE_POLICY_COLUMNS
 
 
 class QuotePolicyRows(SqliteBase):
-    # -- quote policies ---------------------------------------------------------------------------
+    """The Store's quote-policy methods."""
+
     async def insert_quote_policy(self, policy: QuotePolicyRecord) -> None:
         self.conn.execute(
             f"INSERT INTO quote_policies ({QUOTE_POLICY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

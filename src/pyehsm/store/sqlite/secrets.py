@@ -9,7 +9,8 @@ from pyehsm.store.sqlite.rows import SECRET_COLUMNS, SECRET_LIVE, secret_from_ro
 
 
 class SecretRows(SqliteBase):
-    # -- secrets ----------------------------------------------------------------------------------
+    """The Store's secret methods."""
+
     async def get_secrets_key(self, appid: str) -> SecretsKeyRecord | None:
         row = self.conn.execute(
             "SELECT appid, keyid, wrapped_material, created_ms FROM secret_keys WHERE appid = ?", (appid,)
