@@ -41,7 +41,7 @@ from pyehsm.services.keys import KeyService
 from pyehsm.services.secrets import SecretService
 from pyehsm.services.symmetric import SymmetricService
 from pyehsm.store.base import ReplayGuard, Store
-from pyehsm.store.cache import CachingStore
+from pyehsm.store.cache import RowCache
 from pyehsm.store.mapped_replay import PROBE_IMPL, MappedReplayGuard
 from pyehsm.store.sqlite import SqliteStore
 from pyehsm.store.sqlite_replay import SqliteReplayGuard
@@ -76,7 +76,7 @@ def as_postgres(store: Store) -> PostgresStore | None:
 
 
 async def open_replay_guard(settings: Settings, store: Store, clock: Clock) -> ReplayGuard:
-    inner = as_postgres(store.inner if isinstance(store, CachingStore) else store)
+    inner = as_postgres(store)
     if inner is not None:
         from pyehsm.store.postgres import PostgresReplayGuard
 
@@ -149,7 +149,7 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtim
         await store.close()
         root.close()
         raise
-    rotation = DomainKeyRotation(store, root, keyring, clock)  # the raw store: never a cache
+    rotation = DomainKeyRotation(store, root, keyring, clock)  # reads only wrapped values: nothing cached
     store, watcher = await coherent_cache(settings, store, keyring, clock)
     pool = KeyPairPool(settings.pool_depth)
     apps = AppService(store, keyring, clock, EnrollPolicy(settings.effective_enroll_policy), settings.admin_token)
@@ -224,13 +224,15 @@ def _attestation_options(settings: Settings) -> AttestationOptions:
 async def coherent_cache(
     settings: Settings, store: Store, keyring: Keyring, clock: Clock
 ) -> tuple[Store, asyncio.Task[None] | None]:
-    """PostgreSQL: cache key/app rows per process; other nodes' changes evict them through LISTEN/NOTIFY
-    (and keyring.forget drops the parsed key), a TTL bounds staleness if a notification is lost."""
+    """PostgreSQL: cache key/app rows per process (a RowCache the store reads through); other nodes' changes
+    evict them through LISTEN/NOTIFY (and keyring.forget drops the parsed key), a TTL bounds staleness if a
+    notification is lost."""
     postgres = as_postgres(store)
     if postgres is None:
         return store, None
-    cache = CachingStore(postgres, clock, settings.cache_ttl_ms)
+    cache = RowCache(clock, settings.cache_ttl_ms)
     cache.on_evict.append(keyring.forget)
+    postgres.cache = cache
     ready = asyncio.Event()
     watcher = asyncio.create_task(postgres.watch_changes(cache.changed, cache.reset, ready))
     try:
@@ -239,7 +241,7 @@ async def coherent_cache(
         watcher.cancel()
         await postgres.close()
         raise
-    return cache, watcher
+    return postgres, watcher
 
 
 async def _purge_replay_forever(replay: ReplayGuard, clock: Clock) -> None:

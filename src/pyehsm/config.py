@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pyehsm.errors import StartupError
+from pyehsm.store.limits import MAX_REPLAY_CAPACITY, MIN_REPLAY_CAPACITY
 
 DEFAULT_POOL_DEPTH = {
     "EH_RSA_2048": 2,
@@ -46,8 +47,6 @@ TCB_ALLOW_CHOICES = ("SWHardeningNeeded", "ConfigurationNeeded", "ConfigurationA
 # SQLite mode: how many entries the mapped replay table holds (docs/operations.md); 8 Mi entries are a
 # 128 MiB file and cover ~6,000 requests/second sustained over the 20-minute retention
 DEFAULT_REPLAY_CAPACITY = 1 << 23
-MIN_REPLAY_CAPACITY = 8
-MAX_REPLAY_CAPACITY = 1 << 34
 DEFAULT_RATE_LIMIT = 1000.0  # requests/second per app on a non-loopback bind (docs/operations.md)
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from pyehsm.clock import ManualClock
 from pyehsm.store.base import Store
-from pyehsm.store.cache import CachingStore
+from pyehsm.store.cache import RowCache
 from pyehsm.store.postgres import PostgresStore
 from pyehsm.store.sqlite import SqliteStore
 from tests.integration.stores import KINDS, T0, empty_tables
@@ -33,9 +33,8 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         return
     url = request.getfixturevalue("pg_url")
     empty_tables(url)
-    pg: Store = PostgresStore(url, max_size=4)
-    if request.param == "postgres+cache":
-        pg = CachingStore(pg, ManualClock(T0))
+    cache = RowCache(ManualClock(T0)) if request.param == "postgres+cache" else None
+    pg: Store = PostgresStore(url, max_size=4, cache=cache)
     await pg.open()
     try:
         yield pg

@@ -1,5 +1,5 @@
 """Helpers shared by the store tests: one parametrised `store` fixture over every Store implementation
-(SQLite, PostgreSQL, PostgreSQL behind the caching decorator) lives in this folder's conftest.py."""
+(SQLite, PostgreSQL, PostgreSQL reading through its row cache) lives in this folder's conftest.py."""
 
 from __future__ import annotations
 

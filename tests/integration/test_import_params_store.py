@@ -1,6 +1,6 @@
 """The Store's BYOK methods (put/get_import_params, count_import_failure, install_key_material,
 purge_import_params) on a real SQLite file and a real PostgreSQL database (directly and behind the
-caching decorator), through the shared `store` fixture of this folder's conftest.py."""
+row cache), through the shared `store` fixture of this folder's conftest.py."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ import pytest
 from pyehsm.client import Client, EhsmApiError
 from pyehsm.clock import ManualClock
 from pyehsm.http.routes import REPLAYED
-from pyehsm.store.cache import CachingStore
+from pyehsm.store.cache import RowCache
 from pyehsm.store.postgres import PostgresReplayGuard, PostgresStore
 from pyehsm.store.records import AppRecord, ImportParamsRecord, KeyRecord, KeyState, KeyVersionRecord
 from tests.support.postgres import fresh_database
@@ -184,11 +184,12 @@ async def test_key_changes_notify_after_commit_and_evict_other_caches(
 ) -> None:
     node_a, node_b = two_stores
     clock = ManualClock()
-    cache_b = CachingStore(node_b, clock, ttl_ms=60_000)  # a TTL that cannot help within this test
+    rows_b = node_b.cache = RowCache(clock, ttl_ms=60_000)  # a TTL that cannot help within this test
+    cache_b = node_b
     forgotten: list[str] = []
-    cache_b.on_evict.append(forgotten.append)
+    rows_b.on_evict.append(forgotten.append)
     ready = asyncio.Event()
-    watcher = asyncio.create_task(node_b.watch_changes(cache_b.changed, cache_b.reset, ready))
+    watcher = asyncio.create_task(node_b.watch_changes(rows_b.changed, rows_b.reset, ready))
     try:
         await asyncio.wait_for(ready.wait(), 10)
         await node_a.insert_app(AppRecord("app", b"w", 1))
@@ -236,9 +237,10 @@ async def test_local_mutations_evict_at_once_and_the_ttl_bounds_staleness(
 ) -> None:
     node_a, node_b = two_stores
     clock = ManualClock()
-    cache_a = CachingStore(node_a, clock, ttl_ms=500)  # no listener: only local eviction and the TTL
+    rows_a = node_a.cache = RowCache(clock, ttl_ms=500)  # no listener: only local eviction and the TTL
+    cache_a = node_a
     forgotten: list[str] = []
-    cache_a.on_evict.append(forgotten.append)
+    rows_a.on_evict.append(forgotten.append)
     await cache_a.insert_app(AppRecord("app", b"w", 1))
     await cache_a.insert_key(key_record("app", "k"), KeyVersionRecord("k", 1, b"m", 1))
     assert await cache_a.get_key("app", "k") is not None
@@ -262,21 +264,21 @@ async def test_local_mutations_evict_at_once_and_the_ttl_bounds_staleness(
     assert await cache_a.get_key("app", "new") is not None
     assert await cache_a.get_key("stranger", "new") is None  # a cached row never answers another app
 
-    cache_a.reset()  # a reconnecting listener forgets everything
+    rows_a.reset()  # a reconnecting listener forgets everything
     assert await node_b.delete_key("app", "new")
     assert await cache_a.get_key("app", "new") is None
 
 
 class HeldReads(PostgresStore):
-    """A real PostgresStore whose get_key holds its (already read) answer until released."""
+    """A real PostgresStore whose key read (under its row cache) holds its answer until released."""
 
     def __init__(self, url: str) -> None:
         super().__init__(url, max_size=2)
         self.have_read = asyncio.Event()
         self.release = asyncio.Event()
 
-    async def get_key(self, appid: str, keyid: str) -> KeyRecord | None:
-        record = await super().get_key(appid, keyid)
+    async def _read_key(self, appid: str, keyid: str) -> KeyRecord | None:
+        record = await super()._read_key(appid, keyid)
         self.have_read.set()
         await self.release.wait()
         return record
@@ -291,12 +293,13 @@ async def test_a_read_racing_an_invalidation_is_not_cached(
     held = HeldReads(node_a.url)
     await held.open()
     try:
-        cache = CachingStore(held, ManualClock(), ttl_ms=60_000)
+        rows = held.cache = RowCache(ManualClock(), ttl_ms=60_000)
+        cache = held
         # This node has read the old row; the change and its notification land before the read returns.
         read = asyncio.create_task(cache.get_key("app", "k"))
         await asyncio.wait_for(held.have_read.wait(), 10)
         assert await node_b.set_key_state("app", "k", KeyState.DISABLED)
-        cache.changed("k", "k")
+        rows.changed("k", "k")
         held.release.set()
         stale = await read
         assert stale is not None and stale.state is KeyState.ENABLED  # the read itself was old...

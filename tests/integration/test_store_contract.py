@@ -1,7 +1,7 @@
-"""One contract for every Store: SQLite, PostgreSQL, and PostgreSQL behind the caching decorator.
+"""One contract for every Store: SQLite, PostgreSQL, and PostgreSQL reading through its row cache.
 
 Each test gets a fresh store (a new SQLite file or a new PostgreSQL database). The last tests check
-that this module exercises every method of the Store protocol and that the caching decorator
+that this module exercises every method of the Store protocol and that every store implementation
 defines each of them, so a Store method added later without a contract test fails here.
 """
 
@@ -16,19 +16,23 @@ import psycopg
 import pytest
 
 from pyehsm.keyring.keyring import Keyring
-from pyehsm.store.base import PortableStore, SealVersion, Store, WrappedValue
-from pyehsm.store.cache import CachingStore
+from pyehsm.store.base import PortableStore, SealKeyVersion, SealVersion, Store, WrappedValue
+from pyehsm.store.postgres import PostgresStore
 from pyehsm.store.records import (
     AppRecord,
     ImportParamsRecord,
     KeyRecord,
     KeyState,
+    KeyVersionInfo,
     KeyVersionRecord,
+    KeyVersionState,
     QuotePolicyRecord,
     SecretRecord,
     SecretsKeyRecord,
     SecretVersionRecord,
+    VersionSource,
 )
+from pyehsm.store.sqlite import SqliteStore
 from tests.integration.stores import T0, new_app, new_id
 
 DUPLICATE = (sqlite3.IntegrityError, psycopg.errors.UniqueViolation)
@@ -198,6 +202,156 @@ async def test_another_apps_key_answers_like_an_unknown_one(store: Store) -> Non
     assert await store.list_keys(stranger) == []
     assert await store.delete_all_keys(stranger) == []
     assert await store.get_key(owner, record.keyid) == record
+
+
+# -- key versions (rotation) -------------------------------------------------------------------------
+def version_sealer(
+    keyid: str, at: int, source: VersionSource = VersionSource.ON_DEMAND, calls: list[int] | None = None
+) -> SealKeyVersion:
+    def seal(number: int) -> KeyVersionRecord:
+        if calls is not None:
+            calls.append(number)
+        return KeyVersionRecord(keyid, number, f"material:{keyid}:{number}".encode(), at, source=source)
+
+    return seal
+
+
+async def test_add_key_versions_and_move_the_primary(store: Store) -> None:
+    appid = await new_app(store)
+    record = await new_key(store, appid)
+    assert await store.get_key(appid, record.keyid) == record  # warm any cache with the old primary
+    added = await store.add_key_version(appid, record.keyid, version_sealer(record.keyid, T0 + 1), make_primary=True)
+    assert added == KeyVersionRecord(
+        record.keyid, 2, f"material:{record.keyid}:2".encode(), T0 + 1, KeyVersionState.ENABLED, VersionSource.ON_DEMAND
+    )
+    assert (await store.get_key(appid, record.keyid)).primary_version == 2  # type: ignore[union-attr]
+    assert await store.get_key_version(appid, record.keyid, 2) == added
+    # a version that is not made primary (new material staged first)
+    staged = await store.add_key_version(
+        appid, record.keyid, version_sealer(record.keyid, T0 + 2, VersionSource.IMPORTED), make_primary=False
+    )
+    assert staged is not None and staged.version == 3
+    assert (await store.get_key(appid, record.keyid)).primary_version == 2  # type: ignore[union-attr]
+    assert await store.list_key_versions(appid, record.keyid) == [
+        KeyVersionInfo(1, T0, KeyVersionState.ENABLED, VersionSource.CREATED, True),
+        KeyVersionInfo(2, T0 + 1, KeyVersionState.ENABLED, VersionSource.ON_DEMAND, True),
+        KeyVersionInfo(3, T0 + 2, KeyVersionState.ENABLED, VersionSource.IMPORTED, True),
+    ]
+    # every version's material stays readable: old ciphertexts name their version
+    for number in (1, 2, 3):
+        assert await store.get_key_version(appid, record.keyid, number) is not None
+    assert await store.set_primary_version(appid, record.keyid, 3) is True
+    assert (await store.get_key(appid, record.keyid)).primary_version == 3  # type: ignore[union-attr]
+    assert await store.set_primary_version(appid, record.keyid, 9) is False  # no such version
+    assert (await store.get_key(appid, record.keyid)).primary_version == 3  # type: ignore[union-attr]
+    assert await store.delete_key(appid, record.keyid) is True
+    assert await store.list_key_versions(appid, record.keyid) == []
+    assert await store.get_key_version(appid, record.keyid, 2) is None
+
+
+async def test_concurrent_rotations_each_get_their_own_version(store: Store) -> None:
+    appid = await new_app(store)
+    record = await new_key(store, appid)
+    added = await asyncio.gather(
+        *(
+            store.add_key_version(appid, record.keyid, version_sealer(record.keyid, T0), make_primary=True)
+            for _ in range(5)
+        )
+    )
+    assert sorted(v.version for v in added if v is not None) == [2, 3, 4, 5, 6]
+    assert [v.version for v in await store.list_key_versions(appid, record.keyid)] == [1, 2, 3, 4, 5, 6]
+    assert (await store.get_key(appid, record.keyid)).primary_version in {2, 3, 4, 5, 6}  # type: ignore[union-attr]
+
+
+async def test_version_state_keeps_material_and_protects_the_primary(store: Store) -> None:
+    appid = await new_app(store)
+    record = await new_key(store, appid)
+    await store.add_key_version(appid, record.keyid, version_sealer(record.keyid, T0 + 1), make_primary=True)
+    assert await store.set_key_version_state(appid, record.keyid, 1, KeyVersionState.DISABLED) is True
+    old = await store.get_key_version(appid, record.keyid, 1)
+    assert old is not None and old.state is KeyVersionState.DISABLED and old.wrapped_material is not None
+    assert [v.state for v in await store.list_key_versions(appid, record.keyid)] == [
+        KeyVersionState.DISABLED,
+        KeyVersionState.ENABLED,
+    ]
+    assert await store.set_key_version_state(appid, record.keyid, 2, KeyVersionState.DISABLED) is False  # primary
+    assert await store.set_primary_version(appid, record.keyid, 1) is False  # a disabled version
+    assert await store.set_key_version_state(appid, record.keyid, 7, KeyVersionState.DISABLED) is False
+    assert await store.set_key_version_state(appid, record.keyid, 1, KeyVersionState.ENABLED) is True  # restored
+    assert await store.set_key_version_state(appid, record.keyid, 2, KeyVersionState.ENABLED) is True
+    assert await store.set_primary_version(appid, record.keyid, 1) is True
+
+
+async def test_a_version_without_material_cannot_become_primary(store: Store) -> None:
+    appid = await new_app(store)
+    pending = key_record(appid, state=KeyState.PENDING_IMPORT)
+    await store.insert_key(pending, KeyVersionRecord(pending.keyid, 1, None, T0))
+
+    def empty(number: int) -> KeyVersionRecord:
+        return KeyVersionRecord(pending.keyid, number, None, T0, source=VersionSource.IMPORTED)
+
+    added = await store.add_key_version(appid, pending.keyid, empty, make_primary=False)
+    assert added is not None and added.version == 2
+    assert await store.set_primary_version(appid, pending.keyid, 2) is False
+    assert [v.has_material for v in await store.list_key_versions(appid, pending.keyid)] == [False, False]
+
+
+async def test_automatic_rotation_is_due_once(store: Store) -> None:
+    appid = await new_app(store)
+    record, idle = await new_key(store, appid), await new_key(store, appid)
+    day = 86_400_000
+    assert await store.set_key_rotation(appid, record.keyid, 90, T0 + day) is True
+    got = await store.get_key(appid, record.keyid)
+    assert got is not None and (got.rotation_period_days, got.next_rotation_ms) == (90, T0 + day)
+    assert await store.list_due_rotations(T0 + day - 1, 10) == []
+    due = await store.list_due_rotations(T0 + day, 10)
+    assert [k.keyid for k in due] == [record.keyid]
+    calls: list[int] = []
+    seal = version_sealer(record.keyid, T0 + day, VersionSource.AUTOMATIC, calls)
+    # two nodes see the key due at the same time: exactly one version is added
+    results = await asyncio.gather(
+        store.add_key_version(appid, record.keyid, seal, make_primary=True, due_ms=T0 + day),
+        store.add_key_version(appid, record.keyid, seal, make_primary=True, due_ms=T0 + day),
+    )
+    assert [r is not None for r in results].count(True) == 1 and calls == [2]
+    got = await store.get_key(appid, record.keyid)
+    assert got is not None and got.primary_version == 2 and got.next_rotation_ms == T0 + day + 90 * day
+    assert await store.list_due_rotations(T0 + day, 10) == []
+    # a key without automatic rotation is never due
+    assert await store.add_key_version(appid, idle.keyid, seal, make_primary=True, due_ms=T0 + 10**12) is None
+    assert await store.set_key_rotation(appid, record.keyid, None, None) is True
+    got = await store.get_key(appid, record.keyid)
+    assert got is not None and (got.rotation_period_days, got.next_rotation_ms) == (None, None)
+    assert await store.list_due_rotations(T0 + 10**12, 10) == []
+
+
+async def test_another_apps_key_versions_answer_like_unknown_ones(store: Store) -> None:
+    owner, stranger = await new_app(store), await new_app(store)
+    record = await new_key(store, owner)
+    seal = version_sealer(record.keyid, T0)
+    assert await store.add_key_version(stranger, record.keyid, seal, make_primary=True) is None
+    assert await store.list_key_versions(stranger, record.keyid) == []
+    assert await store.set_primary_version(stranger, record.keyid, 1) is False
+    assert await store.set_key_version_state(stranger, record.keyid, 1, KeyVersionState.DISABLED) is False
+    assert await store.set_key_rotation(stranger, record.keyid, 90, T0) is False
+    assert await store.get_key(owner, record.keyid) == record
+    assert [v.version for v in await store.list_key_versions(owner, record.keyid)] == [1]
+
+
+async def test_domain_key_rewrap_covers_every_key_version(store: Store) -> None:
+    appid = await new_app(store)
+    record = key_record(appid)
+    await store.insert_key(record, KeyVersionRecord(record.keyid, 1, wrapped_under(1, "v1"), T0))
+
+    def seal(number: int) -> KeyVersionRecord:
+        return KeyVersionRecord(record.keyid, number, wrapped_under(1, f"v{number}"), T0)
+
+    await store.add_key_version(appid, record.keyid, seal, make_primary=True)
+    await store.add_key_version(appid, record.keyid, seal, make_primary=False)
+    await store.set_key_version_state(appid, record.keyid, 1, KeyVersionState.DISABLED)  # still re-wrapped
+    listed = await store.list_wrapped("cmk", Keyring.dk_id_prefix(2), None, 10)
+    assert [v.key for v in listed] == [(record.keyid, 1), (record.keyid, 2), (record.keyid, 3)]
+    assert await store.count_wrapped("cmk") == {Keyring.dk_id_prefix(1): 3}
 
 
 # -- meta compare-and-swap (domain-key and root-key rotation) ---------------------------------------
@@ -431,7 +585,7 @@ async def test_purge_expired_import_params(store: Store) -> None:
 
 # -- export / import (PortableStore) --------------------------------------------------------------
 async def test_portable_tables_dump_and_count(store: Store) -> None:
-    portable = store.inner if isinstance(store, CachingStore) else store
+    portable = store
     assert isinstance(portable, PortableStore)
     tables = {t.name: t for t in await portable.tables()}
     assert {"meta", "apps", "keys", "key_versions"} <= tables.keys()
@@ -457,6 +611,7 @@ def test_every_store_method_is_exercised_by_this_suite() -> None:
     assert not missing, f"Store methods without a contract test: {missing}"
 
 
-def test_caching_store_defines_every_store_method() -> None:
-    missing = [name for name in store_methods() if name not in vars(CachingStore)]
-    assert not missing, f"CachingStore must forward (and evict for) these Store methods: {missing}"
+@pytest.mark.parametrize("implementation", [SqliteStore, PostgresStore])
+def test_every_store_defines_every_store_method(implementation: type) -> None:
+    missing = [name for name in store_methods() if not callable(getattr(implementation, name, None))]
+    assert not missing, f"{implementation.__name__} lacks these Store methods: {missing}"

@@ -14,7 +14,9 @@ from pyehsm.store.records import (
     ImportParamsRecord,
     KeyRecord,
     KeyState,
+    KeyVersionInfo,
     KeyVersionRecord,
+    KeyVersionState,
     QuotePolicyRecord,
     SecretRecord,
     SecretsKeyRecord,
@@ -33,7 +35,8 @@ kind           column                              key (resume cursor)   owner (
 "secrets_key"  secret_keys.wrapped_material        (appid,)              (appid, keyid)
 "import_key"   import_tokens.wrapped_private_key   (keyid,)              (appid, keyid, token_id, wrapping_keyspec)
 DK-wrapped values kept in the meta table (the BYOK token key) are re-wrapped with replace_meta.
-A new DK-wrapped column adds a kind here, in both stores and in keyring/domain_key_rotation.py (its AAD).
+A new DK-wrapped column adds a kind here, in both stores (_WRAPPED_SQL in store/sqlite/meta.py and
+store/postgres/meta.py) and in keyring/domain_key_rotation.py (its AAD).
 """
 
 
@@ -51,6 +54,7 @@ class WrappedValue:
 
 
 SealVersion = Callable[[int], SecretVersionRecord]  # version id -> the sealed version record
+SealKeyVersion = Callable[[int], KeyVersionRecord]  # version number -> the new key version (material wrapped)
 
 
 def _row(key: int, owner: tuple[int, ...], wrapped: int) -> Callable[[str, tuple[Any, ...]], WrappedValue]:
@@ -146,6 +150,44 @@ class Store(Protocol):
 
     async def list_keys(self, appid: str) -> list[KeyRecord]: ...
 
+    # -- key versions (rotation; every version's material stays until its key is deleted) ------------
+    async def add_key_version(
+        self, appid: str, keyid: str, seal: SealKeyVersion, *, make_primary: bool, due_ms: int | None = None
+    ) -> KeyVersionRecord | None:
+        """Append the next version of the app's key: holding the key's row lock, call ``seal(latest + 1)``
+        (it wraps the new material, whose AAD names the version; quick, no I/O) and store the record it
+        returns, in one transaction; with ``make_primary`` the key's primary_version moves to it in the same
+        transaction. With ``due_ms`` (the automatic-rotation job) only when the key's next_rotation_ms is set
+        and <= ``due_ms``, and next_rotation_ms then moves to the version's created_ms plus the rotation
+        period: several nodes that all see a due key add exactly one version between them. Returns the new
+        version; None when the key is not the app's (or, with ``due_ms``, not due). A key-row change:
+        PostgreSQL notifies 'k:<keyid>' and the key-row cache evicts it."""
+        ...
+
+    async def list_key_versions(self, appid: str, keyid: str) -> list[KeyVersionInfo]:
+        """Every version of the app's key, oldest first, without material; [] for an unknown key."""
+        ...
+
+    async def set_primary_version(self, appid: str, keyid: str, version: int) -> bool:
+        """Make ``version`` the key's primary; False unless it exists, is enabled and has material."""
+        ...
+
+    async def set_key_version_state(self, appid: str, keyid: str, version: int, state: KeyVersionState) -> bool:
+        """Enable or disable one version (its material is kept); False when the version does not exist
+        or when asked to disable the primary version. Evicts the key like a key-state change."""
+        ...
+
+    async def set_key_rotation(
+        self, appid: str, keyid: str, period_days: int | None, next_rotation_ms: int | None
+    ) -> bool:
+        """Set the key's automatic-rotation period and next rotation time (None, None: off)."""
+        ...
+
+    async def list_due_rotations(self, now_ms: int, limit: int) -> list[KeyRecord]:
+        """Up to ``limit`` keys (all apps) whose next_rotation_ms <= ``now_ms``, soonest first: the rotation
+        job's work list (tenant-wide by design; never exposed to an app)."""
+        ...
+
     async def set_key_state(self, appid: str, keyid: str, state: KeyState) -> bool:
         """False when no such key for this app."""
         ...
@@ -236,7 +278,8 @@ class Store(Protocol):
         ``UPDATE key_versions SET wrapped_material = ? WHERE keyid = ? AND version = 1 AND wrapped_material
         IS NULL`` and move the key pending_import -> enabled. If any of the three changes no row (token
         replaced or consumed, material already there, key not pending), roll back and return False.
-        PostgreSQL also notifies 'k:<keyid>' (the key's state changed) and the caching store evicts it."""
+        PostgreSQL also notifies 'k:<keyid>' (the key's state changed) and the row cache (store/cache.py)
+        evicts it."""
         ...
 
     async def purge_import_params(self, now_ms: int) -> int:

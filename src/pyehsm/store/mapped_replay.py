@@ -61,7 +61,7 @@ from types import ModuleType
 from typing import Literal
 
 from pyehsm.clock import Clock
-from pyehsm.config import MAX_REPLAY_CAPACITY, MIN_REPLAY_CAPACITY
+from pyehsm.store.limits import MAX_REPLAY_CAPACITY, MIN_REPLAY_CAPACITY
 from pyehsm.store.sqlite_replay import SqliteReplayGuard, fingerprint
 
 log = logging.getLogger(__name__)

@@ -12,6 +12,23 @@ class KeyState(enum.Enum):
     PENDING_IMPORT = "pending_import"
 
 
+class KeyVersionState(enum.Enum):
+    """A key version's own state: a disabled version's material is kept but refused for decryption
+    (how a minimum decryption version is enforced); the primary version is always enabled."""
+
+    ENABLED = "enabled"
+    DISABLED = "disabled"
+
+
+class VersionSource(enum.Enum):
+    """How a key version was made."""
+
+    CREATED = "created"  # the key's first version, made with the key (CreateKey)
+    ON_DEMAND = "on_demand"  # a rotation asked for by the app
+    AUTOMATIC = "automatic"  # the rotation job, at the key's next_rotation_ms
+    IMPORTED = "imported"  # new external material imported into a new version
+
+
 @dataclass(frozen=True, slots=True)
 class AppRecord:
     appid: str
@@ -32,6 +49,8 @@ class KeyRecord:
     created_ms: int
     expire_ms: int
     primary_version: int
+    rotation_period_days: int | None = None  # automatic rotation period; None: off
+    next_rotation_ms: int | None = None  # when the rotation job next rotates the key; None: never
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +59,19 @@ class KeyVersionRecord:
     version: int
     wrapped_material: bytes | None  # None while an external key waits for its material
     created_ms: int
+    state: KeyVersionState = KeyVersionState.ENABLED
+    source: VersionSource = VersionSource.CREATED
+
+
+@dataclass(frozen=True, slots=True)
+class KeyVersionInfo:
+    """One key version without its material (list_key_versions)."""
+
+    version: int
+    created_ms: int
+    state: KeyVersionState
+    source: VersionSource
+    has_material: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,7 @@
+"""Bounds the store enforces itself; config.py imports them to validate settings (never the reverse)."""
+
+from __future__ import annotations
+
+MIN_REPLAY_CAPACITY = 8
+MAX_REPLAY_CAPACITY = 1 << 34
+"""The bounds of the mapped replay table's entries (--replay-capacity, PYEHSM_REPLAY_CAPACITY)."""

@@ -1,0 +1,198 @@
+"""Key rows and key versions (the key row is read through the row cache; every change notifies)."""
+
+from __future__ import annotations
+
+from pyehsm.store.base import SealKeyVersion
+from pyehsm.store.postgres.connection import INVALIDATION_CHANNEL, PostgresBase, evicts_key
+from pyehsm.store.postgres.rows import (
+    DAY_MS,
+    KEY_COLUMNS,
+    VERSION_COLUMNS,
+    key_from_row,
+    version_from_row,
+    version_params,
+)
+from pyehsm.store.records import KeyRecord, KeyState, KeyVersionInfo, KeyVersionRecord, KeyVersionState, VersionSource
+
+
+class KeyRows(PostgresBase):
+    """The Store's key and key-version methods."""
+
+    async def insert_key(self, key: KeyRecord, version: KeyVersionRecord) -> None:
+        # One statement: both rows or neither.
+        await self.query_one(
+            f"WITH k AS (INSERT INTO keys ({KEY_COLUMNS}) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING keyid) "
+            "INSERT INTO key_versions (keyid, version, wrapped_material, created_ms, state, source) "
+            "SELECT keyid, %s, %s, %s, %s, %s FROM k RETURNING 1",
+            (
+                key.appid,
+                key.keyid,
+                key.keyspec,
+                key.origin,
+                key.keyusage,
+                key.state.value,
+                key.alias,
+                key.created_ms,
+                key.expire_ms,
+                key.primary_version,
+                key.rotation_period_days,
+                key.next_rotation_ms,
+                *version_params(version),
+            ),
+        )
+
+    async def get_key(self, appid: str, keyid: str) -> KeyRecord | None:
+        cache = self.cache
+        if cache is None:
+            return await self._read_key(appid, keyid)
+        cached = cache.key(appid, keyid)
+        if cached is not None:
+            return cached
+        epoch = cache.epoch
+        record = await self._read_key(appid, keyid)
+        if record is not None:
+            cache.keep_key(record, epoch)
+        return record
+
+    async def _read_key(self, appid: str, keyid: str) -> KeyRecord | None:
+        row = await self.query_one(f"SELECT {KEY_COLUMNS} FROM keys WHERE keyid = %s AND appid = %s", (keyid, appid))
+        return key_from_row(row) if row else None
+
+    async def get_key_version(self, appid: str, keyid: str, version: int) -> KeyVersionRecord | None:
+        row = await self.query_one(
+            f"SELECT {VERSION_COLUMNS} FROM key_versions v "
+            "JOIN keys k ON k.keyid = v.keyid WHERE v.keyid = %s AND v.version = %s AND k.appid = %s",
+            (keyid, version, appid),
+        )
+        return version_from_row(row) if row else None
+
+    @evicts_key
+    async def add_key_version(
+        self, appid: str, keyid: str, seal: SealKeyVersion, *, make_primary: bool, due_ms: int | None = None
+    ) -> KeyVersionRecord | None:
+        async with self.pool.connection() as conn, conn.transaction():
+            # Writers of one key queue on its row lock (FOR UPDATE); each then reads, in a statement of its
+            # own (a fresh READ COMMITTED snapshot), the versions its predecessor committed. With due_ms, the
+            # second of two nodes finds next_rotation_ms moved and adds nothing.
+            cur = await conn.execute(
+                "SELECT next_rotation_ms, rotation_period_days FROM keys WHERE keyid = %s AND appid = %s FOR UPDATE",
+                (keyid, appid),
+            )
+            row = await cur.fetchone()
+            if row is None:
+                return None
+            next_ms, period = row
+            cur = await conn.execute("SELECT MAX(version) FROM key_versions WHERE keyid = %s", (keyid,))
+            latest_row = await cur.fetchone()
+            latest = latest_row[0] if latest_row else None
+            if due_ms is not None and (next_ms is None or next_ms > due_ms):
+                return None
+            version = seal(int(latest or 0) + 1)
+            await conn.execute(
+                "INSERT INTO key_versions (keyid, version, wrapped_material, created_ms, state, source) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                (version.keyid, *version_params(version)),
+            )
+            if make_primary:
+                await conn.execute("UPDATE keys SET primary_version = %s WHERE keyid = %s", (version.version, keyid))
+            if due_ms is not None:
+                next_rotation = version.created_ms + int(period) * DAY_MS if period is not None else None
+                await conn.execute("UPDATE keys SET next_rotation_ms = %s WHERE keyid = %s", (next_rotation, keyid))
+            await conn.execute("SELECT pg_notify(%s, %s)", (INVALIDATION_CHANNEL, f"k:{keyid}"))
+        return version
+
+    async def list_key_versions(self, appid: str, keyid: str) -> list[KeyVersionInfo]:
+        rows = await self.query_all(
+            "SELECT v.version, v.created_ms, v.state, v.source, v.wrapped_material IS NOT NULL FROM key_versions v "
+            "JOIN keys k ON k.keyid = v.keyid WHERE v.keyid = %s AND k.appid = %s ORDER BY v.version",
+            (keyid, appid),
+        )
+        return [
+            KeyVersionInfo(int(r[0]), int(r[1]), KeyVersionState(r[2]), VersionSource(r[3]), bool(r[4])) for r in rows
+        ]
+
+    @evicts_key
+    async def set_primary_version(self, appid: str, keyid: str, version: int) -> bool:
+        rows = await self.query_all(
+            "WITH u AS (UPDATE keys SET primary_version = %s WHERE keyid = %s AND appid = %s AND EXISTS ("
+            "SELECT 1 FROM key_versions v WHERE v.keyid = keys.keyid AND v.version = %s AND v.state = %s "
+            "AND v.wrapped_material IS NOT NULL) RETURNING keyid) "
+            "SELECT keyid, pg_notify(%s, 'k:' || keyid) FROM u",
+            (version, keyid, appid, version, KeyVersionState.ENABLED.value, INVALIDATION_CHANNEL),
+        )
+        return len(rows) == 1
+
+    @evicts_key
+    async def set_key_version_state(self, appid: str, keyid: str, version: int, state: KeyVersionState) -> bool:
+        rows = await self.query_all(
+            "WITH u AS (UPDATE key_versions SET state = %s WHERE keyid = %s AND version = %s AND EXISTS ("
+            "SELECT 1 FROM keys k WHERE k.keyid = key_versions.keyid AND k.appid = %s "
+            "AND (%s OR k.primary_version <> %s)) RETURNING keyid) "
+            "SELECT keyid, pg_notify(%s, 'k:' || keyid) FROM u",
+            (
+                state.value,
+                keyid,
+                version,
+                appid,
+                state is KeyVersionState.ENABLED,
+                version,
+                INVALIDATION_CHANNEL,
+            ),
+        )
+        return len(rows) == 1
+
+    @evicts_key
+    async def set_key_rotation(
+        self, appid: str, keyid: str, period_days: int | None, next_rotation_ms: int | None
+    ) -> bool:
+        rows = await self.query_all(
+            "WITH u AS (UPDATE keys SET rotation_period_days = %s, next_rotation_ms = %s "
+            "WHERE keyid = %s AND appid = %s RETURNING keyid) SELECT keyid, pg_notify(%s, 'k:' || keyid) FROM u",
+            (period_days, next_rotation_ms, keyid, appid, INVALIDATION_CHANNEL),
+        )
+        return len(rows) == 1
+
+    async def list_due_rotations(self, now_ms: int, limit: int) -> list[KeyRecord]:
+        rows = await self.query_all(
+            f"SELECT {KEY_COLUMNS} FROM keys WHERE next_rotation_ms IS NOT NULL AND next_rotation_ms <= %s "
+            "ORDER BY next_rotation_ms, keyid LIMIT %s",
+            (now_ms, limit),
+        )
+        return [key_from_row(row) for row in rows]
+
+    async def list_keys(self, appid: str) -> list[KeyRecord]:
+        rows = await self.query_all(
+            f"SELECT {KEY_COLUMNS} FROM keys WHERE appid = %s ORDER BY created_ms, keyid", (appid,)
+        )
+        return [key_from_row(row) for row in rows]
+
+    @evicts_key
+    async def set_key_state(self, appid: str, keyid: str, state: KeyState) -> bool:
+        rows = await self.query_all(
+            "WITH u AS (UPDATE keys SET state = %s WHERE keyid = %s AND appid = %s RETURNING keyid) "
+            "SELECT keyid, pg_notify(%s, 'k:' || keyid) FROM u",
+            (state.value, keyid, appid, INVALIDATION_CHANNEL),
+        )
+        return len(rows) == 1
+
+    @evicts_key
+    async def delete_key(self, appid: str, keyid: str) -> bool:
+        rows = await self.query_all(
+            "WITH d AS (DELETE FROM keys WHERE keyid = %s AND appid = %s RETURNING keyid) "
+            "SELECT keyid, pg_notify(%s, 'k:' || keyid) FROM d",
+            (keyid, appid, INVALIDATION_CHANNEL),
+        )
+        return len(rows) == 1
+
+    async def delete_all_keys(self, appid: str) -> list[str]:
+        rows = await self.query_all(
+            "WITH d AS (DELETE FROM keys WHERE appid = %s RETURNING keyid) "
+            "SELECT keyid, pg_notify(%s, 'k:' || keyid) FROM d",
+            (appid, INVALIDATION_CHANNEL),
+        )
+        deleted = [str(row[0]) for row in rows]
+        if self.cache is not None:
+            for keyid in deleted:
+                self.cache.evict_key(keyid)
+        return deleted

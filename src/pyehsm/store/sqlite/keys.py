@@ -1,0 +1,177 @@
+"""Key rows and key versions, and this worker's key-row cache (valid until any connection commits)."""
+
+from __future__ import annotations
+
+from pyehsm.store.base import SealKeyVersion
+from pyehsm.store.records import KeyRecord, KeyState, KeyVersionInfo, KeyVersionRecord, KeyVersionState, VersionSource
+from pyehsm.store.sqlite.connection import SqliteBase, transaction
+from pyehsm.store.sqlite.rows import DAY_MS, KEY_COLUMNS, VERSION_COLUMNS, key_from_row, version_from_row
+
+
+class KeyRows(SqliteBase):
+    """The Store's key and key-version methods."""
+
+    async def insert_key(self, key: KeyRecord, version: KeyVersionRecord) -> None:
+        with transaction(self.conn):
+            self.conn.execute(
+                f"INSERT INTO keys ({KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key.appid,
+                    key.keyid,
+                    key.keyspec,
+                    key.origin,
+                    key.keyusage,
+                    key.state.value,
+                    key.alias,
+                    key.created_ms,
+                    key.expire_ms,
+                    key.primary_version,
+                    key.rotation_period_days,
+                    key.next_rotation_ms,
+                ),
+            )
+            self._insert_key_version(version)
+
+    def _insert_key_version(self, version: KeyVersionRecord) -> None:
+        self.conn.execute(
+            "INSERT INTO key_versions (keyid, version, wrapped_material, created_ms, state, source) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                version.keyid,
+                version.version,
+                version.wrapped_material,
+                version.created_ms,
+                version.state.value,
+                version.source.value,
+            ),
+        )
+
+    def cached_key(self, appid: str, keyid: str) -> KeyRecord | None:
+        """The key row if this process read it since the last commit by any connection, else None.
+
+        Synchronous (no I/O while the WAL-index header is mapped) so the request path can skip a coroutine;
+        ``get_key`` is this plus the SELECT on a miss.
+        """
+        conn = self._conn
+        if conn is None:
+            raise RuntimeError("store is not open")
+        wal = self._wal
+        header = wal.header() if wal is not None else None
+        if header is None:  # no mapped header, or it is being written: ask SQLite
+            stamp: tuple[bytes | int, int] = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
+        else:
+            stamp = (header, conn.total_changes)
+        return self._keys.get(stamp, appid, keyid)
+
+    async def get_key(self, appid: str, keyid: str) -> KeyRecord | None:
+        cached = self.cached_key(appid, keyid)  # validates the cache against the database first
+        if cached is not None:
+            return cached
+        row = self.conn.execute(
+            f"SELECT {KEY_COLUMNS} FROM keys WHERE keyid = ? AND appid = ?",
+            (keyid, appid),
+        ).fetchone()
+        if not row:
+            return None
+        record = key_from_row(row)
+        self._keys.put(record)
+        return record
+
+    async def get_key_version(self, appid: str, keyid: str, version: int) -> KeyVersionRecord | None:
+        row = self.conn.execute(
+            f"SELECT {VERSION_COLUMNS} FROM key_versions v "
+            "JOIN keys k ON k.keyid = v.keyid WHERE v.keyid = ? AND v.version = ? AND k.appid = ?",
+            (keyid, version, appid),
+        ).fetchone()
+        return version_from_row(row) if row else None
+
+    async def add_key_version(
+        self, appid: str, keyid: str, seal: SealKeyVersion, *, make_primary: bool, due_ms: int | None = None
+    ) -> KeyVersionRecord | None:
+        with transaction(self.conn):  # BEGIN IMMEDIATE: writers of every process queue here
+            row = self.conn.execute(
+                "SELECT (SELECT MAX(version) FROM key_versions WHERE keyid = k.keyid), k.next_rotation_ms, "
+                "k.rotation_period_days FROM keys k WHERE k.keyid = ? AND k.appid = ?",
+                (keyid, appid),
+            ).fetchone()
+            if row is None:
+                return None
+            latest, next_ms, period = row
+            if due_ms is not None and (next_ms is None or next_ms > due_ms):
+                return None
+            version = seal(int(latest or 0) + 1)
+            self._insert_key_version(version)
+            if make_primary:
+                self.conn.execute("UPDATE keys SET primary_version = ? WHERE keyid = ?", (version.version, keyid))
+            if due_ms is not None:
+                self.conn.execute(
+                    "UPDATE keys SET next_rotation_ms = ? WHERE keyid = ?",
+                    (version.created_ms + int(period) * DAY_MS if period is not None else None, keyid),
+                )
+        return version
+
+    async def list_key_versions(self, appid: str, keyid: str) -> list[KeyVersionInfo]:
+        rows = self.conn.execute(
+            "SELECT v.version, v.created_ms, v.state, v.source, v.wrapped_material IS NOT NULL FROM key_versions v "
+            "JOIN keys k ON k.keyid = v.keyid WHERE v.keyid = ? AND k.appid = ? ORDER BY v.version",
+            (keyid, appid),
+        ).fetchall()
+        return [
+            KeyVersionInfo(int(r[0]), int(r[1]), KeyVersionState(r[2]), VersionSource(r[3]), bool(r[4])) for r in rows
+        ]
+
+    async def set_primary_version(self, appid: str, keyid: str, version: int) -> bool:
+        cur = self.conn.execute(
+            "UPDATE keys SET primary_version = ? WHERE keyid = ? AND appid = ? AND EXISTS (SELECT 1 FROM "
+            "key_versions v WHERE v.keyid = keys.keyid AND v.version = ? AND v.state = ? "
+            "AND v.wrapped_material IS NOT NULL)",
+            (version, keyid, appid, version, KeyVersionState.ENABLED.value),
+        )
+        return cur.rowcount == 1
+
+    async def set_key_version_state(self, appid: str, keyid: str, version: int, state: KeyVersionState) -> bool:
+        cur = self.conn.execute(
+            "UPDATE key_versions SET state = ? WHERE keyid = ? AND version = ? AND EXISTS (SELECT 1 FROM keys k "
+            "WHERE k.keyid = key_versions.keyid AND k.appid = ? AND (? OR k.primary_version <> ?))",
+            (state.value, keyid, version, appid, state is KeyVersionState.ENABLED, version),
+        )
+        return cur.rowcount == 1
+
+    async def set_key_rotation(
+        self, appid: str, keyid: str, period_days: int | None, next_rotation_ms: int | None
+    ) -> bool:
+        cur = self.conn.execute(
+            "UPDATE keys SET rotation_period_days = ?, next_rotation_ms = ? WHERE keyid = ? AND appid = ?",
+            (period_days, next_rotation_ms, keyid, appid),
+        )
+        return cur.rowcount == 1
+
+    async def list_due_rotations(self, now_ms: int, limit: int) -> list[KeyRecord]:
+        rows = self.conn.execute(
+            f"SELECT {KEY_COLUMNS} FROM keys WHERE next_rotation_ms IS NOT NULL AND next_rotation_ms <= ? "
+            "ORDER BY next_rotation_ms, keyid LIMIT ?",
+            (now_ms, limit),
+        ).fetchall()
+        return [key_from_row(row) for row in rows]
+
+    async def list_keys(self, appid: str) -> list[KeyRecord]:
+        rows = self.conn.execute(
+            f"SELECT {KEY_COLUMNS} FROM keys WHERE appid = ? ORDER BY created_ms, keyid",
+            (appid,),
+        ).fetchall()
+        return [key_from_row(row) for row in rows]
+
+    async def set_key_state(self, appid: str, keyid: str, state: KeyState) -> bool:
+        cur = self.conn.execute("UPDATE keys SET state = ? WHERE keyid = ? AND appid = ?", (state.value, keyid, appid))
+        return cur.rowcount == 1
+
+    async def delete_key(self, appid: str, keyid: str) -> bool:
+        with transaction(self.conn):
+            cur = self.conn.execute("DELETE FROM keys WHERE keyid = ? AND appid = ?", (keyid, appid))
+        return cur.rowcount == 1
+
+    async def delete_all_keys(self, appid: str) -> list[str]:
+        with transaction(self.conn):
+            ids = [r[0] for r in self.conn.execute("SELECT keyid FROM keys WHERE appid = ?", (appid,))]
+            self.conn.execute("DELETE FROM keys WHERE appid = ?", (appid,))
+        return ids
