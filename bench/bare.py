@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pyehsm.http.protocol import UVICORN_OPTIONS
-from pyehsm.signing import signature_matches
+from pyehsm.protocols.ehsm.signing import signature_matches
 
 APPID = os.environ.get("BARE_APPID", "")
 APIKEY = os.environ.get("BARE_APIKEY", "")

@@ -23,7 +23,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from pyehsm.http.envelope import render
+from pyehsm.protocols.ehsm.envelope import render
 
 
 class CoalescingTransport(asyncio.Transport):
