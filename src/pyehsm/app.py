@@ -22,6 +22,13 @@ from pyehsm.clock import Clock, SystemClock
 from pyehsm.config import Settings
 from pyehsm.errors import StartupError
 from pyehsm.http.asgi import ASGIApp, Receive, Scope, Send
+from pyehsm.http.protocol import (
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_HEADER_SIZE,
+    HttpLimits,
+    uvicorn_options,
+)
 from pyehsm.http.ratelimit import RateLimiter
 from pyehsm.keyring.domain import open_keyring
 from pyehsm.keyring.keyring import Keyring
@@ -55,6 +62,19 @@ REPLAY_PURGE_SECONDS = 60.0
 
 # The wire protocols this node answers, one line each (docs/architecture.md).
 ADAPTERS: tuple[Adapter, ...] = (EHSM,)
+
+
+def http_limits(
+    max_header_size: int = DEFAULT_MAX_HEADER_SIZE,
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
+) -> HttpLimits:
+    """The listener's connection guards; a request line over the limit is answered by the first adapter."""
+    return HttpLimits(max_header_size, header_timeout, max_connections, ADAPTERS[0].url_too_long_response)
+
+
+# What every pyehsm server passes to uvicorn (`pyehsm serve` passes uvicorn_options(http_limits(...))).
+UVICORN_OPTIONS = uvicorn_options(http_limits())
 
 
 def open_store(settings: Settings) -> Store:

@@ -13,8 +13,9 @@ from pyehsm.client import Client, RateLimitError
 from pyehsm.clock import ManualClock
 from pyehsm.config import DEFAULT_RATE_LIMIT, Settings
 from pyehsm.errors import StartupError
-from pyehsm.http.ratelimit import RATE_LIMITED, RateLimiter
+from pyehsm.http.ratelimit import RateLimiter
 from pyehsm.protocols.ehsm.endpoint import REPLAYED
+from pyehsm.protocols.ehsm.errors import RATE_LIMITED
 from tests.support.server import InProcessServer, in_process_server
 
 

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyehsm.errors import ParamError
 from pyehsm.protocols.ehsm.actions.keys import CreateKeyPayload, KeyIdPayload
 from pyehsm.protocols.ehsm.actions.symmetric import DecryptPayload, EncryptPayload, GenerateDataKeyPayload
+from pyehsm.protocols.ehsm.errors import ParamError
 from pyehsm.protocols.ehsm.table import ACTIONS
 from pyehsm.protocols.ehsm.validation import MAX_DATA_BYTES, decode_payload
 

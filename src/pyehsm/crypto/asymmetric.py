@@ -23,7 +23,8 @@ Wire parameters, as docs/protocol.md section 4 defines them:
 * RSA PKCS#1 v1.5 decryption uses implicit rejection (see :mod:`pyehsm.crypto.rsa`): a ciphertext with
   bad padding yields a pseudo-random plaintext instead of an error, so there is no padding oracle.
 
-Errors: :class:`InvalidParameter` carries a wire-ready message; :class:`PlaintextTooLong` the limit;
+Errors: parameters a key cannot take raise the domain errors of :mod:`pyehsm.errors` (no wire text);
+:class:`PlaintextTooLong` carries the limit;
 :class:`DecryptionFailed` and :class:`KeyMaterialError` carry nothing about the data or the key.
 """
 
@@ -38,11 +39,19 @@ from cryptography.hazmat.primitives import hashes, hmac
 from pyehsm.crypto import ec, rsa, sm2
 from pyehsm.crypto.keyspecs import DIGEST_SIZES, Family, KeySpec
 from pyehsm.crypto.rsa import PlaintextTooLong
+from pyehsm.errors import (
+    CannotEncrypt,
+    DigestLengthWrong,
+    DigestNotAllowed,
+    MessageTypeNotAllowed,
+    MissingParameter,
+    NoPublicKey,
+    PaddingNotAllowed,
+)
 
 __all__ = [
     "MESSAGE_TYPE_PREHASHED",
     "DecryptionFailed",
-    "InvalidParameter",
     "KeyMaterialError",
     "KeyPrimitive",
     "PlaintextTooLong",
@@ -73,15 +82,6 @@ RSA_SIGNATURE: dict[str, rsa.RsaSignature] = {
     "EH_RSA_PKCS1_PSS": rsa.RsaSignature.PSS,
 }
 
-PADDING_REQUIRED = "Missing required parameters, The padding_mode cannot be empty."
-
-
-class InvalidParameter(ValueError):
-    """A request parameter this key cannot use; ``message`` is the wire message."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class DecryptionFailed(Exception):
@@ -98,7 +98,7 @@ class PublicKeyPrimitive(Protocol):
         ...
 
     def verify(self, signature: bytes, message: bytes, *, digest: str, prehashed: bool, padding: str | None) -> bool:
-        """False for a signature that does not verify; InvalidParameter for unusable parameters."""
+        """False for a signature that does not verify; a domain error for unusable parameters."""
         ...
 
     def encrypt(self, plaintext: bytes, padding: str | None) -> bytes: ...
@@ -121,44 +121,32 @@ def _hash(
     family: Family, allowed: frozenset[str], digest: str, prehashed: bool, message: bytes
 ) -> hashes.HashAlgorithm:
     if digest not in allowed:
-        wanted = " or ".join(sorted(allowed))
-        raise InvalidParameter(
-            f"Parameter invalid, The digest_mode {digest} cannot be used with {family.value} keys (use {wanted})."
-        )
+        raise DigestNotAllowed(digest, family.value, tuple(sorted(allowed)))
     if prehashed and len(message) != DIGEST_SIZES[digest]:
-        raise InvalidParameter(
-            f"Parameter invalid, The message length error: an EH_DIGEST message for {digest} "
-            f"must be {DIGEST_SIZES[digest]} bytes."
-        )
+        raise DigestLengthWrong(digest, DIGEST_SIZES[digest])
     return _HASH_OBJECTS[digest]
 
 
 def _rsa_encryption(padding: str | None) -> rsa.RsaEncryption:
     if padding is None:
-        raise InvalidParameter(PADDING_REQUIRED)
+        raise MissingParameter("padding_mode")
     scheme = RSA_ENCRYPTION.get(padding)
     if scheme is None:
-        raise InvalidParameter(
-            f"Parameter invalid, The padding_mode {padding} cannot be used for RSA encryption "
-            f"(use {' or '.join(RSA_ENCRYPTION)})."
-        )
+        raise PaddingNotAllowed(padding, "encryption", tuple(RSA_ENCRYPTION))
     return scheme
 
 
 def _rsa_signature(padding: str | None) -> rsa.RsaSignature:
     if padding is None:
-        raise InvalidParameter(PADDING_REQUIRED)
+        raise MissingParameter("padding_mode")
     scheme = RSA_SIGNATURE.get(padding)
     if scheme is None:
-        raise InvalidParameter(
-            f"Parameter invalid, The padding_mode {padding} cannot be used for RSA signatures "
-            f"(use {' or '.join(RSA_SIGNATURE)})."
-        )
+        raise PaddingNotAllowed(padding, "signature", tuple(RSA_SIGNATURE))
     return scheme
 
 
 def _no_encryption(family: Family) -> NoReturn:
-    raise InvalidParameter(f"Parameter invalid, {family.value} keys cannot encrypt or decrypt.")
+    raise CannotEncrypt(family.value)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -280,7 +268,7 @@ class Sm2Public:
         if len(plaintext) > MAX_SM2_PLAINTEXT:
             raise PlaintextTooLong(MAX_SM2_PLAINTEXT, "SM2")
         if not plaintext:
-            raise InvalidParameter("Missing required parameters, The plaintext cannot be empty.")
+            raise MissingParameter("plaintext")
         return self._public.encrypt(plaintext)
 
     def __repr__(self) -> str:
@@ -322,15 +310,13 @@ class HmacKey:
 
     def _mac(self, message: bytes, digest: str, prehashed: bool) -> hmac.HMAC:
         if prehashed:
-            raise InvalidParameter(
-                "Parameter invalid, The message_type EH_DIGEST cannot be used with HMAC keys (send EH_RAW)."
-            )
+            raise MessageTypeNotAllowed("EH_DIGEST", self.family.value)
         mac = hmac.HMAC(self._key, _hash(self.family, self.digests, digest, False, message))
         mac.update(message)
         return mac
 
     def public_pem(self) -> str:
-        raise InvalidParameter("Parameter invalid, HMAC keys have no public key.")
+        raise NoPublicKey(self.family.value)
 
     def sign(self, message: bytes, *, digest: str, prehashed: bool, padding: str | None) -> bytes:
         return self._mac(message, digest, prehashed).finalize()

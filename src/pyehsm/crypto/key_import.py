@@ -42,14 +42,22 @@ from cryptography.hazmat.primitives.asymmetric import rsa as crypto_rsa
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap_with_padding
 
 from pyehsm.crypto import rsa, sm2
-from pyehsm.crypto.asymmetric import PADDING_REQUIRED, DecryptionFailed, InvalidParameter
+from pyehsm.crypto.asymmetric import DecryptionFailed
 from pyehsm.crypto.keyspecs import Family, KeySpec
+from pyehsm.errors import (
+    MaterialLengthWrong,
+    MaterialMalformed,
+    MaterialNotImportable,
+    MaterialRejected,
+    MissingParameter,
+    NotAWrappingKey,
+    PaddingNotAllowed,
+)
 
 __all__ = [
     "IMPORT_PADDINGS",
     "DecryptionFailed",
     "ImportScheme",
-    "InvalidParameter",
     "MaterialRejected",
     "WrappingKey",
     "check_material",
@@ -74,29 +82,22 @@ EPHEMERAL_AES_KEY_BYTES = (16, 24, 32)
 _PKCS8 = (serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
 
 
-class MaterialRejected(InvalidParameter):
-    """The unwrapped material does not fit the keyspec; the message names the rule, never the data."""
-
-
 # ------------------------------------------------------------------------------------------------
 # the wrapping key pair
 # ------------------------------------------------------------------------------------------------
 
 
 def import_scheme(wrapping: KeySpec, padding: str | None) -> ImportScheme:
-    """How ImportKeyMaterial's ``padding_mode`` unwraps under a ``wrapping`` key (InvalidParameter if it cannot)."""
+    """How ImportKeyMaterial's ``padding_mode`` unwraps under a ``wrapping`` key (a domain error if it cannot)."""
     if wrapping.family is Family.SM2:
         return ImportScheme.SM2
     if wrapping.family is not Family.RSA:
-        raise InvalidParameter(f"Parameter invalid, {wrapping.name} cannot be a wrapping key.")
+        raise NotAWrappingKey(wrapping.name)
     if padding is None:
-        raise InvalidParameter(PADDING_REQUIRED)
+        raise MissingParameter("padding_mode")
     scheme = RSA_IMPORT_SCHEMES.get(padding)
     if scheme is None:
-        raise InvalidParameter(
-            f"Parameter invalid, The padding_mode {padding} cannot be used to import key material under an RSA "
-            f"wrapping key (use {', '.join(IMPORT_PADDINGS)})."
-        )
+        raise PaddingNotAllowed(padding, "import", tuple(IMPORT_PADDINGS))
     return scheme
 
 
@@ -259,17 +260,13 @@ def check_material(spec: KeySpec, material: bytes) -> bytes:
     """The material to store for ``spec`` (raw bytes, or canonical PKCS#8 DER); MaterialRejected otherwise."""
     if spec.symmetric:
         if len(material) not in spec.import_sizes:
-            raise MaterialRejected(
-                f"Parameter invalid, The key_material length error: {spec.name} key material must be {_sizes(spec)}."
-            )
+            raise MaterialLengthWrong(spec.name, _sizes(spec))
         return bytes(material)
     entry = _ASYMMETRIC.get(spec.family)
     if entry is None:  # pragma: no cover - every asymmetric family is listed
-        raise MaterialRejected(f"Parameter invalid, {spec.name} key material cannot be imported.")
+        raise MaterialNotImportable(spec.name)
     check, rule = entry
     try:
         return check(spec, material)
     except (ValueError, TypeError, UnsupportedAlgorithm, sm2.SM2Error):
-        raise MaterialRejected(
-            f"Parameter invalid, The key_material format wrong: {spec.name} key material must be {rule(spec)}."
-        ) from None
+        raise MaterialMalformed(spec.name, rule(spec)) from None

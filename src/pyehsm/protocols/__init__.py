@@ -46,6 +46,10 @@ class Adapter(Protocol):
     def replay_window_ms(self) -> int:
         """How far a request's timestamp may be from now (the replay table must cover it)."""
 
+    @property
+    def url_too_long_response(self) -> bytes:
+        """The whole HTTP response to a request line over the header limit, when this door is the first."""
+
     def routes(self) -> Sequence[BaseRoute]:
         """Documents the door serves beside its endpoint (they need no running node)."""
 

@@ -9,16 +9,21 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from pyehsm.http.asgi import ASGIApp
+from pyehsm.http.protocol import closing_response
 from pyehsm.protocols import Wiring
 from pyehsm.protocols.ehsm.endpoint import EhsmEndpoint
-from pyehsm.protocols.ehsm.envelope import TIMESTAMP_WINDOW_MS
+from pyehsm.protocols.ehsm.envelope import TIMESTAMP_WINDOW_MS, render
 from pyehsm.protocols.ehsm.openapi import render_openapi
 from pyehsm.protocols.ehsm.table import ACTIONS
+
+URL_TOO_LONG = "Parameter invalid, The request URL is too long."
 
 
 class EhsmAdapter:
     paths = frozenset({"/ehsm", "/ehsm/"})
     replay_window_ms = TIMESTAMP_WINDOW_MS
+    # The URL names the Action: an over-long one is answered like any bad parameter (docs/protocol.md 1).
+    url_too_long_response = closing_response(200, "OK", "application/json", render(400, URL_TOO_LONG, {}))
 
     def __init__(self) -> None:
         self._openapi: bytes | None = None

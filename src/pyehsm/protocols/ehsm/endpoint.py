@@ -22,10 +22,11 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from pyehsm.audit import AuditLog
-from pyehsm.errors import ApiNotFound, AuthError, EhsmError, InternalError, ParamError
+from pyehsm.errors import DomainError
 from pyehsm.http.asgi import FailureLog, Message, Receive, Scope, Send, request_ids
 from pyehsm.http.ratelimit import RateLimiter
 from pyehsm.protocols.ehsm.envelope import parse_envelope, render
+from pyehsm.protocols.ehsm.errors import ApiNotFound, AuthError, EhsmError, InternalError, ParamError, answer
 from pyehsm.protocols.ehsm.handler import ActionSpec, Caller, Reply
 from pyehsm.protocols.ehsm.signing import signature_matches
 from pyehsm.protocols.ehsm.validation import decode_payload
@@ -139,8 +140,10 @@ class EhsmEndpoint:
                 reply = await spec.handler(self.services, caller, None)
             keyid = reply.keyid
             code, message, result = 200, reply.message, reply.result
-        except EhsmError as exc:
+        except EhsmError as exc:  # the envelope's own refusals
             code, message, result = exc.code, exc.message, {}
+        except DomainError as exc:  # the services' refusals, through the one table
+            (code, message), result = answer(exc), {}
         except Exception as exc:
             self._failures.record(exc, name if name in self.actions else "unknown", request_id)
             err = InternalError()

@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from pyehsm.errors import AuthError, ParamError
+from pyehsm.protocols.ehsm.errors import AuthError, ParamError
 from pyehsm.protocols.ehsm.signing import envelope_params
 from pyehsm.protocols.ehsm.validation import has_control_chars
 

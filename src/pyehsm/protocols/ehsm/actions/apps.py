@@ -6,7 +6,7 @@ from typing import Literal
 
 import msgspec
 
-from pyehsm.errors import NotFoundError, ParamError
+from pyehsm.protocols.ehsm.errors import NotFoundError, ParamError
 from pyehsm.protocols.ehsm.handler import Caller, Reply
 from pyehsm.services.container import Services
 

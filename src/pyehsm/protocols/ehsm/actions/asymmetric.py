@@ -5,8 +5,8 @@ from __future__ import annotations
 import msgspec
 
 from pyehsm.crypto.keyspecs import DigestName, MessageTypeName, PaddingName
-from pyehsm.errors import ParamError
 from pyehsm.protocols.ehsm.actions.symmetric import b64
+from pyehsm.protocols.ehsm.errors import ParamError
 from pyehsm.protocols.ehsm.handler import Caller, Reply
 from pyehsm.protocols.ehsm.validation import Aad, Ciphertext, Data, KeyId
 from pyehsm.services.container import Services

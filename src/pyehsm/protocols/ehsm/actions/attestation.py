@@ -24,7 +24,7 @@ from typing import Annotated, Any, Final
 
 import msgspec
 
-from pyehsm.errors import InternalError, ParamError
+from pyehsm.protocols.ehsm.errors import InternalError, ParamError
 from pyehsm.protocols.ehsm.handler import SUCCESS, Caller, Reply
 from pyehsm.protocols.ehsm.signing import canonical_string, sign_string
 from pyehsm.protocols.ehsm.validation import identifier

@@ -7,10 +7,9 @@ from typing import Annotated, Literal
 import msgspec
 
 from pyehsm.crypto.keyspecs import WrappingKeySpecName, keyspec
-from pyehsm.errors import ParamError
+from pyehsm.protocols.ehsm.errors import TOKEN_MISSING, ParamError
 from pyehsm.protocols.ehsm.handler import Caller, Reply
 from pyehsm.protocols.ehsm.validation import Ciphertext, KeyId, identifier
-from pyehsm.services.byok import TOKEN_MISSING
 from pyehsm.services.container import Services
 
 # RSA wrapping keys take EH_RSA_PKCS1, EH_RSA_PKCS1_OAEP or the extension EH_RSA_AES_KEY_WRAP
