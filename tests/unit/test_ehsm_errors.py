@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from pathlib import Path
 
 import pytest
 
@@ -169,3 +170,30 @@ def test_an_error_without_a_row_is_an_opaque_server_fault() -> None:
 def test_domain_errors_carry_no_wire_text() -> None:
     for error, _, message in REPRESENTATIVE:
         assert message not in str(error)
+
+
+# eHSM's wire phrases: only the eHSM adapter (and the client, which reads answers) may spell them.
+_WIRE_PHRASES = (
+    "Parameter invalid",
+    "Missing required parameters",
+    "keyid error",
+    "keyid is disabled",
+    "Decrypt failed",
+    "Can not find",
+    "sign error",
+    "API Not Found",
+    "Server internal error",
+)
+
+
+def test_no_ehsm_wire_text_below_the_adapter() -> None:
+    root = Path(pyehsm.__file__).parent
+    allowed = (root / "protocols", root / "client")
+    found = [
+        f"{path.relative_to(root)}:{number}: {line.strip()}"
+        for path in sorted(root.rglob("*.py"))
+        if not any(path.is_relative_to(top) for top in allowed)
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if any(phrase in line for phrase in _WIRE_PHRASES)
+    ]
+    assert not found, "wire text below the eHSM adapter (raise a domain error instead):\n" + "\n".join(found)
