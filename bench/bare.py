@@ -20,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from pyehsm.http.protocol import UVICORN_OPTIONS
-from pyehsm.signing import signature_matches
+from pyehsm.app import UVICORN_OPTIONS
+from pyehsm.protocols.ehsm.signing import signature_matches
 
 APPID = os.environ.get("BARE_APPID", "")
 APIKEY = os.environ.get("BARE_APIKEY", "")

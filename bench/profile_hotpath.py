@@ -24,7 +24,7 @@ import msgspec
 from pyehsm.app import open_runtime
 from pyehsm.config import Settings
 from pyehsm.crypto.keyspecs import KeyUsage, Origin, keyspec
-from pyehsm.signing import sign_request
+from pyehsm.protocols.ehsm.signing import sign_request
 
 MESSAGE_32 = "MzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzM="
 PLAINTEXT_32 = "WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlo="
@@ -74,7 +74,7 @@ async def run(n: int, action: str) -> None:
             async def receive() -> dict[str, Any]:
                 return {"type": "http.request", "body": body, "more_body": False}
 
-            await runtime.endpoint(scope, receive, send)
+            await runtime.doors["/ehsm"](scope, receive, send)
 
         await one(bodies[0])
         assert b'"code":200' in sent[-1]["body"], sent[-1]

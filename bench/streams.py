@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from pyehsm.signing import sign_request
+from pyehsm.protocols.ehsm.signing import sign_request
 
 _encode = msgspec.json.encode
 

@@ -17,21 +17,27 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from pyehsm.actions.registry import load_actions
 from pyehsm.audit import AuditLog
 from pyehsm.clock import Clock, SystemClock
 from pyehsm.config import Settings
 from pyehsm.errors import StartupError
-from pyehsm.http.envelope import TIMESTAMP_WINDOW_MS
+from pyehsm.http.asgi import ASGIApp, Receive, Scope, Send
+from pyehsm.http.protocol import (
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_HEADER_SIZE,
+    HttpLimits,
+    uvicorn_options,
+)
 from pyehsm.http.ratelimit import RateLimiter
-from pyehsm.http.routes import EhsmEndpoint, Receive, Scope, Send
 from pyehsm.keyring.domain import open_keyring
 from pyehsm.keyring.domain_key_rotation import DomainKeyRotation, maintain_forever
 from pyehsm.keyring.keyring import Keyring
 from pyehsm.keyring.pool import KeyPairPool
 from pyehsm.keyring.root import RootKeyProvider, root_provider_from_spec
 from pyehsm.metrics import CONTENT_TYPE_LATEST, Metrics, refresh_forever
-from pyehsm.openapi import render_openapi
+from pyehsm.protocols import Adapter, Wiring
+from pyehsm.protocols.ehsm.adapter import ADAPTER as EHSM
 from pyehsm.services.apps import AppService, EnrollPolicy
 from pyehsm.services.asymmetric import AsymmetricService
 from pyehsm.services.attestation_setup import AttestationOptions, open_attestation
@@ -53,6 +59,22 @@ if TYPE_CHECKING:
 log = logging.getLogger("pyehsm")
 
 REPLAY_PURGE_SECONDS = 60.0
+
+# The wire protocols this node answers, one line each (docs/architecture.md).
+ADAPTERS: tuple[Adapter, ...] = (EHSM,)
+
+
+def http_limits(
+    max_header_size: int = DEFAULT_MAX_HEADER_SIZE,
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
+) -> HttpLimits:
+    """The listener's connection guards; a request line over the limit is answered by the first adapter."""
+    return HttpLimits(max_header_size, header_timeout, max_connections, ADAPTERS[0].url_too_long_response)
+
+
+# What every pyehsm server passes to uvicorn (`pyehsm serve` passes uvicorn_options(http_limits(...))).
+UVICORN_OPTIONS = uvicorn_options(http_limits())
 
 
 def open_store(settings: Settings) -> Store:
@@ -100,7 +122,7 @@ async def open_replay_guard(settings: Settings, store: Store, clock: Clock) -> R
         settings.replay_capacity,
         clock,
         overflow,
-        floor_ms=clock.now_ms() + TIMESTAMP_WINDOW_MS if has_apps else 0,
+        floor_ms=clock.now_ms() + max(a.replay_window_ms for a in ADAPTERS) if has_apps else 0,
     )
 
 
@@ -115,8 +137,9 @@ class Runtime:
     pool: KeyPairPool
     replay: ReplayGuard
     services: Services
-    endpoint: EhsmEndpoint
+    doors: dict[str, ASGIApp]  # URL path -> the endpoint of the adapter that answers it
     audit: AuditLog
+    limiter: RateLimiter | None = None
     metrics: Metrics | None = None
     rotation: DomainKeyRotation | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -170,23 +193,25 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtim
     )
     replay = await open_replay_guard(settings, store, clock)
     audit = AuditLog(settings.audit_log)
-    endpoint = EhsmEndpoint(services, replay, load_actions(), audit, settings.max_body_bytes)
-    runtime = Runtime(settings, store, root, keyring, pool, replay, services, endpoint, audit, rotation=rotation)
     rate, burst = settings.effective_rate_limit
-    if rate > 0:
-        endpoint.limiter = RateLimiter(rate, burst, clock)
+    limiter = RateLimiter(rate, burst, clock) if rate > 0 else None
+    wiring = Wiring(services, replay, audit, settings.max_body_bytes, limiter)
+    doors = {path: door for adapter in ADAPTERS for door in (adapter.open(wiring),) for path in adapter.paths}
+    runtime = Runtime(
+        settings, store, root, keyring, pool, replay, services, doors, audit, limiter=limiter, rotation=rotation
+    )
     if settings.metrics:
         runtime.metrics = Metrics(
             clock,
             keyring.cache,
             pool,
             replay,
-            endpoint.limiter,
+            limiter,
             version=VERSION,
             git_sha=services.git_sha,
             replay_probe=replay.probe_impl if isinstance(replay, MappedReplayGuard) else "",
         )
-        endpoint.observers.append(runtime.metrics.observe)
+        wiring.observers.append(runtime.metrics.observe)
         if runtime.metrics.multiprocess:
             runtime.tasks.append(asyncio.create_task(refresh_forever(runtime.metrics)))
     if watcher is not None:
@@ -287,7 +312,7 @@ async def prepare(settings: Settings) -> None:
 
 
 class _Holder:
-    """The running node's Runtime; set by the lifespan. Called as the /ehsm ASGI app."""
+    """The running node's Runtime; set by the lifespan. Called for every path an adapter answers."""
 
     runtime: Runtime | None = None
 
@@ -295,23 +320,23 @@ class _Holder:
         runtime = self.runtime
         if runtime is None:  # pragma: no cover - lifespan always runs first under uvicorn
             raise RuntimeError("pyehsm is not started")
-        await runtime.endpoint(scope, receive, send)
+        await runtime.doors[scope["path"]](scope, receive, send)
 
 
-_EHSM_PATHS = frozenset({"/ehsm", "/ehsm/"})
+_DOOR_PATHS = frozenset(path for adapter in ADAPTERS for path in adapter.paths)
 
 
 class PyehsmApp(Starlette):
-    """Starlette, with the hot /ehsm path handed straight to its endpoint: that endpoint answers every
-    request itself (errors included, as envelopes), so the router and the error middleware add nothing
-    there but calls. Every method reaches it (anything but GET/POST gets an envelope too). Every other
-    path and the lifespan go through Starlette as usual."""
+    """Starlette, with each adapter's hot path (eHSM: /ehsm) handed straight to its endpoint: that
+    endpoint answers every request itself (errors included, in its protocol's form), so the router and
+    the error middleware add nothing there but calls. Every method reaches it. Every other path and the
+    lifespan go through Starlette as usual."""
 
-    ehsm: _Holder
+    doors: _Holder
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] in _EHSM_PATHS:
-            await self.ehsm(scope, receive, send)
+        if scope["type"] == "http" and scope["path"] in _DOOR_PATHS:
+            await self.doors(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
 
@@ -344,13 +369,6 @@ def build_app(settings: Settings, clock: Clock | None = None) -> Starlette:
             await holder.runtime.close()
             holder.runtime = None
 
-    openapi_text: list[bytes] = []
-
-    async def openapi(_: Request) -> Response:
-        if not openapi_text:
-            openapi_text.append(render_openapi(load_actions()).encode())
-        return Response(openapi_text[0], media_type="application/json")
-
     async def metrics(_: Request) -> Response:
         runtime = holder.runtime
         if runtime is None or runtime.metrics is None:
@@ -358,13 +376,13 @@ def build_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         return Response(await runtime.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     routes = [
-        Route("/openapi.json", openapi),
+        *(route for adapter in ADAPTERS for route in adapter.routes()),
         Route("/metrics", metrics),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
     ]
     app = PyehsmApp(routes=routes, lifespan=lifespan)
-    app.ehsm = holder
+    app.doors = holder
     app.state.holder = holder
     return app
 

@@ -1,67 +1,356 @@
-"""One exception hierarchy; every error maps to a wire code and message (docs/protocol.md section 1).
+"""The domain's errors: what services, crypto, keyring and store raise when they refuse a request.
 
-Messages are fixed texts or name a field; they never carry key material, plaintext or apikeys.
+Each type names one refusal and carries its facts as fields; none carries wire text. Every protocol
+adapter maps each type to its own answer in one table (eHSM: ``protocols/ehsm/errors.py``). Fields
+name parameters, keyspecs, modes, limits and ids, never key material, plaintext or apikeys.
 """
 
 from __future__ import annotations
 
-INTERNAL_ERROR_MESSAGE = "Server internal error, please contact the administrator."
+from typing import Literal
 
 
-class EhsmError(Exception):
-    """Base of every error that is answered in the response envelope."""
+class DomainError(Exception):
+    """Base of every refusal a protocol answers in its own form (never a stack trace)."""
 
-    code: int = 400
+    def __init__(self, *facts: object) -> None:
+        super().__init__(*facts)
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class ParamError(EhsmError):
-    """A request or payload field is missing, of the wrong type, too long or malformed."""
+    def __str__(self) -> str:
+        return f"{type(self).__name__}{self.args!r}"
 
 
-class AuthError(EhsmError):
-    """Unknown appid, bad signature, stale timestamp or replayed request."""
+# -- request parameters ------------------------------------------------------------------------------
 
 
-class NotFoundError(EhsmError):
-    """The named object does not exist for the calling app (foreign objects look the same)."""
+class MissingParameter(DomainError):
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
 
 
-class StateError(EhsmError):
-    """The object exists but its state or usage forbids the operation."""
+class MalformedParameter(DomainError):
+    """``field`` is not in its format; ``detail`` (optional) says how, in the parser's words, without data."""
+
+    def __init__(self, field: str, detail: str | None = None) -> None:
+        super().__init__(field, detail)
+        self.field, self.detail = field, detail
 
 
-class CryptoError(EhsmError):
-    """A cryptographic operation failed on client-supplied data (bad tag, wrong key, wrong aad)."""
+class NotABoolean(DomainError):
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
 
 
-class EnrollError(EhsmError):
-    """Enrollment is not allowed by the server's enroll policy."""
+class ParametersDisagree(DomainError):
+    """Two spellings of one parameter were sent with different values."""
+
+    def __init__(self, field: str, other: str) -> None:
+        super().__init__(field, other)
+        self.field, self.other = field, other
 
 
-class RateLimitError(EhsmError):
+class OutOfRange(DomainError):
+    """``field`` is outside [low, high] (in the field's own unit)."""
+
+    def __init__(self, field: str, low: int, high: int) -> None:
+        super().__init__(field, low, high)
+        self.field, self.low, self.high = field, low, high
+
+
+class LimitExceeded(DomainError):
+    """``field`` is longer than ``limit`` bytes allow under ``scheme``."""
+
+    def __init__(self, field: str, limit: int, scheme: str) -> None:
+        super().__init__(field, limit, scheme)
+        self.field, self.limit, self.scheme = field, limit, scheme
+
+
+class QuotePolicyMixesTees(DomainError):
+    """A quote policy names SGX measurements and TDX ones together."""
+
+
+# -- keys: parameters a keyspec cannot take --------------------------------------------------------------
+
+
+class UsageNotSupported(DomainError):
+    """The keyspec cannot have this keyusage (at CreateKey)."""
+
+    def __init__(self, keyspec: str, usage: str, allowed: tuple[str, ...]) -> None:
+        super().__init__(keyspec, usage, allowed)
+        self.keyspec, self.usage, self.allowed = keyspec, usage, allowed
+
+
+class DigestNotAllowed(DomainError):
+    def __init__(self, digest: str, family: str, allowed: tuple[str, ...]) -> None:
+        super().__init__(digest, family, allowed)
+        self.digest, self.family, self.allowed = digest, family, allowed
+
+
+class DigestLengthWrong(DomainError):
+    """A prehashed (EH_DIGEST) message is not ``size`` bytes long."""
+
+    def __init__(self, digest: str, size: int) -> None:
+        super().__init__(digest, size)
+        self.digest, self.size = digest, size
+
+
+class MessageTypeNotAllowed(DomainError):
+    def __init__(self, message_type: str, family: str) -> None:
+        super().__init__(message_type, family)
+        self.message_type, self.family = message_type, family
+
+
+PaddingUse = Literal["encryption", "signature", "import"]
+
+
+class PaddingNotAllowed(DomainError):
+    def __init__(self, padding: str, use: PaddingUse, allowed: tuple[str, ...]) -> None:
+        super().__init__(padding, use, allowed)
+        self.padding, self.use, self.allowed = padding, use, allowed
+
+
+class CannotEncrypt(DomainError):
+    """Keys of this family neither encrypt nor decrypt."""
+
+    def __init__(self, family: str) -> None:
+        super().__init__(family)
+        self.family = family
+
+
+class NoPublicKey(DomainError):
+    def __init__(self, family: str) -> None:
+        super().__init__(family)
+        self.family = family
+
+
+# -- keys: existence and state -----------------------------------------------------------------------------
+
+
+class KeyNotFound(DomainError):
+    """No such key for the calling app (another app's key looks the same)."""
+
+    def __init__(self, keyid: str) -> None:
+        super().__init__(keyid)
+        self.keyid = keyid
+
+
+class KeyVersionNotFound(DomainError):
+    def __init__(self, keyid: str, version: int) -> None:
+        super().__init__(keyid, version)
+        self.keyid, self.version = keyid, version
+
+
+class KeyDisabled(DomainError):
+    def __init__(self, keyid: str) -> None:
+        super().__init__(keyid)
+        self.keyid = keyid
+
+
+class KeyMaterialNotImported(DomainError):
+    """The key (origin EH_EXTERNAL_KEY) cannot be used before its material is imported."""
+
+    def __init__(self, keyid: str) -> None:
+        super().__init__(keyid)
+        self.keyid = keyid
+
+
+class KeyAwaitingMaterial(DomainError):
+    """The key's state cannot change (enable, disable) before its material is imported."""
+
+    def __init__(self, keyid: str) -> None:
+        super().__init__(keyid)
+        self.keyid = keyid
+
+
+class OperationNotSupported(DomainError):
+    """The keyspec's algorithm cannot do ``operation`` at all."""
+
+    def __init__(self, keyspec: str, operation: str) -> None:
+        super().__init__(keyspec, operation)
+        self.keyspec, self.operation = keyspec, operation
+
+
+class UsageNotAllowed(DomainError):
+    """The key's keyusage does not allow ``operation``."""
+
+    def __init__(self, usage: str, operation: str) -> None:
+        super().__init__(usage, operation)
+        self.usage, self.operation = usage, operation
+
+
+# -- ciphertexts ------------------------------------------------------------------------------------------
+
+
+class InvalidCiphertext(DomainError):
+    """The bytes are not a pyehsm ciphertext at all."""
+
+
+class DecryptionFailed(DomainError):
+    """The ciphertext does not decrypt under this key (one error for every cause)."""
+
+    def __init__(self, scheme: Literal["symmetric", "asymmetric"]) -> None:
+        super().__init__(scheme)
+        self.scheme = scheme
+
+
+# -- key import (BYOK) -------------------------------------------------------------------------------------
+
+
+class ImportTokenInvalid(DomainError):
+    pass
+
+
+class ImportTokenExpired(DomainError):
+    pass
+
+
+class ImportTokenReplaced(DomainError):
+    """A newer GetParametersForImport replaced the token's parameters."""
+
+
+class ImportTokenSpent(DomainError):
+    """The token's parameters were deleted after too many failed imports."""
+
+
+class KeyNotExternal(DomainError):
+    def __init__(self, keyid: str) -> None:
+        super().__init__(keyid)
+        self.keyid = keyid
+
+
+class KeyMaterialAlreadyImported(DomainError):
+    def __init__(self, keyid: str) -> None:
+        super().__init__(keyid)
+        self.keyid = keyid
+
+
+class NotAWrappingKey(DomainError):
+    def __init__(self, keyspec: str) -> None:
+        super().__init__(keyspec)
+        self.keyspec = keyspec
+
+
+class ImportUnwrapFailed(DomainError):
+    """The key material does not unwrap under the token's key pair with this padding."""
+
+
+class MaterialRejected(DomainError):
+    """Base: the unwrapped material does not fit the keyspec (the subclass names the rule, never the data)."""
+
+
+class MaterialLengthWrong(MaterialRejected):
+    def __init__(self, keyspec: str, sizes: str) -> None:
+        super().__init__(keyspec, sizes)
+        self.keyspec, self.sizes = keyspec, sizes
+
+
+class MaterialMalformed(MaterialRejected):
+    def __init__(self, keyspec: str, rule: str) -> None:
+        super().__init__(keyspec, rule)
+        self.keyspec, self.rule = keyspec, rule
+
+
+class MaterialNotImportable(MaterialRejected):
+    def __init__(self, keyspec: str) -> None:
+        super().__init__(keyspec)
+        self.keyspec = keyspec
+
+
+# -- secrets ----------------------------------------------------------------------------------------------
+
+
+class SecretNotFound(DomainError):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+class SecretVersionNotFound(DomainError):
+    def __init__(self, name: str, version: int) -> None:
+        super().__init__(name, version)
+        self.name, self.version = name, version
+
+
+class SecretNameTaken(DomainError):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+SecretChange = Literal["put", "modify", "get"]
+
+
+class SecretDeleted(DomainError):
+    """The secret is scheduled for deletion: ``change`` is refused until it is restored."""
+
+    def __init__(self, name: str, change: SecretChange) -> None:
+        super().__init__(name, change)
+        self.name, self.change = name, change
+
+
+class SecretBusy(DomainError):
+    """Another request changed the secret at the same time."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+class SecretKeyGone(DomainError):
+    """The secret's encryption key no longer exists."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+class SecretKeyUnusable(DomainError):
+    """The secret's encryption key exists but ``cause`` forbids its use."""
+
+    def __init__(self, name: str, cause: DomainError) -> None:
+        super().__init__(name, cause)
+        self.name, self.cause = name, cause
+
+
+# -- attestation ------------------------------------------------------------------------------------------
+
+
+class QuoteProviderMissing(DomainError):
+    """This server cannot generate quotes (no TEE quote provider)."""
+
+
+class QuotePolicyNotFound(DomainError):
+    def __init__(self, policy_id: str) -> None:
+        super().__init__(policy_id)
+        self.policy_id = policy_id
+
+
+# -- apps and limits --------------------------------------------------------------------------------------
+
+EnrollRefusal = Literal["bad_token", "token_required", "closed"]
+
+
+class EnrollRefused(DomainError):
+    def __init__(self, reason: EnrollRefusal) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class RateLimited(DomainError):
     """The app sent more requests than its rate limit allows."""
 
-
-class ApiNotFound(EhsmError):
-    """Unknown Action."""
-
-    code = 404
-
-    def __init__(self, message: str = "API Not Found") -> None:
-        super().__init__(message)
+    def __init__(self, appid: str) -> None:
+        super().__init__(appid)
+        self.appid = appid
 
 
-class InternalError(EhsmError):
-    """A server-side failure; the wire never shows details."""
+# -- server faults ----------------------------------------------------------------------------------------
 
-    code = 500
 
-    def __init__(self, message: str = INTERNAL_ERROR_MESSAGE) -> None:
-        super().__init__(message)
+class InternalFailure(DomainError):
+    """A server-side failure; no protocol shows its details."""
 
 
 class StartupError(Exception):

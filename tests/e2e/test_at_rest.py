@@ -19,10 +19,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from pyehsm.client import Client
 from pyehsm.crypto import sm4
-from pyehsm.errors import INTERNAL_ERROR_MESSAGE
 from pyehsm.keyring.domain import dk_aad
 from pyehsm.keyring.keyring import Keyring, MaterialRef
 from pyehsm.keyring.root import FileRootKey
+from pyehsm.protocols.ehsm.errors import INTERNAL_ERROR_MESSAGE
 from tests.support.server import ServerProcess
 
 

@@ -25,7 +25,7 @@ from pyehsm.attest.verify import platform_ids
 from pyehsm.client import Client, NotFoundError, ParamError
 from pyehsm.clock import ManualClock
 from pyehsm.config import Settings
-from pyehsm.signing import canonical_string, sign_string
+from pyehsm.protocols.ehsm.signing import canonical_string, sign_string
 from tests.support.server import InProcessServer, ServerProcess, in_process_server
 from tests.unit.test_attest_malformed import invalid_version_quote
 from tests.vectors import attestation_file

@@ -23,11 +23,11 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 from schemathesis.core import NOT_SET
 
-from pyehsm.actions.registry import load_actions
 from pyehsm.client import Client
 from pyehsm.client.operations import ALL_ACTIONS
-from pyehsm.openapi import build_openapi, render_openapi
-from pyehsm.signing import sign_request
+from pyehsm.protocols.ehsm.openapi import build_openapi, render_openapi
+from pyehsm.protocols.ehsm.signing import sign_request
+from pyehsm.protocols.ehsm.table import ACTIONS
 from tests.support.server import ServerProcess
 
 DOCS_OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
@@ -37,7 +37,7 @@ TRACE_MARKERS = ("Traceback", 'File "', "Error:", "Exception")
 
 
 def test_static_copy_is_up_to_date() -> None:
-    assert DOCS_OPENAPI.read_text(encoding="utf-8") == render_openapi(load_actions()), (
+    assert DOCS_OPENAPI.read_text(encoding="utf-8") == render_openapi(ACTIONS), (
         "docs/openapi.json is stale: run `pyehsm openapi --out docs/openapi.json`"
     )
 
@@ -46,9 +46,9 @@ def test_served_document_describes_every_action(server: ServerProcess) -> None:
     served = httpx.get(f"{server.url}/openapi.json")
     assert served.status_code == 200 and served.headers["content-type"] == "application/json"
     doc = served.json()
-    assert doc == build_openapi(load_actions())
+    assert doc == build_openapi(ACTIONS)
     assert doc["openapi"] == "3.1.0"
-    registered = set(load_actions())
+    registered = set(ACTIONS)
     assert {p.removeprefix("/ehsm?Action=") for p in doc["paths"]} == registered
     # every eHSM Action, the alias, and pyehsm's SetAppSettings (signed-action form only)
     assert len(ALL_ACTIONS) == 33 and registered == {*ALL_ACTIONS, "DeleteALLKey", "SetAppSettings"}
@@ -105,7 +105,7 @@ def signed_body(case: schemathesis.Case, app: Client, keyids: list[str]) -> dict
 def test_fuzz_every_operation(server: ServerProcess, client: Client) -> None:
     schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= len(load_actions())
+    assert len(operations) >= len(ACTIONS)
     seen: dict[str, set[int]] = {}
     signed_ok: set[str] = set()
     keyids = [client.create_key(spec) for spec in ("EH_AES_GCM_256", "EH_SM4_CTR", "EH_EC_P256", "EH_RSA_2048")]

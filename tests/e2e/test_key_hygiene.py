@@ -198,7 +198,7 @@ def test_a_full_session_leaks_no_key_material_or_apikey(
         runtime: Runtime = server.runtime
         cached = list(runtime.keyring.cache._items.values())
         objects = (runtime, runtime.keyring, runtime.keyring.cache, runtime.root, runtime.store, runtime.services)
-        reprs = [repr(x) for x in (*objects, runtime.pool, runtime.rotation, runtime.endpoint, *cached)]
+        reprs = [repr(x) for x in (*objects, runtime.pool, runtime.rotation, *runtime.doors.values(), *cached)]
     finally:
         server.stop()
     assert cached, "the session left primitives in the cache"

@@ -13,8 +13,9 @@ from pyehsm.client import Client, RateLimitError
 from pyehsm.clock import ManualClock
 from pyehsm.config import DEFAULT_RATE_LIMIT, Settings
 from pyehsm.errors import StartupError
-from pyehsm.http.ratelimit import RATE_LIMITED, RateLimiter
-from pyehsm.http.routes import REPLAYED
+from pyehsm.http.ratelimit import RateLimiter
+from pyehsm.protocols.ehsm.endpoint import REPLAYED
+from pyehsm.protocols.ehsm.errors import RATE_LIMITED
 from tests.support.server import InProcessServer, in_process_server
 
 
@@ -105,7 +106,7 @@ def test_a_rate_limited_request_cannot_be_resent_as_another_action(
 
 
 def test_rate_limit_off_on_loopback_by_default(manual_server: InProcessServer, clock: ManualClock) -> None:
-    assert manual_server.runtime.endpoint.limiter is None
+    assert manual_server.runtime.limiter is None
     with Client.enroll(manual_server.base, clock=clock) as c:
         codes = {c.post_raw("ListKey", c.envelope(None, nonce=str(i))).code for i in range(50)}
     assert codes == {200}

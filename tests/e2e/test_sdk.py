@@ -36,7 +36,7 @@ from pyehsm.client import operations as ops
 from pyehsm.client.errors import error_for
 from pyehsm.clock import ManualClock
 from pyehsm.config import Settings
-from pyehsm.signing import canonical_string, sign_string, signature_matches
+from pyehsm.protocols.ehsm.signing import canonical_string, sign_string, signature_matches
 from tests.support.server import ServerProcess, in_process_server
 
 NO_WAIT = RetryPolicy(retries=2, backoff=0.0)

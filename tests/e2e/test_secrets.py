@@ -20,7 +20,7 @@ import pytest
 
 from pyehsm.client import Client, Response
 from pyehsm.clock import DAY_MS, HOUR_MS, ManualClock
-from pyehsm.services.secrets import (
+from pyehsm.protocols.ehsm.errors import (
     DUPLICATE_NAME,
     FORCE_DELETE_VALUE,
     GET_DELETED,

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from pyehsm.actions.apps import SIGNED_FORM_ONLY as SET_SETTINGS_SIGNED_ONLY
 from pyehsm.client import Client
 from pyehsm.clock import ManualClock
-from pyehsm.http.routes import ACTION_MISMATCH, REPLAYED, SIGNED_ACTION_REQUIRED
+from pyehsm.protocols.ehsm.actions.apps import SIGNED_FORM_ONLY as SET_SETTINGS_SIGNED_ONLY
+from pyehsm.protocols.ehsm.endpoint import ACTION_MISMATCH, REPLAYED, SIGNED_ACTION_REQUIRED
+from pyehsm.protocols.ehsm.signing import canonical_string, envelope_params, sign_request, sign_string
 from pyehsm.services.apps import SETTINGS_TTL_MS
-from pyehsm.signing import canonical_string, envelope_params, sign_request, sign_string
 from tests.support.server import InProcessServer
 
 

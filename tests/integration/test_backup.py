@@ -20,10 +20,10 @@ from pyehsm.client import Client, EhsmApiError
 from pyehsm.clock import ManualClock
 from pyehsm.config import Settings
 from pyehsm.errors import StartupError
-from pyehsm.http.envelope import TIMESTAMP_WINDOW_MS
 from pyehsm.keyring.domain import open_keyring
 from pyehsm.keyring.keyring import MaterialRef
 from pyehsm.keyring.root import FileRootKey
+from pyehsm.protocols.ehsm.envelope import TIMESTAMP_WINDOW_MS
 from pyehsm.store.sqlite import SqliteStore
 from tests.support.server import InProcessServer
 

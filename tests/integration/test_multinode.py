@@ -19,7 +19,7 @@ import pytest
 
 from pyehsm.client import Client, EhsmApiError
 from pyehsm.clock import ManualClock
-from pyehsm.http.routes import REPLAYED
+from pyehsm.protocols.ehsm.endpoint import REPLAYED
 from pyehsm.store.cache import RowCache
 from pyehsm.store.postgres import PostgresReplayGuard, PostgresStore
 from pyehsm.store.records import AppRecord, ImportParamsRecord, KeyRecord, KeyState, KeyVersionRecord

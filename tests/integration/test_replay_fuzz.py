@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from pyehsm.app import open_replay_guard
 from pyehsm.clock import ManualClock
 from pyehsm.config import Settings
-from pyehsm.http.envelope import TIMESTAMP_WINDOW_MS
+from pyehsm.protocols.ehsm.envelope import TIMESTAMP_WINDOW_MS
 from pyehsm.store.base import ReplayGuard
 from pyehsm.store.postgres import PostgresReplayGuard, PostgresStore
 from pyehsm.store.records import AppRecord

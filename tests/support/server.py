@@ -20,11 +20,10 @@ import httpx
 import msgspec
 import uvicorn
 
-from pyehsm.app import build_app
+from pyehsm.app import UVICORN_OPTIONS, build_app
 from pyehsm.client import Client
 from pyehsm.clock import Clock
 from pyehsm.config import DEFAULT_POOL_DEPTH, DEFAULT_REPLAY_CAPACITY, Settings
-from pyehsm.http.protocol import UVICORN_OPTIONS
 
 # No background key-pair generation, for servers that only need a few keys quickly.
 # Test servers use a 64 KiB replay table rather than the default 128 MiB file (the suite starts many

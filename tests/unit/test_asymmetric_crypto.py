@@ -17,7 +17,6 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from pyehsm.crypto import asymmetric
 from pyehsm.crypto.asymmetric import (
     DecryptionFailed,
-    InvalidParameter,
     KeyMaterialError,
     KeyPrimitive,
     PlaintextTooLong,
@@ -26,6 +25,7 @@ from pyehsm.crypto.asymmetric import (
 )
 from pyehsm.crypto.keyspecs import DIGEST_SIZES, KEYSPECS, generate_material, keyspec
 from pyehsm.crypto.rsa import RsaPublicKey, RsaSignature
+from tests.support.ehsm import ehsm_raises
 
 SHA2 = ("EH_SHA_224", "EH_SHA_256", "EH_SHA_384", "EH_SHA_512")
 EC_SPECS = ("EH_EC_P224", "EH_EC_P256", "EH_EC_P256K", "EH_EC_P384", "EH_EC_P521")
@@ -166,7 +166,7 @@ def test_sm2_digest_signs_sm3_with_identity_over_the_given_bytes_like_raw(
     assert not public.verify(msg_sig, d, digest="EH_SM3", prehashed=True, padding=None)
     assert not public.verify(msg_sig, e, digest="EH_SM3", prehashed=True, padding=None)
     assert not public.verify(b"\x30\x03garbage", MSG, digest="EH_SM3", prehashed=False, padding=None)
-    with pytest.raises(InvalidParameter, match="must be 32 bytes"):  # EH_DIGEST still takes an SM3 digest
+    with ehsm_raises(match="must be 32 bytes"):  # EH_DIGEST still takes an SM3 digest
         key.sign(MSG, digest="EH_SM3", prehashed=True, padding=None)
 
 
@@ -210,50 +210,50 @@ def test_digest_length_checked_for_eh_digest(keys: dict[str, tuple[bytes, KeyPri
         _, key = keys[name]
         size = DIGEST_SIZES[digest]
         for wrong in (size - 1, size + 1, 1):
-            with pytest.raises(InvalidParameter, match="The message length error"):
+            with ehsm_raises(match="The message length error"):
                 key.sign(b"\x01" * wrong, digest=digest, prehashed=True, padding=pad)
-            with pytest.raises(InvalidParameter, match="The message length error"):
+            with ehsm_raises(match="The message length error"):
                 key.verify(b"sig", b"\x01" * wrong, digest=digest, prehashed=True, padding=pad)
 
 
 def test_digest_mode_rules(keys: dict[str, tuple[bytes, KeyPrimitive]]) -> None:
     for name in ("EH_RSA_2048", "EH_EC_P256"):
-        with pytest.raises(InvalidParameter, match="EH_SM3 cannot be used with"):
+        with ehsm_raises(match="EH_SM3 cannot be used with"):
             keys[name][1].sign(MSG, digest="EH_SM3", prehashed=False, padding="EH_RSA_PKCS1")
     for digest in SHA2:
-        with pytest.raises(InvalidParameter, match=f"{digest} cannot be used with SM2"):
+        with ehsm_raises(match=f"{digest} cannot be used with SM2"):
             keys["EH_SM2"][1].sign(MSG, digest=digest, prehashed=False, padding=None)
-        with pytest.raises(InvalidParameter, match=f"{digest} cannot be used with SM2"):
+        with ehsm_raises(match=f"{digest} cannot be used with SM2"):
             keys["EH_SM2"][1].verify(b"s", MSG, digest=digest, prehashed=False, padding=None)
-    with pytest.raises(InvalidParameter, match="EH_DIGEST cannot be used with HMAC"):
+    with ehsm_raises(match="EH_DIGEST cannot be used with HMAC"):
         keys["EH_HMAC"][1].sign(b"\0" * 32, digest="EH_SHA_256", prehashed=True, padding=None)
 
 
 def test_rsa_padding_rules(keys: dict[str, tuple[bytes, KeyPrimitive]]) -> None:
     _, key = keys["EH_RSA_2048"]
     for bad in ("EH_PAD_NONE", "EH_RSA_PKCS1_OAEP"):
-        with pytest.raises(InvalidParameter, match=f"padding_mode {bad} cannot be used for RSA signatures"):
+        with ehsm_raises(match=f"padding_mode {bad} cannot be used for RSA signatures"):
             key.sign(MSG, digest="EH_SHA_256", prehashed=False, padding=bad)
-        with pytest.raises(InvalidParameter, match="RSA signatures"):
+        with ehsm_raises(match="RSA signatures"):
             key.verify(b"s", MSG, digest="EH_SHA_256", prehashed=False, padding=bad)
     for bad in ("EH_PAD_NONE", "EH_RSA_PKCS1_PSS"):
-        with pytest.raises(InvalidParameter, match=f"padding_mode {bad} cannot be used for RSA encryption"):
+        with ehsm_raises(match=f"padding_mode {bad} cannot be used for RSA encryption"):
             key.encrypt(MSG, bad)
-        with pytest.raises(InvalidParameter, match="RSA encryption"):
+        with ehsm_raises(match="RSA encryption"):
             key.decrypt(b"\0" * 256, bad)
-    with pytest.raises(InvalidParameter, match="padding_mode cannot be empty"):
+    with ehsm_raises(match="padding_mode cannot be empty"):
         key.sign(MSG, digest="EH_SHA_256", prehashed=False, padding=None)
-    with pytest.raises(InvalidParameter, match="padding_mode cannot be empty"):
+    with ehsm_raises(match="padding_mode cannot be empty"):
         key.encrypt(MSG, None)
 
 
 def test_families_without_encryption_or_public_key(keys: dict[str, tuple[bytes, KeyPrimitive]]) -> None:
     for name in ("EH_EC_P256", "EH_HMAC"):
-        with pytest.raises(InvalidParameter, match="cannot encrypt"):
+        with ehsm_raises(match="cannot encrypt"):
             keys[name][1].encrypt(MSG, "EH_RSA_PKCS1")
-        with pytest.raises(InvalidParameter, match="cannot encrypt"):
+        with ehsm_raises(match="cannot encrypt"):
             keys[name][1].decrypt(MSG, "EH_RSA_PKCS1")
-    with pytest.raises(InvalidParameter, match="no public key"):
+    with ehsm_raises(match="no public key"):
         keys["EH_HMAC"][1].public_pem()
 
 

@@ -27,7 +27,8 @@ from pyehsm.attest.quote import QuoteFormatError, parse_quote
 from pyehsm.attest.simulation import SimulationSigningMaterial
 from pyehsm.attest.verify import TcbPolicy, verify_quote
 from pyehsm.clock import ManualClock
-from pyehsm.errors import ParamError
+from pyehsm.errors import MalformedParameter
+from pyehsm.protocols.ehsm.errors import to_ehsm
 from pyehsm.services.attestation import AttestationService, QuoteCheck
 from pyehsm.store.sqlite import SqliteStore
 from tests.vectors import attestation_file
@@ -130,8 +131,8 @@ async def check_outcome(svc: AttestationService, quote: bytes) -> QuoteCheck | N
     """The service's answer: a QuoteCheck, or None for a ParamError; any other exception fails the test."""
     try:
         return await svc.verify_quote("app", quote, None)
-    except ParamError as exc:
-        assert exc.message.startswith("Parameter invalid, The quote format wrong: ")
+    except MalformedParameter as exc:
+        assert to_ehsm(exc).message.startswith("Parameter invalid, The quote format wrong: ")
         return None
 
 

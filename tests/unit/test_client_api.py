@@ -16,7 +16,7 @@ from pyehsm.client import operations as ops
 from pyehsm.client.api import Operations, operation
 from pyehsm.client.models import Response
 from pyehsm.clock import ManualClock
-from pyehsm.signing import canonical_string, envelope_params, signature_matches
+from pyehsm.protocols.ehsm.signing import canonical_string, envelope_params, signature_matches
 
 PUBLIC = sorted(name for name, value in vars(Operations).items() if isinstance(value, operation))
 
@@ -78,7 +78,7 @@ APPID, APIKEY, NOW = "5d0c6c7a-0b4e-4c47-9a43-42e7a2ef1c31", "the-apikey", 1_735
 PAYLOAD = {"keyid": "0b4e", "plaintext": "aGVsbG8=", "aad": "Y3R4"}
 
 
-def _hmac_b64(message: str) -> str:  # computed here with the standard library, not with pyehsm.signing
+def _hmac_b64(message: str) -> str:  # computed here with the standard library, not with pyehsm.protocols.ehsm.signing
     return base64.b64encode(hmac.new(APIKEY.encode(), message.encode(), hashlib.sha256).digest()).decode()
 
 

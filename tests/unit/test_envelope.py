@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyehsm.errors import AuthError, EhsmError, ParamError
-from pyehsm.http.envelope import parse_envelope, render
+from pyehsm.protocols.ehsm.envelope import parse_envelope, render
+from pyehsm.protocols.ehsm.errors import AuthError, EhsmError, ParamError
 
 NOW = 1_700_000_000_000
 TEN_MINUTES = 600_000

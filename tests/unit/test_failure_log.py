@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from pyehsm.http.routes import FailureLog
+from pyehsm.http.asgi import FailureLog
 
 
 def fail_with(text: str) -> None:

@@ -15,6 +15,7 @@ import pytest
 import uvicorn
 from uvicorn.server import ServerState
 
+from pyehsm.app import http_limits
 from pyehsm.http.protocol import CoalescingTransport, HttpLimits, PyehsmHttpProtocol, default_max_connections
 
 
@@ -157,7 +158,7 @@ def _protocol(
 ) -> tuple[PyehsmHttpProtocol, RecordingTransport]:
     config = uvicorn.Config(_app, log_config=None, lifespan="off", ws="none", http=PyehsmHttpProtocol)
     config.load()
-    limits = limits or HttpLimits(max_header_size=LIMIT, header_timeout=5.0, max_connections=10)
+    limits = limits or http_limits(max_header_size=LIMIT, header_timeout=5.0, max_connections=10)
     protocol = PyehsmHttpProtocol(config, state or ServerState(), {}, asyncio.get_running_loop(), limits=limits)
     inner = RecordingTransport()
     protocol.connection_made(inner)

@@ -18,14 +18,14 @@ from pyehsm.crypto.key_import import (
     IMPORT_PADDINGS,
     DecryptionFailed,
     ImportScheme,
-    InvalidParameter,
-    MaterialRejected,
     WrappingKey,
     check_material,
     import_scheme,
 )
 from pyehsm.crypto.keyspecs import KEYSPECS, keyspec
 from pyehsm.crypto.pkcs8 import pkcs8_algorithm
+from pyehsm.errors import DomainError, MaterialRejected
+from tests.support.ehsm import ehsm_raises
 
 OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
 PKCS8 = (serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
@@ -64,10 +64,10 @@ def test_rsa_wrapping_keys_need_one_of_three_paddings() -> None:
     assert import_scheme(spec, "EH_RSA_PKCS1_OAEP") is ImportScheme.RSA_OAEP
     assert import_scheme(spec, "EH_RSA_AES_KEY_WRAP") is ImportScheme.RSA_AES_KEY_WRAP
     assert IMPORT_PADDINGS == ("EH_RSA_PKCS1", "EH_RSA_PKCS1_OAEP", "EH_RSA_AES_KEY_WRAP")
-    with pytest.raises(InvalidParameter, match="padding_mode cannot be empty"):
+    with ehsm_raises(match="padding_mode cannot be empty"):
         import_scheme(spec, None)
     for bad in ("EH_RSA_PKCS1_PSS", "EH_PAD_NONE"):
-        with pytest.raises(InvalidParameter, match=f"padding_mode {bad} cannot be used"):
+        with ehsm_raises(match=f"padding_mode {bad} cannot be used"):
             import_scheme(spec, bad)
 
 
@@ -77,7 +77,7 @@ def test_sm2_wrapping_keys_ignore_the_padding() -> None:
 
 
 def test_only_rsa_and_sm2_keys_wrap() -> None:
-    with pytest.raises(InvalidParameter):
+    with pytest.raises(DomainError):
         import_scheme(keyspec("EH_EC_P256"), "EH_RSA_PKCS1_OAEP")
     with pytest.raises(ValueError):
         WrappingKey(keyspec("EH_EC_P256"), ec_der(ec.SECP256R1()))
@@ -203,7 +203,7 @@ def test_symmetric_material_is_raw_bytes_of_an_allowed_length(spec: str, good: l
         material = os.urandom(n)
         assert check_material(keyspec(spec), material) == material
     for n in bad:
-        with pytest.raises(MaterialRejected, match=f"The key_material length error: {spec} key material must be"):
+        with ehsm_raises(match=f"The key_material length error: {spec} key material must be"):
             check_material(keyspec(spec), os.urandom(n))
 
 
@@ -214,12 +214,12 @@ def test_intel_sdk_hex_strings_are_raw_bytes_of_the_key_size() -> None:
 
 
 def test_length_messages_name_the_rule_not_the_data() -> None:
-    with pytest.raises(MaterialRejected) as exc:
+    with ehsm_raises(MaterialRejected) as exc:
         check_material(keyspec("EH_HMAC"), b"\x01" * 10)
     assert exc.value.message == (
         "Parameter invalid, The key_material length error: EH_HMAC key material must be 16 to 64 bytes."
     )
-    with pytest.raises(MaterialRejected) as exc:
+    with ehsm_raises(MaterialRejected) as exc:
         check_material(keyspec("EH_AES_GCM_192"), b"\x01" * 10)
     assert exc.value.message.endswith("EH_AES_GCM_192 key material must be 24 bytes.")
 
@@ -240,7 +240,7 @@ def test_ec_material_is_pkcs8_on_the_keyspec_curve(spec: str) -> None:
     assert serialization.load_der_private_key(stored, None).private_bytes(*PKCS8) == der
     for other, curve in CURVES.items():
         if other != spec:
-            with pytest.raises(MaterialRejected, match=f"on curve {keyspec(spec).curve}"):
+            with ehsm_raises(match=f"on curve {keyspec(spec).curve}"):
                 check_material(keyspec(spec), ec_der(curve))
     traditional = ec_der(CURVES[spec], serialization.PrivateFormat.TraditionalOpenSSL)  # SEC 1, loads in OpenSSL
     for bad in (
@@ -251,7 +251,7 @@ def test_ec_material_is_pkcs8_on_the_keyspec_curve(spec: str) -> None:
         os.urandom(len(der)),
         sm2.generate_private_key().to_pkcs8_der(),
     ):
-        with pytest.raises(MaterialRejected, match="The key_material format wrong"):
+        with ehsm_raises(match="The key_material format wrong"):
             check_material(keyspec(spec), bad)
 
 
@@ -279,7 +279,7 @@ def test_rsa_material_is_pkcs8_of_exactly_the_keyspec_size() -> None:
         ("EH_RSA_2048", ec_der(ec.SECP256R1())),
         ("EH_RSA_2048", b""),
     ):
-        with pytest.raises(MaterialRejected, match=f"{spec} key material must be an unencrypted PKCS#8 DER RSA-"):
+        with ehsm_raises(match=f"{spec} key material must be an unencrypted PKCS#8 DER RSA-"):
             check_material(keyspec(spec), bad)
 
 
@@ -300,7 +300,7 @@ def test_sm2_material_is_pkcs8_on_the_sm2_curve() -> None:
     der = key.to_pkcs8_der()
     assert check_material(keyspec("EH_SM2"), der) == der
     for bad in (ec_der(ec.SECP256R1()), der + b"\x00", der[:-2], rsa_key(2048).private_bytes(*PKCS8)):
-        with pytest.raises(MaterialRejected, match="EH_SM2 key material must be an unencrypted PKCS#8 DER SM2"):
+        with ehsm_raises(match="EH_SM2 key material must be an unencrypted PKCS#8 DER SM2"):
             check_material(keyspec("EH_SM2"), bad)
 
 

@@ -19,11 +19,11 @@ import pytest
 from pyehsm.app import Runtime, open_runtime
 from pyehsm.config import Settings
 from pyehsm.crypto.keyspecs import KEYSPECS, Operation, Origin, keyspec
-from pyehsm.errors import NotFoundError, StateError
 from pyehsm.keyring.keyring import PrimitiveCache
 from pyehsm.services import keys as key_service
 from pyehsm.store.records import AppRecord, KeyRecord, KeyState, KeyVersionRecord
 from pyehsm.store.sqlite import SqliteStore, WalIndexWatch
+from tests.support.ehsm import ehsm_raises
 
 APP = "8b4c1b8e-6f2a-4c1e-9d3b-2f0e5a7c9d10"
 KEY = "2f7d0c3e-1a4b-4c5d-8e6f-7a8b9c0d1e2f"
@@ -231,17 +231,17 @@ async def test_a_worker_refuses_a_key_another_worker_disabled_on_the_very_next_r
 
     await b.services.keys.disable(appid, aes.keyid)
     await b.services.keys.disable(appid, ec.keyid)
-    with pytest.raises(StateError, match="keyid is disabled"):
+    with ehsm_raises(match="keyid is disabled"):
         await a.services.symmetric.encrypt(appid, aes.keyid, b"data", b"")
-    with pytest.raises(StateError, match="keyid is disabled"):
+    with ehsm_raises(match="keyid is disabled"):
         await a.services.symmetric.decrypt(appid, aes.keyid, ct, b"")
-    with pytest.raises(StateError, match="keyid is disabled"):
+    with ehsm_raises(match="keyid is disabled"):
         await a.services.asymmetric.sign(appid, ec.keyid, b"m", "EH_RAW", None, None)
 
     await b.services.keys.enable(appid, aes.keyid)
     assert await a.services.symmetric.decrypt(appid, aes.keyid, ct, b"") == b"data"
     await b.services.keys.delete(appid, aes.keyid)
-    with pytest.raises(NotFoundError, match="keyid error"):
+    with ehsm_raises(match="keyid error"):
         await a.services.symmetric.decrypt(appid, aes.keyid, ct, b"")
 
 
@@ -254,18 +254,18 @@ async def test_the_fast_path_checks_tenancy_state_and_usage_like_resolve(two_wor
     await keys.resolve(appid, aes.keyid, Operation.ENCRYPT)  # cached now
     assert keys.resolve_cached(appid, aes.keyid, Operation.ENCRYPT) is not None
     assert keys.resolve_cached(other, aes.keyid, Operation.ENCRYPT) is None  # another app: no cached row
-    with pytest.raises(NotFoundError, match="keyid error"):
+    with ehsm_raises(match="keyid error"):
         await keys.resolve(other, aes.keyid, Operation.ENCRYPT)
-    with pytest.raises(StateError, match="does not support Sign"):
+    with ehsm_raises(match="does not support Sign"):
         keys.resolve_cached(appid, aes.keyid, Operation.SIGN)
     rsa = await keys.create(appid, keyspec("EH_RSA_2048"), Origin.INTERNAL, None)
     await keys.resolve(appid, rsa.keyid, Operation.ASYMMETRIC_ENCRYPT)
-    with pytest.raises(StateError, match="keyusage EH_KEYUSAGE_ENCRYPT_DECRYPT of this key does not allow Sign"):
+    with ehsm_raises(match="keyusage EH_KEYUSAGE_ENCRYPT_DECRYPT of this key does not allow Sign"):
         keys.resolve_cached(appid, rsa.keyid, Operation.SIGN)
     pending = await keys.create(appid, keyspec("EH_AES_GCM_256"), Origin.EXTERNAL, None)
-    with pytest.raises(StateError, match="not been imported"):
+    with ehsm_raises(match="not been imported"):
         await keys.resolve(appid, pending.keyid, Operation.ENCRYPT)
-    with pytest.raises(StateError, match="not been imported"):
+    with ehsm_raises(match="not been imported"):
         keys.resolve_cached(appid, pending.keyid, Operation.ENCRYPT)
 
 
@@ -276,10 +276,10 @@ def test_precomputed_rules_are_the_registry_rules(name: str, op: Operation) -> N
     for usage in ("EH_KEYUSAGE_ENCRYPT_DECRYPT", "EH_KEYUSAGE_SIGN_VERIFY"):
         record = KeyRecord(APP, KEY, name, "EH_INTERNAL_KEY", usage, KeyState.ENABLED, "", 1, 2, 1)
         if not spec.supports(op):
-            with pytest.raises(StateError, match=f"The keyspec {name} does not support {op.value}."):
+            with ehsm_raises(match=f"The keyspec {name} does not support {op.value}."):
                 key_service.usable_for(record, op)
         elif op.usage is not None and usage != op.usage.value:
-            with pytest.raises(StateError, match=f"The keyusage {usage} of this key does not allow {op.value}."):
+            with ehsm_raises(match=f"The keyusage {usage} of this key does not allow {op.value}."):
                 key_service.usable_for(record, op)
         else:
             assert key_service.usable_for(record, op) is spec
@@ -288,7 +288,7 @@ def test_precomputed_rules_are_the_registry_rules(name: str, op: Operation) -> N
 def test_state_is_checked_before_keyspec_and_usage() -> None:
     wrong = KeyRecord(APP, KEY, "EH_AES_GCM_256", "EH_INTERNAL_KEY", "EH_KEYUSAGE_SIGN_VERIFY",
                       KeyState.DISABLED, "", 1, 2, 1)  # fmt: skip
-    with pytest.raises(StateError, match="keyid is disabled"):
+    with ehsm_raises(match="keyid is disabled"):
         key_service.usable_for(wrong, Operation.SIGN)
 
 

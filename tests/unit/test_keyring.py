@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from pyehsm.errors import INTERNAL_ERROR_MESSAGE, InternalError, StartupError
+from pyehsm.errors import InternalFailure, StartupError
 from pyehsm.keyring.domain import open_keyring
 from pyehsm.keyring.keyring import Keyring, MaterialRef, PrimitiveCache, UnwrapError
 from pyehsm.keyring.root import FileRootKey, RootKeyMismatch
+from pyehsm.protocols.ehsm.errors import INTERNAL_ERROR_MESSAGE, to_ehsm
 from pyehsm.store.sqlite import SqliteStore
 
 APP_A = "8b4c1b8e-6f2a-4c1e-9d3b-2f0e5a7c9d10"
@@ -113,8 +114,8 @@ def test_domain_key_rotation_keeps_old_wraps_readable() -> None:
 
 
 def test_unwrap_error_is_an_opaque_internal_error() -> None:
-    err = UnwrapError()
-    assert isinstance(err, InternalError)
+    assert isinstance(UnwrapError(), InternalFailure)
+    err = to_ehsm(UnwrapError())
     assert (err.code, err.message) == (500, INTERNAL_ERROR_MESSAGE)
 
 

@@ -12,12 +12,8 @@ import pytest
 
 from pyehsm.clock import DAY_MS, HOUR_MS, MINUTE_MS
 from pyehsm.crypto.aead import AuthenticationFailed
-from pyehsm.errors import ParamError
+from pyehsm.protocols.ehsm.errors import FORCE_DELETE_CONFLICT, FORCE_DELETE_VALUE, ROTATION_FORMAT, ROTATION_RANGE
 from pyehsm.services.secrets import (
-    FORCE_DELETE_CONFLICT,
-    FORCE_DELETE_VALUE,
-    ROTATION_FORMAT,
-    ROTATION_RANGE,
     decode_value,
     encode_value,
     force_delete_flag,
@@ -29,6 +25,7 @@ from pyehsm.services.secrets import (
 )
 from pyehsm.store.records import AppRecord, SecretRecord, SecretsKeyRecord, SecretVersionRecord
 from pyehsm.store.sqlite import SqliteStore
+from tests.support.ehsm import ehsm_raises
 
 
 @pytest.mark.parametrize(
@@ -50,7 +47,7 @@ def test_rotation_interval_accepted(text: str, ms: int) -> None:
 
 @pytest.mark.parametrize("text", ["5h", "359m", "9999s", "0d", "0h", "8761h", "366d", "9999d"])
 def test_rotation_interval_out_of_range(text: str) -> None:
-    with pytest.raises(ParamError) as err:
+    with ehsm_raises() as err:
         rotation_interval_ms(text)
     assert err.value.message == ROTATION_RANGE
 
@@ -59,7 +56,7 @@ def test_rotation_interval_out_of_range(text: str) -> None:
     "text", ["", "30", "d", "30D", "30 d", " 30d", "30d ", "12345h", "3.5d", "-1d", "30dd", "\u0663\u0660d", "３０d"]
 )
 def test_rotation_interval_bad_format(text: str) -> None:
-    with pytest.raises(ParamError) as err:
+    with ehsm_raises() as err:
         rotation_interval_ms(text)
     assert err.value.message == ROTATION_FORMAT
 
@@ -110,13 +107,13 @@ def test_force_delete_flag(force: object, sdk: object, expected: bool) -> None:
 @pytest.mark.parametrize("value", ["yes", "1", 1, 0, "t", " true", [], {}, 1.0])
 def test_force_delete_rejects_other_values(value: object) -> None:
     for force, sdk in ((value, None), (None, value)):
-        with pytest.raises(ParamError) as err:
+        with ehsm_raises() as err:
             force_delete_flag(force, sdk)
         assert err.value.message == FORCE_DELETE_VALUE
 
 
 def test_force_delete_spellings_must_agree() -> None:
-    with pytest.raises(ParamError) as err:
+    with ehsm_raises() as err:
         force_delete_flag("false", "true")
     assert err.value.message == FORCE_DELETE_CONFLICT
 

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyehsm.signing import (
+from pyehsm.protocols.ehsm.signing import (
     canonical_string,
     envelope_params,
     hmac_sha256,

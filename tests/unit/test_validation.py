@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyehsm.actions.crypto import DecryptPayload, EncryptPayload, GenerateDataKeyPayload
-from pyehsm.actions.keys import CreateKeyPayload, KeyIdPayload
-from pyehsm.actions.registry import load_actions
-from pyehsm.actions.validation import MAX_DATA_BYTES, decode_payload
-from pyehsm.errors import ParamError
+from pyehsm.protocols.ehsm.actions.keys import CreateKeyPayload, KeyIdPayload
+from pyehsm.protocols.ehsm.actions.symmetric import DecryptPayload, EncryptPayload, GenerateDataKeyPayload
+from pyehsm.protocols.ehsm.errors import ParamError
+from pyehsm.protocols.ehsm.table import ACTIONS
+from pyehsm.protocols.ehsm.validation import MAX_DATA_BYTES, decode_payload
 
 KEYID = "2f7d0c3e-1a4b-4c5d-8e6f-7a8b9c0d1e2f"
 HI = base64.b64encode(b"hi").decode()
@@ -166,7 +166,7 @@ b64_text = st.binary(max_size=12).map(lambda b: base64.b64encode(b).decode())
 field_values = json_values | b64_text | st.sampled_from(["EH_AES_GCM_128", "EH_INTERNAL_KEY", KEYID, "", "===="])
 
 ACTION_STRUCTS = sorted(
-    {spec.payload for spec in load_actions().values() if spec.payload is not None}, key=lambda t: t.__name__
+    {spec.payload for spec in ACTIONS.values() if spec.payload is not None}, key=lambda t: t.__name__
 )
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import click
 
-from pyehsm.actions.validation import has_control_chars
 from pyehsm.cli.server import base_settings, fail
 from pyehsm.errors import StartupError
+from pyehsm.protocols.ehsm.validation import has_control_chars
 
 
 @click.command("require-signed-action")

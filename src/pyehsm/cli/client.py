@@ -85,13 +85,13 @@ def get_version(conn: Connection) -> None:
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Default: stdout.")
 def openapi(out: Path | None) -> None:
     """Print (or write) the OpenAPI 3.1 document of this build (docs/openapi.json)."""
-    from pyehsm.actions.registry import load_actions
-    from pyehsm.openapi import render_openapi, write_openapi
+    from pyehsm.protocols.ehsm.openapi import render_openapi, write_openapi
+    from pyehsm.protocols.ehsm.table import ACTIONS
 
     if out is not None:
-        write_openapi(load_actions(), out)
+        write_openapi(ACTIONS, out)
     else:
-        click.echo(render_openapi(load_actions()), nl=False)
+        click.echo(render_openapi(ACTIONS), nl=False)
 
 
 COMMANDS: list[click.Command] = [app_group, get_version, openapi]

@@ -205,8 +205,8 @@ def serve(
     """Start the server (SQLite + a root key file in the data dir unless told otherwise)."""
     import uvicorn
 
-    from pyehsm.app import prepare
-    from pyehsm.http.protocol import HttpLimits, default_max_connections, raise_file_limit, uvicorn_options
+    from pyehsm.app import http_limits, prepare
+    from pyehsm.http.protocol import default_max_connections, raise_file_limit, uvicorn_options
 
     base = base_settings(data_dir, store, root_key)
     settings = replace(
@@ -244,7 +244,11 @@ def serve(
 
         prepare_multiprocess_dir(settings.data_dir / "metrics")
     file_limit = raise_file_limit()  # the workers inherit it
-    limits = HttpLimits(max_header_size, header_timeout, max_connections or default_max_connections(file_limit))
+    limits = http_limits(
+        max_header_size=max_header_size,
+        header_timeout=header_timeout,
+        max_connections=max_connections or default_max_connections(file_limit),
+    )
     logging.getLogger("pyehsm").info(
         "File limit %d; per worker at most %d connections, request heads of %d bytes within %ss",
         file_limit,

@@ -34,7 +34,7 @@ from pyehsm.client import operations as ops
 from pyehsm.client.errors import EhsmConnectionError, ProtocolError
 from pyehsm.client.models import Response, VersionInfo
 from pyehsm.clock import Clock, SystemClock
-from pyehsm.signing import canonical_string, envelope_params, sign_string
+from pyehsm.protocols.ehsm.signing import canonical_string, envelope_params, sign_string
 
 T = TypeVar("T")
 U = TypeVar("U")

@@ -30,7 +30,7 @@ from pyehsm.client.models import (
     b64,
     unb64,
 )
-from pyehsm.signing import signature_matches
+from pyehsm.protocols.ehsm.signing import signature_matches
 
 T = TypeVar("T")
 

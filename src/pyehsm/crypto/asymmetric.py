@@ -21,7 +21,8 @@ Wire parameters, as docs/protocol.md section 4 defines them:
 * RSA PKCS#1 v1.5 decryption uses implicit rejection (see :mod:`pyehsm.crypto.rsa`): a ciphertext with
   bad padding yields a pseudo-random plaintext instead of an error, so there is no padding oracle.
 
-Errors: :class:`InvalidParameter` carries a wire-ready message; :class:`PlaintextTooLong` the limit;
+Errors: parameters a key cannot take raise the domain errors of :mod:`pyehsm.errors` (no wire text);
+:class:`PlaintextTooLong` carries the limit;
 :class:`DecryptionFailed` and :class:`KeyMaterialError` carry nothing about the data or the key.
 """
 
@@ -30,9 +31,7 @@ from __future__ import annotations
 from pyehsm.crypto.family import (
     HASHES,
     MESSAGE_TYPE_PREHASHED,
-    PADDING_REQUIRED,
     DecryptionFailed,
-    InvalidParameter,
     KeyMaterialError,
     KeyPrimitive,
     Operation,
@@ -45,9 +44,7 @@ from pyehsm.crypto.keyspecs import KeySpec
 __all__ = [
     "HASHES",
     "MESSAGE_TYPE_PREHASHED",
-    "PADDING_REQUIRED",
     "DecryptionFailed",
-    "InvalidParameter",
     "KeyMaterialError",
     "KeyPrimitive",
     "PlaintextTooLong",

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol, runtime_checkable
 
 from cryptography.hazmat.primitives import hashes
 
+from pyehsm.errors import CannotEncrypt, DigestLengthWrong, DigestNotAllowed
+
 if TYPE_CHECKING:
     from pyehsm.crypto import blob
     from pyehsm.crypto.keyspecs import KeySpec
@@ -79,20 +81,13 @@ _HASH_OBJECTS: dict[str, hashes.HashAlgorithm] = {name: make() for name, make in
 SHA2_DIGESTS = frozenset({"EH_SHA_224", "EH_SHA_256", "EH_SHA_384", "EH_SHA_512"})
 MESSAGE_TYPE_PREHASHED: dict[str, bool] = {"EH_RAW": False, "EH_DIGEST": True}
 ALL_MESSAGE_TYPES = frozenset(MESSAGE_TYPE_PREHASHED)
-PADDING_REQUIRED = "Missing required parameters, The padding_mode cannot be empty."
 
 
 # ------------------------------------------------------------------------------------------------
-# errors family code raises (wire mapping happens in the services and the protocol adapter)
+# errors family code raises: parameters a key cannot take raise the domain errors of pyehsm.errors (no
+# wire text; each protocol adapter renders them); the three below are crypto-level facts the services
+# turn into domain errors (DecryptionFailed carries nothing about the data or the key).
 # ------------------------------------------------------------------------------------------------
-
-
-class InvalidParameter(ValueError):
-    """A request parameter this key cannot use; ``message`` is the wire message."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class DecryptionFailed(Exception):
@@ -115,20 +110,14 @@ def check_digest(
 ) -> hashes.HashAlgorithm:
     """The hash for ``digest`` if ``family`` allows it and an EH_DIGEST message has its size."""
     if digest not in allowed:
-        wanted = " or ".join(sorted(allowed))
-        raise InvalidParameter(
-            f"Parameter invalid, The digest_mode {digest} cannot be used with {family} keys (use {wanted})."
-        )
+        raise DigestNotAllowed(digest, family, tuple(sorted(allowed)))
     if prehashed and len(message) != DIGEST_SIZES[digest]:
-        raise InvalidParameter(
-            f"Parameter invalid, The message length error: an EH_DIGEST message for {digest} "
-            f"must be {DIGEST_SIZES[digest]} bytes."
-        )
+        raise DigestLengthWrong(digest, DIGEST_SIZES[digest])
     return _HASH_OBJECTS[digest]
 
 
 def no_encryption(family: str) -> NoReturn:
-    raise InvalidParameter(f"Parameter invalid, {family} keys cannot encrypt or decrypt.")
+    raise CannotEncrypt(family)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -152,7 +141,7 @@ class SymmetricCipher(Protocol):
 @runtime_checkable
 class Verifier(Protocol):
     def verify(self, signature: bytes, message: bytes, *, digest: str, prehashed: bool, padding: str | None) -> bool:
-        """False for a signature that does not verify; InvalidParameter for unusable parameters."""
+        """False for a signature that does not verify; a domain error for unusable parameters."""
         ...
 
 
@@ -180,7 +169,7 @@ class AsymmetricDecrypter(Protocol):
 @runtime_checkable
 class KeyPrimitive(PublicKeyPrimitive, Signer, AsymmetricDecrypter, Protocol):
     """The private-key primitive of the signing / public-key-encryption families (and HMAC), one interface so
-    the asymmetric service needs no per-family code; an operation the family lacks raises InvalidParameter."""
+    the asymmetric service needs no per-family code; an operation the family lacks raises a domain error."""
 
 
 @runtime_checkable
@@ -271,7 +260,7 @@ class WrappingFamily(KeyFamily, Protocol):
     """Families whose key pairs can be BYOK wrapping keys (GetParametersForImport)."""
 
     def import_scheme(self, padding: str | None) -> ImportScheme:
-        """The unwrapping scheme for ImportKeyMaterial's padding_mode; InvalidParameter if there is none."""
+        """The unwrapping scheme for ImportKeyMaterial's padding_mode; a domain error if there is none."""
         ...
 
     def load_wrapping_key(self, spec: KeySpec, pkcs8_der: bytes) -> Unwrapper:

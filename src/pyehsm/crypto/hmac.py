@@ -13,7 +13,6 @@ from cryptography.hazmat.primitives import hmac
 
 from pyehsm.crypto.family import (
     HASHES,
-    InvalidParameter,
     KeyMaterialError,
     KeyUsage,
     Operation,
@@ -21,6 +20,7 @@ from pyehsm.crypto.family import (
     check_digest,
     no_encryption,
 )
+from pyehsm.errors import MessageTypeNotAllowed, NoPublicKey
 
 if TYPE_CHECKING:
     from pyehsm.crypto.keyspecs import KeySpec
@@ -37,15 +37,13 @@ class HmacKey:
 
     def _mac(self, message: bytes, digest: str, prehashed: bool) -> hmac.HMAC:
         if prehashed:
-            raise InvalidParameter(
-                "Parameter invalid, The message_type EH_DIGEST cannot be used with HMAC keys (send EH_RAW)."
-            )
+            raise MessageTypeNotAllowed("EH_DIGEST", self.family)
         mac = hmac.HMAC(self._key, check_digest(self.family, self.digests, digest, False, message))
         mac.update(message)
         return mac
 
     def public_pem(self) -> str:
-        raise InvalidParameter("Parameter invalid, HMAC keys have no public key.")
+        raise NoPublicKey(self.family)
 
     def sign(self, message: bytes, *, digest: str, prehashed: bool, padding: str | None) -> bytes:
         return self._mac(message, digest, prehashed).finalize()

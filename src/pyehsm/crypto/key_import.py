@@ -40,19 +40,18 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from pyehsm.crypto.family import (
     DecryptionFailed,
     ImportScheme,
-    InvalidParameter,
     Unwrapper,
     WrappingFamily,
 )
 from pyehsm.crypto.keyspecs import KeySpec
 from pyehsm.crypto.libcrypto import SM2Error
 from pyehsm.crypto.rsa import RSA_IMPORT_SCHEMES
+from pyehsm.errors import MaterialLengthWrong, MaterialMalformed, MaterialRejected, NotAWrappingKey
 
 __all__ = [
     "IMPORT_PADDINGS",
     "DecryptionFailed",
     "ImportScheme",
-    "InvalidParameter",
     "MaterialRejected",
     "WrappingKey",
     "check_material",
@@ -62,20 +61,16 @@ __all__ = [
 IMPORT_PADDINGS: tuple[str, ...] = tuple(RSA_IMPORT_SCHEMES)
 
 
-class MaterialRejected(InvalidParameter):
-    """The unwrapped material does not fit the keyspec; the message names the rule, never the data."""
-
-
 def _wrapping_family(wrapping: KeySpec) -> WrappingFamily | None:
     family = wrapping.family
     return family if isinstance(family, WrappingFamily) else None
 
 
 def import_scheme(wrapping: KeySpec, padding: str | None) -> ImportScheme:
-    """How ImportKeyMaterial's ``padding_mode`` unwraps under a ``wrapping`` key (InvalidParameter if it cannot)."""
+    """How ImportKeyMaterial's ``padding_mode`` unwraps under a ``wrapping`` key (a domain error if it cannot)."""
     family = _wrapping_family(wrapping)
     if family is None:
-        raise InvalidParameter(f"Parameter invalid, {wrapping.name} cannot be a wrapping key.")
+        raise NotAWrappingKey(wrapping.name)
     return family.import_scheme(padding)
 
 
@@ -109,7 +104,6 @@ def check_material(spec: KeySpec, material: bytes) -> bytes:
     try:
         return family.check_import(spec, material)
     except (ValueError, TypeError, UnsupportedAlgorithm, SM2Error):
-        what = "length error" if family.symmetric else "format wrong"
-        raise MaterialRejected(
-            f"Parameter invalid, The key_material {what}: {spec.name} key material must be {family.import_rule(spec)}."
-        ) from None
+        if family.symmetric:
+            raise MaterialLengthWrong(spec.name, family.import_rule(spec)) from None
+        raise MaterialMalformed(spec.name, family.import_rule(spec)) from None

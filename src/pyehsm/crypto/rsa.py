@@ -27,12 +27,10 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap_with_padding, aes_key_wrap_with_padding
 
 from pyehsm.crypto.family import (
-    PADDING_REQUIRED,
     SHA2_DIGESTS,
     DecryptionFailed,
     FamilyBase,
     ImportScheme,
-    InvalidParameter,
     KeyMaterialError,
     KeyUsage,
     Operation,
@@ -40,6 +38,7 @@ from pyehsm.crypto.family import (
     check_digest,
 )
 from pyehsm.crypto.pkcs8 import OID_RSA_ENCRYPTION, PKCS8_ENCODING, pkcs8_algorithm
+from pyehsm.errors import MissingParameter, PaddingNotAllowed, PaddingUse
 
 if TYPE_CHECKING:
     from pyehsm.crypto.keyspecs import KeySpec
@@ -212,23 +211,21 @@ EPHEMERAL_AES_KEY_BYTES = (16, 24, 32)
 _S = TypeVar("_S")
 
 
-def _scheme(table: dict[str, _S], padding: str | None, what: str) -> _S:
+def _scheme(table: dict[str, _S], padding: str | None, use: PaddingUse) -> _S:
     if padding is None:
-        raise InvalidParameter(PADDING_REQUIRED)
+        raise MissingParameter("padding_mode")
     scheme = table.get(padding)
     if scheme is None:
-        raise InvalidParameter(
-            f"Parameter invalid, The padding_mode {padding} cannot be used for {what} (use {' or '.join(table)})."
-        )
+        raise PaddingNotAllowed(padding, use, tuple(table))
     return scheme
 
 
 def _rsa_encryption(padding: str | None) -> RsaEncryption:
-    return _scheme(RSA_ENCRYPTION, padding, "RSA encryption")
+    return _scheme(RSA_ENCRYPTION, padding, "encryption")
 
 
 def _rsa_signature(padding: str | None) -> RsaSignature:
-    return _scheme(RSA_SIGNATURE, padding, "RSA signatures")
+    return _scheme(RSA_SIGNATURE, padding, "signature")
 
 
 class RsaPublic:
@@ -364,15 +361,7 @@ class RsaFamily(FamilyBase):
         return f"an unencrypted PKCS#8 DER RSA-{spec.rsa_bits} private key"
 
     def import_scheme(self, padding: str | None) -> ImportScheme:
-        if padding is None:
-            raise InvalidParameter(PADDING_REQUIRED)
-        scheme = RSA_IMPORT_SCHEMES.get(padding)
-        if scheme is None:
-            raise InvalidParameter(
-                f"Parameter invalid, The padding_mode {padding} cannot be used to import key material under an RSA "
-                f"wrapping key (use {', '.join(RSA_IMPORT_SCHEMES)})."
-            )
-        return scheme
+        return _scheme(RSA_IMPORT_SCHEMES, padding, "import")
 
     def load_wrapping_key(self, spec: KeySpec, pkcs8_der: bytes) -> RsaWrappingKey:
         return RsaWrappingKey(spec, pkcs8_der)

@@ -16,7 +16,6 @@ from pyehsm.crypto.family import (
     DecryptionFailed,
     FamilyBase,
     ImportScheme,
-    InvalidParameter,
     KeyMaterialError,
     KeyUsage,
     Operation,
@@ -25,6 +24,7 @@ from pyehsm.crypto.family import (
 )
 from pyehsm.crypto.pkcs8 import pkcs8_algorithm
 from pyehsm.crypto.sm2_keys import DEFAULT_USER_ID, SM2Error, SM2PrivateKey, SM2PublicKey, generate_private_key
+from pyehsm.errors import MissingParameter
 
 if TYPE_CHECKING:
     from pyehsm.crypto.keyspecs import KeySpec
@@ -64,7 +64,7 @@ class Sm2Public:
         if len(plaintext) > MAX_SM2_PLAINTEXT:
             raise PlaintextTooLong(MAX_SM2_PLAINTEXT, "SM2")
         if not plaintext:
-            raise InvalidParameter("Missing required parameters, The plaintext cannot be empty.")
+            raise MissingParameter("plaintext")
         return self._public.encrypt(plaintext)
 
     def __repr__(self) -> str:

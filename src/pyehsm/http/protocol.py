@@ -23,8 +23,6 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from pyehsm.http.envelope import render
-
 
 class CoalescingTransport(asyncio.Transport):
     """A transport wrapper that joins writes made within one event-loop step into one."""
@@ -117,7 +115,6 @@ DEFAULT_MAX_HEADER_SIZE = 16 * 1024  # bytes of request line and header fields
 DEFAULT_HEADER_TIMEOUT = 5.0  # seconds from connect (or a later request's first byte) to its complete head
 DEFAULT_MAX_CONNECTIONS = 1000  # per worker process
 FILE_LIMIT_RESERVE = 256  # descriptors a worker keeps for its store, logs and key pool
-URL_TOO_LONG = "Parameter invalid, The request URL is too long."
 
 log = logging.getLogger("pyehsm.http")
 
@@ -129,6 +126,9 @@ class HttpLimits:
     max_header_size: int = DEFAULT_MAX_HEADER_SIZE
     header_timeout: float = DEFAULT_HEADER_TIMEOUT
     max_connections: int = DEFAULT_MAX_CONNECTIONS
+    # The answer to a request line over max_header_size: the listener's protocol says it (app.py passes the
+    # first adapter's; eHSM names its Action in the URL, so it answers in its envelope).
+    url_too_long: bytes = b""
 
 
 def default_max_connections(file_limit: int) -> int:
@@ -157,17 +157,16 @@ def _plain_response(status: int, reason: str, text: str) -> bytes:
     ).encode("ascii") + body
 
 
-def _envelope_response(code: int, message: str) -> bytes:
-    body = render(code, message, {})
-    head = f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\nconnection: close\r\n"
-    return head.encode("ascii") + b"\r\n" + body
+def closing_response(status: int, reason: str, content_type: str, body: bytes) -> bytes:
+    """A whole HTTP/1.1 response that closes the connection (for answers given before the application)."""
+    head = f"HTTP/1.1 {status} {reason}\r\ncontent-type: {content_type}\r\ncontent-length: {len(body)}\r\n"
+    return head.encode("ascii") + b"connection: close\r\n\r\n" + body
 
 
 # Answers given before a request reaches the application, each followed by closing the connection.
 HEADERS_TOO_LARGE = _plain_response(431, "Request Header Fields Too Large", "Request header fields too large.")
 TOO_MANY_CONNECTIONS = _plain_response(503, "Service Unavailable", "Too many connections, try again later.")
-# A URL is part of an eHSM request (it names the Action): answered like any bad parameter (docs/protocol.md 1).
-URL_TOO_LONG_RESPONSE = _envelope_response(400, URL_TOO_LONG)
+URL_TOO_LONG = _plain_response(414, "URI Too Long", "Request URL too long.")  # unless the limits name another
 
 
 class _Rejected(Exception):
@@ -252,6 +251,7 @@ class PyehsmHttpProtocol(HttpToolsProtocol):
         super().__init__(config, server_state, app_state, _loop)
         self.limits = limits = limits or DEFAULT_LIMITS
         self._max_head = limits.max_header_size
+        self._url_too_long = limits.url_too_long or URL_TOO_LONG
         deadlines = _deadlines.get(server_state)
         if deadlines is None:
             deadlines = HeadDeadlines(self.loop, self.connections, limits.header_timeout)
@@ -312,7 +312,7 @@ class PyehsmHttpProtocol(HttpToolsProtocol):
             self._head_upper = n
         limit = self._max_head
         if len(self.url) > limit:
-            self._reject(URL_TOO_LONG_RESPONSE)
+            self._reject(self._url_too_long)
         elif self._head_bytes > limit:
             self._reject(HEADERS_TOO_LARGE)
 
@@ -326,7 +326,7 @@ class PyehsmHttpProtocol(HttpToolsProtocol):
         self._answer_and_linger(response)
 
     def _log_rejection(self, response: bytes) -> None:
-        what = "URL" if response is URL_TOO_LONG_RESPONSE else "header fields"
+        what = "URL" if response is self._url_too_long else "header fields"
         log.warning("Request %s over %d bytes: answered and closed.", what, self._max_head)
 
     def _send_and_close(self, response: bytes) -> None:
@@ -382,7 +382,7 @@ class PyehsmHttpProtocol(HttpToolsProtocol):
         bound = self._chunk_len if self._begun else self._head_upper + self._chunk_len
         if bound > limit:  # the head may be over the limit: measure what was parsed
             if len(self.url) > limit:
-                self._rejection = URL_TOO_LONG_RESPONSE
+                self._rejection = self._url_too_long
             elif self._parsed_head_size() > limit:
                 self._rejection = HEADERS_TOO_LARGE
             if self._rejection:  # stop the parser; data_received sends the answer
@@ -417,13 +417,12 @@ DEFAULT_LIMITS = HttpLimits()
 
 
 def uvicorn_options(limits: HttpLimits) -> dict[str, Any]:
-    """UVICORN_OPTIONS with the given connection guards."""
-    return {**UVICORN_OPTIONS, "http": functools.partial(PyehsmHttpProtocol, limits=limits)}
+    """uvicorn's options for pyehsm's HTTP protocol with the given connection guards."""
+    return {**_UVICORN_OPTIONS, "http": functools.partial(PyehsmHttpProtocol, limits=limits)}
 
 
-# What every pyehsm server passes to uvicorn (`pyehsm serve` and the in-process test servers alike);
-# `pyehsm serve` passes uvicorn_options(limits) with the limits it was given.
-UVICORN_OPTIONS: dict[str, Any] = {
+# What every pyehsm server passes to uvicorn, with its limits (app.py: UVICORN_OPTIONS, http_limits).
+_UVICORN_OPTIONS: dict[str, Any] = {
     "http": PyehsmHttpProtocol,
     "ws": "none",  # no WebSocket routes: an Upgrade request is answered as plain HTTP
     "lifespan": "on",

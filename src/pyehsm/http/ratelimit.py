@@ -22,15 +22,9 @@ import threading
 from dataclasses import dataclass
 
 from pyehsm.clock import Clock
-from pyehsm.errors import RateLimitError
+from pyehsm.errors import RateLimited
 
-RATE_LIMITED = "Too many requests, rate limit exceeded."
 MAX_BUCKETS = 100_000
-
-
-class RateLimited(RateLimitError):
-    def __init__(self) -> None:
-        super().__init__(RATE_LIMITED)
 
 
 @dataclass(slots=True)
@@ -75,9 +69,9 @@ class RateLimiter:
             return False
 
     def check(self, appid: str) -> None:
-        """Raise RateLimited (code 400) when ``appid`` has no token left."""
+        """Raise RateLimited when ``appid`` has no token left."""
         if not self.allow(appid):
-            raise RateLimited
+            raise RateLimited(appid)
 
     def _drop_full(self, now: int) -> None:
         """Forget buckets that have refilled completely (they hold no information)."""

@@ -20,7 +20,7 @@ from typing import TypeVar
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from pyehsm.errors import InternalError
+from pyehsm.errors import InternalFailure
 
 DK_BYTES = 32
 _WRAP_VERSION = 1
@@ -31,7 +31,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
-class UnwrapError(InternalError):
+class UnwrapError(InternalFailure):
     """Stored material failed authentication (tampered row, swapped blob or unknown domain key)."""
 
 

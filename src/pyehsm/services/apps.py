@@ -11,7 +11,7 @@ import uuid
 from collections import OrderedDict
 
 from pyehsm.clock import Clock
-from pyehsm.errors import EnrollError
+from pyehsm.errors import EnrollRefused
 from pyehsm.keyring.keyring import Keyring, UnwrapError
 from pyehsm.store.base import Store
 from pyehsm.store.records import AppRecord
@@ -61,10 +61,10 @@ class AppService:
         if self.policy is EnrollPolicy.TOKEN and self._admin_token and presented_token:
             if hmac.compare_digest(presented_token.encode(), self._admin_token.encode()):
                 return
-            raise EnrollError("Enroll refused: the admin token is not valid.")
+            raise EnrollRefused("bad_token")
         if self.policy is EnrollPolicy.TOKEN:
-            raise EnrollError("Enroll refused: this server requires an admin token (X-Pyehsm-Admin-Token).")
-        raise EnrollError("Enroll refused: enrollment is closed on this server; ask its operator.")
+            raise EnrollRefused("token_required")
+        raise EnrollRefused("closed")
 
     async def enroll(self) -> tuple[str, str]:
         """Create an app; return (appid, apikey). The apikey is stored wrapped under the domain key."""

@@ -14,16 +14,15 @@ from types import TracebackType
 
 from pyehsm.crypto import asymmetric
 from pyehsm.crypto.keyspecs import KeySpec, Operation
-from pyehsm.errors import CryptoError, InternalError, ParamError
+from pyehsm.errors import DecryptionFailed, InternalFailure, LimitExceeded
 from pyehsm.services.keys import KeyService
 from pyehsm.services.symmetric import SymmetricService
 
-DECRYPT_FAILED = "Decrypt failed: the ciphertext was not made with this key's public key, or it was modified."
 DEFAULT_EXPORT_PADDING = "EH_RSA_PKCS1_OAEP"  # docs/protocol.md: ExportDataKey default for RSA (SM2 ignores it)
 
 
 class _WireErrors:
-    """``with _wire_errors[field]:`` maps the crypto layer's errors to wire errors; ``field`` names the
+    """``with _wire_errors[field]:`` maps the crypto layer's errors to domain errors; ``field`` names the
     encrypted input. A plain class, not @contextmanager (a generator per call): it is on every Sign."""
 
     __slots__ = ("field",)
@@ -35,12 +34,10 @@ class _WireErrors:
         return None
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        if isinstance(exc, asymmetric.InvalidParameter):
-            raise ParamError(exc.message) from None
         if isinstance(exc, asymmetric.PlaintextTooLong):
-            raise ParamError(f"Parameter invalid, The {self.field} length error: {exc}.") from None
+            raise LimitExceeded(self.field, exc.max_bytes, exc.scheme) from None
         if isinstance(exc, asymmetric.DecryptionFailed):
-            raise CryptoError(DECRYPT_FAILED) from None
+            raise DecryptionFailed("asymmetric") from None
 
 
 _wire_errors = {field: _WireErrors(field) for field in ("keyid", "plaintext", "ciphertext", "message", "data key")}
@@ -73,7 +70,7 @@ class AsymmetricService:
             try:
                 key = await self._keys.load_primitive(record, version, _key_of(spec))
             except asymmetric.KeyMaterialError:
-                raise InternalError from None
+                raise InternalFailure from None
         return key, spec
 
     async def get_public_key(self, appid: str, keyid: str) -> str:

@@ -35,17 +35,19 @@ from pyehsm.attest.verify import (
     verify_quote,
 )
 from pyehsm.clock import Clock
-from pyehsm.errors import InternalError, NotFoundError, ParamError, StateError
+from pyehsm.errors import (
+    InternalFailure,
+    MalformedParameter,
+    MissingParameter,
+    QuotePolicyMixesTees,
+    QuotePolicyNotFound,
+    QuoteProviderMissing,
+)
 from pyehsm.store.base import Store
 from pyehsm.store.records import QuotePolicyRecord
 
 log = logging.getLogger("pyehsm.attestation")
 
-INVALID_POLICY_ID: Final = "Invalid policyId."
-NO_QUOTE_PROVIDER: Final = (
-    "GenerateQuote is unavailable: this server has no quote provider (it does not run in a TEE with "
-    "configfs-tsm or Gramine, or it was started with --quote-provider none)."
-)
 MAX_REASON_CHARS: Final = 500
 
 _SGX_HEX: Final = re.compile(r"[0-9a-f]{64}")
@@ -113,20 +115,20 @@ class AttestationService:
         """A quote whose report_data is SHA-512(challenge), from the configured provider."""
         provider = self._provider
         if provider is None:
-            raise StateError(NO_QUOTE_PROVIDER)
+            raise QuoteProviderMissing
         report_data = report_data_for_challenge(challenge)
         try:
             quote = await asyncio.to_thread(provider.generate, report_data)
         except QuoteGenerationError as exc:
             log.error("GenerateQuote: the %s quote provider failed: %s", provider.name, exc)
-            raise InternalError() from None
+            raise InternalFailure from None
         return GeneratedQuote(quote=quote, provider=provider.name, simulated=provider.simulated)
 
     # -- VerifyQuote ------------------------------------------------------------------------------
     async def verify_quote(self, appid: str, quote: bytes, policy_id: str | None) -> QuoteCheck:
         """Verify ``quote`` now (by the service clock) and against the app's policy ``policy_id``, if given.
 
-        A quote that is not a DCAP quote at all is a ParamError (Intel's SDK expects an error for one); a
+        A quote that is not a DCAP quote at all is a MalformedParameter error (Intel's SDK expects an error for one); a
         well-formed quote that fails any check gives ``valid=False`` with the reason.
         """
         policy = await self.get_policy(appid, policy_id) if policy_id is not None else None
@@ -135,7 +137,7 @@ class AttestationService:
         parsed = verdict.quote
         if parsed is None:
             detail = verdict.reason.removeprefix("malformed quote: ")
-            raise ParamError(f"Parameter invalid, The quote format wrong: {_short(detail)}.")
+            raise MalformedParameter("quote", _short(detail))
         valid, reason = verdict.ok, verdict.reason
         if valid and policy is not None and not _matches(parsed, policy):
             valid, reason = False, f"the quote's measurements do not match quote policy {policy.policy_id}"
@@ -157,12 +159,9 @@ class AttestationService:
         tdx = td is not None or any(v is not None for v in rtmr_values)
         if tdx:
             if enclave is not None or signer is not None:
-                raise ParamError(
-                    "Parameter invalid, A quote policy names either mr_enclave and mr_signer (SGX) "
-                    "or mr_td and rtmr0..rtmr3 (TDX), not both."
-                )
+                raise QuotePolicyMixesTees
             if td is None:
-                raise ParamError("Missing required parameters, The mr_td cannot be empty.")
+                raise MissingParameter("mr_td")
             _check_hex("mr_td", td, _TDX_HEX)
             for index, value in enumerate(rtmr_values):
                 if value is not None:
@@ -170,7 +169,7 @@ class AttestationService:
         else:
             for name, value in (("mr_enclave", enclave), ("mr_signer", signer)):
                 if value is None:
-                    raise ParamError(f"Missing required parameters, The {name} cannot be empty.")
+                    raise MissingParameter(name)
                 _check_hex(name, value, _SGX_HEX)
         record = QuotePolicyRecord(
             appid=appid,
@@ -185,12 +184,12 @@ class AttestationService:
         return record
 
     async def get_policy(self, appid: str, policy_id: str) -> QuotePolicyRecord:
-        """The app's policy; ``Invalid policyId.`` for a malformed, unknown or foreign id alike."""
+        """The app's policy; QuotePolicyNotFound for a malformed, unknown or foreign id alike."""
         if not _UUID.fullmatch(policy_id):
-            raise NotFoundError(INVALID_POLICY_ID)
+            raise QuotePolicyNotFound(policy_id)
         record = await self._store.get_quote_policy(appid, policy_id)
         if record is None:
-            raise NotFoundError(INVALID_POLICY_ID)
+            raise QuotePolicyNotFound(policy_id)
         return record
 
 
@@ -200,7 +199,7 @@ def _lower(value: str | None) -> str | None:
 
 def _check_hex(name: str, value: str, pattern: re.Pattern[str]) -> None:
     if not pattern.fullmatch(value):
-        raise ParamError(f"Parameter invalid, The {name} format wrong.")
+        raise MalformedParameter(name)
 
 
 def _short(text: str) -> str:

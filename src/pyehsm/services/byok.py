@@ -5,7 +5,7 @@ pool; RSA-2048/3072/4096 or SM2) whose private half is stored wrapped by the dom
 token (crypto/import_token.py) that names those parameters and is authenticated for the app and key,
 valid for 24 hours. A newer request replaces the parameters (the older token stops working).
 
-ImportKeyMaterial checks, in order: the key (unknown or another app's: ``keyid error``; not an
+ImportKeyMaterial checks, in order: the key (unknown or another app's: KeyNotFound; not an
 EH_EXTERNAL_KEY; material already imported), the token (authentic for this app and key, not expired,
 naming the key's current parameters and their public key), the padding, then unwraps the material and
 checks its length and form against the key's keyspec (crypto/key_import.py). Only then is the material
@@ -30,14 +30,21 @@ from pyehsm.crypto import import_token
 from pyehsm.crypto.key_import import (
     DecryptionFailed,
     ImportScheme,
-    InvalidParameter,
     MaterialRejected,
     WrappingKey,
     check_material,
     import_scheme,
 )
 from pyehsm.crypto.keyspecs import KeySpec, Origin, keyspec
-from pyehsm.errors import CryptoError, ParamError, StateError
+from pyehsm.errors import (
+    ImportTokenExpired,
+    ImportTokenInvalid,
+    ImportTokenReplaced,
+    ImportTokenSpent,
+    ImportUnwrapFailed,
+    KeyMaterialAlreadyImported,
+    KeyNotExternal,
+)
 from pyehsm.keyring.keyring import BYOK_TOKEN_KEY_AAD, BYOK_TOKEN_KEY_META, Keyring, import_key_aad
 from pyehsm.keyring.pool import KeyPairPool
 from pyehsm.services.keys import KeyService
@@ -52,24 +59,6 @@ TOKEN_KEY_META = BYOK_TOKEN_KEY_META  # meta row holding the import-token MAC ke
 TOKEN_KEY_AAD = BYOK_TOKEN_KEY_AAD
 wrapping_key_aad = import_key_aad  # AAD of import_tokens.wrapped_private_key
 MAX_IMPORT_FAILURES = 5
-
-TOKEN_EXPIRED = 'Token validity time is 24 hours. Try to send "GetParametersForImport" request again.'
-TOKEN_INVALID = "Parameter invalid, The importToken is not valid for this key."
-TOKEN_MISSING = "Missing required parameters, The importToken cannot be empty."
-TOKEN_REPLACED = (
-    "Parameter invalid, The importToken was replaced by a newer GetParametersForImport request: use the newest one."
-)
-TOKEN_GONE = (
-    "Parameter invalid, The importToken can no longer be used (its import parameters were deleted after too many "
-    'failed imports): send "GetParametersForImport" request again.'
-)
-NOT_EXTERNAL = "The key was not created with origin EH_EXTERNAL_KEY: key material can not be imported into it."
-ALREADY_IMPORTED = "The key material of this key has already been imported and can not be replaced."
-UNWRAP_FAILED = (
-    "Decrypt failed: the key_material was not encrypted under this importToken's public key with this "
-    "padding_mode, or it was modified."
-)
-
 
 @dataclass(frozen=True, slots=True)
 class ImportParameters:
@@ -126,7 +115,7 @@ class ByokService:
             del material
         if not await self._store.put_import_params(params):  # imported or deleted meanwhile
             _check_awaiting_material(await self._keys.get(appid, keyid))
-            raise StateError(ALREADY_IMPORTED)
+            raise KeyMaterialAlreadyImported(keyid)
         token = import_token.issue(
             await self._token_key(), appid, keyid, token_id, params.expires_ms, params.public_key
         )
@@ -141,22 +130,19 @@ class ByokService:
         try:
             token = import_token.open_token(await self._token_key(), token_text, appid, keyid)
         except import_token.TokenError:
-            raise ParamError(TOKEN_INVALID) from None
+            raise ImportTokenInvalid from None
         if self._clock.now_ms() >= token.expires_ms:
-            raise ParamError(TOKEN_EXPIRED)
+            raise ImportTokenExpired
         params = await self._store.get_import_params(appid, keyid)
         if params is None:
-            raise ParamError(TOKEN_GONE)
+            raise ImportTokenSpent
         if params.token_id != token.token_id.hex():
-            raise ParamError(TOKEN_REPLACED)
+            raise ImportTokenReplaced
         if import_token.public_key_digest(params.public_key) != token.public_key_sha256:
-            raise ParamError(TOKEN_INVALID)  # pragma: no cover - the token id already names these parameters
+            raise ImportTokenInvalid  # pragma: no cover - the token id already names these parameters
         wrapping = keyspec(params.wrapping_keyspec)
         target = keyspec(record.keyspec)
-        try:
-            scheme = import_scheme(wrapping, padding)
-        except InvalidParameter as exc:
-            raise ParamError(exc.message) from None
+        scheme = import_scheme(wrapping, padding)
         private = self._keyring.unwrap(
             params.wrapped_private_key, wrapping_key_aad(appid, keyid, params.token_id, params.wrapping_keyspec)
         )
@@ -164,10 +150,10 @@ class ByokService:
             material = await asyncio.to_thread(_unwrap_and_check, wrapping, private, key_material, scheme, target)
         except DecryptionFailed:
             await self._count_failure(params)
-            raise CryptoError(UNWRAP_FAILED) from None
-        except MaterialRejected as exc:
+            raise ImportUnwrapFailed from None
+        except MaterialRejected:
             await self._count_failure(params)
-            raise ParamError(exc.message) from None
+            raise
         finally:
             del private
         wrapped = self._keyring.wrap_material(KeyService.material_ref(record, 1), material)
@@ -176,7 +162,7 @@ class ByokService:
             # Another request imported, replaced or used up the parameters between our reads and this write.
             _check_awaiting_material(await self._keys.get(appid, keyid))
             gone = await self._store.get_import_params(appid, keyid) is None
-            raise ParamError(TOKEN_GONE if gone else TOKEN_REPLACED)
+            raise ImportTokenSpent if gone else ImportTokenReplaced
         self._keyring.forget(keyid)
         log.info("imported key material into keyid %s (%s)", keyid, record.keyspec)
 
@@ -212,9 +198,9 @@ class ByokService:
 
 def _check_awaiting_material(record: KeyRecord) -> None:
     if record.origin != Origin.EXTERNAL.value:
-        raise StateError(NOT_EXTERNAL)
+        raise KeyNotExternal(record.keyid)
     if record.state is not KeyState.PENDING_IMPORT:
-        raise StateError(ALREADY_IMPORTED)
+        raise KeyMaterialAlreadyImported(record.keyid)
 
 
 def _unwrap_and_check(

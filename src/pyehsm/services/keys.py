@@ -9,7 +9,16 @@ from typing import Any, TypeVar
 
 from pyehsm.clock import Clock
 from pyehsm.crypto.keyspecs import KEYSPECS, KeySpec, KeyUsage, Operation, Origin, keyspec
-from pyehsm.errors import NotFoundError, ParamError, StateError
+from pyehsm.errors import (
+    KeyAwaitingMaterial,
+    KeyDisabled,
+    KeyMaterialNotImported,
+    KeyNotFound,
+    KeyVersionNotFound,
+    OperationNotSupported,
+    UsageNotAllowed,
+    UsageNotSupported,
+)
 from pyehsm.keyring.keyring import Keyring, MaterialRef
 from pyehsm.keyring.pool import KeyPairPool
 from pyehsm.store.base import Store
@@ -17,7 +26,6 @@ from pyehsm.store.records import KeyRecord, KeyState, KeyVersionRecord
 
 T = TypeVar("T")
 
-KEYID_ERROR = "keyid error"
 DEFAULT_EXPIRY_MS = 100 * 365 * 86_400_000  # pyehsm keys do not expire: report creation + 100 years
 
 
@@ -45,7 +53,7 @@ class KeyService:
     async def create(self, appid: str, spec: KeySpec, origin: Origin, usage: KeyUsage | None) -> KeyRecord:
         if usage is not None and not spec.allows_usage(usage):
             # No Action could use such a key (Intel refuses AES/SM4 with SIGN_VERIFY at creation too).
-            raise ParamError(unusable_usage_message(spec, usage))
+            raise UsageNotSupported(spec.name, usage.value, tuple(u.value for u in spec.usable_usages()))
         now = self._clock.now_ms()
         external = origin is Origin.EXTERNAL
         record = KeyRecord(
@@ -78,27 +86,27 @@ class KeyService:
     async def get(self, appid: str, keyid: str) -> KeyRecord:
         record = await self._store.get_key(appid, keyid)
         if record is None:
-            raise NotFoundError(KEYID_ERROR)
+            raise KeyNotFound(keyid)
         return record
 
     async def enable(self, appid: str, keyid: str) -> None:
         record = await self.get(appid, keyid)
         if record.state is KeyState.PENDING_IMPORT:
-            raise StateError("The key is waiting for its key material; import it first.")
+            raise KeyAwaitingMaterial(keyid)
         if not await self._store.set_key_state(appid, keyid, KeyState.ENABLED):
-            raise NotFoundError(KEYID_ERROR)
+            raise KeyNotFound(keyid)
 
     async def disable(self, appid: str, keyid: str) -> None:
         record = await self.get(appid, keyid)
         if record.state is KeyState.PENDING_IMPORT:
-            raise StateError("The key is waiting for its key material; import it first.")
+            raise KeyAwaitingMaterial(keyid)
         if not await self._store.set_key_state(appid, keyid, KeyState.DISABLED):
-            raise NotFoundError(KEYID_ERROR)
+            raise KeyNotFound(keyid)
         self._keyring.forget(keyid)
 
     async def delete(self, appid: str, keyid: str) -> None:
         if not await self._store.delete_key(appid, keyid):
-            raise NotFoundError(KEYID_ERROR)
+            raise KeyNotFound(keyid)
         self._keyring.forget(keyid)
 
     async def delete_all(self, appid: str) -> int:
@@ -120,7 +128,7 @@ class KeyService:
         """The caller's key, checked to be usable for ``op`` (exists, enabled, keyspec and usage allow it)."""
         record = await self._store.get_key(appid, keyid)  # the store filters by appid: tenancy
         if record is None:
-            raise NotFoundError(KEYID_ERROR)
+            raise KeyNotFound(keyid)
         return record, usable_for(record, op)
 
     def cached_primitive(self, record: KeyRecord, version: int) -> Any:
@@ -132,7 +140,7 @@ class KeyService:
         """Unwrap, build and cache the primitive of one version of a resolved key (after a cache miss)."""
         stored = await self._store.get_key_version(record.appid, record.keyid, version)
         if stored is None or stored.wrapped_material is None:
-            raise NotFoundError("The key version named by the ciphertext does not exist.")
+            raise KeyVersionNotFound(record.keyid, version)
         ref = self.material_ref(record, version)
         if keyspec(record.keyspec).family.parse_in_thread:
             # Parsing a key pair (RSA validation: up to ~250 ms) must not block the event loop.
@@ -140,18 +148,13 @@ class KeyService:
         return self._keyring.build_primitive(ref, stored.wrapped_material, build)
 
 
-def unusable_usage_message(spec: KeySpec, usage: KeyUsage) -> str:
-    wanted = " or ".join(u.value for u in spec.usable_usages())
-    return f"Parameter invalid, The keyusage {usage.value} is not supported for keyspec {spec.name} (use {wanted})."
-
-
-# What each (keyspec, operation) pair allows, computed once from the registry: the KeySpec, the message
-# when the algorithm cannot do the operation (None: it can), the keyusage the key must have (None: any).
+# What each (keyspec, operation) pair allows, computed once from the registry: the KeySpec, whether the
+# algorithm cannot do the operation, the keyusage the key must have (None: any).
 # Keyed by the operation's ``_value_``: hashing an Enum member runs Python code (Enum.__hash__).
-_RULES: dict[tuple[str, str], tuple[KeySpec, str | None, str | None]] = {
+_RULES: dict[tuple[str, str], tuple[KeySpec, bool, str | None]] = {
     (spec.name, op.value): (
         spec,
-        None if spec.supports(op) else f"The keyspec {spec.name} does not support {op.value}.",
+        not spec.supports(op),
         op.usage.value if op.usage is not None else None,
     )
     for spec in KEYSPECS.values()
@@ -162,19 +165,19 @@ _PENDING_IMPORT = KeyState.PENDING_IMPORT
 
 
 def usable_for(record: KeyRecord, op: Operation) -> KeySpec:
-    """The keyspec of ``record`` if the key can be used for ``op``; the wire error otherwise.
+    """The keyspec of ``record`` if the key can be used for ``op``; the domain error otherwise.
 
     The checks, in this order (after the caller found the key under its appid): the key is not disabled,
     its material has been imported, its keyspec supports ``op``, its keyusage allows ``op``.
     """
     state = record.state
     if state is _DISABLED:
-        raise StateError("keyid is disabled")
+        raise KeyDisabled(record.keyid)
     if state is _PENDING_IMPORT:
-        raise StateError("The key material has not been imported yet.")
+        raise KeyMaterialNotImported(record.keyid)
     spec, unsupported, wanted = _RULES[(record.keyspec, op._value_)]
-    if unsupported is not None:
-        raise StateError(unsupported)
+    if unsupported:
+        raise OperationNotSupported(record.keyspec, op.value)
     if wanted is not None and record.keyusage != wanted:
-        raise StateError(f"The keyusage {record.keyusage} of this key does not allow {op.value}.")
+        raise UsageNotAllowed(record.keyusage, op.value)
     return spec

@@ -28,7 +28,29 @@ from dataclasses import dataclass
 from pyehsm.clock import DAY_MS, HOUR_MS, MINUTE_MS, Clock
 from pyehsm.crypto import aead, symmetric
 from pyehsm.crypto.blob import BlobFormatError, unpack
-from pyehsm.errors import CryptoError, InternalError, NotFoundError, ParamError, StateError
+from pyehsm.errors import (
+    DecryptionFailed,
+    InternalFailure,
+    InvalidCiphertext,
+    KeyDisabled,
+    KeyMaterialNotImported,
+    KeyNotFound,
+    KeyVersionNotFound,
+    MalformedParameter,
+    NotABoolean,
+    OperationNotSupported,
+    OutOfRange,
+    ParametersDisagree,
+    SecretBusy,
+    SecretChange,
+    SecretDeleted,
+    SecretKeyGone,
+    SecretKeyUnusable,
+    SecretNameTaken,
+    SecretNotFound,
+    SecretVersionNotFound,
+    UsageNotAllowed,
+)
 from pyehsm.keyring.keyring import Keyring
 from pyehsm.services.symmetric import SymmetricService
 from pyehsm.store.base import Store
@@ -48,19 +70,9 @@ MIN_RECOVERY_DAYS = 1
 MAX_RECOVERY_DAYS = 365
 LIST_LIMIT = 4000  # the reference: "Maximum 4000 line"
 
-SECRET_NOT_FOUND = "Can not find secretName"
-DUPLICATE_NAME = "Secret name already exists, cannot use the same secret name"
-ROTATION_FORMAT = "Parameter invalid, The rotationInterval format wrong."
-ROTATION_RANGE = "The rotation time is less than 6 hours or more than 8760 hours"
-FORCE_DELETE_VALUE = "The forceDelete must be true or false"
-FORCE_DELETE_CONFLICT = "Parameter invalid, The forceDelete and force_delete disagree."
-PUT_DELETED = "Can not put value for a deleted secret."
-MODIFY_DELETED = "Can not modify a deleted secret."
-GET_DELETED = "Can not get value for a deleted secret."
-UNKNOWN_VERSION = "Can not find the versionId of the secret."
-KEY_GONE = "The encryption key of the secret no longer exists; its values cannot be read."
-KEY_UNUSABLE = "The encryption key of the secret cannot be used: "
-BUSY = "The secret was changed by another request at the same time; send the request again."
+# The secret's own key is gone, or refuses to be used (the caller did not name it in this request):
+_KEY_GONE = (KeyNotFound, KeyVersionNotFound)
+_KEY_REFUSED = (KeyDisabled, KeyMaterialNotImported, OperationNotSupported, UsageNotAllowed)
 
 DATA_KEY_BYTES = 32
 _PUT_ATTEMPTS = 8
@@ -70,13 +82,13 @@ _UNIT_MS = {"d": DAY_MS, "h": HOUR_MS, "m": MINUTE_MS, "s": 1000}
 
 # -- pure rules ------------------------------------------------------------------------------------------
 def rotation_interval_ms(text: str) -> int:
-    """The length of a rotationInterval such as ``30d``; ParamError for a bad format or range."""
+    """The length of a rotationInterval such as ``30d``; a domain error for a bad format or range."""
     match = _ROTATION.fullmatch(text)
     if match is None:
-        raise ParamError(ROTATION_FORMAT)
+        raise MalformedParameter("rotationInterval")
     interval = int(match.group(1)) * _UNIT_MS[match.group(2)]
     if not MIN_ROTATION_MS <= interval <= MAX_ROTATION_MS:
-        raise ParamError(ROTATION_RANGE)
+        raise OutOfRange("rotationInterval", MIN_ROTATION_MS // HOUR_MS, MAX_ROTATION_MS // HOUR_MS)
     return interval
 
 
@@ -94,14 +106,14 @@ def parse_force_delete(value: object) -> bool | None:
         return value
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
-    raise ParamError(FORCE_DELETE_VALUE)
+    raise NotABoolean("forceDelete")
 
 
 def force_delete_flag(force_delete: object, force_delete_sdk: object) -> bool:
     """Combine ``forceDelete`` (reference) and ``force_delete`` (Python SDK); default false."""
     first, second = parse_force_delete(force_delete), parse_force_delete(force_delete_sdk)
     if first is not None and second is not None and first != second:
-        raise ParamError(FORCE_DELETE_CONFLICT)
+        raise ParametersDisagree("forceDelete", "force_delete")
     return bool(first if first is not None else second)
 
 
@@ -185,7 +197,7 @@ class SecretService:
         rotation_interval_ms(interval)
         now = self._clock.now_ms()
         if await self._store.get_secret(appid, name, now) is not None:
-            raise ParamError(DUPLICATE_NAME)
+            raise SecretNameTaken(name)
         record = SecretRecord(
             appid=appid,
             secret_id=str(uuid.uuid4()),
@@ -200,24 +212,24 @@ class SecretService:
             planned_delete_ms=None,
         )
         # The CMK is checked here (exists for this app, enabled, symmetric, ENCRYPT_DECRYPT): its errors
-        # ("keyid error", "keyid is disabled", ...) are about the encryptionKeyId the caller just named.
+        # (KeyNotFound, KeyDisabled, ...) are about the encryptionKeyId the caller just named.
         version = await self._seal(record, 1, data, now)
         if not await self._store.insert_secret(record, version, now):
-            raise ParamError(DUPLICATE_NAME)
+            raise SecretNameTaken(name)
         return record
 
     async def update_description(self, appid: str, name: str, description: str) -> None:
-        record = await self._live(appid, name, MODIFY_DELETED)
+        record = await self._live(appid, name, "modify")
         if not await self._store.update_secret_description(appid, record.secret_id, description, self._clock.now_ms()):
-            await self._live(appid, name, MODIFY_DELETED)  # raises: it was deleted meanwhile
-            raise StateError(BUSY)  # pragma: no cover - a live secret's update cannot miss
+            await self._live(appid, name, "modify")  # raises: it was deleted meanwhile
+            raise SecretBusy(name)  # pragma: no cover - a live secret's update cannot miss
 
     async def put_value(self, appid: str, name: str, data: str) -> int:
         """Store ``data`` as the next version; return its version id. Concurrent puts on one secret all
         succeed, in some order: the version id (bound into the seals' AAD) is chosen and the value sealed
         while the store holds the secret's row lock; the key is resolved before, outside the lock."""
         for _ in range(_PUT_ATTEMPTS):
-            record = await self._live(appid, name, PUT_DELETED)
+            record = await self._live(appid, name, "put")
             wrap = await self._data_key_wrapper(record, reusing_key=True)
             now = self._clock.now_ms()
             seal = functools.partial(seal_version, record, value=encode_value(data), now=now, wrap=wrap)
@@ -225,13 +237,13 @@ class SecretService:
             if added is not None:
                 return added
             # deleted meanwhile (the next _live says so), or replaced by a new secret of the same name
-        raise StateError(BUSY)  # pragma: no cover - needs a secret deleted and re-created _PUT_ATTEMPTS times
+        raise SecretBusy(name)  # pragma: no cover - needs a secret deleted and re-created _PUT_ATTEMPTS times
 
     async def get_value(self, appid: str, name: str, version_id: int | None = None) -> SecretValue:
-        record = await self._live(appid, name, GET_DELETED)
+        record = await self._live(appid, name, "get")
         version = await self._store.get_secret_version(appid, record.secret_id, version_id or record.latest_version)
         if version is None:
-            raise NotFoundError(UNKNOWN_VERSION)
+            raise SecretVersionNotFound(name, version_id or record.latest_version)
         return SecretValue(record.name, await self._open(record, version), version.version, version.created_ms)
 
     async def describe(self, appid: str, name: str) -> SecretRecord:
@@ -249,21 +261,21 @@ class SecretService:
         record = await self._find(appid, name)
         if force:
             if not await self._store.delete_secret(appid, record.secret_id):
-                raise NotFoundError(SECRET_NOT_FOUND)
+                raise SecretNotFound(name)
             return 0
         days = DEFAULT_RECOVERY_DAYS if recovery_days is None else recovery_days
         if not MIN_RECOVERY_DAYS <= days <= MAX_RECOVERY_DAYS:  # the payload Struct checks this too
-            raise ParamError("Parameter invalid, The recoveryPeriod must be between 1 and 365.")
+            raise OutOfRange("recoveryPeriod", MIN_RECOVERY_DAYS, MAX_RECOVERY_DAYS)
         now = self._clock.now_ms()
         planned = now + days * DAY_MS
         if not await self._store.schedule_secret_deletion(appid, record.secret_id, planned, now):
-            raise NotFoundError(SECRET_NOT_FOUND)
+            raise SecretNotFound(name)
         return planned
 
     async def restore(self, appid: str, name: str) -> None:
         record = await self._find(appid, name)
         if not await self._store.restore_secret(appid, record.secret_id, self._clock.now_ms()):
-            raise NotFoundError(SECRET_NOT_FOUND)
+            raise SecretNotFound(name)
 
     async def purge_once(self) -> int:
         """One purge pass: remove every secret whose recovery window has passed. Returns how many."""
@@ -276,13 +288,13 @@ class SecretService:
     async def _find(self, appid: str, name: str) -> SecretRecord:
         record = await self._store.get_secret(appid, name, self._clock.now_ms())
         if record is None:  # unknown, another app's, or past its recovery window: all look the same
-            raise NotFoundError(SECRET_NOT_FOUND)
+            raise SecretNotFound(name)
         return record
 
-    async def _live(self, appid: str, name: str, pending_message: str) -> SecretRecord:
+    async def _live(self, appid: str, name: str, change: SecretChange) -> SecretRecord:
         record = await self._find(appid, name)
         if record.planned_delete_ms is not None:
-            raise StateError(pending_message)
+            raise SecretDeleted(name, change)
         return record
 
     # -- envelope ------------------------------------------------------------------------------------
@@ -299,7 +311,7 @@ class SecretService:
             return decode_value(open_value(data_key, version.sealed_value, aad))
         except aead.AuthenticationFailed:
             log.error("a stored secret value failed authentication (secret_id=%s)", record.secret_id)
-            raise InternalError from None
+            raise InternalFailure from None
         finally:
             del data_key
 
@@ -313,10 +325,10 @@ class SecretService:
             return await self._symmetric.encrypter(record.appid, record.encryption_keyid)
         try:
             return await self._symmetric.encrypter(record.appid, record.encryption_keyid)
-        except NotFoundError:
-            raise StateError(KEY_GONE) from None
-        except StateError as exc:
-            raise StateError(KEY_UNUSABLE + exc.message) from None
+        except _KEY_GONE:
+            raise SecretKeyGone(record.name) from None
+        except _KEY_REFUSED as exc:
+            raise SecretKeyUnusable(record.name, exc) from None
 
     async def _unwrap_data_key(self, record: SecretRecord, wrapped: bytes, aad: bytes) -> bytes:
         try:
@@ -324,13 +336,13 @@ class SecretService:
                 keyid, cipher = await self._default_key(record.appid)
                 return symmetric.decrypt(cipher, unpack(wrapped), uuid.UUID(keyid).bytes, aad)
             return await self._symmetric.decrypt(record.appid, record.encryption_keyid, wrapped, aad)
-        except NotFoundError:
-            raise StateError(KEY_GONE) from None
-        except StateError as exc:
-            raise StateError(KEY_UNUSABLE + exc.message) from None
-        except (CryptoError, BlobFormatError, aead.AuthenticationFailed):
+        except _KEY_GONE:
+            raise SecretKeyGone(record.name) from None
+        except _KEY_REFUSED as exc:
+            raise SecretKeyUnusable(record.name, exc) from None
+        except (DecryptionFailed, InvalidCiphertext, BlobFormatError, aead.AuthenticationFailed):
             log.error("a stored secret data key failed authentication (secret_id=%s)", record.secret_id)
-            raise InternalError from None
+            raise InternalFailure from None
 
     async def _default_key(self, appid: str) -> tuple[str, symmetric.SymmetricCipher]:
         """The app's default secrets key (created on first use) as a cached AES-256-GCM cipher."""

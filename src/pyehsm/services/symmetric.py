@@ -16,11 +16,8 @@ from pyehsm.crypto import symmetric
 from pyehsm.crypto.aead import AuthenticationFailed
 from pyehsm.crypto.blob import BlobFormatError, unpack
 from pyehsm.crypto.keyspecs import KeySpec, Operation
-from pyehsm.errors import CryptoError, NotFoundError
+from pyehsm.errors import DecryptionFailed, InvalidCiphertext, KeyVersionNotFound
 from pyehsm.services.keys import KeyService
-
-DECRYPT_FAILED = "Decrypt failed: the ciphertext was not made with this key, was modified, or the aad does not match."
-BAD_BLOB = "Parameter invalid, The ciphertext is not a pyehsm ciphertext."
 
 
 def _cipher_of(spec: KeySpec) -> Callable[[bytes], symmetric.SymmetricCipher]:
@@ -68,15 +65,15 @@ class SymmetricService:
         try:
             parsed = unpack(ciphertext)
         except BlobFormatError:
-            raise CryptoError(BAD_BLOB) from None
+            raise InvalidCiphertext from None
         version = parsed.key_version
         try:
             cipher: symmetric.SymmetricCipher | None = self._keys.cached_primitive(record, version)
             if cipher is None:
                 cipher = await self._keys.load_primitive(record, version, _cipher_of(spec))
             return symmetric.decrypt(cipher, parsed, _bind(keyid), aad)
-        except (AuthenticationFailed, NotFoundError):
-            raise CryptoError(DECRYPT_FAILED) from None
+        except (AuthenticationFailed, KeyVersionNotFound):
+            raise DecryptionFailed("symmetric") from None
 
     async def generate_data_key(self, appid: str, keyid: str, keylen: int, aad: bytes) -> tuple[bytes, bytes]:
         """(plaintext data key, its ciphertext under the CMK)."""

@@ -12,8 +12,8 @@ from typing import Annotated, Any
 
 import msgspec
 
-from pyehsm.actions.registry import Caller, Reply, action
-from pyehsm.actions.validation import identifier, text
+from pyehsm.protocols.ehsm.handler import Caller, Reply
+from pyehsm.protocols.ehsm.validation import identifier, text
 from pyehsm.services.container import Services
 from pyehsm.services.secrets import (
     DEFAULT_RECOVERY_DAYS,
@@ -101,7 +101,6 @@ def secret_description(record: SecretRecord) -> dict[str, object]:
     return result
 
 
-@action("CreateSecret", CreateSecretPayload)
 async def create_secret(svc: Services, caller: Caller, p: CreateSecretPayload) -> Reply:
     await svc.secrets.create(
         caller.appid,
@@ -114,19 +113,16 @@ async def create_secret(svc: Services, caller: Caller, p: CreateSecretPayload) -
     return Reply(message=f"The {p.secretName} create success.", keyid=p.encryptionKeyId or None)
 
 
-@action("UpdateSecretDesc", UpdateSecretDescPayload)
 async def update_secret_desc(svc: Services, caller: Caller, p: UpdateSecretDescPayload) -> Reply:
     await svc.secrets.update_description(caller.appid, p.secretName, p.description or "")
     return Reply(message="Update secret description success.")
 
 
-@action("PutSecretValue", PutSecretValuePayload)
 async def put_secret_value(svc: Services, caller: Caller, p: PutSecretValuePayload) -> Reply:
     await svc.secrets.put_value(caller.appid, p.secretName, p.secretData)
     return Reply(message=f"The {p.secretName} new version put success.")
 
 
-@action("ListSecretVersionIds", SecretNamePayload)
 async def list_secret_version_ids(svc: Services, caller: Caller, p: SecretNamePayload) -> Reply:
     record, versions = await svc.secrets.list_versions(caller.appid, p.secretName)
     result = {
@@ -137,20 +133,17 @@ async def list_secret_version_ids(svc: Services, caller: Caller, p: SecretNamePa
     return Reply(result, message="List secret versionIds success.")
 
 
-@action("ListSecrets", ListSecretsPayload)
 async def list_secrets(svc: Services, caller: Caller, p: ListSecretsPayload) -> Reply:
     records = await svc.secrets.list_secrets(caller.appid, p.secretName or None)
     result = {"totalCount": len(records), "secretList": [secret_summary(r) for r in records]}
     return Reply(result, message="List secrets success.")
 
 
-@action("DescribeSecret", SecretNamePayload)
 async def describe_secret(svc: Services, caller: Caller, p: SecretNamePayload) -> Reply:
     record = await svc.secrets.describe(caller.appid, p.secretName)
     return Reply(secret_description(record), message="Describe secrets success.")
 
 
-@action("DeleteSecret", DeleteSecretPayload)
 async def delete_secret(svc: Services, caller: Caller, p: DeleteSecretPayload) -> Reply:
     force = force_delete_flag(p.forceDelete, p.force_delete)
     await svc.secrets.delete(caller.appid, p.secretName, recovery_days=p.recoveryPeriod, force=force)
@@ -160,7 +153,6 @@ async def delete_secret(svc: Services, caller: Caller, p: DeleteSecretPayload) -
     return Reply(message=f"The {p.secretName} will be deleted after {days} days. Schedule deletion success.")
 
 
-@action("GetSecretValue", GetSecretValuePayload)
 async def get_secret_value(svc: Services, caller: Caller, p: GetSecretValuePayload) -> Reply:
     value = await svc.secrets.get_value(caller.appid, p.secretName, p.versionId)
     result = {
@@ -172,7 +164,6 @@ async def get_secret_value(svc: Services, caller: Caller, p: GetSecretValuePaylo
     return Reply(result)
 
 
-@action("RestoreSecret", SecretNamePayload)
 async def restore_secret(svc: Services, caller: Caller, p: SecretNamePayload) -> Reply:
     await svc.secrets.restore(caller.appid, p.secretName)
     return Reply(message=f"The {p.secretName} restore success.")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import msgspec
 
-from pyehsm.actions.crypto import b64
-from pyehsm.actions.registry import Caller, Reply, action
-from pyehsm.actions.validation import Aad, Ciphertext, Data, KeyId
 from pyehsm.crypto.keyspecs import DigestName, MessageTypeName, PaddingName
-from pyehsm.errors import ParamError
+from pyehsm.protocols.ehsm.actions.symmetric import b64
+from pyehsm.protocols.ehsm.errors import ParamError
+from pyehsm.protocols.ehsm.handler import Caller, Reply
+from pyehsm.protocols.ehsm.validation import Aad, Ciphertext, Data, KeyId
 from pyehsm.services.container import Services
 
 
@@ -67,31 +67,26 @@ class ExportDataKeyPayload(msgspec.Struct):
         return given.pop()
 
 
-@action("GetPublicKey", PublicKeyPayload)
 async def get_public_key(svc: Services, caller: Caller, p: PublicKeyPayload) -> Reply:
     pem = await svc.asymmetric.get_public_key(caller.appid, p.keyid)
     return Reply({"pubkey": pem}, keyid=p.keyid)
 
 
-@action("AsymmetricEncrypt", AsymmetricEncryptPayload)
 async def asymmetric_encrypt(svc: Services, caller: Caller, p: AsymmetricEncryptPayload) -> Reply:
     ct = await svc.asymmetric.encrypt(caller.appid, p.keyid, p.plaintext, p.padding_mode)
     return Reply({"ciphertext": b64(ct)}, keyid=p.keyid)
 
 
-@action("AsymmetricDecrypt", AsymmetricDecryptPayload)
 async def asymmetric_decrypt(svc: Services, caller: Caller, p: AsymmetricDecryptPayload) -> Reply:
     pt = await svc.asymmetric.decrypt(caller.appid, p.keyid, p.ciphertext, p.padding_mode)
     return Reply({"plaintext": b64(pt)}, keyid=p.keyid)
 
 
-@action("Sign", SignPayload)
 async def sign(svc: Services, caller: Caller, p: SignPayload) -> Reply:
     sig = await svc.asymmetric.sign(caller.appid, p.keyid, p.message, p.message_type, p.digest_mode, p.padding_mode)
     return Reply({"signature": b64(sig)}, keyid=p.keyid)
 
 
-@action("Verify", VerifyPayload)
 async def verify(svc: Services, caller: Caller, p: VerifyPayload) -> Reply:
     ok = await svc.asymmetric.verify(
         caller.appid, p.keyid, p.message, p.signature, p.message_type, p.digest_mode, p.padding_mode
@@ -99,7 +94,6 @@ async def verify(svc: Services, caller: Caller, p: VerifyPayload) -> Reply:
     return Reply({"result": ok}, keyid=p.keyid)
 
 
-@action("ExportDataKey", ExportDataKeyPayload)
 async def export_data_key(svc: Services, caller: Caller, p: ExportDataKeyPayload) -> Reply:
     new = await svc.asymmetric.export_data_key(
         caller.appid, p.keyid, p.ukeyid, p.old_key(), p.aad or b"", p.padding_mode

@@ -6,11 +6,10 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from pyehsm.actions.registry import Caller, Reply, action
-from pyehsm.actions.validation import Ciphertext, KeyId, identifier
 from pyehsm.crypto.keyspecs import WrappingKeySpecName, keyspec
-from pyehsm.errors import ParamError
-from pyehsm.services.byok import TOKEN_MISSING
+from pyehsm.protocols.ehsm.errors import TOKEN_MISSING, ParamError
+from pyehsm.protocols.ehsm.handler import Caller, Reply
+from pyehsm.protocols.ehsm.validation import Ciphertext, KeyId, identifier
 from pyehsm.services.container import Services
 
 # RSA wrapping keys take EH_RSA_PKCS1, EH_RSA_PKCS1_OAEP or the extension EH_RSA_AES_KEY_WRAP
@@ -46,13 +45,11 @@ class ImportKeyMaterialPayload(msgspec.Struct):
         return given.pop()
 
 
-@action("GetParametersForImport", GetParametersForImportPayload)
 async def get_parameters_for_import(svc: Services, caller: Caller, p: GetParametersForImportPayload) -> Reply:
     params = await svc.byok.get_parameters_for_import(caller.appid, p.keyid, keyspec(p.keyspec))
     return Reply({"pubkey": params.pubkey, "importToken": params.import_token}, keyid=p.keyid)
 
 
-@action("ImportKeyMaterial", ImportKeyMaterialPayload)
 async def import_key_material(svc: Services, caller: Caller, p: ImportKeyMaterialPayload) -> Reply:
     await svc.byok.import_key_material(caller.appid, p.keyid, p.padding_mode, p.key_material, p.token())
     return Reply({"result": True}, keyid=p.keyid)

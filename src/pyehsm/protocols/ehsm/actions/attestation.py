@@ -24,12 +24,12 @@ from typing import Annotated, Any, Final
 
 import msgspec
 
-from pyehsm.actions.registry import SUCCESS, Caller, Reply, action
-from pyehsm.actions.validation import identifier
-from pyehsm.errors import InternalError, ParamError
+from pyehsm.protocols.ehsm.errors import InternalError, ParamError
+from pyehsm.protocols.ehsm.handler import SUCCESS, Caller, Reply
+from pyehsm.protocols.ehsm.signing import canonical_string, sign_string
+from pyehsm.protocols.ehsm.validation import identifier
 from pyehsm.services.attestation import QuoteCheck
 from pyehsm.services.container import Services
-from pyehsm.signing import canonical_string, sign_string
 from pyehsm.store.records import QuotePolicyRecord
 
 MAX_CHALLENGE_CHARS: Final = 4096
@@ -83,7 +83,6 @@ def b64decode_field(name: str, text: str) -> bytes:
         raise ParamError(f"Parameter invalid, The {name} not a valid base64 string.") from None
 
 
-@action("GenerateQuote", GenerateQuotePayload)
 async def generate_quote(svc: Services, caller: Caller, p: GenerateQuotePayload) -> Reply:
     generated = await svc.attestation.generate_quote(b64decode_field("challenge", p.challenge))
     result = {
@@ -120,7 +119,6 @@ def verification_result(check: QuoteCheck, nonce: str) -> dict[str, Any]:
     return result
 
 
-@action("VerifyQuote", VerifyQuotePayload)
 async def verify_quote(svc: Services, caller: Caller, p: VerifyQuotePayload) -> Reply:
     quote = b64decode_field("quote", p.quote)
     b64decode_field("nonce", p.nonce)
@@ -148,7 +146,6 @@ def policy_result(policy: QuotePolicyRecord) -> dict[str, Any]:
     return result
 
 
-@action("UploadQuotePolicy", UploadQuotePolicyPayload)
 async def upload_quote_policy(svc: Services, caller: Caller, p: UploadQuotePolicyPayload) -> Reply:
     policy = await svc.attestation.upload_policy(
         caller.appid,
@@ -160,7 +157,6 @@ async def upload_quote_policy(svc: Services, caller: Caller, p: UploadQuotePolic
     return Reply({"policyId": policy.policy_id}, message="Upload quote policy success.")
 
 
-@action("GetQuotePolicy", GetQuotePolicyPayload)
 async def get_quote_policy(svc: Services, caller: Caller, p: GetQuotePolicyPayload) -> Reply:
     policy = await svc.attestation.get_policy(caller.appid, p.policyId)
     return Reply(policy_result(policy), message="Query quote policy success.")

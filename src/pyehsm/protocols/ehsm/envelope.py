@@ -9,9 +9,9 @@ from typing import Any
 
 import msgspec
 
-from pyehsm.actions.validation import has_control_chars
-from pyehsm.errors import AuthError, ParamError
-from pyehsm.signing import envelope_params
+from pyehsm.protocols.ehsm.errors import AuthError, ParamError
+from pyehsm.protocols.ehsm.signing import envelope_params
+from pyehsm.protocols.ehsm.validation import has_control_chars
 
 TIMESTAMP_WINDOW_MS = 10 * 60 * 1000
 MAX_NONCE_CHARS = 64

@@ -6,8 +6,8 @@ from typing import Literal
 
 import msgspec
 
-from pyehsm.actions.registry import Caller, Reply, action
-from pyehsm.errors import NotFoundError, ParamError
+from pyehsm.protocols.ehsm.errors import NotFoundError, ParamError
+from pyehsm.protocols.ehsm.handler import Caller, Reply
 from pyehsm.services.container import Services
 
 SIGNED_FORM_ONLY = "SetAppSettings must be sent in the signed-action form"
@@ -17,19 +17,16 @@ class SetAppSettingsPayload(msgspec.Struct):
     requireSignedAction: Literal["true", "false"]
 
 
-@action("GetVersion", signed=False)
 async def get_version(svc: Services, caller: Caller, _: None) -> Reply:
     return Reply({"version": svc.version, "git_sha": svc.git_sha})
 
 
-@action("Enroll", signed=False)
 async def enroll(svc: Services, caller: Caller, _: None) -> Reply:
     svc.apps.check_enroll_allowed(caller.admin_token)
     appid, apikey = await svc.apps.enroll()
     return Reply({"appid": appid, "apikey": apikey})
 
 
-@action("SetAppSettings", SetAppSettingsPayload)
 async def set_app_settings(svc: Services, caller: Caller, p: SetAppSettingsPayload) -> Reply:
     """The calling app's own settings. Only a request that signed its Action may change them, so no
     captured request of the app can ever be re-sent as this one (docs/operations.md, "Signed actions")."""

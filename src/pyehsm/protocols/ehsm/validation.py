@@ -17,7 +17,7 @@ from typing import Annotated, Any, TypeVar
 
 import msgspec
 
-from pyehsm.errors import ParamError
+from pyehsm.protocols.ehsm.errors import ParamError
 
 MAX_DATA_BYTES = 6144  # docs/protocol.md: MAX = 6144 bytes of raw data
 MAX_CIPHERTEXT_BYTES = 8192

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import msgspec
 
-from pyehsm.actions.registry import Caller, Reply, action
-from pyehsm.actions.validation import Aad, Ciphertext, Data, KeyId
+from pyehsm.protocols.ehsm.handler import Caller, Reply
+from pyehsm.protocols.ehsm.validation import Aad, Ciphertext, Data, KeyId
 from pyehsm.services.container import Services
 
 MAX_DATA_KEY_BYTES = 1024
@@ -36,25 +36,21 @@ class GenerateDataKeyPayload(msgspec.Struct):
     aad: Aad | None = None
 
 
-@action("Encrypt", EncryptPayload)
 async def encrypt(svc: Services, caller: Caller, p: EncryptPayload) -> Reply:
     ct = await svc.symmetric.encrypt(caller.appid, p.keyid, p.plaintext, p.aad or b"")
     return Reply({"ciphertext": b64(ct)}, keyid=p.keyid)
 
 
-@action("Decrypt", DecryptPayload)
 async def decrypt(svc: Services, caller: Caller, p: DecryptPayload) -> Reply:
     pt = await svc.symmetric.decrypt(caller.appid, p.keyid, p.ciphertext, p.aad or b"")
     return Reply({"plaintext": b64(pt)}, keyid=p.keyid)
 
 
-@action("GenerateDataKey", GenerateDataKeyPayload)
 async def generate_data_key(svc: Services, caller: Caller, p: GenerateDataKeyPayload) -> Reply:
     key, ct = await svc.symmetric.generate_data_key(caller.appid, p.keyid, p.keylen, p.aad or b"")
     return Reply({"plaintext": b64(key), "ciphertext": b64(ct)}, keyid=p.keyid)
 
 
-@action("GenerateDataKeyWithoutPlaintext", GenerateDataKeyPayload)
 async def generate_data_key_without_plaintext(svc: Services, caller: Caller, p: GenerateDataKeyPayload) -> Reply:
     _, ct = await svc.symmetric.generate_data_key(caller.appid, p.keyid, p.keylen, p.aad or b"")
     return Reply({"ciphertext": b64(ct)}, keyid=p.keyid)

@@ -1,10 +1,10 @@
-"""The dispatch table: Action name -> payload Struct + handler. Action modules register themselves."""
+"""What an eHSM Action handler is: its caller, its reply, and the row of the Action table (table.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 
@@ -31,7 +31,6 @@ class Reply:
 
 
 Handler = Callable[[Services, Caller, Any], Awaitable[Reply]]
-H = TypeVar("H", bound=Handler)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,33 +46,3 @@ class ActionSpec:
         if self.payload is None:
             return False
         return any(f.required for f in msgspec.structs.fields(self.payload))
-
-
-ACTIONS: dict[str, ActionSpec] = {}
-
-
-def action(
-    name: str, payload: type[msgspec.Struct] | None = None, *, signed: bool = True, aliases: tuple[str, ...] = ()
-) -> Callable[[H], H]:
-    def register(handler: H) -> H:
-        spec = ActionSpec(name, payload, handler, signed)
-        for key in (name, *aliases):
-            if key in ACTIONS:
-                raise RuntimeError(f"action {key} registered twice")
-            ACTIONS[key] = spec
-        return handler
-
-    return register
-
-
-def load_actions() -> dict[str, ActionSpec]:
-    """Import every module of pyehsm.actions (handlers register on import) and return the table."""
-    import importlib
-    import pkgutil
-
-    import pyehsm.actions as package
-
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name not in ("registry", "validation"):
-            importlib.import_module(f"{package.__name__}.{info.name}")
-    return ACTIONS

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import msgspec
 
-from pyehsm.actions.registry import Caller, Reply, action
-from pyehsm.actions.validation import KeyId
 from pyehsm.crypto.keyspecs import KeySpecName, KeyUsage, Origin, OriginName, UsageName, keyspec
+from pyehsm.protocols.ehsm.handler import Caller, Reply
+from pyehsm.protocols.ehsm.validation import KeyId
 from pyehsm.services.container import Services
 from pyehsm.store.records import KeyRecord, KeyState
 
@@ -39,37 +39,31 @@ def key_summary(record: KeyRecord) -> dict[str, object]:
     }
 
 
-@action("CreateKey", CreateKeyPayload)
 async def create_key(svc: Services, caller: Caller, p: CreateKeyPayload) -> Reply:
     usage = KeyUsage(p.keyusage) if p.keyusage else None
     record = await svc.keys.create(caller.appid, keyspec(p.keyspec), Origin(p.origin), usage)
     return Reply({"keyid": record.keyid}, keyid=record.keyid)
 
 
-@action("ListKey")
 async def list_key(svc: Services, caller: Caller, _: None) -> Reply:
     return Reply({"list": [key_summary(r) for r in await svc.keys.list(caller.appid)]})
 
 
-@action("EnableKey", KeyIdPayload)
 async def enable_key(svc: Services, caller: Caller, p: KeyIdPayload) -> Reply:
     await svc.keys.enable(caller.appid, p.keyid)
     return Reply(keyid=p.keyid)
 
 
-@action("DisableKey", KeyIdPayload)
 async def disable_key(svc: Services, caller: Caller, p: KeyIdPayload) -> Reply:
     await svc.keys.disable(caller.appid, p.keyid)
     return Reply(keyid=p.keyid)
 
 
-@action("DeleteKey", KeyIdPayload)
 async def delete_key(svc: Services, caller: Caller, p: KeyIdPayload) -> Reply:
     await svc.keys.delete(caller.appid, p.keyid)
     return Reply(keyid=p.keyid)
 
 
-@action("DeleteAllKey", aliases=("DeleteALLKey",))
 async def delete_all_key(svc: Services, caller: Caller, _: None) -> Reply:
     await svc.keys.delete_all(caller.appid)
     return Reply()

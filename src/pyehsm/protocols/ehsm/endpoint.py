@@ -1,4 +1,4 @@
-"""HTTP transport: /ehsm dispatch (raw ASGI for a short hot path), /healthz, /readyz.
+"""The eHSM door: the single /ehsm endpoint (raw ASGI for a short hot path), routing by ``?Action=``.
 
 Request path (docs/architecture.md section 6): size-limited body -> envelope checks -> payload Struct ->
 apikey lookup + signature (constant time) -> replay guard -> signed action -> payload refusal ->
@@ -15,38 +15,28 @@ check, so an authentic request is spent by it too.
 
 from __future__ import annotations
 
-import itertools
-import logging
-import secrets
 import time
-import traceback
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from pyehsm.actions.registry import ActionSpec, Caller, Reply
-from pyehsm.actions.validation import decode_payload
 from pyehsm.audit import AuditLog
-from pyehsm.errors import ApiNotFound, AuthError, EhsmError, InternalError, ParamError
-from pyehsm.http.envelope import parse_envelope, render
+from pyehsm.errors import DomainError
+from pyehsm.http.asgi import FailureLog, Message, Receive, Scope, Send, request_ids
 from pyehsm.http.ratelimit import RateLimiter
+from pyehsm.protocols.ehsm.envelope import parse_envelope, render
+from pyehsm.protocols.ehsm.errors import ApiNotFound, AuthError, EhsmError, InternalError, ParamError, answer
+from pyehsm.protocols.ehsm.handler import ActionSpec, Caller, Reply
+from pyehsm.protocols.ehsm.signing import signature_matches
+from pyehsm.protocols.ehsm.validation import decode_payload
 from pyehsm.services.container import Services
-from pyehsm.signing import signature_matches
 from pyehsm.store.base import ReplayGuard
-
-log = logging.getLogger("pyehsm.http")
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 REPLAYED = "Timestamp can't be repeated in 20 minutes"
 ACTION_MISMATCH = "Action does not match the signed action"
 SIGNED_ACTION_REQUIRED = "Signed action required"
-_TRACED_LIMIT = 256  # distinct failure sites whose traceback is logged once per process
 _METHODS = frozenset({"GET", "POST"})
 
 
@@ -82,13 +72,6 @@ async def _read_chunks(message: Message, receive: Receive, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def request_ids() -> Iterator[str]:
-    """16 hex characters per request: a random per-process prefix and a counter (unique, not secret;
-    cheaper than 8 fresh random bytes per request)."""
-    prefix = secrets.token_hex(4)
-    return (f"{prefix}{n:08x}" for n in itertools.count())
-
-
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", ()):
         if key == name:
@@ -109,42 +92,6 @@ def _action_name(scope: Scope, known_queries: dict[bytes, str]) -> str:
     return values[0] if values else ""
 
 
-class FailureLog:
-    """Logs an unexpected exception of a request as one line naming the action, the request id and the
-    failure site (exception type, file, line), never the exception's text or any payload data. The
-    stack goes with the first failure at each site only (per process, up to _TRACED_LIMIT sites), so a
-    request that keeps failing cannot flood the log with a trace per request."""
-
-    def __init__(self) -> None:
-        self._traced: set[tuple[str, str, int]] = set()
-
-    def __repr__(self) -> str:
-        return f"<FailureLog sites={len(self._traced)}>"
-
-    def record(self, exc: BaseException, action: str, request_id: str) -> None:
-        tb = exc.__traceback__
-        while tb is not None and tb.tb_next is not None:
-            tb = tb.tb_next
-        site = (type(exc).__qualname__, tb.tb_frame.f_code.co_filename if tb else "?", tb.tb_lineno if tb else 0)
-        first = site not in self._traced and len(self._traced) < _TRACED_LIMIT
-        if first:
-            self._traced.add(site)
-        # The stack (frames only) once per site; the exception's text never: it may quote request data.
-        stack = ""
-        if first:
-            stack = "\nTraceback (most recent call last):\n" + "".join(traceback.format_tb(exc.__traceback__))
-        log.error(
-            "internal error in action %s (request %s): %s at %s:%d%s%s",
-            action,
-            request_id,
-            site[0],
-            site[1].rsplit("/", 1)[-1],
-            site[2],
-            "" if first else " (traceback logged before)",
-            stack.rstrip("\n"),
-        )
-
-
 class EhsmEndpoint:
     """The single /ehsm endpoint as an ASGI app."""
 
@@ -152,17 +99,19 @@ class EhsmEndpoint:
         self,
         services: Services,
         replay: ReplayGuard,
-        actions: dict[str, ActionSpec],
+        actions: Mapping[str, ActionSpec],
         audit: AuditLog,
         max_body_bytes: int,
+        limiter: RateLimiter | None = None,
+        observers: Sequence[Callable[[str, int, float], None]] = (),
     ) -> None:
         self.services = services
         self.replay = replay
         self.actions = actions
         self.audit = audit
         self.max_body_bytes = max_body_bytes
-        self.observers: list[Callable[[str, int, float], None]] = []  # (action, code, seconds) -> None
-        self.limiter: RateLimiter | None = None  # per-app rate limit, checked after authentication
+        self.observers = observers  # (action, code, seconds) -> None; the wiring's list, filled at start-up
+        self.limiter = limiter  # per-app rate limit, checked after authentication
         self._request_ids = request_ids()
         self._failures = FailureLog()
         self._known_queries = {f"Action={name}".encode(): name for name in actions}  # b"Action=X" -> "X"
@@ -191,8 +140,10 @@ class EhsmEndpoint:
                 reply = await spec.handler(self.services, caller, None)
             keyid = reply.keyid
             code, message, result = 200, reply.message, reply.result
-        except EhsmError as exc:
+        except EhsmError as exc:  # the envelope's own refusals
             code, message, result = exc.code, exc.message, {}
+        except DomainError as exc:  # the services' refusals, through the one table
+            (code, message), result = answer(exc), {}
         except Exception as exc:
             self._failures.record(exc, name if name in self.actions else "unknown", request_id)
             err = InternalError()

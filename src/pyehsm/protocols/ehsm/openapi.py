@@ -6,8 +6,8 @@ its own request schema: the signed envelope (docs/protocol.md section 2) whose `
 msgspec Struct, rendered with ``msgspec.json.schema_components``. Every answer is HTTP 200 with the
 ``{code, message, result}`` envelope, errors included.
 
-    >>> from pyehsm.actions.registry import load_actions
-    >>> doc = build_openapi(load_actions())
+    >>> from pyehsm.protocols.ehsm.table import ACTIONS
+    >>> doc = build_openapi(ACTIONS)
     >>> doc["paths"]["/ehsm?Action=Encrypt"]["post"]["operationId"]
     'Encrypt'
 """
@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from pyehsm.actions.registry import ActionSpec
+from pyehsm.protocols.ehsm.handler import ActionSpec
 from pyehsm.version import VERSION
 
 OPENAPI_VERSION = "3.1.0"
@@ -31,7 +31,7 @@ REF = "#/components/schemas/{name}"
 _TAGS = {
     "apps": ("Apps", "Enrollment and server version (unsigned)."),
     "keys": ("Keys", "Customer master keys: create, list, enable, disable, delete."),
-    "crypto": ("Crypto", "Symmetric encryption and data keys."),
+    "symmetric": ("Crypto", "Symmetric encryption and data keys."),
     "asymmetric": ("Asymmetric", "Public keys, asymmetric encryption, signatures, data key export."),
     "byok": ("BYOK", "Bring your own key: import key material."),
     "secrets": ("Secrets", "The secrets manager."),
