@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from pyehsm.actions.registry import load_actions
-from pyehsm.audit import AuditLog
+from pyehsm.audit import AuditTrail, open_runtime_trail
 from pyehsm.clock import Clock, SystemClock
 from pyehsm.config import Settings
 from pyehsm.errors import StartupError
@@ -116,7 +116,7 @@ class Runtime:
     replay: ReplayGuard
     services: Services
     endpoint: EhsmEndpoint
-    audit: AuditLog
+    audit: AuditTrail
     metrics: Metrics | None = None
     rotation: DomainKeyRotation | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -131,7 +131,7 @@ class Runtime:
         await self.services.attestation.aclose()
         await self.replay.close()
         await self.store.close()
-        self.audit.close()
+        await self.audit.aclose()
         if self.metrics is not None:
             self.metrics.close()
         self.root.close()
@@ -169,7 +169,7 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtim
         git_sha=git_sha(),
     )
     replay = await open_replay_guard(settings, store, clock)
-    audit = AuditLog(settings.audit_log)
+    audit = await open_runtime_trail(settings, store, keyring, clock)
     endpoint = EhsmEndpoint(services, replay, load_actions(), audit, settings.max_body_bytes)
     runtime = Runtime(settings, store, root, keyring, pool, replay, services, endpoint, audit, rotation=rotation)
     rate, burst = settings.effective_rate_limit
@@ -192,6 +192,8 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtim
     if watcher is not None:
         runtime.tasks.append(watcher)
     pool.start()
+    if audit.enabled:
+        runtime.tasks.append(asyncio.create_task(audit.tick_forever(), name="pyehsm-audit"))
     runtime.tasks.append(asyncio.create_task(_purge_replay_forever(replay, clock)))
     runtime.tasks.append(asyncio.create_task(maintain_forever(rotation), name="pyehsm-domain-keys"))
     runtime.tasks.append(

@@ -9,6 +9,7 @@ import msgspec
 
 from pyehsm.actions.registry import Caller, Reply, action
 from pyehsm.actions.validation import Aad, Ciphertext, Data, KeyId
+from pyehsm.crypto.blob import unpack
 from pyehsm.services.container import Services
 
 MAX_DATA_KEY_BYTES = 1024
@@ -39,22 +40,22 @@ class GenerateDataKeyPayload(msgspec.Struct):
 @action("Encrypt", EncryptPayload)
 async def encrypt(svc: Services, caller: Caller, p: EncryptPayload) -> Reply:
     ct = await svc.symmetric.encrypt(caller.appid, p.keyid, p.plaintext, p.aad or b"")
-    return Reply({"ciphertext": b64(ct)}, keyid=p.keyid)
+    return Reply({"ciphertext": b64(ct)}, keyid=p.keyid, key_version=unpack(ct).key_version)
 
 
 @action("Decrypt", DecryptPayload)
 async def decrypt(svc: Services, caller: Caller, p: DecryptPayload) -> Reply:
     pt = await svc.symmetric.decrypt(caller.appid, p.keyid, p.ciphertext, p.aad or b"")
-    return Reply({"plaintext": b64(pt)}, keyid=p.keyid)
+    return Reply({"plaintext": b64(pt)}, keyid=p.keyid, key_version=unpack(p.ciphertext).key_version)
 
 
 @action("GenerateDataKey", GenerateDataKeyPayload)
 async def generate_data_key(svc: Services, caller: Caller, p: GenerateDataKeyPayload) -> Reply:
     key, ct = await svc.symmetric.generate_data_key(caller.appid, p.keyid, p.keylen, p.aad or b"")
-    return Reply({"plaintext": b64(key), "ciphertext": b64(ct)}, keyid=p.keyid)
+    return Reply({"plaintext": b64(key), "ciphertext": b64(ct)}, keyid=p.keyid, key_version=unpack(ct).key_version)
 
 
 @action("GenerateDataKeyWithoutPlaintext", GenerateDataKeyPayload)
 async def generate_data_key_without_plaintext(svc: Services, caller: Caller, p: GenerateDataKeyPayload) -> Reply:
     _, ct = await svc.symmetric.generate_data_key(caller.appid, p.keyid, p.keylen, p.aad or b"")
-    return Reply({"ciphertext": b64(ct)}, keyid=p.keyid)
+    return Reply({"ciphertext": b64(ct)}, keyid=p.keyid, key_version=unpack(ct).key_version)

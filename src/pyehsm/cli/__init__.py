@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from pyehsm.cli import apps, attest, client, data, files, profile, rootkey, server, signing
+from pyehsm.cli import apps, attest, audit, client, data, files, profile, rootkey, server, signing
 from pyehsm.version import VERSION
 
 
@@ -14,7 +14,7 @@ def main() -> None:
     """pyehsm: a key management service wire-compatible with the eHSM-KMS REST API."""
 
 
-for _module in (server, data, attest, rootkey, client, signing, files, profile):
+for _module in (server, audit, data, attest, rootkey, client, signing, files, profile):
     for _command in _module.COMMANDS:
         main.add_command(_command)
 for _command in apps.APP_COMMANDS:  # server-side settings of an app, beside the client's `app enroll`

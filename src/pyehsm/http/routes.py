@@ -27,7 +27,7 @@ from urllib.parse import parse_qs
 
 from pyehsm.actions.registry import ActionSpec, Caller, Reply
 from pyehsm.actions.validation import decode_payload
-from pyehsm.audit import AuditLog
+from pyehsm.audit import AUDIT_UNAVAILABLE, AuditTrail, Record
 from pyehsm.errors import ApiNotFound, AuthError, EhsmError, InternalError, ParamError
 from pyehsm.http.envelope import parse_envelope, render
 from pyehsm.http.ratelimit import RateLimiter
@@ -153,7 +153,7 @@ class EhsmEndpoint:
         services: Services,
         replay: ReplayGuard,
         actions: dict[str, ActionSpec],
-        audit: AuditLog,
+        audit: AuditTrail,
         max_body_bytes: int,
     ) -> None:
         self.services = services
@@ -174,9 +174,8 @@ class EhsmEndpoint:
         started = time.perf_counter()
         request_id = next(self._request_ids)
         name = _action_name(scope, self._known_queries)
-        appid = ""
-        keyid: str | None = None
         facts = _AuditFacts()
+        error: str | None = None
         try:
             if scope.get("method") not in _METHODS:
                 raise ParamError(f"Parameter invalid, The HTTP method {scope.get('method')} is not supported.")
@@ -185,19 +184,23 @@ class EhsmEndpoint:
                 raise ApiNotFound
             if spec.signed:
                 body = await read_body(receive, self.max_body_bytes)
-                reply, appid = await self._signed(spec, name, body, request_id, facts)
+                reply, _ = await self._signed(spec, name, body, request_id, facts, scope)
             else:
                 caller = Caller("", request_id, _header(scope, b"x-pyehsm-admin-token"))
+                await self.audit.admit(self._audit_record(scope, request_id, name, facts, 0, None, 0))
                 reply = await spec.handler(self.services, caller, None)
-            keyid = reply.keyid
+            facts.keyid, facts.key_version = reply.keyid or facts.keyid, reply.key_version
             code, message, result = 200, reply.message, reply.result
         except EhsmError as exc:
-            code, message, result = exc.code, exc.message, {}
+            code, message, result, error = exc.code, exc.message, {}, type(exc).__name__
         except Exception as exc:
             self._failures.record(exc, name if name in self.actions else "unknown", request_id)
             err = InternalError()
-            code, message, result = err.code, err.message, {}
-        appid, keyid = appid or facts.appid, keyid or facts.keyid  # failed after authentication
+            code, message, result, error = err.code, err.message, {}, "InternalError"
+        known = name if name in self.actions else ""  # never echo an arbitrary query string into logs
+        record = self._audit_record(scope, request_id, known, facts, code, error, time.perf_counter() - started)
+        if self.audit.required and not await self.audit.write(record):  # audit-or-refuse (docs/audit.md)
+            code, message, result = InternalError.code, AUDIT_UNAVAILABLE, {}
         body_out = render(code, message, result)
         await send(
             {
@@ -212,24 +215,35 @@ class EhsmEndpoint:
         )
         await send({"type": "http.response.body", "body": body_out})
         elapsed = time.perf_counter() - started
-        known = name if name in self.actions else ""  # never echo an arbitrary query string into logs
-        self.audit.record(
-            time_ms=self.services.clock.now_ms(),
-            request_id=request_id,
-            appid=appid,
-            action=known,
-            keyid=keyid,
-            code=code,
-            latency_us=int(elapsed * 1e6),
-        )
+        if not self.audit.required:
+            self.audit.record(record)
         for observe in self.observers:
             observe(known or "unknown", code, elapsed)
 
+    def _audit_record(
+        self, scope: Scope, request_id: str, action: str, facts: _AuditFacts, code: int, err: str | None, elapsed: float
+    ) -> Record:
+        return self.audit.request(
+            request_id=request_id,
+            client=scope.get("client"),
+            forwarded_for=_header(scope, b"x-forwarded-for"),
+            action=action,
+            appid=facts.appid or facts.claimed,
+            authenticated=bool(facts.appid),
+            keyid=facts.keyid,
+            key_version=facts.key_version,
+            name=facts.name,
+            code=code,
+            error=err,
+            latency_us=int(elapsed * 1e6),
+        )
+
     async def _signed(
-        self, spec: ActionSpec, name: str, body: bytes, request_id: str, facts: _AuditFacts
+        self, spec: ActionSpec, name: str, body: bytes, request_id: str, facts: _AuditFacts, scope: Scope
     ) -> tuple[Reply, str]:
         now = self.services.clock.now_ms()
         env = parse_envelope(body, now)
+        facts.claimed = env.appid if isinstance(env.appid, str) else ""
         payload: Any = None
         refusal: ParamError | None = None  # a bad payload is answered after the signature check
         try:
@@ -246,7 +260,7 @@ class EhsmEndpoint:
         # Authentic: spend it now, before any other refusal (the Action is not signed by Intel's form).
         if not await self.replay.remember(env.appid, env.sign, now, int(env.timestamp)):
             raise AuthError(REPLAYED)
-        facts.appid, facts.keyid = env.appid, _payload_keyid(payload)
+        facts.appid, facts.keyid, facts.name = env.appid, _payload_keyid(payload), _payload_name(payload)
         if env.action is not None:
             if env.action != name:
                 raise AuthError(ACTION_MISMATCH)
@@ -257,6 +271,7 @@ class EhsmEndpoint:
         if self.limiter is not None:
             self.limiter.check(env.appid)
         caller = Caller(env.appid, request_id, signed_action=env.action is not None)
+        await self.audit.admit(self._audit_record(scope, request_id, name, facts, 0, None, 0))
         reply = await spec.handler(self.services, caller, payload)
         return reply, env.appid
 
@@ -265,8 +280,16 @@ class EhsmEndpoint:
 class _AuditFacts:
     """What the audit record of a request that fails after authentication still names."""
 
-    appid: str = ""
+    appid: str = ""  # authenticated
+    claimed: str = ""  # the appid the request named (recorded, marked unauthenticated, when it failed)
     keyid: str | None = None
+    key_version: int | None = None
+    name: str | None = None  # alias or secret name
+
+
+def _payload_name(payload: object) -> str | None:
+    name = getattr(payload, "secretName", None) or getattr(payload, "alias", None)
+    return name if isinstance(name, str) else None
 
 
 def _payload_keyid(payload: object) -> str | None:

@@ -1,0 +1,141 @@
+"""The tamper-evident audit trail (docs/audit.md): one chained JSON record per request, signed
+checkpoints, rotation, the offline verifier. ``open_trail`` builds a node's trail from its settings."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import msgspec
+
+from pyehsm.audit.keys import AuditKeys
+from pyehsm.audit.record import CHECKPOINT, Record, decoder
+from pyehsm.audit.sink import FileSink, StreamSink, rotated_files
+from pyehsm.audit.trail import (
+    AUDIT_UNAVAILABLE,
+    BEST_EFFORT,
+    MODES,
+    REQUIRED,
+    AuditTrail,
+    AuditUnavailable,
+    TrailPolicy,
+)
+from pyehsm.clock import Clock
+from pyehsm.config import Settings
+from pyehsm.keyring.keyring import Keyring
+from pyehsm.store.base import Store
+
+__all__ = [
+    "AUDIT_UNAVAILABLE",
+    "BEST_EFFORT",
+    "MODES",
+    "REQUIRED",
+    "AuditKeys",
+    "AuditTrail",
+    "AuditUnavailable",
+    "Record",
+    "TrailPolicy",
+    "default_node_id",
+    "open_runtime_trail",
+    "open_trail",
+]
+
+
+def default_node_id() -> str:
+    return socket.gethostname() or "node"
+
+
+def _signer_of(line: bytes | None) -> str | None:
+    """The key id of a checkpoint line (PostgreSQL sink: the newest row; None when not a checkpoint)."""
+    if line is None:
+        return None
+    from pyehsm.audit.keys import key_id
+
+    try:
+        rec = decoder.decode(line)
+    except msgspec.DecodeError:
+        return None
+    if rec.kind != CHECKPOINT:
+        return None
+    return key_id(rec.next_key) if rec.next_key else rec.key
+
+
+def _last_signer(path: str) -> str | None:
+    """The id of the key that signed the chain's last checkpoint (the new key if it handed over)."""
+    from pyehsm.audit.keys import key_id
+
+    for name in [path, *reversed(rotated_files(path))]:
+        try:
+            with open(name, "rb") as f:
+                lines = f.read().split(b"\n")
+        except FileNotFoundError:
+            continue
+        for raw in reversed(lines):
+            if b'"kind":"checkpoint"' not in raw:
+                continue
+            try:
+                rec = decoder.decode(raw)
+            except msgspec.DecodeError:  # not a record: the verifier reports it, the writer moves on
+                rec = None
+            if rec is not None and rec.kind == CHECKPOINT:
+                return key_id(rec.next_key) if rec.next_key else rec.key
+    return None
+
+
+async def open_trail(
+    target: str,
+    store: Store,
+    keyring: Keyring,
+    clock: Clock,
+    *,
+    node: str = "",
+    policy: TrailPolicy | None = None,
+) -> AuditTrail:
+    """The node's trail on ``target`` ("" off, "-" stdout, else a file path), its chain resumed, a
+    start record and a checkpoint written, and any signing-key rotation made while it was down handed over."""
+    node = node or default_node_id()
+    policy = policy or TrailPolicy()
+    if not target:
+        return AuditTrail(None, node, clock, policy)
+    keys = AuditKeys(store, keyring)
+    active = await keys.signing_key()
+    hmac_key = await keys.hmac_key() if policy.hash_names else None
+    if target == "-":
+        return AuditTrail(StreamSink(), node, clock, policy, active, hmac_key, keys)
+    if target.startswith(("postgresql://", "postgres://")):
+        from pyehsm.audit.pgsink import PgSink
+
+        pg = await PgSink.open(target, node)
+        previous = _signer_of(pg.last_line())
+        signer = (await keys.by_id(previous) if previous and previous != active.id else None) or active
+        trail = AuditTrail(pg, node, clock, policy, signer, hmac_key, keys)
+        await trail.follow_key()
+        return trail
+    signer = active
+    previous = _last_signer(target)
+    if previous is not None and previous != active.id:
+        signer = await keys.by_id(previous) or active
+    sink = FileSink(target, fsync=policy.mode == REQUIRED)
+    trail = AuditTrail(sink, node, clock, policy, signer, hmac_key, keys)
+    await trail.follow_key()
+    return trail
+
+
+async def open_runtime_trail(settings: Settings, store: Store, keyring: Keyring, clock: Clock) -> AuditTrail:
+    """The trail of a serving process: with --workers N each worker keeps its own chain, in
+    ``<target>.w<pid>`` under node id ``<node>.<pid>``."""
+    target, node = settings.audit_log, settings.audit_node_id or default_node_id()
+    if settings.workers > 1 and target:
+        node = f"{node}.{os.getpid()}"
+        if target != "-":
+            target = f"{target}.w{os.getpid()}"
+    policy = TrailPolicy(
+        mode=settings.audit_mode,
+        checkpoint_every=settings.audit_checkpoint_records,
+        checkpoint_seconds=settings.audit_checkpoint_seconds,
+        rotate_bytes=settings.audit_rotate_bytes,
+        rotate_seconds=settings.audit_rotate_seconds,
+        hash_names=settings.audit_hash_names,
+        trusted_proxies=settings.trusted_proxies,
+    )
+    return await open_trail(target, store, keyring, clock, node=node, policy=policy)
