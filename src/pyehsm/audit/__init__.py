@@ -22,6 +22,7 @@ from pyehsm.audit.trail import (
 )
 from pyehsm.clock import Clock
 from pyehsm.config import Settings
+from pyehsm.errors import StartupError
 from pyehsm.keyring.keyring import Keyring
 from pyehsm.store.base import Store
 
@@ -39,6 +40,9 @@ __all__ = [
     "open_runtime_trail",
     "open_trail",
 ]
+
+
+REQUIRED_RESERVE_BYTES = 16 * 1024  # required mode: kept free for the outcome records of admitted requests
 
 
 def default_node_id() -> str:
@@ -115,7 +119,11 @@ async def open_trail(
     previous = _last_signer(target)
     if previous is not None and previous != active.id:
         signer = await keys.by_id(previous) or active
-    sink = FileSink(target, fsync=policy.mode == REQUIRED)
+    required = policy.mode == REQUIRED
+    sink = FileSink(target, fsync=required, reserve_bytes=REQUIRED_RESERVE_BYTES if required else 0)
+    if not sink.ensure_reserve():
+        sink.close()
+        raise StartupError(f"--audit-mode required: no room for the audit log's reserve beside {target}")
     trail = AuditTrail(sink, node, clock, policy, signer, hmac_key, keys)
     await trail.follow_key()
     return trail

@@ -50,9 +50,10 @@ def last_line(fd: int, size: int) -> bytes | None:
 class FileSink:
     """Appends lines to a private file; ``write`` is all-or-nothing per call (see module doc)."""
 
-    def __init__(self, path: str, *, fsync: bool = False) -> None:
+    def __init__(self, path: str, *, fsync: bool = False, reserve_bytes: int = 0) -> None:
         self.path = path
         self.fsync = fsync
+        self.reserve_bytes = reserve_bytes  # required mode: space kept free for outcome records
         self.fd = -1
         self.size = 0
         self.dropped_bytes = 0  # an incomplete last line cut off at open
@@ -128,6 +129,39 @@ class FileSink:
             raise
         self.size += len(data)
 
+    @property
+    def reserve_path(self) -> str:
+        return self.path + ".reserve"
+
+    def ensure_reserve(self) -> bool:
+        """Keep ``reserve_bytes`` allocated beside the log (True when it is, or none is wanted)."""
+        if not self.reserve_bytes:
+            return True
+        try:
+            fd = os.open(self.reserve_path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            return False
+        try:
+            if os.fstat(fd).st_size >= self.reserve_bytes:
+                return True
+            os.posix_fallocate(fd, 0, self.reserve_bytes)
+            return True
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+            return False
+        finally:
+            os.close(fd)
+
+    def release_reserve(self) -> bool:
+        """Free the reserve so that pending outcome records fit (True when there was one to free)."""
+        try:
+            held = os.stat(self.reserve_path).st_size > 0
+            os.truncate(self.reserve_path, 0)
+        except OSError:
+            return False
+        return held
+
     def rotate(self) -> str:
         """Rename the current file after its first record's seq and start a new one; returns the new name."""
         target = f"{self.path}.{self.first_seq or 0:012d}"
@@ -141,6 +175,9 @@ class FileSink:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+        if self.reserve_bytes:
+            with contextlib.suppress(OSError):
+                os.unlink(self.reserve_path)
 
 
 class StreamSink:

@@ -130,7 +130,7 @@ class AuditTrail:
         self._last_checkpoint_ms = clock.now_ms()
         self._file_started_ms = clock.now_ms()
         self._queued: list[Record] = []
-        self._waiters: list[asyncio.Future[bool]] = []
+        self._waiters: list[tuple[asyncio.Future[bool], bool]] = []  # (future, for a begin record)
         self._flush_loop: asyncio.AbstractEventLoop | None = None
         self._handover: SigningKey | None = None  # the signing key a pending hand-over moves to
         self._want_checkpoint = False
@@ -236,7 +236,7 @@ class AuditTrail:
             return True
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._queued.append(rec)
-        self._waiters.append(future)
+        self._waiters.append((future, rec.phase == "begin"))
         self._schedule()
         return await future
 
@@ -244,6 +244,9 @@ class AuditTrail:
         """required mode: write ``rec`` as the request's begin record before the handler runs."""
         if not self.required or self.sink is None:
             return
+        if isinstance(self.sink, FileSink) and not self.sink.ensure_reserve():
+            self.failures += 1
+            raise AuditUnavailable
         begin = Record(FORMAT, self.node, 0, "", REQUEST, rec.time, phase="begin")
         for field in ("request_id", "client", "forwarded_for", "door", "action", "appid", "keyid", "name"):
             setattr(begin, field, getattr(rec, field))
@@ -317,11 +320,20 @@ class AuditTrail:
         batch = self._prepare(checkpoint)
         if batch is None or sink is None:
             return True
+        data = b"\n".join(batch.lines) + b"\n"
         try:
-            sink.write(b"\n".join(batch.lines) + b"\n")
+            sink.write(data)
         except OSError as exc:
-            self._failed(batch, exc)
-            return False
+            # required mode: the reserve is freed so the records of requests already admitted still fit;
+            # admissions are refused until it can be allocated again (``admit``)
+            if not (isinstance(sink, FileSink) and sink.release_reserve() and _retry(sink, data)):
+                self._failed(batch, exc)
+                return False
+            # written out of the reserve: the outcomes stand, the requests waiting to begin are refused
+            # (their begin records stay in the chain, with no outcome after them: docs/audit.md)
+            begins = [w for w in batch.waiters if w[1]]
+            batch.waiters = [w for w in batch.waiters if not w[1]]
+            _settle(begins, False)
         self._commit(batch)
         return True
 
@@ -428,7 +440,7 @@ class AuditTrail:
 @dataclass(slots=True)
 class _Batch:
     records: list[Record]
-    waiters: list[asyncio.Future[bool]]
+    waiters: list[tuple[asyncio.Future[bool], bool]]
     lines: list[bytes]
     first_seq: int
     seq: int  # the chain state after this batch
@@ -438,7 +450,15 @@ class _Batch:
     handover: SigningKey | None
 
 
-def _settle(waiters: list[asyncio.Future[bool]], ok: bool) -> None:
-    for future in waiters:
+def _retry(sink: FileSink, data: bytes) -> bool:
+    try:
+        sink.write(data)
+    except OSError:
+        return False
+    return True
+
+
+def _settle(waiters: list[tuple[asyncio.Future[bool], bool]], ok: bool) -> None:
+    for future, _ in waiters:
         if not future.done():
             future.set_result(ok)
