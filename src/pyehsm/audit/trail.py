@@ -78,6 +78,7 @@ class Peer:
 
     def __init__(self, trusted: Sequence[str]) -> None:
         self._nets = [ipaddress.ip_network(c, strict=False) for c in trusted]
+        self.trusted = bool(self._nets)  # whether X-Forwarded-For can matter at all
 
     def __repr__(self) -> str:
         return f"<Peer trusted={len(self._nets)}>"
@@ -121,6 +122,7 @@ class AuditTrail:
         self.peer = Peer(policy.trusted_proxies)
         self._hmac_key = hmac_key if policy.hash_names else None
         self._now_us = now_us or (lambda: time.time_ns() // 1000)
+        self._second, self._second_text = -1, ""
         self.required = policy.mode == REQUIRED
         self.seq = 0
         self.prev = GENESIS
@@ -169,7 +171,15 @@ class AuditTrail:
         self.flush(checkpoint=True)
 
     def _base(self, kind: str) -> Record:
-        return Record(FORMAT, self.node, 0, "", kind, rfc3339(self._now_us()))
+        return Record(FORMAT, self.node, 0, "", kind, self._time())
+
+    def _time(self) -> str:
+        """rfc3339(now), the date-time text computed once per second (the hot path: one call per record)."""
+        now = self._now_us()
+        second, micro = divmod(now, 1_000_000)
+        if second != self._second:
+            self._second, self._second_text = second, rfc3339(second * 1_000_000)[:-8]
+        return f"{self._second_text}.{micro:06d}Z"
 
     def _chain(self, records: list[Record], seq: int, prev: str, lines: list[bytes]) -> tuple[int, str]:
         for rec in records:
@@ -206,21 +216,16 @@ class AuditTrail:
         latency_us: int,
         door: str = "ehsm",
     ) -> Record:
-        rec = self._base(REQUEST)
-        rec.request_id = request_id
-        rec.client, rec.forwarded_for = self.peer.resolve(client, forwarded_for)
-        rec.door = door
-        rec.action = action
-        rec.appid = appid or None
-        rec.unauthenticated = bool(appid) and not authenticated
-        rec.keyid = keyid
-        rec.key_version = key_version
+        if self.peer.trusted:
+            host, forwarded = self.peer.resolve(client, forwarded_for)
+        else:  # the usual: the ASGI client tuple, no proxy to believe
+            host, forwarded = (client[0] if isinstance(client, tuple) and client else None), None
         if name is not None and self._hmac_key is not None:
             name = name_hash(self._hmac_key, name)
-        rec.name = name
-        rec.code = code
-        rec.error = error
-        rec.latency_us = latency_us
+        rec = Record(
+            FORMAT, self.node, 0, "", REQUEST, self._time(), None, request_id, host, forwarded, door, action,
+            appid or None, bool(appid) and not authenticated, keyid, key_version, name, code, error, latency_us,
+        )  # fmt: skip
         return rec
 
     def record(self, rec: Record) -> None:

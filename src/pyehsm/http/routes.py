@@ -187,7 +187,8 @@ class EhsmEndpoint:
                 reply, _ = await self._signed(spec, name, body, request_id, facts, scope)
             else:
                 caller = Caller("", request_id, _header(scope, b"x-pyehsm-admin-token"))
-                await self.audit.admit(self._audit_record(scope, request_id, name, facts, 0, None, 0))
+                if self.audit.required:  # audit or refuse: the begin record first (docs/audit.md)
+                    await self.audit.admit(self._audit_record(scope, request_id, name, facts, 0, None, 0))
                 reply = await spec.handler(self.services, caller, None)
             facts.keyid, facts.key_version = reply.keyid or facts.keyid, reply.key_version
             code, message, result = 200, reply.message, reply.result
@@ -198,8 +199,11 @@ class EhsmEndpoint:
             err = InternalError()
             code, message, result, error = err.code, err.message, {}, "InternalError"
         known = name if name in self.actions else ""  # never echo an arbitrary query string into logs
-        record = self._audit_record(scope, request_id, known, facts, code, error, time.perf_counter() - started)
-        if self.audit.required and not await self.audit.write(record):  # audit-or-refuse (docs/audit.md)
+        record = None
+        if self.audit.enabled:
+            record = self._audit_record(scope, request_id, known, facts, code, error, time.perf_counter() - started)
+        # audit or refuse (docs/audit.md): in required mode the outcome is written before the response
+        if record is not None and self.audit.required and not await self.audit.write(record):
             code, message, result = InternalError.code, AUDIT_UNAVAILABLE, {}
         body_out = render(code, message, result)
         await send(
@@ -215,7 +219,7 @@ class EhsmEndpoint:
         )
         await send({"type": "http.response.body", "body": body_out})
         elapsed = time.perf_counter() - started
-        if not self.audit.required:
+        if record is not None and not self.audit.required:
             self.audit.record(record)
         for observe in self.observers:
             observe(known or "unknown", code, elapsed)
@@ -226,7 +230,7 @@ class EhsmEndpoint:
         return self.audit.request(
             request_id=request_id,
             client=scope.get("client"),
-            forwarded_for=_header(scope, b"x-forwarded-for"),
+            forwarded_for=_header(scope, b"x-forwarded-for") if self.audit.peer.trusted else None,
             action=action,
             appid=facts.appid or facts.claimed,
             authenticated=bool(facts.appid),
@@ -271,7 +275,8 @@ class EhsmEndpoint:
         if self.limiter is not None:
             self.limiter.check(env.appid)
         caller = Caller(env.appid, request_id, signed_action=env.action is not None)
-        await self.audit.admit(self._audit_record(scope, request_id, name, facts, 0, None, 0))
+        if self.audit.required:  # audit or refuse: the begin record first (docs/audit.md)
+            await self.audit.admit(self._audit_record(scope, request_id, name, facts, 0, None, 0))
         reply = await spec.handler(self.services, caller, payload)
         return reply, env.appid
 
