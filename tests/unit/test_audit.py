@@ -215,3 +215,25 @@ def test_a_checkpoint_signed_by_another_key_is_a_forgery(tmp_path: Path) -> None
     assert report.status == TAMPERED and "forged checkpoint" in report.lines()[0]
     assert "does not verify" in report.lines()[0]
     assert base64.b64decode(rec.sig)
+
+
+def test_a_missing_first_file_and_an_unsigned_tail_are_named(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    t = trail(log, rotate_bytes=1500, checkpoint_every=1000)
+    for i in range(12):
+        request(t, i)
+    t.sink.close()  # type: ignore[union-attr]  # stopped without a closing checkpoint
+    files = [*rotated_files(str(log)), str(log)]
+    report = verify_files(files[1:], [SIGNER.public])
+    assert report.status == TAMPERED and "the chain starts at seq" in report.lines()[0]
+    report = verify_files(files, [SIGNER.public])
+    assert report.status == UNPROVEN and any("unsigned tail of" in line for line in report.lines())
+
+
+def test_checkpoint_signs_the_unsigned_tail(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    t = trail(log)
+    request(t, 0)
+    assert t.unsigned and verify_files([str(log)], [SIGNER.public]).status == UNPROVEN
+    assert t.checkpoint() and t.unsigned == 0
+    assert verify_files([str(log)], [SIGNER.public]).status == OK

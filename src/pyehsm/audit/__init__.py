@@ -64,14 +64,26 @@ def _signer_of(line: bytes | None) -> str | None:
     return key_id(rec.next_key) if rec.next_key else rec.key
 
 
+def _tail_lines(name: str, first_read: int = 4 << 20) -> list[bytes]:
+    """The lines of the last ``first_read`` bytes of a file (a checkpoint comes at least every
+    --audit-checkpoint-records records), or of the whole file when that holds no checkpoint."""
+    with open(name, "rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        f.seek(max(0, size - first_read))
+        data = f.read()
+        if size > first_read and b'"kind":"checkpoint"' not in data:
+            f.seek(0)
+            data = f.read()
+    return data.split(b"\n")
+
+
 def _last_signer(path: str) -> str | None:
     """The id of the key that signed the chain's last checkpoint (the new key if it handed over)."""
     from pyehsm.audit.keys import key_id
 
     for name in [path, *reversed(rotated_files(path))]:
         try:
-            with open(name, "rb") as f:
-                lines = f.read().split(b"\n")
+            lines = _tail_lines(name)
         except FileNotFoundError:
             continue
         for raw in reversed(lines):
