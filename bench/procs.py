@@ -58,8 +58,11 @@ def process(
 
 
 @contextlib.contextmanager
-def pyehsm(workers: int = 2, extra: list[str] | None = None, env: dict[str, str] | None = None) -> Iterator[str]:
-    """A `pyehsm serve` on a fresh data dir, writing its audit log there; yields its base URL (.../ehsm)."""
+def pyehsm(
+    workers: int = 2, extra: list[str] | None = None, env: dict[str, str] | None = None, audit: bool = True
+) -> Iterator[str]:
+    """A `pyehsm serve` on a fresh data dir, writing its audit log there (unless not ``audit``); yields its
+    base URL (.../ehsm)."""
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="pyehsm-bench-") as data:
         cmd = [
@@ -75,8 +78,7 @@ def pyehsm(workers: int = 2, extra: list[str] | None = None, env: dict[str, str]
             str(workers),
             "--log-level",
             "warning",
-            "--audit-log",  # the audit record is part of every measured request
-            str(Path(data) / "audit.log"),
+            *(["--audit-log", str(Path(data) / "audit.log")] if audit else []),  # part of every measured request
             *(extra or []),
         ]
         with process(cmd, env, "pyehsm"):

@@ -547,7 +547,34 @@ def replay_paths(env: BenchEnv) -> Iterator[Result]:
     yield _row("replay_paths (python path)", series["pyehsm"], "c fast path", series.get("c"), 0.0, "report")
 
 
+def audit_overhead(env: BenchEnv) -> Iterator[Result]:
+    """Encrypt with the chained audit log on (the default server: hash chain, signed checkpoints) against the
+    same server with the audit log off, same run (>= 0.95x; docs/audit.md)."""
+
+    def contenders() -> list[Contender]:
+        on = env.pyehsm_client()
+        base = env.shared(
+            "pyehsm-no-audit", lambda: procs.pyehsm(workers=2, extra=["--pool-depth", NO_POOL], audit=False)
+        )
+        off = env.shared("pyehsm-no-audit-client", lambda: contextlib.nullcontext(Client.enroll(base)))
+        on_key, off_key = on.create_key("EH_AES_GCM_256"), off.create_key("EH_AES_GCM_256")
+        return [
+            env.pyehsm_contender("Encrypt", lambda _: {"keyid": on_key, "plaintext": PLAINTEXT_32}, "audit on"),
+            env.signed_contender(
+                "audit off",
+                base.removesuffix("/ehsm"),
+                off,
+                "Encrypt",
+                lambda _: {"keyid": off_key, "plaintext": PLAINTEXT_32},
+            ),
+        ]
+
+    series = env.compare("audit_overhead", contenders)
+    yield _row("encrypt, audit chain on", series["audit on"], "audit off", series["audit off"], 0.95, ">= 0.95x off")
+
+
 SCENARIOS: dict[str, Callable[[BenchEnv], Iterator[Result]]] = {
+    "audit_overhead": audit_overhead,
     "encrypt": encrypt,
     "decrypt": decrypt,
     "sign_p256": sign_p256,

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from pyehsm.audit import AuditLog
+from pyehsm.audit import AuditTrail, TrailPolicy, default_node_id, open_trail
 from pyehsm.clock import Clock, SystemClock
 from pyehsm.config import Settings
 from pyehsm.errors import StartupError
@@ -138,7 +139,7 @@ class Runtime:
     replay: ReplayGuard
     services: Services
     doors: dict[str, ASGIApp]  # URL path -> the endpoint of the adapter that answers it
-    audit: AuditLog
+    audit: AuditTrail
     limiter: RateLimiter | None = None
     metrics: Metrics | None = None
     rotation: DomainKeyRotation | None = None
@@ -154,10 +155,30 @@ class Runtime:
         await self.services.attestation.aclose()
         await self.replay.close()
         await self.store.close()
-        self.audit.close()
+        await self.audit.aclose()
         if self.metrics is not None:
             self.metrics.close()
         self.root.close()
+
+
+async def _open_audit_trail(settings: Settings, store: Store, keyring: Keyring, clock: Clock) -> AuditTrail:
+    """The trail of a serving process (docs/audit.md): with --workers N each worker keeps its own chain, in
+    ``<target>.w<pid>`` under node id ``<node>.<pid>``."""
+    target, node = settings.audit_log, settings.audit_node_id or default_node_id()
+    if settings.workers > 1 and target:
+        node = f"{node}.{os.getpid()}"
+        if target != "-":
+            target = f"{target}.w{os.getpid()}"
+    policy = TrailPolicy(
+        mode=settings.audit_mode,
+        checkpoint_every=settings.audit_checkpoint_records,
+        checkpoint_seconds=settings.audit_checkpoint_seconds,
+        rotate_bytes=settings.audit_rotate_bytes,
+        rotate_seconds=settings.audit_rotate_seconds,
+        hash_names=settings.audit_hash_names,
+        trusted_proxies=settings.trusted_proxies,
+    )
+    return await open_trail(target, store, keyring, clock, node=node, policy=policy)
 
 
 async def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
@@ -192,7 +213,7 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtim
         git_sha=git_sha(),
     )
     replay = await open_replay_guard(settings, store, clock)
-    audit = AuditLog(settings.audit_log)
+    audit = await _open_audit_trail(settings, store, keyring, clock)
     rate, burst = settings.effective_rate_limit
     limiter = RateLimiter(rate, burst, clock) if rate > 0 else None
     wiring = Wiring(services, replay, audit, settings.max_body_bytes, limiter)
@@ -217,6 +238,8 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtim
     if watcher is not None:
         runtime.tasks.append(watcher)
     pool.start()
+    if audit.enabled:
+        runtime.tasks.append(asyncio.create_task(audit.tick_forever(), name="pyehsm-audit"))
     runtime.tasks.append(asyncio.create_task(_purge_replay_forever(replay, clock)))
     runtime.tasks.append(asyncio.create_task(maintain_forever(rotation), name="pyehsm-domain-keys"))
     runtime.tasks.append(

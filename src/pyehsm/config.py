@@ -75,7 +75,15 @@ class Settings:
     tls_key: str = ""
     allow_plaintext: bool = False
     log_level: str = "info"
-    audit_log: str = ""  # "" = off, "-" = stdout, else a file path
+    audit_log: str = ""  # "" = off, "-" = stdout, else a file path (docs/audit.md)
+    audit_mode: str = "best-effort"  # or "required": a request whose record cannot be written fails
+    audit_node_id: str = ""  # "" = the host name (with --workers N, each worker adds ".<pid>")
+    audit_checkpoint_records: int = 1000  # a signed checkpoint every N records ...
+    audit_checkpoint_seconds: float = 60.0  # ... or every T seconds while records are unsigned
+    audit_rotate_bytes: int = 0  # rotate the audit file at this size (0 = never)
+    audit_rotate_seconds: float = 0.0  # rotate the audit file at this age (0 = never)
+    audit_hash_names: bool = False  # record secret names and aliases as HMAC-SHA256 (`pyehsm audit hash`)
+    trusted_proxies: tuple[str, ...] = ()  # CIDRs whose X-Forwarded-For the audit record keeps
     secret_purge_seconds: float = 300.0  # how often a node removes secrets past their recovery window
     import_sweep_seconds: float = 300.0  # how often a node deletes expired BYOK import parameters
     # remote attestation (docs/protocol.md section 6, docs/attestation.md)
@@ -93,7 +101,7 @@ class Settings:
 
     def __post_init__(self) -> None:
         # PYEHSM_SETTINGS is JSON, which turns tuples into lists
-        for name in ("tcb_allow", "trust_simulated_roots"):
+        for name in ("tcb_allow", "trust_simulated_roots", "trusted_proxies"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
 
     @property
@@ -174,6 +182,17 @@ class Settings:
             raise StartupError(
                 f"--replay-capacity must be between {MIN_REPLAY_CAPACITY} and {MAX_REPLAY_CAPACITY} entries"
             )
+        if self.audit_mode not in ("best-effort", "required"):
+            raise StartupError("--audit-mode must be best-effort or required")
+        if self.audit_checkpoint_records < 1 or self.audit_checkpoint_seconds <= 0:
+            raise StartupError("--audit-checkpoint-records and --audit-checkpoint-seconds must be positive")
+        if self.audit_rotate_bytes < 0 or self.audit_rotate_seconds < 0:
+            raise StartupError("--audit-rotate-bytes and --audit-rotate-seconds must not be negative")
+        for cidr in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise StartupError(f"--trusted-proxy {cidr!r} is not an IP network (CIDR)") from None
         if self.pccs_cache_entries < 1:
             raise StartupError("the PCCS cache must hold at least 1 entry")
         return self

@@ -353,5 +353,10 @@ class InternalFailure(DomainError):
     """A server-side failure; no protocol shows its details."""
 
 
+class AuditUnavailable(DomainError):
+    """--audit-mode required: the request's audit record could not be written, so it is refused
+    (before its handler ran: it changed nothing; docs/audit.md)."""
+
+
 class StartupError(Exception):
     """The server cannot start (bad configuration, wrong root key, loose file permissions)."""

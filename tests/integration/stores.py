@@ -29,7 +29,8 @@ def empty_tables(url: str) -> None:
         tables = [
             row[0]
             for row in conn.execute(
-                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'schema_version'"
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+                "AND tablename NOT IN ('schema_version', 'audit_log')"  # the audit table is append-only
             )
         ]
         if tables:

@@ -31,7 +31,7 @@ from pyehsm.keyring.domain_key_rotation import (
     read_state,
     wrapped_counts,
 )
-from pyehsm.keyring.keyring import Keyring, MaterialRef
+from pyehsm.keyring.keyring import AUDIT_HMAC_KEY_AAD, AUDIT_HMAC_KEY_META, Keyring, MaterialRef
 from pyehsm.keyring.root import FileRootKey
 from pyehsm.store.base import WRAPPED_KINDS, Store
 from pyehsm.store.postgres import PostgresStore
@@ -374,7 +374,7 @@ def test_the_rotation_knows_every_dk_wrapped_value_format() -> None:
     assert secrets.secrets_key_aad("app", "key") == AAD_BUILDERS["secrets_key"](("app", "key"))
     owner = ("app", "key", "token", "EH_RSA_2048")
     assert byok.wrapping_key_aad(*owner) == AAD_BUILDERS["import_key"](owner)
-    assert META_WRAPPED == {byok.TOKEN_KEY_META: byok.TOKEN_KEY_AAD}
+    assert META_WRAPPED == {byok.TOKEN_KEY_META: byok.TOKEN_KEY_AAD, AUDIT_HMAC_KEY_META: AUDIT_HMAC_KEY_AAD}
 
 
 # -- the propagation delay: long enough for every node's refresh ------------------------------------------

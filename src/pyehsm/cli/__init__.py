@@ -7,6 +7,7 @@ import click
 from pyehsm.cli import (
     apps,
     attest,
+    audit,
     backup,
     client,
     data,
@@ -28,7 +29,8 @@ def main() -> None:
     """pyehsm: a key management service wire-compatible with the eHSM-KMS REST API."""
 
 
-for _module in (server, data, attest, rootkey, backup, client, keys, encryption, secrets, signing, files, profile):
+_MODULES = (server, audit, data, attest, rootkey, backup, client, keys, encryption, secrets, signing, files, profile)
+for _module in _MODULES:
     for _command in _module.COMMANDS:
         main.add_command(_command)
 for _command in apps.APP_COMMANDS:  # server-side settings of an app, beside the client's `app enroll`

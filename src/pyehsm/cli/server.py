@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
+from pyehsm.cli.audit import apply_audit_options, audit_serve_options
 from pyehsm.config import DEFAULT_REPLAY_CAPACITY, QUOTE_PROVIDERS, TCB_ALLOW_CHOICES, Settings, parse_pool_depth
 from pyehsm.errors import StartupError
 from pyehsm.logs import LOG_FORMATS, logging_config
@@ -174,6 +175,7 @@ def base_settings(data_dir: Path | None, store: str | None, root_key: str | None
     help="Open connections per worker; more are answered 503 and closed. Default: 1000, or the file "
     "limit less 256 when that is lower.",
 )
+@audit_serve_options
 def serve(
     host: str,
     port: int,
@@ -231,6 +233,7 @@ def serve(
         quote_provider=quote_provider or base.quote_provider,
         trust_simulated_roots=tuple(str(p.resolve()) for p in trust_simulated_root) or base.trust_simulated_roots,
     )
+    settings = apply_audit_options(settings)
     log_config = logging_config(log_level, log_format)
     logging.config.dictConfig(log_config)  # before prepare(): it may warn that it created a root key file
     try:

@@ -36,6 +36,8 @@ from pyehsm.clock import Clock
 from pyehsm.errors import StartupError
 from pyehsm.keyring.domain import ACTIVE_DK, dk_aad, dk_meta_name
 from pyehsm.keyring.keyring import (
+    AUDIT_HMAC_KEY_AAD,
+    AUDIT_HMAC_KEY_META,
     BYOK_TOKEN_KEY_AAD,
     BYOK_TOKEN_KEY_META,
     DK_BYTES,
@@ -43,6 +45,8 @@ from pyehsm.keyring.keyring import (
     MaterialRef,
     UnwrapError,
     apikey_aad,
+    audit_signing_key_aad,
+    audit_signing_key_meta,
     import_key_aad,
     secrets_key_aad,
 )
@@ -69,7 +73,17 @@ AAD_BUILDERS: dict[str, Callable[[tuple[str, ...]], bytes]] = {
     "import_key": lambda owner: import_key_aad(owner[0], owner[1], owner[2], owner[3]),
 }
 # DK-wrapped values kept in the meta table: name -> AAD.
-META_WRAPPED: dict[str, bytes] = {BYOK_TOKEN_KEY_META: BYOK_TOKEN_KEY_AAD}
+META_WRAPPED: dict[str, bytes] = {BYOK_TOKEN_KEY_META: BYOK_TOKEN_KEY_AAD, AUDIT_HMAC_KEY_META: AUDIT_HMAC_KEY_AAD}
+
+
+async def meta_wrapped(store: Store) -> dict[str, bytes]:
+    """META_WRAPPED plus the series of audit signing keys (audit.signing-key.1, .2, ... up to the first gap)."""
+    names = dict(META_WRAPPED)
+    n = 1
+    while await store.get_meta(audit_signing_key_meta(n)) is not None:
+        names[audit_signing_key_meta(n)] = audit_signing_key_aad(n)
+        n += 1
+    return names
 
 
 class RotationError(StartupError):
@@ -124,7 +138,7 @@ async def wrapped_counts(store: Store) -> dict[str, dict[int, int]]:
             per_dk[dk_id] = per_dk.get(dk_id, 0) + n
         counts[kind] = per_dk
     meta: dict[int, int] = {}
-    for name in META_WRAPPED:
+    for name in await meta_wrapped(store):
         value = await store.get_meta(name)
         if value is not None:
             dk_id = Keyring.wrapped_dk_id(value)
@@ -283,7 +297,7 @@ class DomainKeyRotation:
                 report.batches += 1
                 after = rows[-1].key
                 await asyncio.sleep(0)  # let requests run between batches
-        for name, aad in META_WRAPPED.items():
+        for name, aad in (await meta_wrapped(self._store)).items():
             value = await self._store.get_meta(name)
             if value is None or value[:5] >= below:
                 continue

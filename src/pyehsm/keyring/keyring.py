@@ -64,6 +64,17 @@ def import_key_aad(appid: str, keyid: str, token_id: str, wrapping_keyspec: str)
 
 BYOK_TOKEN_KEY_META = "byok.token-key"
 BYOK_TOKEN_KEY_AAD = b"pyehsm:byok-token-key:v1"  # the import-token MAC key, kept DK-wrapped in meta
+AUDIT_HMAC_KEY_META = "audit.hmac-key"
+AUDIT_HMAC_KEY_AAD = b"pyehsm:audit-hmac-key:v1"  # the audit HMAC key (--audit-hash-names), DK-wrapped in meta
+
+
+def audit_signing_key_meta(n: int) -> str:
+    """Meta name of audit signing key ``n`` (1, 2, ...: every key ever used stays, DK-wrapped; pyehsm/audit)."""
+    return f"audit.signing-key.{n}"
+
+
+def audit_signing_key_aad(n: int) -> bytes:
+    return f"pyehsm:audit-signing-key:v1|{n}".encode()
 
 
 DomainKeyLoader = Callable[[int], bytes | None]

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from starlette.routing import BaseRoute
 
-from pyehsm.audit import AuditLog
+from pyehsm.audit import AuditTrail
 from pyehsm.http.asgi import ASGIApp
 from pyehsm.http.ratelimit import RateLimiter
 from pyehsm.services.container import Services
@@ -29,7 +29,7 @@ class Wiring:
 
     services: Services
     replay: ReplayGuard
-    audit: AuditLog
+    audit: AuditTrail
     max_body_bytes: int
     limiter: RateLimiter | None = None
     observers: list[Observer] = field(default_factory=list)

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from pyehsm.audit import AuditLog
-from pyehsm.errors import DomainError
+from pyehsm.audit import AuditTrail, Record
+from pyehsm.errors import AuditUnavailable, DomainError
 from pyehsm.http.asgi import FailureLog, Message, Receive, Scope, Send, request_ids
 from pyehsm.http.ratelimit import RateLimiter
 from pyehsm.protocols.ehsm.envelope import parse_envelope, render
@@ -100,7 +100,7 @@ class EhsmEndpoint:
         services: Services,
         replay: ReplayGuard,
         actions: Mapping[str, ActionSpec],
-        audit: AuditLog,
+        audit: AuditTrail,
         max_body_bytes: int,
         limiter: RateLimiter | None = None,
         observers: Sequence[Callable[[str, int, float], None]] = (),
@@ -123,9 +123,8 @@ class EhsmEndpoint:
         started = time.perf_counter()
         request_id = next(self._request_ids)
         name = _action_name(scope, self._known_queries)
-        appid = ""
-        keyid: str | None = None
         facts = _AuditFacts()
+        error: str | None = None
         try:
             if scope.get("method") not in _METHODS:
                 raise ParamError(f"Parameter invalid, The HTTP method {scope.get('method')} is not supported.")
@@ -134,21 +133,29 @@ class EhsmEndpoint:
                 raise ApiNotFound
             if spec.signed:
                 body = await read_body(receive, self.max_body_bytes)
-                reply, appid = await self._signed(spec, name, body, request_id, facts)
+                reply, _ = await self._signed(spec, name, body, request_id, facts, scope)
             else:
                 caller = Caller("", request_id, _header(scope, b"x-pyehsm-admin-token"))
+                if self.audit.required:  # audit or refuse: the begin record first (docs/audit.md)
+                    await self.audit.admit(self._audit_record(scope, request_id, name, facts, 0, None, 0))
                 reply = await spec.handler(self.services, caller, None)
-            keyid = reply.keyid
+            facts.keyid, facts.key_version = reply.keyid or facts.keyid, reply.key_version
             code, message, result = 200, reply.message, reply.result
         except EhsmError as exc:  # the envelope's own refusals
-            code, message, result = exc.code, exc.message, {}
+            code, message, result, error = exc.code, exc.message, {}, type(exc).__name__
         except DomainError as exc:  # the services' refusals, through the one table
-            (code, message), result = answer(exc), {}
+            (code, message), result, error = answer(exc), {}, type(exc).__name__
         except Exception as exc:
             self._failures.record(exc, name if name in self.actions else "unknown", request_id)
             err = InternalError()
-            code, message, result = err.code, err.message, {}
-        appid, keyid = appid or facts.appid, keyid or facts.keyid  # failed after authentication
+            code, message, result, error = err.code, err.message, {}, "InternalError"
+        known = name if name in self.actions else ""  # never echo an arbitrary query string into logs
+        record = None
+        if self.audit.enabled:
+            record = self._audit_record(scope, request_id, known, facts, code, error, time.perf_counter() - started)
+        # audit or refuse (docs/audit.md): in required mode the outcome is written before the response
+        if record is not None and self.audit.required and not await self.audit.write(record):
+            (code, message), result = answer(AuditUnavailable()), {}
         body_out = render(code, message, result)
         await send(
             {
@@ -163,24 +170,35 @@ class EhsmEndpoint:
         )
         await send({"type": "http.response.body", "body": body_out})
         elapsed = time.perf_counter() - started
-        known = name if name in self.actions else ""  # never echo an arbitrary query string into logs
-        self.audit.record(
-            time_ms=self.services.clock.now_ms(),
-            request_id=request_id,
-            appid=appid,
-            action=known,
-            keyid=keyid,
-            code=code,
-            latency_us=int(elapsed * 1e6),
-        )
+        if record is not None and not self.audit.required:
+            self.audit.record(record)
         for observe in self.observers:
             observe(known or "unknown", code, elapsed)
 
+    def _audit_record(
+        self, scope: Scope, request_id: str, action: str, facts: _AuditFacts, code: int, err: str | None, elapsed: float
+    ) -> Record:
+        return self.audit.request(
+            request_id=request_id,
+            client=scope.get("client"),
+            forwarded_for=_header(scope, b"x-forwarded-for") if self.audit.peer.trusted else None,
+            action=action,
+            appid=facts.appid or facts.claimed,
+            authenticated=bool(facts.appid),
+            keyid=facts.keyid,
+            key_version=facts.key_version,
+            name=facts.name,
+            code=code,
+            error=err,
+            latency_us=int(elapsed * 1e6),
+        )
+
     async def _signed(
-        self, spec: ActionSpec, name: str, body: bytes, request_id: str, facts: _AuditFacts
+        self, spec: ActionSpec, name: str, body: bytes, request_id: str, facts: _AuditFacts, scope: Scope
     ) -> tuple[Reply, str]:
         now = self.services.clock.now_ms()
         env = parse_envelope(body, now)
+        facts.claimed = env.appid if isinstance(env.appid, str) else ""
         payload: Any = None
         refusal: ParamError | None = None  # a bad payload is answered after the signature check
         try:
@@ -197,7 +215,7 @@ class EhsmEndpoint:
         # Authentic: spend it now, before any other refusal (the Action is not signed by Intel's form).
         if not await self.replay.remember(env.appid, env.sign, now, int(env.timestamp)):
             raise AuthError(REPLAYED)
-        facts.appid, facts.keyid = env.appid, _payload_keyid(payload)
+        facts.appid, facts.keyid, facts.name = env.appid, _payload_keyid(payload), _payload_name(payload)
         if env.action is not None:
             if env.action != name:
                 raise AuthError(ACTION_MISMATCH)
@@ -208,6 +226,8 @@ class EhsmEndpoint:
         if self.limiter is not None:
             self.limiter.check(env.appid)
         caller = Caller(env.appid, request_id, signed_action=env.action is not None)
+        if self.audit.required:  # audit or refuse: the begin record first (docs/audit.md)
+            await self.audit.admit(self._audit_record(scope, request_id, name, facts, 0, None, 0))
         reply = await spec.handler(self.services, caller, payload)
         return reply, env.appid
 
@@ -216,8 +236,16 @@ class EhsmEndpoint:
 class _AuditFacts:
     """What the audit record of a request that fails after authentication still names."""
 
-    appid: str = ""
+    appid: str = ""  # authenticated
+    claimed: str = ""  # the appid the request named (recorded, marked unauthenticated, when it failed)
     keyid: str | None = None
+    key_version: int | None = None
+    name: str | None = None  # alias or secret name
+
+
+def _payload_name(payload: object) -> str | None:
+    name = getattr(payload, "secretName", None) or getattr(payload, "alias", None)
+    return name if isinstance(name, str) else None
 
 
 def _payload_keyid(payload: object) -> str | None:

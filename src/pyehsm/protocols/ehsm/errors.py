@@ -98,6 +98,7 @@ NO_QUOTE_PROVIDER = (
     "configfs-tsm or Gramine, or it was started with --quote-provider none)."
 )
 RATE_LIMITED = "Too many requests, rate limit exceeded."
+AUDIT_UNAVAILABLE = "Audit log unavailable"
 
 _DELETED = {"put": PUT_DELETED, "modify": MODIFY_DELETED, "get": GET_DELETED}
 _ENROLL_REFUSED = {
@@ -211,8 +212,9 @@ _TABLE: dict[type[d.DomainError], Callable[[Any], str]] = {
     d.RateLimited: lambda _: RATE_LIMITED,
     # server faults
     d.InternalFailure: lambda _: INTERNAL_ERROR_MESSAGE,
+    d.AuditUnavailable: lambda _: AUDIT_UNAVAILABLE,
 }
-_CODES: dict[type[d.DomainError], int] = {d.InternalFailure: 500}
+_CODES: dict[type[d.DomainError], int] = {d.InternalFailure: 500, d.AuditUnavailable: 500}
 
 
 def row_of(kind: type[d.DomainError]) -> type[d.DomainError] | None:

@@ -28,6 +28,7 @@ class Reply:
     result: Mapping[str, Any] = field(default_factory=dict)
     message: str = SUCCESS
     keyid: str | None = None  # for the audit record; never a secret
+    key_version: int | None = None  # for the audit record: the key version the action used
 
 
 Handler = Callable[[Services, Caller, Any], Awaitable[Reply]]
