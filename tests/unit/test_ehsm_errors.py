@@ -146,6 +146,7 @@ REPRESENTATIVE: list[tuple[d.DomainError, int, str]] = [
     (d.EnrollRefused("bad_token"), 400, "Enroll refused: the admin token is not valid."),
     (d.RateLimited("app"), 400, "Too many requests, rate limit exceeded."),
     (d.InternalFailure(), 500, INTERNAL_ERROR_MESSAGE),
+    (d.AuditUnavailable(), 500, "Audit log unavailable"),  # --audit-mode required (docs/audit.md)
 ]
 
 
