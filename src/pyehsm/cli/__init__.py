@@ -8,11 +8,13 @@ from pyehsm.cli import (
     apps,
     attest,
     backup,
+    batch,
     client,
     data,
     encryption,
     files,
     keys,
+    mac,
     profile,
     rootkey,
     secrets,
@@ -28,7 +30,22 @@ def main() -> None:
     """pyehsm: a key management service wire-compatible with the eHSM-KMS REST API."""
 
 
-for _module in (server, data, attest, rootkey, backup, client, keys, encryption, secrets, signing, files, profile):
+for _module in (
+    server,
+    data,
+    attest,
+    rootkey,
+    backup,
+    client,
+    keys,
+    encryption,
+    secrets,
+    signing,
+    mac,
+    batch,
+    files,
+    profile,
+):
     for _command in _module.COMMANDS:
         main.add_command(_command)
 for _command in apps.APP_COMMANDS:  # server-side settings of an app, beside the client's `app enroll`
