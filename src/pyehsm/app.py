@@ -42,9 +42,11 @@ from pyehsm.protocols.ehsm.adapter import ADAPTER as EHSM
 from pyehsm.services.apps import AppService, EnrollPolicy
 from pyehsm.services.asymmetric import AsymmetricService
 from pyehsm.services.attestation_setup import AttestationOptions, open_attestation
+from pyehsm.services.batch import BatchService
 from pyehsm.services.byok import ByokService
 from pyehsm.services.container import Services
 from pyehsm.services.keys import KeyService
+from pyehsm.services.mac import MacService, RandomService
 from pyehsm.services.secrets import SecretService
 from pyehsm.services.symmetric import SymmetricService
 from pyehsm.store.base import ReplayGuard, Store
@@ -209,6 +211,9 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtim
         asymmetric=AsymmetricService(keys, symmetric),
         attestation=open_attestation(_attestation_options(settings), store, clock),
         byok=ByokService(store, keyring, keys, pool, clock),
+        mac=MacService(keys),
+        random=RandomService(),
+        batch=BatchService(symmetric),
         version=VERSION,
         git_sha=git_sha(),
     )

@@ -67,6 +67,14 @@ class LimitExceeded(DomainError):
         self.field, self.limit, self.scheme = field, limit, scheme
 
 
+class TooManyItems(DomainError):
+    """A batch request holds more than ``limit`` items in ``field``."""
+
+    def __init__(self, field: str, limit: int) -> None:
+        super().__init__(field, limit)
+        self.field, self.limit = field, limit
+
+
 class QuotePolicyMixesTees(DomainError):
     """A quote policy names SGX measurements and TDX ones together."""
 

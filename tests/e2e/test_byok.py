@@ -432,8 +432,8 @@ BAD_MATERIAL = [
     ("EH_AES_GCM_192", lambda: os.urandom(25), length_error("EH_AES_GCM_192", "24 bytes")),
     ("EH_SM4_CBC", lambda: os.urandom(15), length_error("EH_SM4_CBC", "16 bytes")),
     ("EH_SM4_CTR", lambda: os.urandom(17), length_error("EH_SM4_CTR", "16 bytes")),
-    ("EH_HMAC", lambda: os.urandom(15), length_error("EH_HMAC", "16 to 64 bytes")),
-    ("EH_HMAC", lambda: os.urandom(65), length_error("EH_HMAC", "16 to 64 bytes")),
+    ("EH_HMAC", lambda: os.urandom(13), length_error("EH_HMAC", "14 to 128 bytes")),
+    ("EH_HMAC", lambda: os.urandom(129), length_error("EH_HMAC", "14 to 128 bytes")),
     ("EH_EC_P256", lambda: sec1("EH_EC_P256"), form_error("EH_EC_P256", P256_RULE)),
     ("EH_EC_P256", lambda: material("EH_EC_P384"), form_error("EH_EC_P256", P256_RULE)),
     ("EH_EC_P256", lambda: material("EH_EC_P256") + b"\x00", form_error("EH_EC_P256", P256_RULE)),
@@ -517,8 +517,8 @@ def test_failed_imports_are_limited_per_token(app: Client, byok_server: ServerPr
         keyid, wrap(params.pubkey, os.urandom(8), "EH_RSA_PKCS1_OAEP"), params.import_token, "EH_RSA_PKCS1_OAEP"
     )
     garbled = import_payload(keyid, os.urandom(256), params.import_token, "EH_RSA_PKCS1_OAEP")
-    for body, message in [(bad, length_error("EH_HMAC", "16 to 64 bytes")), (garbled, UNWRAP_FAILED)] * 2 + [
-        (bad, length_error("EH_HMAC", "16 to 64 bytes"))
+    for body, message in [(bad, length_error("EH_HMAC", "14 to 128 bytes")), (garbled, UNWRAP_FAILED)] * 2 + [
+        (bad, length_error("EH_HMAC", "14 to 128 bytes"))
     ]:
         assert import_rows(byok_server, keyid) == 1
         expect_error(app, "ImportKeyMaterial", {**body}, message)

@@ -195,7 +195,7 @@ def test_wrapping_keys_do_not_leak_through_repr_or_pickle() -> None:
         ("EH_AES_GCM_256", [32], [16, 24, 31, 33, 64]),
         ("EH_SM4_CTR", [16], [15, 17, 32]),
         ("EH_SM4_CBC", [16], [15, 17, 32]),
-        ("EH_HMAC", [16, 32, 48, 64], [0, 15, 65, 128]),
+        ("EH_HMAC", [14, 16, 32, 48, 64, 65, 128], [0, 13, 129, 256]),
     ],
 )
 def test_symmetric_material_is_raw_bytes_of_an_allowed_length(spec: str, good: list[int], bad: list[int]) -> None:
@@ -217,7 +217,7 @@ def test_length_messages_name_the_rule_not_the_data() -> None:
     with ehsm_raises(MaterialRejected) as exc:
         check_material(keyspec("EH_HMAC"), b"\x01" * 10)
     assert exc.value.message == (
-        "Parameter invalid, The key_material length error: EH_HMAC key material must be 16 to 64 bytes."
+        "Parameter invalid, The key_material length error: EH_HMAC key material must be 14 to 128 bytes."
     )
     with ehsm_raises(MaterialRejected) as exc:
         check_material(keyspec("EH_AES_GCM_192"), b"\x01" * 10)

@@ -8,6 +8,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from pyehsm.crypto.family import MAC_ALGORITHMS, MacFamily, MacKey
 from pyehsm.crypto.keyspecs import (
     ASYMMETRIC_KEYSPEC_NAMES,
     KEYSPEC_NAMES,
@@ -68,7 +69,7 @@ ABILITIES = {
     Family.AES_GCM: {Operation.ENCRYPT},
     Family.SM4_CTR: {Operation.ENCRYPT},
     Family.SM4_CBC: {Operation.ENCRYPT},
-    Family.HMAC: {Operation.SIGN},
+    Family.HMAC: {Operation.SIGN, Operation.GENERATE_MAC, Operation.VERIFY_MAC},
     Family.RSA: {Operation.ASYMMETRIC_ENCRYPT, Operation.SIGN, Operation.PUBLIC_KEY},
     Family.EC: {Operation.SIGN, Operation.PUBLIC_KEY},
     Family.SM2: {Operation.ASYMMETRIC_ENCRYPT, Operation.SIGN, Operation.PUBLIC_KEY},
@@ -152,3 +153,13 @@ def test_generated_material_fits_the_keyspec(name: str) -> None:
     else:
         sm2_key = SM2PrivateKey.from_pkcs8_der(first)  # refuses anything that is not an SM2 key
         assert sm2_key.public_key().verify(sm2_key.sign(b"m"), b"m")
+
+
+def test_only_mac_families_take_mac_operations() -> None:
+    """GenerateMac/VerifyMac are a family capability (MacFamily), not a keyspec switch in the service."""
+    for spec in KEYSPECS.values():
+        mac = spec.supports(Operation.GENERATE_MAC)
+        assert mac == spec.supports(Operation.VERIFY_MAC) == isinstance(spec.family, MacFamily), spec.name
+        if mac:
+            assert isinstance(spec.load(spec.family.generate(spec)), MacKey)
+            assert set(spec.family.mac_algorithms) == set(MAC_ALGORITHMS)  # type: ignore[attr-defined]

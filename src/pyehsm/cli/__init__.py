@@ -9,11 +9,13 @@ from pyehsm.cli import (
     attest,
     audit,
     backup,
+    batch,
     client,
     data,
     encryption,
     files,
     keys,
+    mac,
     profile,
     rootkey,
     secrets,
@@ -29,7 +31,23 @@ def main() -> None:
     """pyehsm: a key management service wire-compatible with the eHSM-KMS REST API."""
 
 
-_MODULES = (server, audit, data, attest, rootkey, backup, client, keys, encryption, secrets, signing, files, profile)
+_MODULES = (
+    server,
+    audit,
+    data,
+    attest,
+    rootkey,
+    backup,
+    client,
+    keys,
+    encryption,
+    secrets,
+    signing,
+    mac,
+    batch,
+    files,
+    profile,
+)
 for _module in _MODULES:
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -26,6 +26,7 @@ from pyehsm.client.errors import (
     StateError,
 )
 from pyehsm.client.models import (
+    BatchItem,
     DataKey,
     ImportParameters,
     KeyInfo,
@@ -47,6 +48,7 @@ __all__ = [
     "ApiNotFoundError",
     "AsyncClient",
     "AuthError",
+    "BatchItem",
     "Client",
     "ClientError",
     "CryptoError",

@@ -22,6 +22,7 @@ import httpx
 from pyehsm.client import operations as ops
 from pyehsm.client.base import BaseClient, Exchange, H
 from pyehsm.client.models import (
+    BatchItem,
     DataKey,
     ImportParameters,
     KeyInfo,
@@ -278,6 +279,62 @@ class Operations(BaseClient[H]):
         >>> exported = c.export_data_key(keyid, rsa_keyid, wrapped, padding_mode="EH_RSA_PKCS1_OAEP")
         """
         return self._exchange(ops.export_data_key(keyid, ukeyid, olddatakey, aad, padding_mode))
+
+    # -- batches ----------------------------------------------------------------------------------
+    @operation
+    def batch_encrypt(self, items: list[ops.EncryptItem]) -> Exchange[list[BatchItem[bytes]]]:
+        """BatchEncrypt: up to 100 (keyid, plaintext[, aad]) items; each answer is its ciphertext or its error.
+
+        >>> [item.unwrap() for item in c.batch_encrypt([(keyid, b"a"), (other_keyid, b"b", b"ctx")])]
+        """
+        return self._exchange(ops.batch_encrypt(items))
+
+    @operation
+    def batch_decrypt(self, items: list[ops.DecryptItem]) -> Exchange[list[BatchItem[bytes]]]:
+        """BatchDecrypt: up to 100 (keyid, ciphertext[, aad]) items; each answer is its plaintext or its error.
+
+        >>> [item.value if item.ok else item.message for item in c.batch_decrypt([(keyid, ct)])]
+        """
+        return self._exchange(ops.batch_decrypt(items))
+
+    @operation
+    def batch_generate_data_key(self, items: list[ops.DataKeyItem]) -> Exchange[list[BatchItem[DataKey]]]:
+        """BatchGenerateDataKey: up to 100 (keyid, keylen[, aad]) items; each answer is a DataKey or its error.
+
+        >>> plaintext_key, wrapped = c.batch_generate_data_key([(keyid, 32)])[0].unwrap()
+        """
+        return self._exchange(ops.batch_generate_data_key(items))
+
+    # -- MACs and randomness ----------------------------------------------------------------------
+    @operation
+    def generate_mac(
+        self, keyid: str, message: bytes, mac_algorithm: str = ops.DEFAULT_MAC_ALGORITHM
+    ) -> Exchange[bytes]:
+        """GenerateMac: the HMAC of ``message`` under an EH_HMAC key (HMAC_SHA_224/256/384/512, HMAC_SM3).
+
+        >>> tag = c.generate_mac(hmac_keyid, b"msg", "HMAC_SHA_256")
+        """
+        return self._exchange(ops.generate_mac(keyid, message, mac_algorithm))
+
+    @operation
+    def verify_mac(
+        self, keyid: str, message: bytes, mac: bytes, mac_algorithm: str = ops.DEFAULT_MAC_ALGORITHM
+    ) -> Exchange[bool]:
+        """VerifyMac: True only for the full-length MAC (compared in constant time), else False.
+
+        >>> c.verify_mac(hmac_keyid, b"msg", tag, "HMAC_SHA_256")
+        True
+        """
+        return self._exchange(ops.verify_mac(keyid, message, mac, mac_algorithm))
+
+    @operation
+    def generate_random(self, number_of_bytes: int) -> Exchange[bytes]:
+        """GenerateRandom: 1 to 1024 bytes from the server's CSPRNG.
+
+        >>> len(c.generate_random(32))
+        32
+        """
+        return self._exchange(ops.generate_random(number_of_bytes))
 
     # -- asymmetric crypto ------------------------------------------------------------------------
     @operation

@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from pyehsm.client.errors import error_for
 
@@ -131,6 +131,36 @@ class DataKey(NamedTuple):
 
     def __repr__(self) -> str:
         return f"DataKey(plaintext=<{len(self.plaintext)} bytes>, ciphertext=<{len(self.ciphertext)} bytes>)"
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class BatchItem(Generic[T]):
+    """One item of a batch answer, in request order: the envelope the single Action would have answered.
+    ``value`` is the parsed result when ``code`` is 200 (hidden from repr: it may be plaintext), else None."""
+
+    code: int
+    message: str
+    value: T | None = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 200
+
+    def unwrap(self) -> T:
+        """``value``, or the :mod:`pyehsm.client.errors` exception this item's error maps to."""
+        if self.code != 200 or self.value is None:
+            raise error_for(self.code, self.message)
+        return self.value
+
+    @classmethod
+    def from_envelope(cls, entry: Mapping[str, Any], parse: Any) -> BatchItem[T]:
+        code, message = _int(entry.get("code")), _str(entry.get("message"))
+        result = entry.get("result")
+        value = parse(result) if code == 200 and isinstance(result, dict) else None
+        return cls(code, message, value)
 
 
 @dataclass(frozen=True, eq=False)

@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from pyehsm.client.errors import ResponseSignatureError
 from pyehsm.client.models import (
+    BatchItem,
     DataKey,
     ImportParameters,
     KeyInfo,
@@ -61,6 +62,12 @@ IDEMPOTENT_ACTIONS = frozenset(
         "DescribeSecret",
         "GetSecretValue",
         "UpdateSecretDesc",
+        "BatchEncrypt",
+        "BatchDecrypt",
+        "BatchGenerateDataKey",
+        "GenerateMac",
+        "VerifyMac",
+        "GenerateRandom",
     }
 )
 
@@ -99,6 +106,16 @@ ALL_ACTIONS = (
     "DeleteSecret",
     "GetSecretValue",
     "RestoreSecret",
+)
+
+# pyehsm's Actions beyond the eHSM REST API (docs/mac-random-batch.md), in the same signed envelope.
+EXTENSION_ACTIONS = (
+    "BatchEncrypt",
+    "BatchDecrypt",
+    "BatchGenerateDataKey",
+    "GenerateMac",
+    "VerifyMac",
+    "GenerateRandom",
 )
 
 DEFAULT_ASYMMETRIC_PADDING = "EH_RSA_PKCS1_OAEP"
@@ -218,6 +235,59 @@ def export_data_key(
         keyid=keyid, ukeyid=ukeyid, olddatakey_base=b64(olddatakey), aad=_opt_b64(aad), padding_mode=padding_mode
     )
     return Call("ExportDataKey", payload, _b64_field("newdatakey"))
+
+
+# -- batches ------------------------------------------------------------------------------------------
+EncryptItem = tuple[str, bytes] | tuple[str, bytes, bytes | None]  # (keyid, plaintext[, aad])
+DecryptItem = tuple[str, bytes] | tuple[str, bytes, bytes | None]  # (keyid, ciphertext[, aad])
+DataKeyItem = tuple[str, int] | tuple[str, int, bytes | None]  # (keyid, keylen[, aad])
+
+
+def _aad_of(item: tuple[Any, ...]) -> str | None:
+    return _opt_b64(item[2]) if len(item) > 2 else None
+
+
+def _batch(parse_one: Callable[[dict[str, Any]], T]) -> Callable[[dict[str, Any]], list[BatchItem[T]]]:
+    def parse(result: dict[str, Any]) -> list[BatchItem[T]]:
+        return [BatchItem.from_envelope(entry, parse_one) for entry in result.get("items") or ()]
+
+    return parse
+
+
+def batch_encrypt(items: list[EncryptItem]) -> Call[list[BatchItem[bytes]]]:
+    payload = [_payload(keyid=i[0], plaintext=b64(i[1]), aad=_aad_of(i)) for i in items]
+    return Call("BatchEncrypt", {"items": payload}, _batch(_b64_field("ciphertext")))
+
+
+def batch_decrypt(items: list[DecryptItem]) -> Call[list[BatchItem[bytes]]]:
+    payload = [_payload(keyid=i[0], ciphertext=b64(i[1]), aad=_aad_of(i)) for i in items]
+    return Call("BatchDecrypt", {"items": payload}, _batch(_b64_field("plaintext")))
+
+
+def batch_generate_data_key(items: list[DataKeyItem]) -> Call[list[BatchItem[DataKey]]]:
+    def parse_one(result: dict[str, Any]) -> DataKey:
+        return DataKey(unb64(str(result["plaintext"])), unb64(str(result["ciphertext"])))
+
+    payload = [_payload(keyid=i[0], keylen=i[1], aad=_aad_of(i)) for i in items]
+    return Call("BatchGenerateDataKey", {"items": payload}, _batch(parse_one))
+
+
+# -- MACs and randomness ----------------------------------------------------------------------------
+DEFAULT_MAC_ALGORITHM = "HMAC_SHA_256"
+
+
+def generate_mac(keyid: str, message: bytes, mac_algorithm: str = DEFAULT_MAC_ALGORITHM) -> Call[bytes]:
+    payload = {"keyid": keyid, "message": b64(message), "macAlgorithm": mac_algorithm}
+    return Call("GenerateMac", payload, _b64_field("mac"))
+
+
+def verify_mac(keyid: str, message: bytes, mac: bytes, mac_algorithm: str = DEFAULT_MAC_ALGORITHM) -> Call[bool]:
+    payload = {"keyid": keyid, "message": b64(message), "macAlgorithm": mac_algorithm, "mac": b64(mac)}
+    return Call("VerifyMac", payload, _truthy)
+
+
+def generate_random(number_of_bytes: int) -> Call[bytes]:
+    return Call("GenerateRandom", {"numberOfBytes": number_of_bytes}, _b64_field("plaintext"))
 
 
 # -- asymmetric crypto ------------------------------------------------------------------------------

@@ -45,12 +45,14 @@ class Operation(enum.Enum):
     ASYMMETRIC_ENCRYPT = "AsymmetricEncrypt"
     SIGN = "Sign"
     PUBLIC_KEY = "GetPublicKey"
+    GENERATE_MAC = "GenerateMac"
+    VERIFY_MAC = "VerifyMac"
 
     @property
     def usage(self) -> KeyUsage | None:
         if self in (Operation.ENCRYPT, Operation.ASYMMETRIC_ENCRYPT):
             return KeyUsage.ENCRYPT_DECRYPT
-        if self is Operation.SIGN:
+        if self in (Operation.SIGN, Operation.GENERATE_MAC, Operation.VERIFY_MAC):
             return KeyUsage.SIGN_VERIFY
         return None
 
@@ -79,6 +81,14 @@ HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
 # One instance per digest, shared: hash algorithm objects are immutable descriptions (name, sizes).
 _HASH_OBJECTS: dict[str, hashes.HashAlgorithm] = {name: make() for name, make in HASHES.items()}
 SHA2_DIGESTS = frozenset({"EH_SHA_224", "EH_SHA_256", "EH_SHA_384", "EH_SHA_512"})
+# GenerateMac/VerifyMac's macAlgorithm -> the digest it uses (AWS KMS's names, with SM3 added).
+MAC_ALGORITHMS: dict[str, str] = {
+    "HMAC_SHA_224": "EH_SHA_224",
+    "HMAC_SHA_256": "EH_SHA_256",
+    "HMAC_SHA_384": "EH_SHA_384",
+    "HMAC_SHA_512": "EH_SHA_512",
+    "HMAC_SM3": "EH_SM3",
+}
 MESSAGE_TYPE_PREHASHED: dict[str, bool] = {"EH_RAW": False, "EH_DIGEST": True}
 ALL_MESSAGE_TYPES = frozenset(MESSAGE_TYPE_PREHASHED)
 
@@ -173,6 +183,17 @@ class KeyPrimitive(PublicKeyPrimitive, Signer, AsymmetricDecrypter, Protocol):
 
 
 @runtime_checkable
+class MacKey(Protocol):
+    """GenerateMac/VerifyMac: full-length MACs of a message under one of ``MAC_ALGORITHMS``."""
+
+    def generate_mac(self, message: bytes, algorithm: str) -> bytes: ...
+
+    def verify_mac(self, message: bytes, algorithm: str, mac: bytes) -> bool:
+        """True only for the full-length MAC of ``message``; compared in constant time."""
+        ...
+
+
+@runtime_checkable
 class Encapsulator(Protocol):
     """KEM public side (for ML-KEM and the like): (shared secret, encapsulation)."""
 
@@ -246,6 +267,15 @@ class SymmetricFamily(KeyFamily, Protocol):
     """Families whose primitive is a SymmetricCipher over the raw key (AES-GCM, SM4)."""
 
     def cipher(self, key: bytes) -> SymmetricCipher: ...
+
+
+@runtime_checkable
+class MacFamily(KeyFamily, Protocol):
+    """Families whose primitive is a :class:`MacKey` (HMAC): GenerateMac and VerifyMac."""
+
+    mac_algorithms: frozenset[str]  # the macAlgorithm values its keys accept
+
+    def load_private(self, spec: KeySpec, material: bytes) -> MacKey: ...
 
 
 @runtime_checkable

@@ -1,7 +1,13 @@
-"""The HMAC key family (EH_HMAC): Sign and Verify, the signature being the full-length MAC of the message.
+"""The HMAC key family (EH_HMAC): GenerateMac and VerifyMac, and Sign and Verify (the signature being the
+full-length MAC of the message).
 
-Any EH_* digest is accepted; EH_DIGEST is refused (HMAC has no meaningful digest input); padding is ignored.
-Keys are 32 random bytes when generated and 16 to 64 bytes when imported.
+Sign/Verify accept any EH_* digest; EH_DIGEST is refused (HMAC has no meaningful digest input); padding is
+ignored. GenerateMac/VerifyMac take a macAlgorithm (``MAC_ALGORITHMS``: HMAC_SHA_224/256/384/512, HMAC_SM3).
+Only full-length MACs are made and accepted (a truncated MAC never verifies). Every comparison is constant time.
+
+Keys are 32 random bytes when generated and 14 to 128 bytes when imported: 112 bits is the least key
+strength NIST SP 800-131A allows for HMAC, and 128 bytes is the block size of SHA-384/512 (a longer key is
+hashed down first, so it adds nothing).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from cryptography.hazmat.primitives import hmac
 
 from pyehsm.crypto.family import (
     HASHES,
+    MAC_ALGORITHMS,
     KeyMaterialError,
     KeyUsage,
     Operation,
@@ -56,6 +63,12 @@ class HmacKey:
             return False
         return True
 
+    def generate_mac(self, message: bytes, algorithm: str) -> bytes:
+        return self._mac(message, MAC_ALGORITHMS[algorithm], False).finalize()
+
+    def verify_mac(self, message: bytes, algorithm: str, mac: bytes) -> bool:
+        return self.verify(mac, message, digest=MAC_ALGORITHMS[algorithm], prehashed=False, padding=None)
+
     def encrypt(self, plaintext: bytes, padding: str | None) -> bytes:
         no_encryption(self.family)
 
@@ -71,10 +84,11 @@ class HmacKey:
 
 class HmacFamily(RawKeyFamily):
     name = "HMAC"
-    operations = frozenset({Operation.SIGN})
+    operations = frozenset({Operation.SIGN, Operation.GENERATE_MAC, Operation.VERIFY_MAC})
     default_usage = KeyUsage.SIGN_VERIFY
     digests = HmacKey.digests
     message_types = frozenset({"EH_RAW"})
+    mac_algorithms = frozenset(MAC_ALGORITHMS)
 
     def load_private(self, spec: KeySpec, material: bytes) -> HmacKey:
         return HmacKey(material)

@@ -24,7 +24,7 @@ The schemes live in the wrapping key's family (``WrappingFamily`` in :mod:`pyehs
 :mod:`pyehsm.crypto.rsa`, SM2 in :mod:`pyehsm.crypto.sm2`). Material, after unwrapping, must fit the target
 keyspec exactly (:func:`check_material`, which asks the keyspec's family):
 symmetric keyspecs take the raw bytes and check only the length (``KeySpec.import_sizes``: AES
-16/24/32 matching the keyspec, SM4 16, HMAC 16..64; Intel's SDK tests send ASCII hex strings of that
+16/24/32 matching the keyspec, SM4 16, HMAC 14..128; Intel's SDK tests send ASCII hex strings of that
 length, which are raw bytes like any other); RSA, EC and SM2 keyspecs take an unencrypted PKCS#8
 ``PrivateKeyInfo`` DER (no trailing bytes; RSA: rsaEncryption of exactly the keyspec's size, EC:
 id-ecPublicKey on the keyspec's named curve, SM2: the sm2 curve), fully validated (RSA primality and

@@ -134,8 +134,8 @@ _SPECS = (
     KeySpec("EH_AES_GCM_256", AES_GCM, key_bytes=32, import_sizes=(32,)),
     KeySpec("EH_SM4_CTR", SM4_CTR, key_bytes=16, import_sizes=(16,)),
     KeySpec("EH_SM4_CBC", SM4_CBC, key_bytes=16, import_sizes=(16,)),
-    # HMAC keys: 32 random bytes when generated; 16..64 bytes accepted on import.
-    KeySpec("EH_HMAC", HMAC, key_bytes=32, import_sizes=tuple(range(16, 65))),
+    # HMAC keys: 32 random bytes when generated; 14..128 bytes accepted on import (crypto/hmac.py says why).
+    KeySpec("EH_HMAC", HMAC, key_bytes=32, import_sizes=tuple(range(14, 129))),
     KeySpec("EH_RSA_2048", RSA, rsa_bits=2048),
     KeySpec("EH_RSA_3072", RSA, rsa_bits=3072),
     KeySpec("EH_RSA_4096", RSA, rsa_bits=4096),

@@ -60,6 +60,7 @@ TOKEN_KEY_AAD = BYOK_TOKEN_KEY_AAD
 wrapping_key_aad = import_key_aad  # AAD of import_tokens.wrapped_private_key
 MAX_IMPORT_FAILURES = 5
 
+
 @dataclass(frozen=True, slots=True)
 class ImportParameters:
     pubkey: str  # PEM of the wrapping key: PKCS#1 for RSA, SubjectPublicKeyInfo for SM2 (as GetPublicKey)

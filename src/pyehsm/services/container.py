@@ -9,8 +9,10 @@ from pyehsm.keyring.keyring import Keyring
 from pyehsm.services.apps import AppService
 from pyehsm.services.asymmetric import AsymmetricService
 from pyehsm.services.attestation import AttestationService
+from pyehsm.services.batch import BatchService
 from pyehsm.services.byok import ByokService
 from pyehsm.services.keys import KeyService
+from pyehsm.services.mac import MacService, RandomService
 from pyehsm.services.secrets import SecretService
 from pyehsm.services.symmetric import SymmetricService
 
@@ -26,5 +28,8 @@ class Services:
     asymmetric: AsymmetricService
     attestation: AttestationService
     byok: ByokService
+    mac: MacService
+    random: RandomService
+    batch: BatchService
     version: str
     git_sha: str

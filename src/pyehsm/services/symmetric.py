@@ -18,6 +18,7 @@ from pyehsm.crypto.blob import BlobFormatError, unpack
 from pyehsm.crypto.keyspecs import KeySpec, Operation
 from pyehsm.errors import DecryptionFailed, InvalidCiphertext, KeyVersionNotFound
 from pyehsm.services.keys import KeyService
+from pyehsm.store.records import KeyRecord
 
 
 def _cipher_of(spec: KeySpec) -> Callable[[bytes], symmetric.SymmetricCipher]:
@@ -38,14 +39,24 @@ class SymmetricService:
     def __repr__(self) -> str:
         return "<SymmetricService>"
 
+    async def resolve(self, appid: str, keyid: str) -> tuple[KeyRecord, KeySpec]:
+        """The caller's key, checked usable for Encrypt/Decrypt (its domain error otherwise); what
+        ``encrypt_with`` / ``decrypt_with`` take, so a batch looks each key up once (services/batch.py)."""
+        resolved = self._keys.resolve_cached(appid, keyid, Operation.ENCRYPT)
+        return resolved if resolved is not None else await self._keys.resolve(appid, keyid, Operation.ENCRYPT)
+
     async def encrypt(self, appid: str, keyid: str, plaintext: bytes, aad: bytes) -> bytes:
         resolved = self._keys.resolve_cached(appid, keyid, Operation.ENCRYPT)
         record, spec = resolved if resolved is not None else await self._keys.resolve(appid, keyid, Operation.ENCRYPT)
+        return await self.encrypt_with(record, spec, plaintext, aad)
+
+    async def encrypt_with(self, record: KeyRecord, spec: KeySpec, plaintext: bytes, aad: bytes) -> bytes:
+        """``encrypt`` with a key already resolved (``resolve``): the primary version's cipher."""
         version = record.primary_version
         cipher: symmetric.SymmetricCipher | None = self._keys.cached_primitive(record, version)
         if cipher is None:
             cipher = await self._keys.load_primitive(record, version, _cipher_of(spec))
-        return symmetric.encrypt(cipher, version, plaintext, _bind(keyid), aad)
+        return symmetric.encrypt(cipher, version, plaintext, _bind(record.keyid), aad)
 
     async def encrypter(self, appid: str, keyid: str) -> Callable[[bytes, bytes], bytes]:
         """``encrypt`` split in two: resolve the key now (its errors are raised here), and return a
@@ -62,6 +73,10 @@ class SymmetricService:
     async def decrypt(self, appid: str, keyid: str, ciphertext: bytes, aad: bytes) -> bytes:
         resolved = self._keys.resolve_cached(appid, keyid, Operation.ENCRYPT)
         record, spec = resolved if resolved is not None else await self._keys.resolve(appid, keyid, Operation.ENCRYPT)
+        return await self.decrypt_with(record, spec, ciphertext, aad)
+
+    async def decrypt_with(self, record: KeyRecord, spec: KeySpec, ciphertext: bytes, aad: bytes) -> bytes:
+        """``decrypt`` with a key already resolved (``resolve``): the version the ciphertext names."""
         try:
             parsed = unpack(ciphertext)
         except BlobFormatError:
@@ -71,7 +86,7 @@ class SymmetricService:
             cipher: symmetric.SymmetricCipher | None = self._keys.cached_primitive(record, version)
             if cipher is None:
                 cipher = await self._keys.load_primitive(record, version, _cipher_of(spec))
-            return symmetric.decrypt(cipher, parsed, _bind(keyid), aad)
+            return symmetric.decrypt(cipher, parsed, _bind(record.keyid), aad)
         except (AuthenticationFailed, KeyVersionNotFound):
             raise DecryptionFailed("symmetric") from None
 
@@ -79,3 +94,10 @@ class SymmetricService:
         """(plaintext data key, its ciphertext under the CMK)."""
         data_key = os.urandom(keylen)
         return data_key, await self.encrypt(appid, keyid, data_key, aad)
+
+    async def generate_data_key_with(
+        self, record: KeyRecord, spec: KeySpec, keylen: int, aad: bytes
+    ) -> tuple[bytes, bytes]:
+        """``generate_data_key`` with a key already resolved (``resolve``)."""
+        data_key = os.urandom(keylen)
+        return data_key, await self.encrypt_with(record, spec, data_key, aad)

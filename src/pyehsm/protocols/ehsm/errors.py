@@ -149,6 +149,7 @@ _TABLE: dict[type[d.DomainError], Callable[[Any], str]] = {
     d.LimitExceeded: lambda e: (
         f"Parameter invalid, The {e.field} length error: {e.scheme} encrypts at most {e.limit} bytes."
     ),
+    d.TooManyItems: lambda e: f"Parameter invalid, The {e.field} can hold at most {e.limit} items.",
     d.QuotePolicyMixesTees: lambda _: (
         "Parameter invalid, A quote policy names either mr_enclave and mr_signer (SGX) "
         "or mr_td and rtmr0..rtmr3 (TDX), not both."

@@ -33,6 +33,8 @@ _TAGS = {
     "keys": ("Keys", "Customer master keys: create, list, enable, disable, delete."),
     "symmetric": ("Crypto", "Symmetric encryption and data keys."),
     "asymmetric": ("Asymmetric", "Public keys, asymmetric encryption, signatures, data key export."),
+    "batch": ("Batch", "Batches of up to 100 symmetric operations, each item with its own result or error."),
+    "mac": ("MAC", "MACs with HMAC keys, and random bytes."),
     "byok": ("BYOK", "Bring your own key: import key material."),
     "secrets": ("Secrets", "The secrets manager."),
     "attestation": ("Attestation", "Remote attestation: quotes and quote policies."),
@@ -73,6 +75,12 @@ _SUMMARIES = {
     "VerifyQuote": "Verify a quote; the answer is signed with the app's apikey.",
     "UploadQuotePolicy": "Store an MRENCLAVE/MRSIGNER policy.",
     "GetQuotePolicy": "Read a quote policy.",
+    "BatchEncrypt": "Encrypt up to 100 items, each under its own symmetric CMK.",
+    "BatchDecrypt": "Decrypt up to 100 ciphertexts made by Encrypt or BatchEncrypt.",
+    "BatchGenerateDataKey": "Up to 100 fresh data keys, each in plaintext and encrypted under its CMK.",
+    "GenerateMac": "The HMAC of a message under an EH_HMAC key.",
+    "VerifyMac": "Verify an HMAC (constant-time comparison); result true or false.",
+    "GenerateRandom": "1 to 1024 random bytes.",
 }
 
 _ENVELOPE_RESPONSE = {

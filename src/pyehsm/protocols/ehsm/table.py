@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from pyehsm.protocols.ehsm.actions import apps, asymmetric, attestation, byok, keys, secrets, symmetric
+from pyehsm.protocols.ehsm.actions import apps, asymmetric, attestation, batch, byok, keys, mac, secrets, symmetric
 from pyehsm.protocols.ehsm.handler import ActionSpec
 
 _ROWS: tuple[ActionSpec, ...] = (
@@ -33,6 +33,14 @@ _ROWS: tuple[ActionSpec, ...] = (
         symmetric.GenerateDataKeyPayload,
         symmetric.generate_data_key_without_plaintext,
     ),
+    # batches of symmetric operations
+    ActionSpec("BatchEncrypt", batch.BatchEncryptPayload, batch.batch_encrypt),
+    ActionSpec("BatchDecrypt", batch.BatchDecryptPayload, batch.batch_decrypt),
+    ActionSpec("BatchGenerateDataKey", batch.BatchGenerateDataKeyPayload, batch.batch_generate_data_key),
+    # MACs and randomness
+    ActionSpec("GenerateMac", mac.GenerateMacPayload, mac.generate_mac),
+    ActionSpec("VerifyMac", mac.VerifyMacPayload, mac.verify_mac),
+    ActionSpec("GenerateRandom", mac.GenerateRandomPayload, mac.generate_random),
     # asymmetric cryptography
     ActionSpec("GetPublicKey", asymmetric.PublicKeyPayload, asymmetric.get_public_key),
     ActionSpec("AsymmetricEncrypt", asymmetric.AsymmetricEncryptPayload, asymmetric.asymmetric_encrypt),
