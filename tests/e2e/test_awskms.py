@@ -299,6 +299,28 @@ def test_grants_and_unsupported_operations(aws: Any) -> None:
         aws.describe_key(KeyId=keyid)
 
 
+def test_key_policies_default(aws: Any, client: Client) -> None:
+    keyid = _symmetric(aws)
+    assert aws.list_key_policies(KeyId=keyid)["PolicyNames"] == ["default"]
+    policy = json.loads(aws.get_key_policy(KeyId=keyid, PolicyName="default")["Policy"])
+    assert policy["Statement"][0]["Principal"] == {"AWS": f"arn:aws:iam::{account_of(client.appid)}:root"}
+    assert json.loads(aws.get_key_policy(KeyId=keyid)["Policy"]) == policy  # PolicyName defaults to default
+    with pytest.raises(aws.exceptions.NotFoundException):
+        aws.get_key_policy(KeyId=keyid, PolicyName="other")
+    with pytest.raises(aws.exceptions.NotFoundException):
+        aws.list_key_policies(KeyId="00000000-0000-4000-8000-000000000000")
+    with pytest.raises(aws.exceptions.UnsupportedOperationException):
+        aws.put_key_policy(KeyId=keyid, PolicyName="default", Policy=json.dumps(policy))
+
+
+def test_ehsm_door_refuses_a_keyed_blob_under_another_key(aws: Any, client: Client) -> None:
+    keyid, other = _symmetric(aws), _symmetric(aws)
+    blob = aws.encrypt(KeyId=keyid, Plaintext=b"x")["CiphertextBlob"]
+    assert client.decrypt(keyid, blob) == b"x"
+    with pytest.raises(Exception, match="Decrypt failed"):
+        client.decrypt(other, blob)
+
+
 def test_one_key_on_both_doors(aws: Any, client: Client) -> None:
     ehsm_key = client.create_key("EH_AES_GCM_256")
     plain = client.encrypt(ehsm_key, b"from ehsm")

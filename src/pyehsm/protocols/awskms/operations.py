@@ -7,6 +7,7 @@ UnsupportedOperationException (``FOLLOW_UP`` lists the ones a later release adds
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -319,6 +320,47 @@ async def import_key_material(ctx: Ctx, req: f.Request) -> dict[str, Any]:
     return {"KeyId": ctx.arn(keyid), "KeyMaterialId": ""}
 
 
+# -- key policies (the default policy; stored policies arrive with PutKeyPolicy) ------------------------------
+
+
+def default_policy(ctx: Ctx) -> str:
+    """AWS's default key policy for the caller's account (returned, never evaluated: access is per app)."""
+    account = account_of(ctx.appid)
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Id": "key-default-1",
+            "Statement": [
+                {
+                    "Sid": "Enable IAM User Permissions",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                }
+            ],
+        },
+        indent=2,
+    )
+
+
+def _policy_name(req: f.Request) -> str:
+    name = f.text(req, "PolicyName", max_len=128) or "default"
+    if name != "default":
+        raise AwsError("NotFoundException", f"Policy '{name}' does not exist: the only key policy is 'default'.")
+    return name
+
+
+async def get_key_policy(ctx: Ctx, req: f.Request) -> dict[str, Any]:
+    await ctx.services.keys.get(ctx.appid, ctx.key(req))
+    return {"Policy": default_policy(ctx), "PolicyName": _policy_name(req)}
+
+
+async def list_key_policies(ctx: Ctx, req: f.Request) -> dict[str, Any]:
+    await ctx.services.keys.get(ctx.appid, ctx.key(req))
+    return {"PolicyNames": ["default"], "Truncated": False}
+
+
 # -- grants -------------------------------------------------------------------------------------------------
 
 
@@ -350,6 +392,8 @@ OPERATIONS: dict[str, Handler] = {
     "GetPublicKey": get_public_key,
     "GetParametersForImport": get_parameters_for_import,
     "ImportKeyMaterial": import_key_material,
+    "GetKeyPolicy": get_key_policy,
+    "ListKeyPolicies": list_key_policies,
     "ListGrants": list_grants,
     "ListRetirableGrants": list_retirable_grants,
     "CreateGrant": create_grant,
@@ -380,7 +424,5 @@ FOLLOW_UP = (
     "RotateKeyOnDemand",
     "ListKeyRotations",
     "DeleteImportedKeyMaterial",
-    "GetKeyPolicy",
-    "PutKeyPolicy",
-    "ListKeyPolicies",
+    "PutKeyPolicy",  # needs a stored policy per key (a store table): GetKeyPolicy then returns it
 )
