@@ -49,7 +49,7 @@ _USAGE_NAMES = {v.value: k for k, v in USAGES.items()}
 
 
 def aws_usage(keyusage: str, keyspec: str) -> str:
-    return "GENERATE_VERIFY_MAC" if keyspec == "EH_HMAC" else _USAGE_NAMES.get(keyusage, keyusage)
+    return "GENERATE_VERIFY_MAC" if aws_spec(keyspec).startswith("HMAC_") else _USAGE_NAMES.get(keyusage, keyusage)
 
 
 ORIGINS: dict[str, Origin] = {"AWS_KMS": Origin.INTERNAL, "EXTERNAL": Origin.EXTERNAL}
