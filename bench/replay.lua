@@ -30,7 +30,11 @@ function init(args)
     if n % nthreads == id then
       local f = split(line)
       local headers = {}
-      for pair in string.gmatch(f[3], "([^;]+)") do
+      local text, pattern = f[3], "([^;]+)"
+      if string.sub(text, 1, 1) == "|" then  -- "|"-separated: header values with ";" (SigV4's Authorization)
+        text, pattern = string.sub(text, 2), "([^|]+)"
+      end
+      for pair in string.gmatch(text, pattern) do
         local k, v = string.match(pair, "([^:]+):(.*)")
         headers[k] = v
       end

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from bench import load, multinode, procs
-from bench.streams import b64, write_constant_stream, write_pyehsm_stream
+from bench.streams import b64, write_constant_stream, write_pyehsm_stream, write_sigv4_stream
 from pyehsm.client import Client
 from pyehsm.clock import SystemClock
 from pyehsm.config import DEFAULT_POOL_DEPTH
@@ -219,6 +219,32 @@ def moto_contender(env: BenchEnv, action: str, body: dict[str, Any]) -> list[Con
     return [env.constant_contender("moto", addr, stream)]
 
 
+def aws_door_contender(env: BenchEnv, action: str, body: dict[str, Any]) -> Contender:
+    """pyehsm's AWS KMS door (SigV4) under one signed request, signed afresh for every run (15-minute window)."""
+    c = env.pyehsm_client()
+    url = c.base_url.removesuffix("/ehsm")
+
+    def run(seconds: float) -> Measurement:
+        path = env.workdir / f"aws-{action}-{next(env._streams)}.txt"
+        write_sigv4_stream(path, url, c.appid, c.apikey, action, body, THREADS)
+        try:
+            return env.wrk(url, path, seconds)
+        finally:
+            path.unlink()
+
+    return Contender("aws", lambda: run(env.duration), lambda: run(WARMUP_SECONDS))
+
+
+def _aws_door_rows(name: str, series: dict[str, Series]) -> Iterator[Result]:
+    """The AWS door against the eHSM door of the same server (>= 0.8x: SigV4 costs more than eHSM's HMAC),
+    and against moto's KMS (reported)."""
+    if "aws" in series:
+        aws = series["aws"]
+        yield _row(f"{name} (AWS door)", aws, "pyehsm eHSM door", series["pyehsm"], 0.8, ">= 0.8x eHSM door")
+        if "moto" in series:
+            yield _row(f"{name} (AWS door)", aws, "moto kms", series["moto"], 0.0, "report")
+
+
 def _moto_key(env: BenchEnv, spec: str, usage: str) -> str | None:
     addr = env.moto()
     if addr is None:
@@ -301,6 +327,7 @@ def _encrypt_comparison(env: BenchEnv) -> dict[str, Series]:
         moto_body = {"KeyId": moto_key, "Plaintext": PLAINTEXT_32}
         return [
             env.pyehsm_contender("Encrypt", lambda _: {"keyid": keyid, "plaintext": PLAINTEXT_32}),
+            aws_door_contender(env, "Encrypt", {"KeyId": keyid, "Plaintext": PLAINTEXT_32}),
             *_bare_contenders(env, "Encrypt", BARE_ENCRYPT),
             *env.bao_contender("/v1/transit/encrypt/aes", {"plaintext": PLAINTEXT_32}),
             *(moto_contender(env, "Encrypt", moto_body) if moto_key else []),
@@ -318,7 +345,9 @@ def _symmetric_rows(name: str, series: dict[str, Series]) -> Iterator[Result]:
 
 def encrypt(env: BenchEnv) -> Iterator[Result]:
     """Encrypt AES-256-GCM 32 B vs the bare endpoint (>= 0.85) and OpenBao transit (>= 1.3)."""
-    yield from _symmetric_rows("encrypt", _encrypt_comparison(env))
+    series = _encrypt_comparison(env)
+    yield from _symmetric_rows("encrypt", series)
+    yield from _aws_door_rows("encrypt", series)
 
 
 def _decrypt_comparison(env: BenchEnv) -> dict[str, Series]:
@@ -421,8 +450,8 @@ def batch_encrypt(env: BenchEnv) -> Iterator[Result]:
 MESSAGE_32 = b64(b"\x33" * 32)
 
 
-def _sign_contender(env: BenchEnv, keyspec: str, padding_mode: str) -> Contender:
-    keyid = env.pyehsm_client().create_key(keyspec, keyusage="EH_KEYUSAGE_SIGN_VERIFY")
+def _sign_contender(env: BenchEnv, keyspec: str, padding_mode: str, keyid: str | None = None) -> Contender:
+    keyid = keyid or env.pyehsm_client().create_key(keyspec, keyusage="EH_KEYUSAGE_SIGN_VERIFY")
     payload = {
         "keyid": keyid,
         "message": MESSAGE_32,
@@ -439,8 +468,11 @@ def sign_p256(env: BenchEnv) -> Iterator[Result]:
     def contenders() -> list[Contender]:
         keyid = _moto_key(env, "ECC_NIST_P256", "SIGN_VERIFY")
         moto_body = {"KeyId": keyid, "Message": MESSAGE_32, "MessageType": "RAW", "SigningAlgorithm": "ECDSA_SHA_256"}
+        own = env.pyehsm_client().create_key("EH_EC_P256", keyusage="EH_KEYUSAGE_SIGN_VERIFY")
+        aws_body = {**moto_body, "KeyId": own}
         return [
-            _sign_contender(env, "EH_EC_P256", "EH_PAD_NONE"),
+            _sign_contender(env, "EH_EC_P256", "EH_PAD_NONE", own),
+            aws_door_contender(env, "Sign", aws_body),
             *env.bao_contender("/v1/transit/sign/p256", {"input": MESSAGE_32}),
             *(moto_contender(env, "Sign", moto_body) if keyid else []),
         ]
@@ -448,6 +480,7 @@ def sign_p256(env: BenchEnv) -> Iterator[Result]:
     series = env.compare("sign_p256", contenders)
     yield _row("sign_p256", series["pyehsm"], "openbao transit", series.get("bao"), 1.5, ">= 1.5x openbao")
     yield from _moto_rows("sign_p256", series)
+    yield from _aws_door_rows("sign_p256", series)
 
 
 def _raw_rsa_worker(seconds: float, queue: Any) -> None:

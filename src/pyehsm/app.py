@@ -38,6 +38,7 @@ from pyehsm.keyring.pool import KeyPairPool
 from pyehsm.keyring.root import RootKeyProvider, root_provider_from_spec
 from pyehsm.metrics import CONTENT_TYPE_LATEST, Metrics, refresh_forever
 from pyehsm.protocols import Adapter, Wiring
+from pyehsm.protocols.awskms.adapter import ADAPTER as AWSKMS
 from pyehsm.protocols.ehsm.adapter import ADAPTER as EHSM
 from pyehsm.services.apps import AppService, EnrollPolicy
 from pyehsm.services.asymmetric import AsymmetricService
@@ -64,7 +65,7 @@ log = logging.getLogger("pyehsm")
 REPLAY_PURGE_SECONDS = 60.0
 
 # The wire protocols this node answers, one line each (docs/architecture.md).
-ADAPTERS: tuple[Adapter, ...] = (EHSM,)
+ADAPTERS: tuple[Adapter, ...] = (EHSM, AWSKMS)
 
 
 def http_limits(

@@ -195,6 +195,14 @@ class InvalidCiphertext(DomainError):
     """The bytes are not a pyehsm ciphertext at all."""
 
 
+class CiphertextKeyMismatch(DomainError):
+    """The ciphertext names its key (the keyed form) and it is not the key the request names."""
+
+    def __init__(self, keyid: str) -> None:
+        super().__init__(keyid)
+        self.keyid = keyid
+
+
 class DecryptionFailed(DomainError):
     """The ciphertext does not decrypt under this key (one error for every cause)."""
 

@@ -58,3 +58,23 @@ def unpack(blob: bytes) -> Blob:
     if algorithm is None:
         raise BlobFormatError("unknown ciphertext algorithm")
     return Blob(blob[:HEADER_BYTES], algorithm, version, blob[HEADER_BYTES:])
+
+
+# -- the keyed form: a blob that names its key (the AWS KMS door's CiphertextBlob) -------------------------
+KEYED_MAGIC = 0xE2
+KEYID_BYTES = 16  # the key id's UUID, binary form
+KEYED_PREFIX_BYTES = 1 + KEYID_BYTES
+
+
+def keyed(keyid: bytes, blob: bytes) -> bytes:
+    """``blob`` prefixed with 0xE2 and the 16-byte key id, so a Decrypt that names no key can find it.
+    The prefix needs no authentication of its own: the key id is bound into the blob's AEAD (changing it
+    points the blob at a key it does not decrypt under)."""
+    return bytes((KEYED_MAGIC,)) + keyid + blob
+
+
+def split_keyed(data: bytes) -> tuple[bytes | None, bytes]:
+    """(the 16-byte key id named by a keyed blob, the plain blob); (None, data) for a plain blob."""
+    if len(data) > KEYED_PREFIX_BYTES and data[0] == KEYED_MAGIC:
+        return data[1:KEYED_PREFIX_BYTES], data[KEYED_PREFIX_BYTES:]
+    return None, data

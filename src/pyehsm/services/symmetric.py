@@ -14,9 +14,15 @@ from collections.abc import Callable
 
 from pyehsm.crypto import symmetric
 from pyehsm.crypto.aead import AuthenticationFailed
-from pyehsm.crypto.blob import BlobFormatError, unpack
+from pyehsm.crypto.blob import BlobFormatError, keyed, split_keyed, unpack
 from pyehsm.crypto.keyspecs import KeySpec, Operation
-from pyehsm.errors import DecryptionFailed, InvalidCiphertext, KeyVersionNotFound
+from pyehsm.errors import (
+    CiphertextKeyMismatch,
+    DecryptionFailed,
+    InvalidCiphertext,
+    KeyVersionNotFound,
+    MissingParameter,
+)
 from pyehsm.services.keys import KeyService
 from pyehsm.store.records import KeyRecord
 
@@ -70,7 +76,23 @@ class SymmetricService:
         bound, bind = cipher, _bind(keyid)
         return lambda plaintext, aad: symmetric.encrypt(bound, version, plaintext, bind, aad)
 
+    async def encrypt_keyed(self, appid: str, keyid: str, plaintext: bytes, aad: bytes) -> bytes:
+        """``encrypt`` in the keyed form: the blob names its key (docs/ciphertext-format.md)."""
+        return keyed(_bind(keyid), await self.encrypt(appid, keyid, plaintext, aad))
+
+    async def decrypt_keyed(self, appid: str, ciphertext: bytes, aad: bytes) -> tuple[str, bytes]:
+        """(key id, plaintext) of a keyed ciphertext, under the key it names."""
+        named, _ = split_keyed(ciphertext)
+        if named is None:
+            raise MissingParameter("KeyId")
+        keyid = str(uuid.UUID(bytes=named))
+        return keyid, await self.decrypt(appid, keyid, ciphertext, aad)
+
     async def decrypt(self, appid: str, keyid: str, ciphertext: bytes, aad: bytes) -> bytes:
+        """Plain or keyed ciphertexts; a keyed one must name ``keyid``."""
+        named, ciphertext = split_keyed(ciphertext)
+        if named is not None and str(uuid.UUID(bytes=named)) != keyid:
+            raise CiphertextKeyMismatch(keyid)
         resolved = self._keys.resolve_cached(appid, keyid, Operation.ENCRYPT)
         record, spec = resolved if resolved is not None else await self._keys.resolve(appid, keyid, Operation.ENCRYPT)
         return await self.decrypt_with(record, spec, ciphertext, aad)
@@ -90,10 +112,13 @@ class SymmetricService:
         except (AuthenticationFailed, KeyVersionNotFound):
             raise DecryptionFailed("symmetric") from None
 
-    async def generate_data_key(self, appid: str, keyid: str, keylen: int, aad: bytes) -> tuple[bytes, bytes]:
-        """(plaintext data key, its ciphertext under the CMK)."""
+    async def generate_data_key(
+        self, appid: str, keyid: str, keylen: int, aad: bytes, *, keyed: bool = False
+    ) -> tuple[bytes, bytes]:
+        """(plaintext data key, its ciphertext under the CMK; in the keyed form when ``keyed``)."""
         data_key = os.urandom(keylen)
-        return data_key, await self.encrypt(appid, keyid, data_key, aad)
+        seal = self.encrypt_keyed if keyed else self.encrypt
+        return data_key, await seal(appid, keyid, data_key, aad)
 
     async def generate_data_key_with(
         self, record: KeyRecord, spec: KeySpec, keylen: int, aad: bytes

@@ -180,6 +180,7 @@ _TABLE: dict[type[d.DomainError], Callable[[Any], str]] = {
     d.UsageNotAllowed: lambda e: f"The keyusage {e.usage} of this key does not allow {e.operation}.",
     # ciphertexts
     d.InvalidCiphertext: lambda _: BAD_BLOB,
+    d.CiphertextKeyMismatch: lambda _: DECRYPT_FAILED,  # a keyed blob naming another key: as any other key
     d.DecryptionFailed: lambda e: DECRYPT_FAILED if e.scheme == "symmetric" else ASYMMETRIC_DECRYPT_FAILED,
     # key import
     d.ImportTokenInvalid: lambda _: TOKEN_INVALID,

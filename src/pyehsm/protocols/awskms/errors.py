@@ -1,0 +1,143 @@
+"""The AWS KMS door's error answers: its own refusals, and THE table from domain errors to an AWS
+exception name (``__type``), an HTTP status and a message.
+
+Every domain error type (pyehsm.errors) has one row in ``_TABLE`` (tests/unit/test_awskms_errors.py).
+Names follow AWS KMS's documented exceptions, so boto3 raises the same ``client.exceptions.<Name>`` it
+raises against AWS. Messages name fields and algorithms, never key material, plaintext or apikeys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pyehsm import errors as d
+
+INTERNAL_MESSAGE = "The request failed because of an internal error; please contact the administrator."
+
+
+class AwsError(Exception):
+    """An error answered as ``{"__type": name, "message": message}`` with HTTP ``status``."""
+
+    def __init__(self, name: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.name, self.message, self.status = name, message, status
+
+
+def validation(message: str) -> AwsError:
+    return AwsError("ValidationException", message)
+
+
+def missing(field: str) -> AwsError:
+    """AWS's wording for a required member that is absent."""
+    return validation(
+        f"1 validation error detected: Value null at '{field[0].lower()}{field[1:]}' failed to satisfy "
+        "constraint: Member must not be null"
+    )
+
+
+def unsupported(message: str) -> AwsError:
+    return AwsError("UnsupportedOperationException", message)
+
+
+_Row = tuple[str, Callable[[Any], str]]
+
+_INVALID_CIPHERTEXT = (
+    "The ciphertext is not valid for this key, was modified, or the encryption context does not match."
+)
+
+# THE table: domain error type -> (AWS exception name, message); HTTP 400 unless _STATUS says otherwise.
+_TABLE: dict[type[d.DomainError], _Row] = {
+    # request parameters
+    d.MissingParameter: ("ValidationException", lambda e: f"{e.field} is required."),
+    d.MalformedParameter: ("ValidationException", lambda e: f"{e.field} is not valid."),
+    d.NotABoolean: ("ValidationException", lambda e: f"{e.field} must be true or false."),
+    d.ParametersDisagree: ("ValidationException", lambda e: f"{e.field} and {e.other} disagree."),
+    d.OutOfRange: ("ValidationException", lambda e: f"{e.field} must be between {e.low} and {e.high}."),
+    d.LimitExceeded: (
+        "ValidationException",
+        lambda e: f"{e.field} is too long: {e.scheme} encrypts at most {e.limit} bytes.",
+    ),
+    d.QuotePolicyMixesTees: ("ValidationException", lambda _: "A quote policy names either SGX or TDX values."),
+    # what a key spec cannot take
+    d.UsageNotSupported: ("ValidationException", lambda e: f"The KeyUsage is not valid for the key spec {e.keyspec}."),
+    d.DigestNotAllowed: ("InvalidKeyUsageException", lambda e: f"The digest {e.digest} cannot be used with this key."),
+    d.DigestLengthWrong: (
+        "ValidationException",
+        lambda e: f"A DIGEST message for {e.digest} must be {e.size} bytes long.",
+    ),
+    d.MessageTypeNotAllowed: ("ValidationException", lambda _: "This key signs RAW messages only."),
+    d.PaddingNotAllowed: ("InvalidKeyUsageException", lambda _: "The algorithm is not valid for this key."),
+    d.CannotEncrypt: ("InvalidKeyUsageException", lambda _: "This key cannot encrypt or decrypt."),
+    d.NoPublicKey: ("UnsupportedOperationException", lambda _: "This key has no public key."),
+    # keys
+    d.KeyNotFound: ("NotFoundException", lambda e: f"Key '{e.keyid}' does not exist"),
+    d.KeyVersionNotFound: ("InvalidCiphertextException", lambda _: _INVALID_CIPHERTEXT),
+    d.KeyDisabled: ("DisabledException", lambda e: f"Key '{e.keyid}' is disabled."),
+    d.KeyMaterialNotImported: ("KMSInvalidStateException", lambda e: f"Key '{e.keyid}' is pending import."),
+    d.KeyAwaitingMaterial: ("KMSInvalidStateException", lambda e: f"Key '{e.keyid}' is pending import."),
+    d.OperationNotSupported: ("InvalidKeyUsageException", lambda e: f"{e.operation} is not valid for this key."),
+    d.UsageNotAllowed: ("InvalidKeyUsageException", lambda e: f"The key's KeyUsage does not allow {e.operation}."),
+    # ciphertexts
+    d.InvalidCiphertext: ("InvalidCiphertextException", lambda _: "The ciphertext is not a pyehsm ciphertext."),
+    d.CiphertextKeyMismatch: (
+        "IncorrectKeyException",
+        lambda _: "The key ID in the request does not identify the key that encrypted the ciphertext.",
+    ),
+    d.DecryptionFailed: ("InvalidCiphertextException", lambda _: _INVALID_CIPHERTEXT),
+    # key import
+    d.ImportTokenInvalid: ("InvalidImportTokenException", lambda _: "The import token is not valid for this key."),
+    d.ImportTokenExpired: ("ExpiredImportTokenException", lambda _: "The import token has expired."),
+    d.ImportTokenReplaced: (
+        "InvalidImportTokenException",
+        lambda _: "The import token was replaced by a newer GetParametersForImport request.",
+    ),
+    d.ImportTokenSpent: ("InvalidImportTokenException", lambda _: "The import token can no longer be used."),
+    d.KeyNotExternal: ("UnsupportedOperationException", lambda _: "The key's Origin is not EXTERNAL."),
+    d.KeyMaterialAlreadyImported: (
+        "IncorrectKeyMaterialException",
+        lambda _: "The key material of this key has already been imported.",
+    ),
+    d.NotAWrappingKey: ("ValidationException", lambda e: f"{e.keyspec} cannot be a wrapping key."),
+    d.ImportUnwrapFailed: (
+        "InvalidCiphertextException",
+        lambda _: "The encrypted key material does not decrypt under the import token's wrapping key.",
+    ),
+    d.MaterialLengthWrong: ("IncorrectKeyMaterialException", lambda e: f"Key material must be {e.sizes}."),
+    d.MaterialMalformed: ("IncorrectKeyMaterialException", lambda e: f"Key material must be {e.rule}."),
+    d.MaterialNotImportable: ("IncorrectKeyMaterialException", lambda e: f"{e.keyspec} material cannot be imported."),
+    # secrets (not reachable through this door; mapped for completeness)
+    d.SecretNotFound: ("NotFoundException", lambda _: "The secret does not exist."),
+    d.SecretVersionNotFound: ("NotFoundException", lambda _: "The secret version does not exist."),
+    d.SecretNameTaken: ("AlreadyExistsException", lambda _: "A secret with this name already exists."),
+    d.SecretDeleted: ("KMSInvalidStateException", lambda _: "The secret is deleted."),
+    d.SecretBusy: ("KMSInvalidStateException", lambda _: "The secret was changed by another request."),
+    d.SecretKeyGone: ("NotFoundException", lambda _: "The secret's key no longer exists."),
+    d.SecretKeyUnusable: ("KMSInvalidStateException", lambda _: "The secret's key cannot be used."),
+    # attestation
+    d.QuoteProviderMissing: ("UnsupportedOperationException", lambda _: "This server has no quote provider."),
+    d.QuotePolicyNotFound: ("NotFoundException", lambda _: "The quote policy does not exist."),
+    # apps and limits
+    d.EnrollRefused: ("AccessDeniedException", lambda _: "Enrollment refused."),
+    d.RateLimited: ("ThrottlingException", lambda _: "Rate exceeded"),
+    # server faults
+    d.InternalFailure: ("KMSInternalException", lambda _: INTERNAL_MESSAGE),
+}
+_STATUS: dict[type[d.DomainError], int] = {d.InternalFailure: 500}
+
+
+def row_of(kind: type[d.DomainError]) -> type[d.DomainError] | None:
+    """The row that answers ``kind``: its own, or its nearest mapped base's."""
+    for base in kind.__mro__:
+        if base in _TABLE:
+            return base
+    return None
+
+
+def to_aws(exc: d.DomainError) -> AwsError:
+    """The domain error as this door answers it (a type without a row: a server fault, never its text)."""
+    row = row_of(type(exc))
+    if row is None:
+        return AwsError("KMSInternalException", INTERNAL_MESSAGE, 500)
+    name, render = _TABLE[row]
+    return AwsError(name, render(exc), _STATUS.get(row, 400))

@@ -1,0 +1,127 @@
+"""AWS names for pyehsm's key specs, usages, states and algorithms (one place, both directions)."""
+
+from __future__ import annotations
+
+from pyehsm.crypto.keyspecs import KeyUsage, Origin
+from pyehsm.store.records import KeyState
+
+# AWS KeySpec -> pyehsm keyspec (CreateKey). HMAC_* and the post-quantum specs: a later release.
+CREATE_SPECS: dict[str, str] = {
+    "SYMMETRIC_DEFAULT": "EH_AES_GCM_256",
+    "RSA_2048": "EH_RSA_2048",
+    "RSA_3072": "EH_RSA_3072",
+    "RSA_4096": "EH_RSA_4096",
+    "ECC_NIST_P256": "EH_EC_P256",
+    "ECC_NIST_P384": "EH_EC_P384",
+    "ECC_NIST_P521": "EH_EC_P521",
+    "ECC_SECG_P256K1": "EH_EC_P256K",
+    "SM2": "EH_SM2",
+}
+ALL_AWS_SPECS = (
+    *CREATE_SPECS,
+    "HMAC_224",
+    "HMAC_256",
+    "HMAC_384",
+    "HMAC_512",
+    "ML_DSA_44",
+    "ML_DSA_65",
+    "ML_DSA_87",
+    "ECC_NIST_EDWARDS25519",
+)
+# pyehsm keyspec -> the AWS KeySpec reported (keys made on the eHSM door: the nearest AWS name).
+_REPORTED: dict[str, str] = {v: k for k, v in CREATE_SPECS.items()} | {
+    "EH_AES_GCM_128": "SYMMETRIC_DEFAULT",
+    "EH_AES_GCM_192": "SYMMETRIC_DEFAULT",
+    "EH_SM4_CTR": "SYMMETRIC_DEFAULT",
+    "EH_SM4_CBC": "SYMMETRIC_DEFAULT",
+    "EH_HMAC": "HMAC_256",
+    "EH_EC_P224": "ECC_NIST_P224",
+}
+
+
+def aws_spec(keyspec: str) -> str:
+    return _REPORTED.get(keyspec, keyspec)
+
+
+USAGES: dict[str, KeyUsage] = {"ENCRYPT_DECRYPT": KeyUsage.ENCRYPT_DECRYPT, "SIGN_VERIFY": KeyUsage.SIGN_VERIFY}
+ALL_USAGES = ("ENCRYPT_DECRYPT", "SIGN_VERIFY", "GENERATE_VERIFY_MAC", "KEY_AGREEMENT")
+_USAGE_NAMES = {v.value: k for k, v in USAGES.items()}
+
+
+def aws_usage(keyusage: str, keyspec: str) -> str:
+    return "GENERATE_VERIFY_MAC" if aws_spec(keyspec).startswith("HMAC_") else _USAGE_NAMES.get(keyusage, keyusage)
+
+
+ORIGINS: dict[str, Origin] = {"AWS_KMS": Origin.INTERNAL, "EXTERNAL": Origin.EXTERNAL}
+ALL_ORIGINS = ("AWS_KMS", "EXTERNAL", "AWS_CLOUDHSM", "EXTERNAL_KEY_STORE")
+_ORIGIN_NAMES = {v.value: k for k, v in ORIGINS.items()}
+
+
+def aws_origin(origin: str) -> str:
+    return _ORIGIN_NAMES.get(origin, origin)
+
+
+STATES = {KeyState.ENABLED: "Enabled", KeyState.DISABLED: "Disabled", KeyState.PENDING_IMPORT: "PendingImport"}
+
+# Signing: AWS algorithm -> (pyehsm digest, pyehsm padding)
+SIGNING: dict[str, tuple[str, str | None]] = {
+    "RSASSA_PSS_SHA_256": ("EH_SHA_256", "EH_RSA_PKCS1_PSS"),
+    "RSASSA_PSS_SHA_384": ("EH_SHA_384", "EH_RSA_PKCS1_PSS"),
+    "RSASSA_PSS_SHA_512": ("EH_SHA_512", "EH_RSA_PKCS1_PSS"),
+    "RSASSA_PKCS1_V1_5_SHA_256": ("EH_SHA_256", "EH_RSA_PKCS1"),
+    "RSASSA_PKCS1_V1_5_SHA_384": ("EH_SHA_384", "EH_RSA_PKCS1"),
+    "RSASSA_PKCS1_V1_5_SHA_512": ("EH_SHA_512", "EH_RSA_PKCS1"),
+    "ECDSA_SHA_256": ("EH_SHA_256", None),
+    "ECDSA_SHA_384": ("EH_SHA_384", None),
+    "ECDSA_SHA_512": ("EH_SHA_512", None),
+    "SM2DSA": ("EH_SM3", None),
+}
+ALL_SIGNING = (*SIGNING, "ML_DSA_SHAKE_256", "ED25519_SHA_512", "ED25519_PH_SHA_512")
+_RSA_SIGNING = tuple(name for name in SIGNING if name.startswith("RSASSA"))
+SIGNING_BY_SPEC: dict[str, tuple[str, ...]] = {
+    "EH_RSA_2048": _RSA_SIGNING,
+    "EH_RSA_3072": _RSA_SIGNING,
+    "EH_RSA_4096": _RSA_SIGNING,
+    "EH_EC_P224": ("ECDSA_SHA_256",),
+    "EH_EC_P256": ("ECDSA_SHA_256",),
+    "EH_EC_P256K": ("ECDSA_SHA_256",),
+    "EH_EC_P384": ("ECDSA_SHA_384",),
+    "EH_EC_P521": ("ECDSA_SHA_512",),
+    "EH_SM2": ("SM2DSA",),
+}
+
+# Encryption: AWS algorithm -> pyehsm padding (None: the symmetric door, or SM2 which takes none)
+SYMMETRIC_DEFAULT = "SYMMETRIC_DEFAULT"
+ASYMMETRIC_ENCRYPTION: dict[str, str | None] = {"RSAES_OAEP_SHA_256": "EH_RSA_PKCS1_OAEP", "SM2PKE": None}
+ALL_ENCRYPTION = (SYMMETRIC_DEFAULT, "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "SM2PKE")
+_RSA_ENCRYPTION = ("RSAES_OAEP_SHA_256",)
+ENCRYPTION_BY_SPEC: dict[str, tuple[str, ...]] = {
+    "EH_RSA_2048": _RSA_ENCRYPTION,
+    "EH_RSA_3072": _RSA_ENCRYPTION,
+    "EH_RSA_4096": _RSA_ENCRYPTION,
+    "EH_SM2": ("SM2PKE",),
+}
+
+
+def encryption_algorithms(keyspec: str) -> tuple[str, ...]:
+    return ENCRYPTION_BY_SPEC.get(keyspec, (SYMMETRIC_DEFAULT,))
+
+
+# Import: AWS wrapping algorithm -> pyehsm padding
+WRAPPING: dict[str, str] = {
+    "RSAES_OAEP_SHA_256": "EH_RSA_PKCS1_OAEP",
+    "RSA_AES_KEY_WRAP_SHA_256": "EH_RSA_AES_KEY_WRAP",
+}
+ALL_WRAPPING = ("RSAES_PKCS1_V1_5", "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "RSA_AES_KEY_WRAP_SHA_1", *WRAPPING)
+ALL_WRAPPING = tuple(dict.fromkeys(ALL_WRAPPING))
+WRAPPING_SPECS = {"RSA_2048": "EH_RSA_2048", "RSA_3072": "EH_RSA_3072", "RSA_4096": "EH_RSA_4096"}
+
+
+def usage_fits(aws_spec_name: str, usage: str | None) -> bool:
+    """AWS's pairing of KeySpec and KeyUsage (CreateKey): EC keys sign only, RSA and SM2 do either."""
+    name = CREATE_SPECS[aws_spec_name]
+    if usage == "SIGN_VERIFY":
+        return name in SIGNING_BY_SPEC
+    if usage == "ENCRYPT_DECRYPT":
+        return name in ENCRYPTION_BY_SPEC or aws_spec_name == "SYMMETRIC_DEFAULT"
+    return False

@@ -1,0 +1,135 @@
+"""SigV4 verification: the signature is recomputed with botocore's own signer (no hand-written
+canonicalizer) from the request's method, path, query, signed headers and body, and compared in constant
+time. The access key id is the app's appid; the secret access key its apikey; any region is accepted.
+
+Time: the X-Amz-Date may be at most 15 minutes from the server's clock, either way (AWS's rule);
+otherwise RequestExpired.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import hmac
+import re
+import time
+from dataclasses import dataclass
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from pyehsm.protocols.awskms.errors import AwsError
+
+PAST_MS = 15 * 60 * 1000
+FUTURE_MS = 15 * 60 * 1000
+ALGORITHM = "AWS4-HMAC-SHA256"
+
+
+@dataclass(frozen=True, slots=True)
+class Authorization:
+    access_key: str
+    date: str  # yyyymmdd of the credential scope
+    region: str
+    service: str
+    signed_headers: tuple[str, ...]
+    signature: str
+
+
+def _incomplete(message: str) -> AwsError:
+    return AwsError("IncompleteSignatureException", message)
+
+
+def parse_authorization(value: str | None) -> Authorization:
+    if not value:
+        raise AwsError("MissingAuthenticationTokenException", "Missing Authentication Token")
+    algorithm, _, rest = value.partition(" ")
+    if algorithm != ALGORITHM:
+        raise _incomplete(f"Authorization header requires the {ALGORITHM} algorithm.")
+    fields: dict[str, str] = {}
+    for part in rest.split(","):
+        name, eq, val = part.strip().partition("=")
+        if eq:
+            fields[name] = val
+    try:
+        credential, headers, signature = fields["Credential"], fields["SignedHeaders"], fields["Signature"]
+    except KeyError as exc:
+        raise _incomplete(f"Authorization header requires '{exc.args[0]}' parameter.") from None
+    scope = credential.split("/")
+    if len(scope) != 5 or scope[4] != "aws4_request" or not scope[0]:
+        raise _incomplete("Credential must have the form <access key>/<date>/<region>/<service>/aws4_request.")
+    signed = tuple(headers.split(";"))
+    if "host" not in signed:
+        raise _incomplete("The host header must be signed.")
+    return Authorization(scope[0], scope[1], scope[2], scope[3], signed, signature)
+
+
+def claimed_access_key(value: str | None) -> str:
+    """The access key id an Authorization header claims, for the audit record of a request that may fail
+    authentication: "" when there is none or it is not a plausible id (at most 128 characters of
+    letters, digits and ``-_``). Never raises."""
+    if not value:
+        return ""
+    _, _, rest = value.partition(" ")
+    for part in rest.split(","):
+        name, eq, val = part.strip().partition("=")
+        if eq and name == "Credential":
+            key = val.split("/", 1)[0]
+            return key if _ACCESS_KEY.fullmatch(key) else ""
+    return ""
+
+
+_ACCESS_KEY = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+def request_time_ms(amz_date: str | None) -> int:
+    """Milliseconds since the epoch of an X-Amz-Date value (yyyymmddThhmmssZ)."""
+    if not amz_date:
+        raise _incomplete("Authorization requires the X-Amz-Date header.")
+    try:
+        return calendar.timegm(time.strptime(amz_date, "%Y%m%dT%H%M%SZ")) * 1000
+    except ValueError:
+        raise _incomplete("X-Amz-Date must have the form yyyymmddThhmmssZ.") from None
+
+
+def check_time(request_ms: int, now_ms: int, amz_date: str) -> None:
+    if request_ms < now_ms - PAST_MS or request_ms > now_ms + FUTURE_MS:
+        raise AwsError(
+            "RequestExpired",
+            f"Signature expired: {amz_date} is outside the accepted window "
+            "(15 minutes either side of the server's time).",
+        )
+
+
+def signature_matches(
+    auth: Authorization,
+    secret: str,
+    method: str,
+    path: str,
+    query: str,
+    headers: dict[str, str],
+    body: bytes,
+    amz_date: str,
+) -> bool:
+    """Recompute the request's signature with botocore's SigV4Auth and compare in constant time.
+
+    ``headers``: the request's headers, lower-case names (only the signed ones are used). A claimed
+    ``X-Amz-Content-SHA256`` must be the body's hash: botocore would sign the claim, not the body."""
+    claimed = headers.get("x-amz-content-sha256")
+    if claimed is not None and claimed != hashlib.sha256(body).hexdigest():
+        return False  # UNSIGNED-PAYLOAD included: every body is signed
+    signed: dict[str, str] = {}
+    for name in auth.signed_headers:
+        value = headers.get(name)
+        if value is None:
+            return False
+        signed[name] = value
+    url = f"http://{signed['host']}{path}" + (f"?{query}" if query else "")
+    request = AWSRequest(method=method, url=url, headers=signed, data=body)
+    request.context["timestamp"] = amz_date
+    if amz_date[:8] != auth.date:
+        return False
+    signer = SigV4Auth(Credentials(auth.access_key, secret), auth.service, auth.region)
+    canonical = signer.canonical_request(request)
+    expected = signer.signature(signer.string_to_sign(request, canonical), request)
+    return hmac.compare_digest(expected.encode(), auth.signature.encode())
