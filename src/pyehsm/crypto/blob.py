@@ -78,3 +78,12 @@ def split_keyed(data: bytes) -> tuple[bytes | None, bytes]:
     if len(data) > KEYED_PREFIX_BYTES and data[0] == KEYED_MAGIC:
         return data[1:KEYED_PREFIX_BYTES], data[KEYED_PREFIX_BYTES:]
     return None, data
+
+
+def key_version_of(data: bytes) -> int | None:
+    """The key version a ciphertext (plain or keyed) names, for the audit record; None when it is not a
+    pyehsm ciphertext."""
+    try:
+        return unpack(split_keyed(data)[1]).key_version
+    except BlobFormatError:
+        return None

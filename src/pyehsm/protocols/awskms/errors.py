@@ -120,10 +120,12 @@ _TABLE: dict[type[d.DomainError], _Row] = {
     # apps and limits
     d.EnrollRefused: ("AccessDeniedException", lambda _: "Enrollment refused."),
     d.RateLimited: ("ThrottlingException", lambda _: "Rate exceeded"),
+    d.TooManyItems: ("ValidationException", lambda e: f"{e.field} can hold at most {e.limit} items."),
     # server faults
     d.InternalFailure: ("KMSInternalException", lambda _: INTERNAL_MESSAGE),
+    d.AuditUnavailable: ("KMSInternalException", lambda _: "The audit log is unavailable; the request was refused."),
 }
-_STATUS: dict[type[d.DomainError], int] = {d.InternalFailure: 500}
+_STATUS: dict[type[d.DomainError], int] = {d.InternalFailure: 500, d.AuditUnavailable: 500}
 
 
 def row_of(kind: type[d.DomainError]) -> type[d.DomainError] | None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import msgspec
 
-from pyehsm.crypto.blob import unpack
+from pyehsm.crypto.blob import key_version_of
 from pyehsm.protocols.ehsm.handler import Caller, Reply
 from pyehsm.protocols.ehsm.validation import Aad, Ciphertext, Data, KeyId
 from pyehsm.services.container import Services
@@ -39,19 +39,19 @@ class GenerateDataKeyPayload(msgspec.Struct):
 
 async def encrypt(svc: Services, caller: Caller, p: EncryptPayload) -> Reply:
     ct = await svc.symmetric.encrypt(caller.appid, p.keyid, p.plaintext, p.aad or b"")
-    return Reply({"ciphertext": b64(ct)}, keyid=p.keyid, key_version=unpack(ct).key_version)
+    return Reply({"ciphertext": b64(ct)}, keyid=p.keyid, key_version=key_version_of(ct))
 
 
 async def decrypt(svc: Services, caller: Caller, p: DecryptPayload) -> Reply:
     pt = await svc.symmetric.decrypt(caller.appid, p.keyid, p.ciphertext, p.aad or b"")
-    return Reply({"plaintext": b64(pt)}, keyid=p.keyid, key_version=unpack(p.ciphertext).key_version)
+    return Reply({"plaintext": b64(pt)}, keyid=p.keyid, key_version=key_version_of(p.ciphertext))
 
 
 async def generate_data_key(svc: Services, caller: Caller, p: GenerateDataKeyPayload) -> Reply:
     key, ct = await svc.symmetric.generate_data_key(caller.appid, p.keyid, p.keylen, p.aad or b"")
-    return Reply({"plaintext": b64(key), "ciphertext": b64(ct)}, keyid=p.keyid, key_version=unpack(ct).key_version)
+    return Reply({"plaintext": b64(key), "ciphertext": b64(ct)}, keyid=p.keyid, key_version=key_version_of(ct))
 
 
 async def generate_data_key_without_plaintext(svc: Services, caller: Caller, p: GenerateDataKeyPayload) -> Reply:
     _, ct = await svc.symmetric.generate_data_key(caller.appid, p.keyid, p.keylen, p.aad or b"")
-    return Reply({"ciphertext": b64(ct)}, keyid=p.keyid, key_version=unpack(ct).key_version)
+    return Reply({"ciphertext": b64(ct)}, keyid=p.keyid, key_version=key_version_of(ct))
