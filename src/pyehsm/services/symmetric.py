@@ -45,7 +45,7 @@ class SymmetricService:
         cipher: symmetric.SymmetricCipher | None = self._keys.cached_primitive(record, version)
         if cipher is None:
             cipher = await self._keys.load_primitive(record, version, _cipher_of(spec))
-        return symmetric.encrypt(cipher, version, plaintext, _bind(keyid), aad)
+        return symmetric.encrypt(cipher, version, plaintext, _bind(record.keyid), aad)
 
     async def encrypter(self, appid: str, keyid: str) -> Callable[[bytes, bytes], bytes]:
         """``encrypt`` split in two: resolve the key now (its errors are raised here), and return a
@@ -56,7 +56,7 @@ class SymmetricService:
         cipher: symmetric.SymmetricCipher | None = self._keys.cached_primitive(record, version)
         if cipher is None:
             cipher = await self._keys.load_primitive(record, version, _cipher_of(spec))
-        bound, bind = cipher, _bind(keyid)
+        bound, bind = cipher, _bind(record.keyid)
         return lambda plaintext, aad: symmetric.encrypt(bound, version, plaintext, bind, aad)
 
     async def decrypt(self, appid: str, keyid: str, ciphertext: bytes, aad: bytes) -> bytes:
@@ -71,7 +71,7 @@ class SymmetricService:
             cipher: symmetric.SymmetricCipher | None = self._keys.cached_primitive(record, version)
             if cipher is None:
                 cipher = await self._keys.load_primitive(record, version, _cipher_of(spec))
-            return symmetric.decrypt(cipher, parsed, _bind(keyid), aad)
+            return symmetric.decrypt(cipher, parsed, _bind(record.keyid), aad)
         except (AuthenticationFailed, KeyVersionNotFound):
             raise DecryptionFailed("symmetric") from None
 
