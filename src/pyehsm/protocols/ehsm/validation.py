@@ -57,7 +57,7 @@ Ciphertext = Annotated[bytes, msgspec.Meta(min_length=1, max_length=MAX_CIPHERTE
 
 S = TypeVar("S", bound=msgspec.Struct)
 
-_AT = re.compile(r" - at `\$\.([^`\[]+)")
+_AT = re.compile(r" - at `(?:key` in `)?\$\.([^`\[]+)")  # a mapping's key is reported as the mapping
 _MISSING = re.compile(r"missing required field `([^`]+)`")
 _LE = re.compile(r"<= (\d+)")
 _GE = re.compile(r">= (\d+)")
