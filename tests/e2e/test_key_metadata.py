@@ -513,3 +513,15 @@ async def test_async_sdk_key_metadata_methods(manual_server: InProcessServer, cl
         await c.schedule_key_deletion("alias/async")
         assert (await c.describe_key(keyid)).state == "PendingDeletion"
         assert await c.cancel_key_deletion(keyid) == "Disabled"
+
+
+def test_a_secret_created_through_an_alias_keeps_its_key_when_the_alias_moves(manual_client: Client) -> None:
+    c = manual_client
+    first, second = c.create_key("EH_AES_GCM_256"), c.create_key("EH_AES_GCM_256")
+    ok(c, "CreateAlias", {"alias": "alias/secrets", "keyid": first})
+    ok(c, "CreateSecret", {"secretName": "s", "secretData": "v1", "encryptionKeyId": "alias/secrets"})
+    ok(c, "UpdateAlias", {"alias": "alias/secrets", "keyid": second})
+    assert ok(c, "GetSecretValue", {"secretName": "s"})["secretData"] == "v1"
+    assert fails(c, "CreateSecret", {"secretName": "t", "secretData": "v", "encryptionKeyId": "alias/none"}) == (
+        KEYID_ERROR
+    )
