@@ -26,9 +26,13 @@ from pyehsm.client.errors import (
     StateError,
 )
 from pyehsm.client.models import (
+    AliasInfo,
+    AliasPage,
     DataKey,
     ImportParameters,
+    KeyDescription,
     KeyInfo,
+    KeyPage,
     Quote,
     QuotePolicy,
     QuoteVerification,
@@ -44,6 +48,8 @@ from pyehsm.client.models import (
 from pyehsm.client.sync import Client
 
 __all__ = [
+    "AliasInfo",
+    "AliasPage",
     "ApiNotFoundError",
     "AsyncClient",
     "AuthError",
@@ -55,7 +61,9 @@ __all__ = [
     "EhsmConnectionError",
     "EnrollError",
     "ImportParameters",
+    "KeyDescription",
     "KeyInfo",
+    "KeyPage",
     "NotFoundError",
     "ParamError",
     "ProtocolError",
