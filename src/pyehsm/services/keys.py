@@ -139,7 +139,13 @@ class KeyService:
     async def resolve(self, appid: str, keyid: str, op: Operation) -> tuple[KeyRecord, KeySpec]:
         """The caller's key (by keyid or alias: ``get``), checked to be usable for ``op`` (exists, enabled,
         keyspec and usage allow it). Callers use ``record.keyid`` from here on, never the name they got."""
-        record = await self.get(appid, keyid)
+        if keyid.startswith(ALIAS_PREFIX):
+            record = await self.get(appid, keyid)
+        else:  # the hot path: one store read, no extra coroutine
+            found = await self._store.get_key(appid, keyid)  # the store filters by appid: tenancy
+            if found is None:
+                raise KeyNotFound(keyid)
+            record = found
         return record, usable_for(record, op)
 
     def cached_primitive(self, record: KeyRecord, version: int) -> Any:
