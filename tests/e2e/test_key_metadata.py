@@ -525,3 +525,13 @@ def test_a_secret_created_through_an_alias_keeps_its_key_when_the_alias_moves(ma
     assert fails(c, "CreateSecret", {"secretName": "t", "secretData": "v", "encryptionKeyId": "alias/none"}) == (
         KEYID_ERROR
     )
+
+
+def test_export_data_key_and_asymmetric_decrypt_by_alias(manual_client: Client) -> None:
+    c = manual_client
+    aes, rsa = c.create_key("EH_AES_GCM_256"), c.create_key("EH_RSA_2048")
+    ok(c, "CreateAlias", {"alias": "alias/wrap", "keyid": aes})
+    ok(c, "CreateAlias", {"alias": "alias/rsa", "keyid": rsa})
+    data_key, wrapped = c.generate_data_key("alias/wrap", 32)
+    exported = c.export_data_key("alias/wrap", "alias/rsa", wrapped)
+    assert c.asymmetric_decrypt("alias/rsa", exported) == data_key
