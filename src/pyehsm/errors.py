@@ -203,6 +203,15 @@ class AliasInvalid(DomainError):
         self.alias, self.reserved = alias, reserved
 
 
+class AliasTargetMismatch(DomainError):
+    """UpdateAlias to a key of another kind (symmetric or not, keyusage) than the alias's current key (AWS's rule:
+    callers of the alias keep working)."""
+
+    def __init__(self, alias: str) -> None:
+        super().__init__(alias)
+        self.alias = alias
+
+
 class TooManyTags(DomainError):
     """The key would carry more than ``limit`` tags."""
 

@@ -189,6 +189,13 @@ def test_alias_errors(manual_client: Client) -> None:
     assert fails(c, "CreateAlias", {"alias": "alias/new"}) == "Missing required parameters, The keyid cannot be empty."
     assert fails(c, "UpdateAlias", {"alias": "alias/absent", "keyid": b}) == "alias error"
     assert fails(c, "UpdateAlias", {"alias": "alias/taken", "keyid": "nope"}) == KEYID_ERROR
+    for other_kind in (c.create_key("EH_EC_P256"), c.create_key("EH_HMAC"), c.create_key("EH_SM2")):
+        assert fails(c, "UpdateAlias", {"alias": "alias/taken", "keyid": other_kind}) == (
+            "Parameter invalid, The keyid must name a key of the same kind as the alias's current key "
+            "(both symmetric or both asymmetric, with the same keyusage)."
+        )
+    ok(c, "UpdateAlias", {"alias": "alias/taken", "keyid": c.create_key("EH_SM4_CBC")})  # symmetric, same usage
+    ok(c, "UpdateAlias", {"alias": "alias/taken", "keyid": a})
     assert fails(c, "DeleteAlias", {"alias": "alias/absent"}) == "alias error"
     assert fails(c, "ListAliases", {"keyid": "nope"}) == KEYID_ERROR
     assert fails(c, "ListAliases", {"marker": "bogus"}) == (

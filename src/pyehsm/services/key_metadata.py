@@ -19,10 +19,12 @@ from dataclasses import dataclass, replace
 from typing import Generic, TypeVar
 
 from pyehsm.clock import DAY_MS, Clock
+from pyehsm.crypto.keyspecs import keyspec
 from pyehsm.errors import (
     AliasExists,
     AliasInvalid,
     AliasNotFound,
+    AliasTargetMismatch,
     InvalidMarker,
     KeyNotFound,
     KeyNotPendingDeletion,
@@ -73,6 +75,11 @@ def check_alias_name(alias: str) -> None:
         raise AliasInvalid(alias)
     if alias.startswith(_RESERVED) or alias == _RESERVED.rstrip("/"):
         raise AliasInvalid(alias, reserved=True)
+
+
+def _kind(record: KeyRecord) -> tuple[bool, str]:
+    """What UpdateAlias keeps: symmetric or not, and the keyusage (AES vs HMAC vs RSA/EC/SM2 keys)."""
+    return keyspec(record.keyspec).symmetric, record.keyusage
 
 
 def _key_marker(record: KeyRecord) -> str:
@@ -136,6 +143,12 @@ class KeyMetadataService:
     async def update_alias(self, appid: str, alias: str, keyid: str) -> None:
         check_alias_name(alias)
         record = await self._keys.get(appid, keyid)
+        current_keyid = await self._store.get_alias(appid, alias)
+        if current_keyid is None:
+            raise AliasNotFound(alias)
+        current = await self._store.get_key(appid, current_keyid)
+        if current is not None and _kind(current) != _kind(record):
+            raise AliasTargetMismatch(alias)
         if not await self._store.update_alias(appid, alias, record.keyid):
             if await self._store.get_alias(appid, alias) is None:
                 raise AliasNotFound(alias)

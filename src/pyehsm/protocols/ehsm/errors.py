@@ -186,6 +186,10 @@ _TABLE: dict[type[d.DomainError], Callable[[Any], str]] = {
         else "Parameter invalid, The alias must be alias/ followed by letters, digits, '/', '_' or '-' "
         "(at most 256 characters)."
     ),
+    d.AliasTargetMismatch: lambda _: (
+        "Parameter invalid, The keyid must name a key of the same kind as the alias's current key "
+        "(both symmetric or both asymmetric, with the same keyusage)."
+    ),
     d.TooManyTags: lambda e: f"Parameter invalid, A key can have at most {e.limit} tags.",
     d.InvalidMarker: lambda e: f"Parameter invalid, The {e.field} is not a marker this listing returned.",
     d.OperationNotSupported: lambda e: f"The keyspec {e.keyspec} does not support {e.operation}.",
