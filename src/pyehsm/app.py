@@ -46,6 +46,7 @@ from pyehsm.services.attestation_setup import AttestationOptions, open_attestati
 from pyehsm.services.batch import BatchService
 from pyehsm.services.byok import ByokService
 from pyehsm.services.container import Services
+from pyehsm.services.key_metadata import KeyMetadataService
 from pyehsm.services.keys import KeyService
 from pyehsm.services.mac import MacService, RandomService
 from pyehsm.services.secrets import SecretService
@@ -217,6 +218,7 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtim
         batch=BatchService(symmetric),
         version=VERSION,
         git_sha=git_sha(),
+        key_metadata=KeyMetadataService(store, keys, keyring, clock),
     )
     replay = await open_replay_guard(settings, store, clock)
     audit = await _open_audit_trail(settings, store, keyring, clock)
@@ -251,6 +253,11 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtim
     runtime.tasks.append(
         asyncio.create_task(
             _purge_secrets_forever(services.secrets, settings.secret_purge_seconds), name="pyehsm-secret-purge"
+        )
+    )
+    runtime.tasks.append(
+        asyncio.create_task(
+            _delete_due_keys_forever(services.key_metadata, settings.secret_purge_seconds), name="pyehsm-key-deletion"
         )
     )
     runtime.tasks.append(
@@ -315,6 +322,17 @@ async def _sweep_imports_forever(byok: ByokService, interval_seconds: float) -> 
             await byok.purge_once()
         except Exception:
             log.exception("import parameter sweep failed")
+
+
+async def _delete_due_keys_forever(metadata: KeyMetadataService, interval_seconds: float) -> None:
+    """Delete keys whose scheduled deletion date has passed (the service reads the injected clock); safe on
+    every node (each due key is deleted by exactly one)."""
+    while True:
+        await asyncio.sleep(interval_seconds)
+        try:
+            await metadata.purge_once()
+        except Exception:
+            log.exception("scheduled key deletion failed")
 
 
 async def _purge_secrets_forever(secrets: SecretService, interval_seconds: float) -> None:

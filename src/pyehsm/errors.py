@@ -172,6 +172,70 @@ class KeyAwaitingMaterial(DomainError):
         self.keyid = keyid
 
 
+class KeyPendingDeletion(DomainError):
+    """The key is scheduled for deletion (ScheduleKeyDeletion): every operation but DescribeKey, ListKey,
+    CancelKeyDeletion, DeleteKey and the metadata Actions is refused until the deletion is cancelled."""
+
+    def __init__(self, keyid: str) -> None:
+        super().__init__(keyid)
+        self.keyid = keyid
+
+
+class KeyNotPendingDeletion(DomainError):
+    """CancelKeyDeletion on a key that is not scheduled for deletion."""
+
+    def __init__(self, keyid: str) -> None:
+        super().__init__(keyid)
+        self.keyid = keyid
+
+
+class AliasNotFound(DomainError):
+    """No such alias for the calling app (another app's alias looks the same)."""
+
+    def __init__(self, alias: str) -> None:
+        super().__init__(alias)
+        self.alias = alias
+
+
+class AliasExists(DomainError):
+    def __init__(self, alias: str) -> None:
+        super().__init__(alias)
+        self.alias = alias
+
+
+class AliasInvalid(DomainError):
+    """The alias name breaks the naming rules (``alias/`` + letters, digits, ``/_-``; not ``alias/aws/``)."""
+
+    def __init__(self, alias: str, reserved: bool = False) -> None:
+        super().__init__(alias, reserved)
+        self.alias, self.reserved = alias, reserved
+
+
+class AliasTargetMismatch(DomainError):
+    """UpdateAlias to a key of another kind (symmetric or not, keyusage) than the alias's current key (AWS's rule:
+    callers of the alias keep working)."""
+
+    def __init__(self, alias: str) -> None:
+        super().__init__(alias)
+        self.alias = alias
+
+
+class TooManyTags(DomainError):
+    """The key would carry more than ``limit`` tags."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.limit = limit
+
+
+class InvalidMarker(DomainError):
+    """A pagination marker that this server did not issue for this listing."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
+
+
 class OperationNotSupported(DomainError):
     """The keyspec's algorithm cannot do ``operation`` at all."""
 

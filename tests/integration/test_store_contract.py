@@ -583,6 +583,126 @@ async def test_purge_expired_import_params(store: Store) -> None:
     assert [await store.get_import_params(appid, k) is not None for k in keyids] == [False, False, True]
 
 
+# -- key metadata: descriptions, paging, aliases, tags, scheduled deletion ------------------------------
+async def test_list_keys_pages_after_a_marker(store: Store) -> None:
+    appid = await new_app(store)
+    keys = [await new_key(store, appid, created=T0 + i // 2) for i in range(5)]  # two keys share each time
+    ordered = sorted(keys, key=lambda k: (k.created_ms, k.keyid))
+    first = await store.list_keys(appid, 2)
+    assert [k.keyid for k in first] == [k.keyid for k in ordered[:2]]
+    rest = await store.list_keys(appid, 10, (first[-1].created_ms, first[-1].keyid))
+    assert [k.keyid for k in rest] == [k.keyid for k in ordered[2:]]
+    assert await store.list_keys(appid, None, (ordered[-1].created_ms, ordered[-1].keyid)) == []
+
+
+async def test_key_description(store: Store) -> None:
+    appid, other = await new_app(store), await new_app(store)
+    record = await new_key(store, appid)
+    assert (await store.get_key(appid, record.keyid)).description == ""  # type: ignore[union-attr]
+    assert await store.set_key_description(appid, record.keyid, "payments\tkey") is True
+    got = await store.get_key(appid, record.keyid)
+    assert got is not None and got.description == "payments\tkey"
+    assert await store.set_key_description(other, record.keyid, "stolen") is False
+    assert (await store.get_key(appid, record.keyid)).description == "payments\tkey"  # type: ignore[union-attr]
+
+
+async def test_aliases_are_unique_per_app_and_go_with_their_key(store: Store) -> None:
+    appid, other = await new_app(store), await new_app(store)
+    a, b = await new_key(store, appid), await new_key(store, appid)
+    theirs = await new_key(store, other)
+    assert await store.create_alias(appid, "alias/x", a.keyid, T0) is True
+    assert await store.create_alias(appid, "alias/x", b.keyid, T0) is False  # taken
+    assert await store.create_alias(other, "alias/x", theirs.keyid, T0) is True  # another app's namespace
+    assert await store.create_alias(other, "alias/y", a.keyid, T0) is False  # not the app's key
+    assert await store.create_alias(appid, "alias/z", new_id(), T0) is False
+    assert await store.get_alias(appid, "alias/x") == a.keyid
+    assert await store.get_alias(other, "alias/x") == theirs.keyid
+    assert await store.update_alias(appid, "alias/x", b.keyid) is True
+    assert await store.get_alias(appid, "alias/x") == b.keyid
+    assert await store.update_alias(appid, "alias/x", theirs.keyid) is False  # another app's key
+    assert await store.update_alias(appid, "alias/none", a.keyid) is False
+    await store.create_alias(appid, "alias/a", b.keyid, T0 + 1)
+    await store.create_alias(appid, "alias/m", a.keyid, T0 + 2)
+    names = [r.alias for r in await store.list_aliases(appid)]
+    assert names == ["alias/a", "alias/m", "alias/x"]
+    assert [r.alias for r in await store.list_aliases(appid, b.keyid)] == ["alias/a", "alias/x"]
+    assert [r.alias for r in await store.list_aliases(appid, None, 1, "alias/a")] == ["alias/m"]
+    assert await store.list_aliases(appid, theirs.keyid) == []
+    assert await store.delete_alias(other, "alias/m") is False
+    assert await store.delete_alias(appid, "alias/m") is True
+    assert await store.delete_alias(appid, "alias/m") is False
+    assert await store.delete_key(appid, b.keyid) is True  # its aliases go with it
+    assert await store.get_alias(appid, "alias/x") is None and await store.list_aliases(appid) == []
+    assert await store.get_alias(other, "alias/x") == theirs.keyid
+
+
+async def test_tags_limit_and_isolation(store: Store) -> None:
+    appid, other = await new_app(store), await new_app(store)
+    record = await new_key(store, appid)
+    assert await store.tag_key(appid, record.keyid, {"env": "prod", "team": ""}, 3) == 2
+    assert await store.tag_key(appid, record.keyid, {"env": "dev"}, 3) == 2  # overwritten, not added
+    assert await store.tag_key(appid, record.keyid, {"a": "1", "b": "2"}, 3) == 4  # over the limit: nothing written
+    assert await store.list_key_tags(appid, record.keyid) == {"env": "dev", "team": ""}
+    assert await store.tag_key(other, record.keyid, {"x": "y"}, 3) is None
+    assert await store.list_key_tags(other, record.keyid) == {}
+    assert await store.untag_key(other, record.keyid, ["env"]) is False
+    assert await store.untag_key(appid, record.keyid, ["env", "absent"]) is True
+    assert await store.list_key_tags(appid, record.keyid) == {"team": ""}
+    await store.delete_key(appid, record.keyid)
+    assert await store.untag_key(appid, record.keyid, ["team"]) is False
+    assert await store.tag_key(appid, record.keyid, {"x": "y"}, 3) is None
+
+
+async def test_scheduled_deletion_cancel_and_purge(store: Store) -> None:
+    appid, other = await new_app(store), await new_app(store)
+    record, kept = await new_key(store, appid), await new_key(store, appid)
+    await store.create_alias(appid, "alias/doomed", record.keyid, T0)
+    await store.tag_key(appid, record.keyid, {"k": "v"}, 50)
+    assert await store.get_key(appid, record.keyid) is not None  # cached where a cache exists
+    assert await store.schedule_key_deletion(other, record.keyid, T0 + 100) is False
+    assert await store.schedule_key_deletion(appid, record.keyid, T0 + 100) is True
+    assert await store.schedule_key_deletion(appid, record.keyid, T0 + 200) is False  # already pending
+    got = await store.get_key(appid, record.keyid)
+    assert got is not None and got.state is KeyState.PENDING_DELETION and got.deletion_ms == T0 + 100
+    assert await store.set_key_state(appid, record.keyid, KeyState.ENABLED) is False  # no way around it
+    assert await store.cancel_key_deletion(other, record.keyid) is False
+    assert await store.cancel_key_deletion(appid, record.keyid) is True
+    got = await store.get_key(appid, record.keyid)
+    assert got is not None and got.state is KeyState.DISABLED and got.deletion_ms is None
+    assert await store.cancel_key_deletion(appid, record.keyid) is False  # not pending any more
+    await store.schedule_key_deletion(appid, record.keyid, T0 + 100)
+    assert await store.purge_due_keys(T0 + 99, 10) == []
+    assert await store.purge_due_keys(T0 + 100, 10) == [(appid, record.keyid)]
+    assert await store.purge_due_keys(T0 + 100, 10) == []
+    assert await store.get_key(appid, record.keyid) is None
+    assert await store.get_alias(appid, "alias/doomed") is None
+    assert await store.list_key_tags(appid, record.keyid) == {}
+    assert await store.get_key(appid, kept.keyid) is not None
+
+
+async def test_cancelled_deletion_of_a_key_without_material_awaits_it_again(store: Store) -> None:
+    appid = await new_app(store)
+    record = key_record(appid, state=KeyState.PENDING_IMPORT)
+    await store.insert_key(record, KeyVersionRecord(record.keyid, 1, None, T0))
+    assert await store.schedule_key_deletion(appid, record.keyid, T0 + 100) is True
+    assert await store.cancel_key_deletion(appid, record.keyid) is True
+    got = await store.get_key(appid, record.keyid)
+    assert got is not None and got.state is KeyState.PENDING_IMPORT
+
+
+async def test_concurrent_purges_delete_each_due_key_once(store: Store) -> None:
+    appid = await new_app(store)
+    due = {(await new_key(store, appid)).keyid for _ in range(12)}
+    for keyid in due:
+        await store.schedule_key_deletion(appid, keyid, T0)
+    results = await asyncio.gather(*(store.purge_due_keys(T0, 5) for _ in range(4)))
+    deleted = [keyid for result in results for _, keyid in result]
+    assert len(deleted) == len(set(deleted))
+    while more := await store.purge_due_keys(T0, 5):
+        deleted += [keyid for _, keyid in more]
+    assert sorted(deleted) == sorted(due)
+
+
 # -- export / import (PortableStore) --------------------------------------------------------------
 async def test_portable_tables_dump_and_count(store: Store) -> None:
     portable = store
@@ -591,6 +711,7 @@ async def test_portable_tables_dump_and_count(store: Store) -> None:
     assert {"meta", "apps", "keys", "key_versions"} <= tables.keys()
     assert "schema_version" not in tables and "replay" not in tables
     assert tables["keys"].parents == {"apps"} and tables["key_versions"].parents == {"keys"}
+    assert tables["key_aliases"].parents == {"keys"} and tables["key_tags"].parents == {"keys"}
     assert await portable.schema_version() >= 1
     appid = await new_app(store)
     await new_key(store, appid)

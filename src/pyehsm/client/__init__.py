@@ -26,10 +26,14 @@ from pyehsm.client.errors import (
     StateError,
 )
 from pyehsm.client.models import (
+    AliasInfo,
+    AliasPage,
     BatchItem,
     DataKey,
     ImportParameters,
+    KeyDescription,
     KeyInfo,
+    KeyPage,
     Quote,
     QuotePolicy,
     QuoteVerification,
@@ -45,6 +49,8 @@ from pyehsm.client.models import (
 from pyehsm.client.sync import Client
 
 __all__ = [
+    "AliasInfo",
+    "AliasPage",
     "ApiNotFoundError",
     "AsyncClient",
     "AuthError",
@@ -57,7 +63,9 @@ __all__ = [
     "EhsmConnectionError",
     "EnrollError",
     "ImportParameters",
+    "KeyDescription",
     "KeyInfo",
+    "KeyPage",
     "NotFoundError",
     "ParamError",
     "ProtocolError",

@@ -99,6 +99,7 @@ class KeyInfo(Result):
     keyusage: str | None = None
     origin: str | None = None
     state: str | None = None
+    deletion_date: int | None = None  # set while the key is pending deletion (ScheduleKeyDeletion)
 
     @property
     def enabled(self) -> bool:
@@ -116,8 +117,87 @@ class KeyInfo(Result):
             keyusage=r.get("keyusage"),
             origin=r.get("origin"),
             state=r.get("state"),
+            deletion_date=_opt_int(r.get("deletionDate")),
             raw=r,
         )
+
+
+@dataclass(frozen=True, eq=False)
+class KeyPage(Result):
+    """One page of ListKey (``limit``/``marker``): its keys (``entries``) and the marker of the next page (None:
+    the last page)."""
+
+    entries: list[KeyInfo]
+    next_marker: str | None
+
+    @classmethod
+    def from_result(cls, r: Mapping[str, Any]) -> KeyPage:
+        entries = [KeyInfo.from_result(k) for k in r.get("list") or ()]
+        return cls(entries, r.get("nextMarker") if r.get("truncated") else None, raw=r)
+
+
+@dataclass(frozen=True, eq=False)
+class KeyDescription(Result):
+    """DescribeKey: a key's metadata (never its material)."""
+
+    keyid: str
+    keyspec: str
+    keyusage: str
+    origin: str
+    state: str
+    description: str
+    creation_date: int
+    primary_version: int
+    version_count: int
+    rotation_period_days: int | None
+    next_rotation_date: int | None
+    aliases: list[str]
+    tags: dict[str, str]
+    deletion_date: int | None
+
+    @classmethod
+    def from_result(cls, r: Mapping[str, Any]) -> KeyDescription:
+        return cls(
+            keyid=_str(r.get("keyid")),
+            keyspec=_str(r.get("keyspec")),
+            keyusage=_str(r.get("keyusage")),
+            origin=_str(r.get("origin")),
+            state=_str(r.get("state")),
+            description=_str(r.get("description")),
+            creation_date=_int(r.get("creationDate")),
+            primary_version=_int(r.get("primaryVersion"), 1),
+            version_count=_int(r.get("versionCount"), 1),
+            rotation_period_days=_opt_int(r.get("rotationPeriodInDays")),
+            next_rotation_date=_opt_int(r.get("nextRotationDate")),
+            aliases=[str(a) for a in r.get("aliases") or ()],
+            tags={str(k): str(v) for k, v in (r.get("tags") or {}).items()},
+            deletion_date=_opt_int(r.get("deletionDate")),
+            raw=r,
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class AliasInfo(Result):
+    alias: str
+    keyid: str
+    creation_date: int = 0
+
+    @classmethod
+    def from_result(cls, r: Mapping[str, Any]) -> AliasInfo:
+        return cls(_str(r.get("alias")), _str(r.get("keyid")), _int(r.get("creationDate")), raw=r)
+
+
+@dataclass(frozen=True, eq=False)
+class AliasPage(Result):
+    """ListAliases: the aliases and the marker of the next page (None: last page)."""
+
+    aliases: list[AliasInfo]
+    next_marker: str | None
+
+    @classmethod
+    def from_result(cls, r: Mapping[str, Any]) -> AliasPage:
+        aliases = [AliasInfo.from_result(a) for a in r.get("list") or ()]
+        return cls(aliases, r.get("nextMarker") if r.get("truncated") else None, raw=r)
 
 
 class DataKey(NamedTuple):

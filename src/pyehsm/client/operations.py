@@ -17,10 +17,13 @@ from typing import Any, Generic, TypeVar
 
 from pyehsm.client.errors import ResponseSignatureError
 from pyehsm.client.models import (
+    AliasPage,
     BatchItem,
     DataKey,
     ImportParameters,
+    KeyDescription,
     KeyInfo,
+    KeyPage,
     Quote,
     QuotePolicy,
     QuoteVerification,
@@ -50,6 +53,9 @@ IDEMPOTENT_ACTIONS = frozenset(
         "Sign",
         "Verify",
         "GetPublicKey",
+        "DescribeKey",
+        "ListKeyTags",
+        "ListAliases",
         "ListKey",
         "EnableKey",
         "DisableKey",
@@ -116,6 +122,22 @@ EXTENSION_ACTIONS = (
     "GenerateMac",
     "VerifyMac",
     "GenerateRandom",
+)
+
+
+# pyehsm's key metadata Actions (docs/key-metadata.md), beyond the eHSM REST API.
+KEY_METADATA_ACTIONS = (
+    "DescribeKey",
+    "UpdateKeyDescription",
+    "CreateAlias",
+    "UpdateAlias",
+    "DeleteAlias",
+    "ListAliases",
+    "TagKey",
+    "UntagKey",
+    "ListKeyTags",
+    "ScheduleKeyDeletion",
+    "CancelKeyDeletion",
 )
 
 DEFAULT_ASYMMETRIC_PADDING = "EH_RSA_PKCS1_OAEP"
@@ -195,6 +217,61 @@ def delete_key(keyid: str) -> Call[None]:
 
 def delete_all_key() -> Call[None]:
     return Call("DeleteAllKey", None, _none)
+
+
+def list_key_page(limit: int, marker: str | None = None) -> Call[KeyPage]:
+    return Call("ListKey", _payload(limit=limit, marker=marker), KeyPage.from_result)
+
+
+# -- key metadata (pyehsm; every keyid argument also takes an alias) --------------------------------
+def describe_key(keyid: str) -> Call[KeyDescription]:
+    return Call("DescribeKey", {"keyid": keyid}, KeyDescription.from_result)
+
+
+def update_key_description(keyid: str, description: str) -> Call[None]:
+    return Call("UpdateKeyDescription", _payload(keyid=keyid, description=description or None), _none)
+
+
+def create_alias(alias: str, keyid: str) -> Call[None]:
+    return Call("CreateAlias", {"alias": alias, "keyid": keyid}, _none)
+
+
+def update_alias(alias: str, keyid: str) -> Call[None]:
+    return Call("UpdateAlias", {"alias": alias, "keyid": keyid}, _none)
+
+
+def delete_alias(alias: str) -> Call[None]:
+    return Call("DeleteAlias", {"alias": alias}, _none)
+
+
+def list_aliases(keyid: str | None = None, limit: int | None = None, marker: str | None = None) -> Call[AliasPage]:
+    return Call("ListAliases", _payload(keyid=keyid, limit=limit, marker=marker), AliasPage.from_result)
+
+
+def tag_key(keyid: str, tags: Mapping[str, str]) -> Call[None]:
+    return Call("TagKey", {"keyid": keyid, "tags": dict(tags)}, _none)
+
+
+def untag_key(keyid: str, tag_keys: list[str]) -> Call[None]:
+    return Call("UntagKey", {"keyid": keyid, "tagKeys": list(tag_keys)}, _none)
+
+
+def list_key_tags(keyid: str) -> Call[dict[str, str]]:
+    def parse(result: dict[str, Any]) -> dict[str, str]:
+        return {str(k): str(v) for k, v in (result.get("tags") or {}).items()}
+
+    return Call("ListKeyTags", {"keyid": keyid}, parse)
+
+
+def schedule_key_deletion(keyid: str, pending_window_days: int | None = None) -> Call[int]:
+    def parse(result: dict[str, Any]) -> int:
+        return int(result["deletionDate"])
+
+    return Call("ScheduleKeyDeletion", _payload(keyid=keyid, pendingWindowInDays=pending_window_days), parse)
+
+
+def cancel_key_deletion(keyid: str) -> Call[str]:
+    return Call("CancelKeyDeletion", {"keyid": keyid}, _field("state"))
 
 
 def get_public_key(keyid: str) -> Call[str]:

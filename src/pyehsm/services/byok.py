@@ -44,6 +44,7 @@ from pyehsm.errors import (
     ImportUnwrapFailed,
     KeyMaterialAlreadyImported,
     KeyNotExternal,
+    KeyPendingDeletion,
 )
 from pyehsm.keyring.keyring import BYOK_TOKEN_KEY_AAD, BYOK_TOKEN_KEY_META, Keyring, import_key_aad
 from pyehsm.keyring.pool import KeyPairPool
@@ -95,6 +96,7 @@ class ByokService:
     async def get_parameters_for_import(self, appid: str, keyid: str, wrapping: KeySpec) -> ImportParameters:
         record = await self._keys.get(appid, keyid)
         _check_awaiting_material(record)
+        keyid = record.keyid  # an alias names the key here; from now on its keyid
         material = await self._pool.take(wrapping)  # keygen off the event loop when the pool is empty
         try:
             pair = await asyncio.to_thread(WrappingKey, wrapping, material)
@@ -128,6 +130,7 @@ class ByokService:
     ) -> None:
         record = await self._keys.get(appid, keyid)
         _check_awaiting_material(record)
+        keyid = record.keyid  # an alias names the key here; from now on its keyid
         try:
             token = import_token.open_token(await self._token_key(), token_text, appid, keyid)
         except import_token.TokenError:
@@ -200,6 +203,8 @@ class ByokService:
 def _check_awaiting_material(record: KeyRecord) -> None:
     if record.origin != Origin.EXTERNAL.value:
         raise KeyNotExternal(record.keyid)
+    if record.state is KeyState.PENDING_DELETION:
+        raise KeyPendingDeletion(record.keyid)
     if record.state is not KeyState.PENDING_IMPORT:
         raise KeyMaterialAlreadyImported(record.keyid)
 

@@ -11,6 +11,7 @@ from pyehsm.services.asymmetric import AsymmetricService
 from pyehsm.services.attestation import AttestationService
 from pyehsm.services.batch import BatchService
 from pyehsm.services.byok import ByokService
+from pyehsm.services.key_metadata import KeyMetadataService
 from pyehsm.services.keys import KeyService
 from pyehsm.services.mac import MacService, RandomService
 from pyehsm.services.secrets import SecretService
@@ -33,3 +34,4 @@ class Services:
     batch: BatchService
     version: str
     git_sha: str
+    key_metadata: KeyMetadataService

@@ -14,6 +14,7 @@ from pyehsm.errors import (
     KeyDisabled,
     KeyMaterialNotImported,
     KeyNotFound,
+    KeyPendingDeletion,
     KeyVersionNotFound,
     OperationNotSupported,
     UsageNotAllowed,
@@ -27,6 +28,7 @@ from pyehsm.store.records import KeyRecord, KeyState, KeyVersionRecord
 T = TypeVar("T")
 
 DEFAULT_EXPIRY_MS = 100 * 365 * 86_400_000  # pyehsm keys do not expire: report creation + 100 years
+ALIAS_PREFIX = "alias/"  # a keyid field starting with this names a key by one of the app's aliases
 
 
 class KeyService:
@@ -84,30 +86,39 @@ class KeyService:
         return await self._store.list_keys(appid)
 
     async def get(self, appid: str, keyid: str) -> KeyRecord:
-        record = await self._store.get_key(appid, keyid)
+        """The caller's key named by its keyid or by one of the app's aliases (``alias/...``): THE lookup every
+        keyid-taking operation goes through. Unknown, another app's key or another app's alias: KeyNotFound."""
+        if keyid.startswith(ALIAS_PREFIX):  # keyids are UUIDs: never alias names
+            target = await self._store.get_alias(appid, keyid)  # the app's own aliases only
+            record = await self._store.get_key(appid, target) if target is not None else None
+        else:
+            record = await self._store.get_key(appid, keyid)  # the store filters by appid: tenancy
         if record is None:
             raise KeyNotFound(keyid)
         return record
 
     async def enable(self, appid: str, keyid: str) -> None:
         record = await self.get(appid, keyid)
-        if record.state is KeyState.PENDING_IMPORT:
-            raise KeyAwaitingMaterial(keyid)
-        if not await self._store.set_key_state(appid, keyid, KeyState.ENABLED):
-            raise KeyNotFound(keyid)
+        _check_state_changeable(record)
+        if not await self._store.set_key_state(appid, record.keyid, KeyState.ENABLED):
+            _check_state_changeable(await self.get(appid, keyid))
+            raise KeyNotFound(keyid)  # pragma: no cover - deleted between the two statements
 
     async def disable(self, appid: str, keyid: str) -> None:
         record = await self.get(appid, keyid)
-        if record.state is KeyState.PENDING_IMPORT:
-            raise KeyAwaitingMaterial(keyid)
-        if not await self._store.set_key_state(appid, keyid, KeyState.DISABLED):
-            raise KeyNotFound(keyid)
-        self._keyring.forget(keyid)
+        _check_state_changeable(record)
+        if not await self._store.set_key_state(appid, record.keyid, KeyState.DISABLED):
+            _check_state_changeable(await self.get(appid, keyid))
+            raise KeyNotFound(keyid)  # pragma: no cover - deleted between the two statements
+        self._keyring.forget(record.keyid)
 
     async def delete(self, appid: str, keyid: str) -> None:
-        if not await self._store.delete_key(appid, keyid):
+        target = keyid
+        if keyid.startswith(ALIAS_PREFIX):
+            target = (await self.get(appid, keyid)).keyid
+        if not await self._store.delete_key(appid, target):
             raise KeyNotFound(keyid)
-        self._keyring.forget(keyid)
+        self._keyring.forget(target)
 
     async def delete_all(self, appid: str) -> int:
         deleted = await self._store.delete_all_keys(appid)
@@ -117,7 +128,8 @@ class KeyService:
 
     def resolve_cached(self, appid: str, keyid: str, op: Operation) -> tuple[KeyRecord, KeySpec] | None:
         """``resolve`` from the store's validated row cache, without I/O or a coroutine; None when the row
-        is not cached (then await ``resolve``). Raises exactly what ``resolve`` would for a cached row."""
+        is not cached (then await ``resolve``), and always for an alias (no key row is cached under it).
+        Raises exactly what ``resolve`` would for a cached row."""
         peek = self._cached_key
         record = peek(appid, keyid) if peek is not None else None
         if record is None:
@@ -125,10 +137,15 @@ class KeyService:
         return record, usable_for(record, op)
 
     async def resolve(self, appid: str, keyid: str, op: Operation) -> tuple[KeyRecord, KeySpec]:
-        """The caller's key, checked to be usable for ``op`` (exists, enabled, keyspec and usage allow it)."""
-        record = await self._store.get_key(appid, keyid)  # the store filters by appid: tenancy
-        if record is None:
-            raise KeyNotFound(keyid)
+        """The caller's key (by keyid or alias: ``get``), checked to be usable for ``op`` (exists, enabled,
+        keyspec and usage allow it). Callers use ``record.keyid`` from here on, never the name they got."""
+        if keyid.startswith(ALIAS_PREFIX):
+            record = await self.get(appid, keyid)
+        else:  # the hot path: one store read, no extra coroutine
+            found = await self._store.get_key(appid, keyid)  # the store filters by appid: tenancy
+            if found is None:
+                raise KeyNotFound(keyid)
+            record = found
         return record, usable_for(record, op)
 
     def cached_primitive(self, record: KeyRecord, version: int) -> Any:
@@ -162,19 +179,30 @@ _RULES: dict[tuple[str, str], tuple[KeySpec, bool, str | None]] = {
 }
 _DISABLED = KeyState.DISABLED
 _PENDING_IMPORT = KeyState.PENDING_IMPORT
+_PENDING_DELETION = KeyState.PENDING_DELETION
+
+
+def _check_state_changeable(record: KeyRecord) -> None:
+    """EnableKey / DisableKey: refused for a key awaiting its material or pending deletion."""
+    if record.state is _PENDING_IMPORT:
+        raise KeyAwaitingMaterial(record.keyid)
+    if record.state is _PENDING_DELETION:
+        raise KeyPendingDeletion(record.keyid)
 
 
 def usable_for(record: KeyRecord, op: Operation) -> KeySpec:
     """The keyspec of ``record`` if the key can be used for ``op``; the domain error otherwise.
 
     The checks, in this order (after the caller found the key under its appid): the key is not disabled,
-    its material has been imported, its keyspec supports ``op``, its keyusage allows ``op``.
+    its material has been imported, it is not pending deletion, its keyspec supports ``op``, its keyusage allows ``op``.
     """
     state = record.state
     if state is _DISABLED:
         raise KeyDisabled(record.keyid)
     if state is _PENDING_IMPORT:
         raise KeyMaterialNotImported(record.keyid)
+    if state is _PENDING_DELETION:
+        raise KeyPendingDeletion(record.keyid)
     spec, unsupported, wanted = _RULES[(record.keyspec, op._value_)]
     if unsupported:
         raise OperationNotSupported(record.keyspec, op.value)

@@ -52,6 +52,7 @@ from pyehsm.errors import (
     UsageNotAllowed,
 )
 from pyehsm.keyring.keyring import Keyring
+from pyehsm.services.keys import ALIAS_PREFIX
 from pyehsm.services.symmetric import SymmetricService
 from pyehsm.store.base import Store
 from pyehsm.store.records import SecretRecord, SecretsKeyRecord, SecretVersionInfo, SecretVersionRecord
@@ -198,6 +199,13 @@ class SecretService:
         now = self._clock.now_ms()
         if await self._store.get_secret(appid, name, now) is not None:
             raise SecretNameTaken(name)
+        if encryption_keyid and encryption_keyid.startswith(ALIAS_PREFIX):
+            # An alias names the key at creation only: the secret keeps that key even if the alias moves,
+            # so every version stays readable (the key's usability is checked by _seal below).
+            pinned = await self._store.get_alias(appid, encryption_keyid)
+            if pinned is None:
+                raise KeyNotFound(encryption_keyid)
+            encryption_keyid = pinned
         record = SecretRecord(
             appid=appid,
             secret_id=str(uuid.uuid4()),

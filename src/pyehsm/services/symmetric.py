@@ -73,7 +73,7 @@ class SymmetricService:
         cipher: symmetric.SymmetricCipher | None = self._keys.cached_primitive(record, version)
         if cipher is None:
             cipher = await self._keys.load_primitive(record, version, _cipher_of(spec))
-        bound, bind = cipher, _bind(keyid)
+        bound, bind = cipher, _bind(record.keyid)
         return lambda plaintext, aad: symmetric.encrypt(bound, version, plaintext, bind, aad)
 
     async def encrypt_keyed(self, appid: str, keyid: str, plaintext: bytes, aad: bytes) -> bytes:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from pyehsm.store.records import (
+    AliasRecord,
     AppRecord,
     ImportParamsRecord,
     KeyRecord,
@@ -148,7 +149,11 @@ class Store(Protocol):
 
     async def get_key_version(self, appid: str, keyid: str, version: int) -> KeyVersionRecord | None: ...
 
-    async def list_keys(self, appid: str) -> list[KeyRecord]: ...
+    async def list_keys(
+        self, appid: str, limit: int | None = None, after: tuple[int, str] | None = None
+    ) -> list[KeyRecord]:
+        """By (created_ms, keyid), strictly after ``after``, at most ``limit`` (None: all)."""
+        ...
 
     # -- key versions (rotation; every version's material stays until its key is deleted) ------------
     async def add_key_version(
@@ -192,11 +197,49 @@ class Store(Protocol):
         """False when no such key for this app."""
         ...
 
+    async def set_key_description(self, appid: str, keyid: str, description: str) -> bool: ...
+
+    async def schedule_key_deletion(self, appid: str, keyid: str, deletion_ms: int) -> bool:
+        """Key -> pending_deletion at ``deletion_ms``; False when unknown or already pending."""
+        ...
+
+    async def cancel_key_deletion(self, appid: str, keyid: str) -> bool:
+        """pending_deletion -> disabled (pending_import without material); False when not pending."""
+        ...
+
+    async def purge_due_keys(self, now_ms: int, limit: int) -> list[tuple[str, str]]:
+        """Delete due pending_deletion keys (all apps) in ONE conditional statement; return (appid, keyid) of
+        each: several nodes at once delete each exactly once. Tenant-wide by design (the deletion job)."""
+        ...
+
     async def delete_key(self, appid: str, keyid: str) -> bool: ...
 
     async def delete_all_keys(self, appid: str) -> list[str]:
         """Delete every key of the app; return their keyids."""
         ...
+
+    # -- aliases (an app's names for its keys: unique per app; deleting a key deletes its aliases) ----------
+    async def create_alias(self, appid: str, alias: str, keyid: str, now_ms: int) -> bool: ...
+
+    async def update_alias(self, appid: str, alias: str, keyid: str) -> bool: ...
+
+    async def delete_alias(self, appid: str, alias: str) -> bool: ...
+
+    async def get_alias(self, appid: str, alias: str) -> str | None: ...
+
+    async def list_aliases(
+        self, appid: str, keyid: str | None = None, limit: int | None = None, after: str | None = None
+    ) -> list[AliasRecord]: ...  # by name (bytewise), strictly after ``after``, at most ``limit``
+
+    # -- tags (a key's tags: unique keys per key; deleting a key deletes its tags) ----------------------------
+    async def tag_key(self, appid: str, keyid: str, tags: dict[str, str], max_tags: int) -> int | None:
+        """Upsert ``tags`` in one transaction; the key's tag count after (over ``max_tags``: nothing written);
+        None: no such key."""
+        ...
+
+    async def untag_key(self, appid: str, keyid: str, tag_keys: list[str]) -> bool: ...
+
+    async def list_key_tags(self, appid: str, keyid: str) -> dict[str, str]: ...
 
     # -- secrets (a secret whose planned deletion is due, planned_delete_ms <= now_ms, counts as gone) ----
     async def get_secrets_key(self, appid: str) -> SecretsKeyRecord | None: ...

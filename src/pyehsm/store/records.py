@@ -10,6 +10,7 @@ class KeyState(enum.Enum):
     ENABLED = "enabled"
     DISABLED = "disabled"
     PENDING_IMPORT = "pending_import"
+    PENDING_DELETION = "pending_deletion"  # ScheduleKeyDeletion: refused for every operation until deleted
 
 
 class KeyVersionState(enum.Enum):
@@ -51,6 +52,18 @@ class KeyRecord:
     primary_version: int
     rotation_period_days: int | None = None  # automatic rotation period; None: off
     next_rotation_ms: int | None = None  # when the rotation job next rotates the key; None: never
+    description: str = ""  # UpdateKeyDescription
+    deletion_ms: int | None = None  # when the deletion job deletes the key (state PENDING_DELETION); else None
+
+
+@dataclass(frozen=True, slots=True)
+class AliasRecord:
+    """An app's name for one of its keys (``alias/<name>``, unique per app)."""
+
+    appid: str
+    alias: str
+    keyid: str
+    created_ms: int
 
 
 @dataclass(frozen=True, slots=True)

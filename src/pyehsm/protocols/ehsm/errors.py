@@ -58,6 +58,8 @@ class InternalError(EhsmError):
 # -- message texts that tests and handlers name ---------------------------------------------------------
 KEYID_ERROR = "keyid error"
 KEY_DISABLED = "keyid is disabled"
+KEY_PENDING_DELETION = "keyid is pending deletion: cancel the deletion (CancelKeyDeletion) to use it again"
+ALIAS_NOT_FOUND = "alias error"
 BAD_BLOB = "Parameter invalid, The ciphertext is not a pyehsm ciphertext."
 DECRYPT_FAILED = "Decrypt failed: the ciphertext was not made with this key, was modified, or the aad does not match."
 ASYMMETRIC_DECRYPT_FAILED = (
@@ -176,6 +178,22 @@ _TABLE: dict[type[d.DomainError], Callable[[Any], str]] = {
     d.KeyDisabled: lambda _: KEY_DISABLED,
     d.KeyMaterialNotImported: lambda _: "The key material has not been imported yet.",
     d.KeyAwaitingMaterial: lambda _: "The key is waiting for its key material; import it first.",
+    d.KeyPendingDeletion: lambda _: KEY_PENDING_DELETION,
+    d.KeyNotPendingDeletion: lambda _: "The key is not pending deletion.",
+    d.AliasNotFound: lambda _: ALIAS_NOT_FOUND,
+    d.AliasExists: lambda _: "Alias already exists, cannot use the same alias",
+    d.AliasInvalid: lambda e: (
+        "Parameter invalid, The alias names are reserved: alias/aws/ is reserved for AWS managed keys."
+        if e.reserved
+        else "Parameter invalid, The alias must be alias/ followed by letters, digits, '/', '_' or '-' "
+        "(at most 256 characters)."
+    ),
+    d.AliasTargetMismatch: lambda _: (
+        "Parameter invalid, The keyid must name a key of the same kind as the alias's current key "
+        "(both symmetric or both asymmetric, with the same keyusage)."
+    ),
+    d.TooManyTags: lambda e: f"Parameter invalid, A key can have at most {e.limit} tags.",
+    d.InvalidMarker: lambda e: f"Parameter invalid, The {e.field} is not a marker this listing returned.",
     d.OperationNotSupported: lambda e: f"The keyspec {e.keyspec} does not support {e.operation}.",
     d.UsageNotAllowed: lambda e: f"The keyusage {e.usage} of this key does not allow {e.operation}.",
     # ciphertexts

@@ -9,7 +9,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from pyehsm.protocols.ehsm.actions import apps, asymmetric, attestation, batch, byok, keys, mac, secrets, symmetric
+from pyehsm.protocols.ehsm.actions import (
+    apps,
+    asymmetric,
+    attestation,
+    batch,
+    byok,
+    key_metadata,
+    keys,
+    mac,
+    secrets,
+    symmetric,
+)
 from pyehsm.protocols.ehsm.handler import ActionSpec
 
 _ROWS: tuple[ActionSpec, ...] = (
@@ -19,11 +30,23 @@ _ROWS: tuple[ActionSpec, ...] = (
     ActionSpec("SetAppSettings", apps.SetAppSettingsPayload, apps.set_app_settings),
     # key management
     ActionSpec("CreateKey", keys.CreateKeyPayload, keys.create_key),
-    ActionSpec("ListKey", None, keys.list_key),
+    ActionSpec("ListKey", keys.ListKeyPayload, keys.list_key),
     ActionSpec("EnableKey", keys.KeyIdPayload, keys.enable_key),
     ActionSpec("DisableKey", keys.KeyIdPayload, keys.disable_key),
     ActionSpec("DeleteKey", keys.KeyIdPayload, keys.delete_key),
     ActionSpec("DeleteAllKey", None, keys.delete_all_key),
+    # key metadata (pyehsm: docs/key-metadata.md)
+    ActionSpec("DescribeKey", keys.KeyIdPayload, key_metadata.describe_key),
+    ActionSpec("UpdateKeyDescription", key_metadata.UpdateKeyDescriptionPayload, key_metadata.update_key_description),
+    ActionSpec("CreateAlias", key_metadata.AliasKeyPayload, key_metadata.create_alias),
+    ActionSpec("UpdateAlias", key_metadata.AliasKeyPayload, key_metadata.update_alias),
+    ActionSpec("DeleteAlias", key_metadata.AliasPayload, key_metadata.delete_alias),
+    ActionSpec("ListAliases", key_metadata.ListAliasesPayload, key_metadata.list_aliases),
+    ActionSpec("TagKey", key_metadata.TagKeyPayload, key_metadata.tag_key),
+    ActionSpec("UntagKey", key_metadata.UntagKeyPayload, key_metadata.untag_key),
+    ActionSpec("ListKeyTags", keys.KeyIdPayload, key_metadata.list_key_tags),
+    ActionSpec("ScheduleKeyDeletion", key_metadata.ScheduleKeyDeletionPayload, key_metadata.schedule_key_deletion),
+    ActionSpec("CancelKeyDeletion", keys.KeyIdPayload, key_metadata.cancel_key_deletion),
     # symmetric cryptography
     ActionSpec("Encrypt", symmetric.EncryptPayload, symmetric.encrypt),
     ActionSpec("Decrypt", symmetric.DecryptPayload, symmetric.decrypt),

@@ -45,14 +45,19 @@ def text(max_length: int, min_length: int = 0) -> msgspec.Meta:
     return msgspec.Meta(min_length=min_length, max_length=max_length, pattern=TEXT_PATTERN)
 
 
-KeyId = Annotated[str, identifier(1, 64)]
+# A keyid field holds a keyid (at most 64 characters, as always) or one of the app's aliases (``alias/...``, at most
+# 256 characters, docs/key-metadata.md); either without control characters. A refusal reads as before: a length
+# error, or the control-character message (_keyid_message).
+MAX_KEYID_CHARS, MAX_ALIAS_CHARS = 64, 256
+KEYID_PATTERN = r"\A(?:alias/[^\x00-\x1f\x7f]*|[^\x00-\x1f\x7f]{0,64})\Z"  # 64: MAX_KEYID_CHARS
+KeyId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ALIAS_CHARS, pattern=KEYID_PATTERN)]
 Data = Annotated[bytes, msgspec.Meta(min_length=1, max_length=MAX_DATA_BYTES)]
 Aad = Annotated[bytes, msgspec.Meta(max_length=MAX_DATA_BYTES)]
 Ciphertext = Annotated[bytes, msgspec.Meta(min_length=1, max_length=MAX_CIPHERTEXT_BYTES)]
 
 S = TypeVar("S", bound=msgspec.Struct)
 
-_AT = re.compile(r" - at `\$\.([^`\[]+)")
+_AT = re.compile(r" - at `(?:key` in `)?\$\.([^`\[]+)")  # a mapping's key is reported as the mapping
 _MISSING = re.compile(r"missing required field `([^`]+)`")
 _LE = re.compile(r"<= (\d+)")
 _GE = re.compile(r">= (\d+)")
@@ -92,7 +97,22 @@ def decode_payload(payload: dict[str, Any] | None, struct_type: type[S]) -> S:
     try:
         return msgspec.convert(data, struct_type, str_keys=True)
     except msgspec.ValidationError as exc:
-        raise ParamError(_empty_required_message(data, struct_type) or _field_message(str(exc))) from None
+        detail = str(exc)
+        raise ParamError(
+            _empty_required_message(data, struct_type) or _keyid_message(data, detail) or _field_message(detail)
+        ) from None
+
+
+def _keyid_message(data: dict[str, Any], detail: str) -> str | None:
+    """A keyid field that is neither a keyid nor an alias: control characters, else too long for a keyid."""
+    if f"regex {KEYID_PATTERN!r}" not in detail:
+        return None
+    at = _AT.search(detail)
+    field = at.group(1) if at else "keyid"
+    value = data.get(field)
+    if isinstance(value, str) and has_control_chars(value):
+        return f"Parameter invalid, The {field} must not contain control characters."
+    return f"Parameter invalid, The {field} length error."
 
 
 def _empty_required_message(data: dict[str, Any], struct_type: type[msgspec.Struct]) -> str | None:

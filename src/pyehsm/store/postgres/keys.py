@@ -5,6 +5,7 @@ from __future__ import annotations
 from pyehsm.store.base import SealKeyVersion
 from pyehsm.store.postgres.connection import INVALIDATION_CHANNEL, PostgresBase, evicts_key
 from pyehsm.store.postgres.rows import (
+    CANCELLED_STATE,
     DAY_MS,
     KEY_COLUMNS,
     VERSION_COLUMNS,
@@ -22,7 +23,7 @@ class KeyRows(PostgresBase):
         # One statement: both rows or neither.
         await self.query_one(
             f"WITH k AS (INSERT INTO keys ({KEY_COLUMNS}) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING keyid) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING keyid) "
             "INSERT INTO key_versions (keyid, version, wrapped_material, created_ms, state, source) "
             "SELECT keyid, %s, %s, %s, %s, %s FROM k RETURNING 1",
             (
@@ -38,6 +39,8 @@ class KeyRows(PostgresBase):
                 key.primary_version,
                 key.rotation_period_days,
                 key.next_rotation_ms,
+                key.description,
+                key.deletion_ms,
                 *version_params(version),
             ),
         )
@@ -161,20 +164,77 @@ class KeyRows(PostgresBase):
         )
         return [key_from_row(row) for row in rows]
 
-    async def list_keys(self, appid: str) -> list[KeyRecord]:
+    async def list_keys(
+        self, appid: str, limit: int | None = None, after: tuple[int, str] | None = None
+    ) -> list[KeyRecord]:
+        where, params = "appid = %s", list[object]([appid])
+        if after is not None:
+            where += " AND (created_ms, keyid) > (%s, %s)"
+            params += [after[0], after[1]]
         rows = await self.query_all(
-            f"SELECT {KEY_COLUMNS} FROM keys WHERE appid = %s ORDER BY created_ms, keyid", (appid,)
+            f"SELECT {KEY_COLUMNS} FROM keys WHERE {where} ORDER BY created_ms, keyid LIMIT %s",
+            (*params, limit),
         )
         return [key_from_row(row) for row in rows]
 
     @evicts_key
     async def set_key_state(self, appid: str, keyid: str, state: KeyState) -> bool:
         rows = await self.query_all(
-            "WITH u AS (UPDATE keys SET state = %s WHERE keyid = %s AND appid = %s RETURNING keyid) "
+            "WITH u AS (UPDATE keys SET state = %s WHERE keyid = %s AND appid = %s AND state <> %s RETURNING keyid) "
             "SELECT keyid, pg_notify(%s, 'k:' || keyid) FROM u",
-            (state.value, keyid, appid, INVALIDATION_CHANNEL),
+            (state.value, keyid, appid, KeyState.PENDING_DELETION.value, INVALIDATION_CHANNEL),
         )
         return len(rows) == 1
+
+    @evicts_key
+    async def set_key_description(self, appid: str, keyid: str, description: str) -> bool:
+        rows = await self.query_all(
+            "WITH u AS (UPDATE keys SET description = %s WHERE keyid = %s AND appid = %s RETURNING keyid) "
+            "SELECT keyid, pg_notify(%s, 'k:' || keyid) FROM u",
+            (description, keyid, appid, INVALIDATION_CHANNEL),
+        )
+        return len(rows) == 1
+
+    @evicts_key
+    async def schedule_key_deletion(self, appid: str, keyid: str, deletion_ms: int) -> bool:
+        rows = await self.query_all(
+            "WITH u AS (UPDATE keys SET state = %s, deletion_ms = %s WHERE keyid = %s AND appid = %s "
+            "AND state <> %s RETURNING keyid) SELECT keyid, pg_notify(%s, 'k:' || keyid) FROM u",
+            (
+                KeyState.PENDING_DELETION.value,
+                deletion_ms,
+                keyid,
+                appid,
+                KeyState.PENDING_DELETION.value,
+                INVALIDATION_CHANNEL,
+            ),
+        )
+        return len(rows) == 1
+
+    @evicts_key
+    async def cancel_key_deletion(self, appid: str, keyid: str) -> bool:
+        rows = await self.query_all(
+            f"WITH u AS (UPDATE keys SET state = {CANCELLED_STATE}, deletion_ms = NULL "
+            "WHERE keyid = %s AND appid = %s AND state = %s RETURNING keyid) "
+            "SELECT keyid, pg_notify(%s, 'k:' || keyid) FROM u",
+            (keyid, appid, KeyState.PENDING_DELETION.value, INVALIDATION_CHANNEL),
+        )
+        return len(rows) == 1
+
+    async def purge_due_keys(self, now_ms: int, limit: int) -> list[tuple[str, str]]:
+        # One statement: rows another node is deleting are skipped (SKIP LOCKED), and a row it deleted first
+        # is gone when this DELETE re-checks it, so each due key is deleted (and returned) exactly once.
+        rows = await self.query_all(
+            "WITH d AS (DELETE FROM keys WHERE keyid IN (SELECT keyid FROM keys WHERE state = %s "
+            "AND deletion_ms <= %s ORDER BY deletion_ms, keyid LIMIT %s FOR UPDATE SKIP LOCKED) "
+            "RETURNING appid, keyid) SELECT appid, keyid, pg_notify(%s, 'k:' || keyid) FROM d",
+            (KeyState.PENDING_DELETION.value, now_ms, limit, INVALIDATION_CHANNEL),
+        )
+        deleted = [(str(r[0]), str(r[1])) for r in rows]
+        if self.cache is not None:
+            for _, keyid in deleted:
+                self.cache.evict_key(keyid)
+        return deleted
 
     @evicts_key
     async def delete_key(self, appid: str, keyid: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pyehsm.store.postgres.aliases import AliasRows
 from pyehsm.store.postgres.apps import AppRows
 from pyehsm.store.postgres.import_params import ImportParamRows
 from pyehsm.store.postgres.keys import KeyRows
@@ -10,9 +11,19 @@ from pyehsm.store.postgres.notify import ChangeListener
 from pyehsm.store.postgres.portable import PortableRows
 from pyehsm.store.postgres.quote_policies import QuotePolicyRows
 from pyehsm.store.postgres.secrets import SecretRows
+from pyehsm.store.postgres.tags import TagRows
 
 
 class PostgresStore(
-    MetaRows, AppRows, KeyRows, SecretRows, QuotePolicyRows, ImportParamRows, ChangeListener, PortableRows
+    MetaRows,
+    AppRows,
+    KeyRows,
+    AliasRows,
+    TagRows,
+    SecretRows,
+    QuotePolicyRows,
+    ImportParamRows,
+    ChangeListener,
+    PortableRows,
 ):
     """The scale-out store: several stateless nodes share one database (package docstring)."""

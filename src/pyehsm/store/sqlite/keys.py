@@ -5,7 +5,14 @@ from __future__ import annotations
 from pyehsm.store.base import SealKeyVersion
 from pyehsm.store.records import KeyRecord, KeyState, KeyVersionInfo, KeyVersionRecord, KeyVersionState, VersionSource
 from pyehsm.store.sqlite.connection import SqliteBase, transaction
-from pyehsm.store.sqlite.rows import DAY_MS, KEY_COLUMNS, VERSION_COLUMNS, key_from_row, version_from_row
+from pyehsm.store.sqlite.rows import (
+    CANCELLED_STATE,
+    DAY_MS,
+    KEY_COLUMNS,
+    VERSION_COLUMNS,
+    key_from_row,
+    version_from_row,
+)
 
 
 class KeyRows(SqliteBase):
@@ -14,7 +21,7 @@ class KeyRows(SqliteBase):
     async def insert_key(self, key: KeyRecord, version: KeyVersionRecord) -> None:
         with transaction(self.conn):
             self.conn.execute(
-                f"INSERT INTO keys ({KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO keys ({KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     key.appid,
                     key.keyid,
@@ -28,6 +35,8 @@ class KeyRows(SqliteBase):
                     key.primary_version,
                     key.rotation_period_days,
                     key.next_rotation_ms,
+                    key.description,
+                    key.deletion_ms,
                 ),
             )
             self._insert_key_version(version)
@@ -154,16 +163,55 @@ class KeyRows(SqliteBase):
         ).fetchall()
         return [key_from_row(row) for row in rows]
 
-    async def list_keys(self, appid: str) -> list[KeyRecord]:
+    async def list_keys(
+        self, appid: str, limit: int | None = None, after: tuple[int, str] | None = None
+    ) -> list[KeyRecord]:
+        where, params = "appid = ?", list[object]([appid])
+        if after is not None:
+            where += " AND (created_ms > ? OR (created_ms = ? AND keyid > ?))"
+            params += [after[0], after[0], after[1]]
         rows = self.conn.execute(
-            f"SELECT {KEY_COLUMNS} FROM keys WHERE appid = ? ORDER BY created_ms, keyid",
-            (appid,),
+            f"SELECT {KEY_COLUMNS} FROM keys WHERE {where} ORDER BY created_ms, keyid LIMIT ?",
+            (*params, -1 if limit is None else limit),
         ).fetchall()
         return [key_from_row(row) for row in rows]
 
     async def set_key_state(self, appid: str, keyid: str, state: KeyState) -> bool:
-        cur = self.conn.execute("UPDATE keys SET state = ? WHERE keyid = ? AND appid = ?", (state.value, keyid, appid))
+        cur = self.conn.execute(
+            "UPDATE keys SET state = ? WHERE keyid = ? AND appid = ? AND state <> ?",
+            (state.value, keyid, appid, KeyState.PENDING_DELETION.value),
+        )
         return cur.rowcount == 1
+
+    async def set_key_description(self, appid: str, keyid: str, description: str) -> bool:
+        cur = self.conn.execute(
+            "UPDATE keys SET description = ? WHERE keyid = ? AND appid = ?", (description, keyid, appid)
+        )
+        return cur.rowcount == 1
+
+    async def schedule_key_deletion(self, appid: str, keyid: str, deletion_ms: int) -> bool:
+        cur = self.conn.execute(
+            "UPDATE keys SET state = ?, deletion_ms = ? WHERE keyid = ? AND appid = ? AND state <> ?",
+            (KeyState.PENDING_DELETION.value, deletion_ms, keyid, appid, KeyState.PENDING_DELETION.value),
+        )
+        return cur.rowcount == 1
+
+    async def cancel_key_deletion(self, appid: str, keyid: str) -> bool:
+        cur = self.conn.execute(
+            f"UPDATE keys SET state = {CANCELLED_STATE}, deletion_ms = NULL "
+            "WHERE keyid = ? AND appid = ? AND state = ?",
+            (keyid, appid, KeyState.PENDING_DELETION.value),
+        )
+        return cur.rowcount == 1
+
+    async def purge_due_keys(self, now_ms: int, limit: int) -> list[tuple[str, str]]:
+        with transaction(self.conn):  # BEGIN IMMEDIATE: one writer at a time, each due row deleted once
+            rows = self.conn.execute(
+                "DELETE FROM keys WHERE keyid IN (SELECT keyid FROM keys WHERE state = ? AND deletion_ms <= ? "
+                "ORDER BY deletion_ms, keyid LIMIT ?) RETURNING appid, keyid",
+                (KeyState.PENDING_DELETION.value, now_ms, limit),
+            ).fetchall()
+        return [(str(r[0]), str(r[1])) for r in rows]
 
     async def delete_key(self, appid: str, keyid: str) -> bool:
         with transaction(self.conn):

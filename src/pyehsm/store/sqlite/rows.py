@@ -8,12 +8,18 @@ from pyehsm.store.records import KeyRecord, KeyState, KeyVersionRecord, KeyVersi
 
 KEY_COLUMNS = (
     "appid, keyid, keyspec, origin, keyusage, state, alias, created_ms, expire_ms, primary_version, "
-    "rotation_period_days, next_rotation_ms"
+    "rotation_period_days, next_rotation_ms, description, deletion_ms"
 )
 
 
 VERSION_COLUMNS = "v.keyid, v.version, v.wrapped_material, v.created_ms, v.state, v.source"
 DAY_MS = 86_400_000
+# The state CancelKeyDeletion gives a key back: disabled, as AWS KMS does, or pending_import for an external key
+# whose material was never imported (SQL over its keys row).
+CANCELLED_STATE = (
+    "(CASE WHEN EXISTS (SELECT 1 FROM key_versions v WHERE v.keyid = keys.keyid AND v.wrapped_material IS NOT NULL) "
+    "THEN 'disabled' ELSE 'pending_import' END)"
+)
 SECRET_COLUMNS = (
     "appid, secret_id, name, description, encryption_keyid, rotation_interval, created_ms, updated_ms, "
     "last_rotation_ms, latest_version, planned_delete_ms"
@@ -28,7 +34,7 @@ IMPORT_COLUMNS = (
 
 
 def key_from_row(row: tuple[object, ...]) -> KeyRecord:
-    appid, keyid, keyspec, origin, keyusage, state, alias, created, expire, primary, period, next_ms = row
+    appid, keyid, keyspec, origin, keyusage, state, alias, created, expire, primary, period, next_ms, desc, del_ms = row
     return KeyRecord(
         appid=str(appid),
         keyid=str(keyid),
@@ -42,6 +48,8 @@ def key_from_row(row: tuple[object, ...]) -> KeyRecord:
         primary_version=int(primary),  # type: ignore[call-overload]
         rotation_period_days=int(period) if period is not None else None,  # type: ignore[call-overload]
         next_rotation_ms=int(next_ms) if next_ms is not None else None,  # type: ignore[call-overload]
+        description=str(desc),
+        deletion_ms=int(del_ms) if del_ms is not None else None,  # type: ignore[call-overload]
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pyehsm.store.sqlite.aliases import AliasRows
 from pyehsm.store.sqlite.apps import AppRows
 from pyehsm.store.sqlite.import_params import ImportParamRows
 from pyehsm.store.sqlite.keys import KeyRows
@@ -9,7 +10,10 @@ from pyehsm.store.sqlite.meta import MetaRows
 from pyehsm.store.sqlite.portable import PortableRows
 from pyehsm.store.sqlite.quote_policies import QuotePolicyRows
 from pyehsm.store.sqlite.secrets import SecretRows
+from pyehsm.store.sqlite.tags import TagRows
 
 
-class SqliteStore(MetaRows, AppRows, KeyRows, SecretRows, QuotePolicyRows, ImportParamRows, PortableRows):
+class SqliteStore(
+    MetaRows, AppRows, KeyRows, AliasRows, TagRows, SecretRows, QuotePolicyRows, ImportParamRows, PortableRows
+):
     """The embedded store (package docstring)."""
