@@ -1,4 +1,4 @@
--- pyehsm schema 8: key metadata (sqlite): description, scheduled deletion, aliases, tags
+-- pyehsm schema 9: key metadata (sqlite): description, scheduled deletion, aliases, tags
 -- keys.description: UpdateKeyDescription; keys.deletion_ms: set while the key is pending deletion (state
 -- 'pending_deletion'), the deletion job deletes it once deletion_ms has passed (keys_deletion_due).
 -- key_aliases: an app's names for its keys (unique per app); key_tags: a key's tags. Both go with the key.
