@@ -325,6 +325,21 @@ async def test_automatic_rotation_is_due_once(store: Store) -> None:
     assert await store.list_due_rotations(T0 + 10**12, 10) == []
 
 
+async def test_min_decryption_version_is_kept_on_the_key_row(store: Store) -> None:
+    owner, stranger = await new_app(store), await new_app(store)
+    record = await new_key(store, owner)
+    assert record.min_decryption_version == 1
+    assert await store.set_min_decryption_version(owner, record.keyid, 3) is True
+    got = await store.get_key(owner, record.keyid)
+    assert got is not None and got.min_decryption_version == 3
+    assert [k.min_decryption_version for k in await store.list_keys(owner)] == [3]
+    assert await store.set_min_decryption_version(stranger, record.keyid, 1) is False
+    assert await store.set_min_decryption_version(owner, new_id(), 1) is False
+    assert await store.set_min_decryption_version(owner, record.keyid, 1) is True
+    got = await store.get_key(owner, record.keyid)
+    assert got is not None and got.min_decryption_version == 1
+
+
 async def test_another_apps_key_versions_answer_like_unknown_ones(store: Store) -> None:
     owner, stranger = await new_app(store), await new_app(store)
     record = await new_key(store, owner)

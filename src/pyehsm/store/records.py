@@ -51,6 +51,7 @@ class KeyRecord:
     primary_version: int
     rotation_period_days: int | None = None  # automatic rotation period; None: off
     next_rotation_ms: int | None = None  # when the rotation job next rotates the key; None: never
+    min_decryption_version: int = 1  # ciphertexts naming an older version are refused (material kept)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ class KeyRows(PostgresBase):
         # One statement: both rows or neither.
         await self.query_one(
             f"WITH k AS (INSERT INTO keys ({KEY_COLUMNS}) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING keyid) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING keyid) "
             "INSERT INTO key_versions (keyid, version, wrapped_material, created_ms, state, source) "
             "SELECT keyid, %s, %s, %s, %s, %s FROM k RETURNING 1",
             (
@@ -38,6 +38,7 @@ class KeyRows(PostgresBase):
                 key.primary_version,
                 key.rotation_period_days,
                 key.next_rotation_ms,
+                key.min_decryption_version,
                 *version_params(version),
             ),
         )
@@ -150,6 +151,15 @@ class KeyRows(PostgresBase):
             "WITH u AS (UPDATE keys SET rotation_period_days = %s, next_rotation_ms = %s "
             "WHERE keyid = %s AND appid = %s RETURNING keyid) SELECT keyid, pg_notify(%s, 'k:' || keyid) FROM u",
             (period_days, next_rotation_ms, keyid, appid, INVALIDATION_CHANNEL),
+        )
+        return len(rows) == 1
+
+    @evicts_key
+    async def set_min_decryption_version(self, appid: str, keyid: str, version: int) -> bool:
+        rows = await self.query_all(
+            "WITH u AS (UPDATE keys SET min_decryption_version = %s WHERE keyid = %s AND appid = %s RETURNING keyid) "
+            "SELECT keyid, pg_notify(%s, 'k:' || keyid) FROM u",
+            (version, keyid, appid, INVALIDATION_CHANNEL),
         )
         return len(rows) == 1
 

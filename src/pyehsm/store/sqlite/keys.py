@@ -14,7 +14,7 @@ class KeyRows(SqliteBase):
     async def insert_key(self, key: KeyRecord, version: KeyVersionRecord) -> None:
         with transaction(self.conn):
             self.conn.execute(
-                f"INSERT INTO keys ({KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO keys ({KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     key.appid,
                     key.keyid,
@@ -28,6 +28,7 @@ class KeyRows(SqliteBase):
                     key.primary_version,
                     key.rotation_period_days,
                     key.next_rotation_ms,
+                    key.min_decryption_version,
                 ),
             )
             self._insert_key_version(version)
@@ -143,6 +144,12 @@ class KeyRows(SqliteBase):
         cur = self.conn.execute(
             "UPDATE keys SET rotation_period_days = ?, next_rotation_ms = ? WHERE keyid = ? AND appid = ?",
             (period_days, next_rotation_ms, keyid, appid),
+        )
+        return cur.rowcount == 1
+
+    async def set_min_decryption_version(self, appid: str, keyid: str, version: int) -> bool:
+        cur = self.conn.execute(
+            "UPDATE keys SET min_decryption_version = ? WHERE keyid = ? AND appid = ?", (version, keyid, appid)
         )
         return cur.rowcount == 1
 

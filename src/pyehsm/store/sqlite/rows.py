@@ -8,7 +8,7 @@ from pyehsm.store.records import KeyRecord, KeyState, KeyVersionRecord, KeyVersi
 
 KEY_COLUMNS = (
     "appid, keyid, keyspec, origin, keyusage, state, alias, created_ms, expire_ms, primary_version, "
-    "rotation_period_days, next_rotation_ms"
+    "rotation_period_days, next_rotation_ms, min_decryption_version"
 )
 
 
@@ -28,7 +28,7 @@ IMPORT_COLUMNS = (
 
 
 def key_from_row(row: tuple[object, ...]) -> KeyRecord:
-    appid, keyid, keyspec, origin, keyusage, state, alias, created, expire, primary, period, next_ms = row
+    appid, keyid, keyspec, origin, keyusage, state, alias, created, expire, primary, period, next_ms, min_dv = row
     return KeyRecord(
         appid=str(appid),
         keyid=str(keyid),
@@ -42,6 +42,7 @@ def key_from_row(row: tuple[object, ...]) -> KeyRecord:
         primary_version=int(primary),  # type: ignore[call-overload]
         rotation_period_days=int(period) if period is not None else None,  # type: ignore[call-overload]
         next_rotation_ms=int(next_ms) if next_ms is not None else None,  # type: ignore[call-overload]
+        min_decryption_version=int(min_dv),  # type: ignore[call-overload]
     )
 
 
