@@ -44,6 +44,7 @@ from pyehsm.services.attestation_setup import AttestationOptions, open_attestati
 from pyehsm.services.byok import ByokService
 from pyehsm.services.container import Services
 from pyehsm.services.keys import KeyService
+from pyehsm.services.rotation import RotationService
 from pyehsm.services.secrets import SecretService
 from pyehsm.services.symmetric import SymmetricService
 from pyehsm.store.base import ReplayGuard, Store
@@ -190,6 +191,7 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtim
         byok=ByokService(store, keyring, keys, pool, clock),
         version=VERSION,
         git_sha=git_sha(),
+        rotation=RotationService(store, keyring, keys, symmetric, pool, clock),
     )
     replay = await open_replay_guard(settings, store, clock)
     audit = AuditLog(settings.audit_log)
@@ -227,6 +229,11 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtim
     runtime.tasks.append(
         asyncio.create_task(
             _sweep_imports_forever(services.byok, settings.import_sweep_seconds), name="pyehsm-import-sweep"
+        )
+    )
+    runtime.tasks.append(
+        asyncio.create_task(
+            _rotate_keys_forever(services.rotation, settings.key_rotation_seconds), name="pyehsm-key-rotation"
         )
     )
     return runtime
@@ -286,6 +293,16 @@ async def _sweep_imports_forever(byok: ByokService, interval_seconds: float) -> 
             await byok.purge_once()
         except Exception:
             log.exception("import parameter sweep failed")
+
+
+async def _rotate_keys_forever(rotation: RotationService, interval_seconds: float) -> None:
+    """Rotate keys whose rotation period has passed (the service reads the injected clock); safe on every node."""
+    while True:
+        await asyncio.sleep(interval_seconds)
+        try:
+            await rotation.rotate_due_once()
+        except Exception:
+            log.exception("automatic key rotation failed")
 
 
 async def _purge_secrets_forever(secrets: SecretService, interval_seconds: float) -> None:

@@ -24,7 +24,7 @@ from schemathesis import GenerationMode
 from schemathesis.core import NOT_SET
 
 from pyehsm.client import Client
-from pyehsm.client.operations import ALL_ACTIONS
+from pyehsm.client.operations import ALL_ACTIONS, KEY_VERSION_ACTIONS
 from pyehsm.protocols.ehsm.openapi import build_openapi, render_openapi
 from pyehsm.protocols.ehsm.signing import sign_request
 from pyehsm.protocols.ehsm.table import ACTIONS
@@ -50,8 +50,9 @@ def test_served_document_describes_every_action(server: ServerProcess) -> None:
     assert doc["openapi"] == "3.1.0"
     registered = set(ACTIONS)
     assert {p.removeprefix("/ehsm?Action=") for p in doc["paths"]} == registered
-    # every eHSM Action, the alias, and pyehsm's SetAppSettings (signed-action form only)
-    assert len(ALL_ACTIONS) == 33 and registered == {*ALL_ACTIONS, "DeleteALLKey", "SetAppSettings"}
+    # every eHSM Action, the alias, pyehsm's SetAppSettings (signed-action form only) and its key-version Actions
+    assert len(ALL_ACTIONS) == 33 and len(KEY_VERSION_ACTIONS) == 5
+    assert registered == {*ALL_ACTIONS, *KEY_VERSION_ACTIONS, "DeleteALLKey", "SetAppSettings"}
     encrypt = doc["paths"]["/ehsm?Action=Encrypt"]["post"]
     request = doc["components"]["schemas"][encrypt["requestBody"]["content"]["application/json"]["schema"]["$ref"][21:]]
     assert request["required"] == ["appid", "timestamp", "sign", "payload"]

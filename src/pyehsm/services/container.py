@@ -11,6 +11,7 @@ from pyehsm.services.asymmetric import AsymmetricService
 from pyehsm.services.attestation import AttestationService
 from pyehsm.services.byok import ByokService
 from pyehsm.services.keys import KeyService
+from pyehsm.services.rotation import RotationService
 from pyehsm.services.secrets import SecretService
 from pyehsm.services.symmetric import SymmetricService
 
@@ -28,3 +29,4 @@ class Services:
     byok: ByokService
     version: str
     git_sha: str
+    rotation: RotationService

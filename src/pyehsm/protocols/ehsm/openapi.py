@@ -32,6 +32,7 @@ _TAGS = {
     "apps": ("Apps", "Enrollment and server version (unsigned)."),
     "keys": ("Keys", "Customer master keys: create, list, enable, disable, delete."),
     "symmetric": ("Crypto", "Symmetric encryption and data keys."),
+    "rotation": ("Key versions", "Rotation, minimum decryption version and ReEncrypt (pyehsm; docs/key-rotation.md)."),
     "asymmetric": ("Asymmetric", "Public keys, asymmetric encryption, signatures, data key export."),
     "byok": ("BYOK", "Bring your own key: import key material."),
     "secrets": ("Secrets", "The secrets manager."),
@@ -73,6 +74,21 @@ _SUMMARIES = {
     "VerifyQuote": "Verify a quote; the answer is signed with the app's apikey.",
     "UploadQuotePolicy": "Store an MRENCLAVE/MRSIGNER policy.",
     "GetQuotePolicy": "Read a quote policy.",
+    "RotateKey": "Add a new version of an AES-GCM or SM4 key and make it primary.",
+    "UpdateKeyRotation": "Turn automatic rotation on (every 90..2560 days) or off.",
+    "ListKeyRotations": "A key's versions and rotation settings.",
+    "UpdateKeyVersionPolicy": "Refuse ciphertexts of versions below a minimum (reversible).",
+    "ReEncrypt": "Decrypt and re-encrypt inside the server (to the primary version or another key).",
+}
+
+# pyehsm Actions beyond eHSM: what they are called elsewhere (docs/key-rotation.md).
+_EQUIVALENTS = {
+    "RotateKey": "AWS KMS: RotateKeyOnDemand. Vault transit: POST /transit/keys/:name/rotate.",
+    "UpdateKeyRotation": "AWS KMS: EnableKeyRotation (RotationPeriodInDays) / DisableKeyRotation. "
+    "Vault transit: auto_rotate_period.",
+    "ListKeyRotations": "AWS KMS: ListKeyRotations (+ GetKeyRotationStatus). Vault transit: GET /transit/keys/:name.",
+    "UpdateKeyVersionPolicy": "Vault transit: min_decryption_version (POST /transit/keys/:name/config).",
+    "ReEncrypt": "AWS KMS: ReEncrypt. Vault transit: POST /transit/rewrap/:name (same key).",
 }
 
 _ENVELOPE_RESPONSE = {
@@ -150,6 +166,8 @@ def _operation(name: str, spec: ActionSpec, request_ref: str | None) -> dict[str
     }
     if spec.name != name:
         operation["description"] = f"Alias of {spec.name}."
+    elif name in _EQUIVALENTS:
+        operation["description"] = _EQUIVALENTS[name]
     if request_ref is not None:
         operation["requestBody"] = {
             "required": True,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from pyehsm.protocols.ehsm.actions import apps, asymmetric, attestation, byok, keys, secrets, symmetric
+from pyehsm.protocols.ehsm.actions import apps, asymmetric, attestation, byok, keys, rotation, secrets, symmetric
 from pyehsm.protocols.ehsm.handler import ActionSpec
 
 _ROWS: tuple[ActionSpec, ...] = (
@@ -33,6 +33,12 @@ _ROWS: tuple[ActionSpec, ...] = (
         symmetric.GenerateDataKeyPayload,
         symmetric.generate_data_key_without_plaintext,
     ),
+    # key versions: rotation, minimum decryption version, re-encryption (pyehsm; docs/key-rotation.md)
+    ActionSpec("RotateKey", rotation.RotateKeyPayload, rotation.rotate_key),
+    ActionSpec("UpdateKeyRotation", rotation.UpdateKeyRotationPayload, rotation.update_key_rotation),
+    ActionSpec("ListKeyRotations", rotation.ListKeyRotationsPayload, rotation.list_key_rotations),
+    ActionSpec("UpdateKeyVersionPolicy", rotation.UpdateKeyVersionPolicyPayload, rotation.update_key_version_policy),
+    ActionSpec("ReEncrypt", rotation.ReEncryptPayload, rotation.reencrypt),
     # asymmetric cryptography
     ActionSpec("GetPublicKey", asymmetric.PublicKeyPayload, asymmetric.get_public_key),
     ActionSpec("AsymmetricEncrypt", asymmetric.AsymmetricEncryptPayload, asymmetric.asymmetric_encrypt),
