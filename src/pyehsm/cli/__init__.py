@@ -15,6 +15,7 @@ from pyehsm.cli import (
     keys,
     profile,
     rootkey,
+    rotation,
     secrets,
     server,
     signing,
@@ -28,7 +29,8 @@ def main() -> None:
     """pyehsm: a key management service wire-compatible with the eHSM-KMS REST API."""
 
 
-for _module in (server, data, attest, rootkey, backup, client, keys, encryption, secrets, signing, files, profile):
+_MODULES = (server, data, attest, rootkey, backup, client, keys, rotation, encryption, secrets, signing, files, profile)
+for _module in _MODULES:
     for _command in _module.COMMANDS:
         main.add_command(_command)
 for _command in apps.APP_COMMANDS:  # server-side settings of an app, beside the client's `app enroll`
