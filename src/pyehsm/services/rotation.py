@@ -141,10 +141,16 @@ class RotationService:
         rotated = 0
         while True:
             due = await self._store.list_due_rotations(now, DUE_BATCH)
+            before = rotated
             for record in due:
-                added = await self._add_version(record, keyspec(record.keyspec), VersionSource.AUTOMATIC, due_ms=now)
+                try:
+                    spec = keyspec(record.keyspec)
+                    added = await self._add_version(record, spec, VersionSource.AUTOMATIC, due_ms=now)
+                except Exception:  # one key's failure must not stop the others; the next pass retries it
+                    log.exception("automatic rotation of key %s failed", record.keyid)
+                    continue
                 rotated += added is not None
-            if len(due) < DUE_BATCH:
+            if len(due) < DUE_BATCH or rotated == before:  # done, or a full batch this node cannot move
                 break
         if rotated:
             log.info("rotated %d key(s) whose rotation period had passed", rotated)
