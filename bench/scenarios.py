@@ -384,6 +384,33 @@ def decrypt(env: BenchEnv) -> Iterator[Result]:
     yield from _symmetric_rows("decrypt", _decrypt_comparison(env))
 
 
+def decrypt_rotated(env: BenchEnv) -> Iterator[Result]:
+    """Decrypt of a ciphertext made 10 rotations ago (key version 1 of 11) against Decrypt of one made by the
+    primary version, same key, same run: the version lookup costs nothing (>= 0.95x)."""
+
+    def contenders() -> list[Contender]:
+        c = env.pyehsm_client()
+        keyid = c.create_key("EH_AES_GCM_256")
+        old = b64(c.encrypt(keyid, b"\x5a" * 32))
+        for _ in range(10):
+            c.rotate_key(keyid)
+        current = b64(c.encrypt(keyid, b"\x5a" * 32))
+        return [
+            env.pyehsm_contender("Decrypt", lambda _: {"keyid": keyid, "ciphertext": old}),
+            env.pyehsm_contender("Decrypt", lambda _: {"keyid": keyid, "ciphertext": current}, name="current"),
+        ]
+
+    series = env.compare("decrypt_rotated", contenders)
+    yield _row(
+        "decrypt_rotated (version 1 of 11)",
+        series["pyehsm"],
+        "decrypt, primary version",
+        series["current"],
+        0.95,
+        ">= 0.95x current",
+    )
+
+
 def _generate_data_key_comparison(env: BenchEnv) -> dict[str, Series]:
     def contenders() -> list[Contender]:
         keyid = env.pyehsm_client().create_key("EH_AES_GCM_256")
@@ -640,6 +667,7 @@ SCENARIOS: dict[str, Callable[[BenchEnv], Iterator[Result]]] = {
     "audit_overhead": audit_overhead,
     "encrypt": encrypt,
     "decrypt": decrypt,
+    "decrypt_rotated": decrypt_rotated,
     "sign_p256": sign_p256,
     "sign_rsa3072": sign_rsa3072,
     "create_key": create_key,

@@ -49,6 +49,7 @@ from pyehsm.services.container import Services
 from pyehsm.services.key_metadata import KeyMetadataService
 from pyehsm.services.keys import KeyService
 from pyehsm.services.mac import MacService, RandomService
+from pyehsm.services.rotation import RotationService
 from pyehsm.services.secrets import SecretService
 from pyehsm.services.symmetric import SymmetricService
 from pyehsm.store.base import ReplayGuard, Store
@@ -219,6 +220,7 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtim
         version=VERSION,
         git_sha=git_sha(),
         key_metadata=KeyMetadataService(store, keys, keyring, clock),
+        rotation=RotationService(store, keyring, keys, symmetric, pool, clock),
     )
     replay = await open_replay_guard(settings, store, clock)
     audit = await _open_audit_trail(settings, store, keyring, clock)
@@ -263,6 +265,11 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtim
     runtime.tasks.append(
         asyncio.create_task(
             _sweep_imports_forever(services.byok, settings.import_sweep_seconds), name="pyehsm-import-sweep"
+        )
+    )
+    runtime.tasks.append(
+        asyncio.create_task(
+            _rotate_keys_forever(services.rotation, settings.key_rotation_seconds), name="pyehsm-key-rotation"
         )
     )
     return runtime
@@ -333,6 +340,14 @@ async def _delete_due_keys_forever(metadata: KeyMetadataService, interval_second
             await metadata.purge_once()
         except Exception:
             log.exception("scheduled key deletion failed")
+async def _rotate_keys_forever(rotation: RotationService, interval_seconds: float) -> None:
+    """Rotate keys whose rotation period has passed (the service reads the injected clock); safe on every node."""
+    while True:
+        await asyncio.sleep(interval_seconds)
+        try:
+            await rotation.rotate_due_once()
+        except Exception:
+            log.exception("automatic key rotation failed")
 
 
 async def _purge_secrets_forever(secrets: SecretService, interval_seconds: float) -> None:

@@ -86,6 +86,7 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()  # CIDRs whose X-Forwarded-For the audit record keeps
     secret_purge_seconds: float = 300.0  # how often a node removes secrets past their recovery window
     import_sweep_seconds: float = 300.0  # how often a node deletes expired BYOK import parameters
+    key_rotation_seconds: float = 300.0  # how often a node rotates keys whose rotation period has passed
     # remote attestation (docs/protocol.md section 6, docs/attestation.md)
     collateral_dir: str = ""  # offline bundle of QuoteCollateralV3 JSON files, tried first ("" = none)
     pccs_url: str = ""  # PCCS / Intel PCS base URL, tried after the bundle ("" = never use the network)
@@ -236,6 +237,8 @@ class Settings:
             kwargs["secret_purge_seconds"] = float(env["PYEHSM_SECRET_PURGE_SECONDS"])
         if env.get("PYEHSM_IMPORT_SWEEP_SECONDS"):
             kwargs["import_sweep_seconds"] = float(env["PYEHSM_IMPORT_SWEEP_SECONDS"])
+        if env.get("PYEHSM_KEY_ROTATION_SECONDS"):
+            kwargs["key_rotation_seconds"] = float(env["PYEHSM_KEY_ROTATION_SECONDS"])
         for name, env_name in (
             ("collateral_dir", "PYEHSM_COLLATERAL_DIR"),
             ("pccs_url", "PYEHSM_PCCS_URL"),

@@ -252,6 +252,34 @@ class UsageNotAllowed(DomainError):
         self.usage, self.operation = usage, operation
 
 
+RotationRefusal = Literal["not_symmetric", "external"]
+
+
+class KeyNotRotatable(DomainError):
+    """The key has no versions to rotate or retire: ``reason`` ``not_symmetric`` (asymmetric and HMAC keys,
+    whose signatures and MACs name no version) or ``external`` (imported material comes from the app)."""
+
+    def __init__(self, keyid: str, keyspec: str, reason: RotationRefusal) -> None:
+        super().__init__(keyid, keyspec, reason)
+        self.keyid, self.keyspec, self.reason = keyid, keyspec, reason
+
+
+class KeyVersionRetired(DomainError):
+    """The ciphertext names a key version below the key's minimum decryption version (its material is kept)."""
+
+    def __init__(self, keyid: str, version: int, minimum: int) -> None:
+        super().__init__(keyid, version, minimum)
+        self.keyid, self.version, self.minimum = keyid, version, minimum
+
+
+class DestinationKeyUnusable(DomainError):
+    """ReEncrypt's destination key cannot encrypt: ``cause`` says why (not found, disabled, wrong keyspec...)."""
+
+    def __init__(self, cause: DomainError) -> None:
+        super().__init__(cause)
+        self.cause = cause
+
+
 # -- ciphertexts ------------------------------------------------------------------------------------------
 
 

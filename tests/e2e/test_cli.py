@@ -190,7 +190,7 @@ def test_subprocess_pipeline(client: Client, tmp_path: Path) -> None:
 def test_groups_list_their_commands(command: str) -> None:
     out = CliRunner().invoke(main, [command, "--help"]).output
     expected = {
-        "key": ["create", "list", "enable", "disable", "delete", "public-key", "import"],
+        "key": ["create", "list", "enable", "disable", "delete", "public-key", "import", "rotate", "rotation"],
         "secret": ["create", "get", "put", "list", "describe", "delete", "restore", "versions"],
         "app": ["enroll"],
     }[command]

@@ -325,6 +325,37 @@ async def test_automatic_rotation_is_due_once(store: Store) -> None:
     assert await store.list_due_rotations(T0 + 10**12, 10) == []
 
 
+async def test_a_key_pending_deletion_is_never_rotated_automatically(store: Store) -> None:
+    appid = await new_app(store)
+    record = await new_key(store, appid)
+    day = 86_400_000
+    assert await store.set_key_rotation(appid, record.keyid, 90, T0 + day) is True
+    assert await store.schedule_key_deletion(appid, record.keyid, T0 + 30 * day) is True
+    assert await store.list_due_rotations(T0 + day, 10) == []
+    calls: list[int] = []
+    seal = version_sealer(record.keyid, T0 + day, VersionSource.AUTOMATIC, calls)
+    # the job's due-check refuses it too (a deletion scheduled between listing and rotating)
+    assert await store.add_key_version(appid, record.keyid, seal, make_primary=True, due_ms=T0 + day) is None
+    assert calls == []
+    assert await store.cancel_key_deletion(appid, record.keyid) is True
+    assert [k.keyid for k in await store.list_due_rotations(T0 + day, 10)] == [record.keyid]
+
+
+async def test_min_decryption_version_is_kept_on_the_key_row(store: Store) -> None:
+    owner, stranger = await new_app(store), await new_app(store)
+    record = await new_key(store, owner)
+    assert record.min_decryption_version == 1
+    assert await store.set_min_decryption_version(owner, record.keyid, 3) is True
+    got = await store.get_key(owner, record.keyid)
+    assert got is not None and got.min_decryption_version == 3
+    assert [k.min_decryption_version for k in await store.list_keys(owner)] == [3]
+    assert await store.set_min_decryption_version(stranger, record.keyid, 1) is False
+    assert await store.set_min_decryption_version(owner, new_id(), 1) is False
+    assert await store.set_min_decryption_version(owner, record.keyid, 1) is True
+    got = await store.get_key(owner, record.keyid)
+    assert got is not None and got.min_decryption_version == 1
+
+
 async def test_another_apps_key_versions_answer_like_unknown_ones(store: Store) -> None:
     owner, stranger = await new_app(store), await new_app(store)
     record = await new_key(store, owner)

@@ -32,6 +32,15 @@ def test_every_domain_error_has_an_aws_row(kind: type[d.DomainError]) -> None:
         (d.ImportTokenExpired(), "ExpiredImportTokenException", 400),
         (d.RateLimited("app"), "ThrottlingException", 400),
         (d.InternalFailure(), "KMSInternalException", 500),
+        (d.KeyPendingDeletion("k"), "KMSInvalidStateException", 400),
+        (d.AliasNotFound("alias/a"), "NotFoundException", 400),
+        (d.AliasExists("alias/a"), "AlreadyExistsException", 400),
+        (d.AliasInvalid("alias/aws/a", reserved=True), "InvalidAliasNameException", 400),
+        (d.TooManyTags(50), "LimitExceededException", 400),
+        (d.InvalidMarker("Marker"), "InvalidMarkerException", 400),
+        (d.KeyNotRotatable("k", "EH_RSA_2048", "not_symmetric"), "UnsupportedOperationException", 400),
+        (d.KeyVersionRetired("k", 1, 2), "InvalidCiphertextException", 400),
+        (d.DestinationKeyUnusable(d.KeyDisabled("k")), "DisabledException", 400),
     ],
 )
 def test_representative_rows(error: d.DomainError, name: str, status: int) -> None:

@@ -143,6 +143,31 @@ REPRESENTATIVE: list[tuple[d.DomainError, int, str]] = [
         "The encryption key of the secret cannot be used: keyid is disabled",
     ),
     (d.QuotePolicyNotFound("p"), 400, "Invalid policyId."),
+    (
+        d.KeyNotRotatable("k", "EH_HMAC", "not_symmetric"),
+        400,
+        "The keyspec EH_HMAC cannot be rotated: only symmetric encryption keys (AES-GCM, SM4) have key versions.",
+    ),
+    (
+        d.KeyNotRotatable("k", "EH_AES_GCM_256", "external"),
+        400,
+        "A key with origin EH_EXTERNAL_KEY cannot be rotated: its key material comes from you, not from pyehsm.",
+    ),
+    (
+        d.KeyVersionRetired("k", 1, 3),
+        400,
+        "The key version of this ciphertext is below the key's minimum decryption version.",
+    ),
+    (
+        d.DestinationKeyUnusable(d.OperationNotSupported("EH_RSA_2048", "Encrypt")),
+        400,
+        "The destinationKeyId cannot be used: The keyspec EH_RSA_2048 does not support Encrypt.",
+    ),
+    (
+        d.OutOfRange("rotationPeriodInDays", 90, 2560),
+        400,
+        "Parameter invalid, The rotationPeriodInDays must be between 90 and 2560.",
+    ),
     (d.EnrollRefused("bad_token"), 400, "Enroll refused: the admin token is not valid."),
     (d.RateLimited("app"), 400, "Too many requests, rate limit exceeded."),
     (d.InternalFailure(), 500, INTERNAL_ERROR_MESSAGE),

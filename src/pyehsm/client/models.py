@@ -311,6 +311,74 @@ class QuotePolicy(Result):
 
 
 @dataclass(frozen=True, eq=False)
+class KeyVersion(Result):
+    """One version of a key (RotateKey's answer, an entry of ListKeyRotations)."""
+
+    version: int
+    creation_date: int
+    rotation_type: str  # Created, OnDemand, Automatic or Imported
+    state: str  # Enabled, or Disabled (below the minimum decryption version)
+    primary: bool
+
+    @classmethod
+    def from_result(cls, r: Mapping[str, Any]) -> KeyVersion:
+        return cls(
+            _int(r.get("version")),
+            _int(r.get("creationDate")),
+            _str(r.get("rotationType") or "OnDemand"),
+            _str(r.get("state") or "Enabled"),
+            bool(r.get("primary", True)),
+            raw=r,
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class KeyRotations(Result):
+    """A key's rotation settings and (ListKeyRotations) its versions, oldest first."""
+
+    keyid: str
+    rotation_period_in_days: int  # 0: automatic rotation off
+    next_rotation_date: int | None
+    primary_version: int
+    min_decryption_version: int
+    versions: list[KeyVersion]
+
+    @classmethod
+    def from_result(cls, r: Mapping[str, Any]) -> KeyRotations:
+        return cls(
+            _str(r.get("keyid")),
+            _int(r.get("rotationPeriodInDays")),
+            _opt_int(r.get("nextRotationDate")),
+            _int(r.get("primaryVersion"), 1),
+            _int(r.get("minDecryptionVersion"), 1),
+            [KeyVersion.from_result(v) for v in r.get("versions") or ()],
+            raw=r,
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class ReEncrypted(Result):
+    """ReEncrypt's answer: the new ciphertext and the key versions on both sides."""
+
+    ciphertext: bytes
+    source_key_id: str
+    source_key_version: int
+    keyid: str
+    key_version: int
+
+    @classmethod
+    def from_result(cls, r: Mapping[str, Any]) -> ReEncrypted:
+        return cls(
+            unb64(_str(r.get("ciphertext"))),
+            _str(r.get("sourceKeyId")),
+            _int(r.get("sourceKeyVersion")),
+            _str(r.get("keyid")),
+            _int(r.get("keyVersion")),
+            raw=r,
+        )
+
+
+@dataclass(frozen=True, eq=False)
 class SecretVersion(Result):
     version_id: int
     create_time: int

@@ -24,9 +24,12 @@ from pyehsm.client.models import (
     KeyDescription,
     KeyInfo,
     KeyPage,
+    KeyRotations,
+    KeyVersion,
     Quote,
     QuotePolicy,
     QuoteVerification,
+    ReEncrypted,
     SecretDescription,
     SecretList,
     SecretValue,
@@ -74,6 +77,10 @@ IDEMPOTENT_ACTIONS = frozenset(
         "GenerateMac",
         "VerifyMac",
         "GenerateRandom",
+        "UpdateKeyRotation",
+        "ListKeyRotations",
+        "UpdateKeyVersionPolicy",
+        "ReEncrypt",
     }
 )
 
@@ -139,6 +146,8 @@ KEY_METADATA_ACTIONS = (
     "ScheduleKeyDeletion",
     "CancelKeyDeletion",
 )
+# pyehsm's Actions beyond eHSM's API, in the same signed envelope: key versions (docs/key-rotation.md).
+KEY_VERSION_ACTIONS = ("RotateKey", "UpdateKeyRotation", "ListKeyRotations", "UpdateKeyVersionPolicy", "ReEncrypt")
 
 DEFAULT_ASYMMETRIC_PADDING = "EH_RSA_PKCS1_OAEP"
 DEFAULT_SIGN_PADDING = "EH_RSA_PKCS1_PSS"
@@ -276,6 +285,42 @@ def cancel_key_deletion(keyid: str) -> Call[str]:
 
 def get_public_key(keyid: str) -> Call[str]:
     return Call("GetPublicKey", {"keyid": keyid}, _field("pubkey"))
+
+
+# -- key versions (docs/key-rotation.md) -------------------------------------------------------------
+def rotate_key(keyid: str) -> Call[KeyVersion]:
+    return Call("RotateKey", {"keyid": keyid}, KeyVersion.from_result)
+
+
+def update_key_rotation(keyid: str, rotation_period_in_days: int | None) -> Call[KeyRotations]:
+    payload = _payload(keyid=keyid, rotationPeriodInDays=rotation_period_in_days)
+    return Call("UpdateKeyRotation", payload, KeyRotations.from_result)
+
+
+def list_key_rotations(keyid: str) -> Call[KeyRotations]:
+    return Call("ListKeyRotations", {"keyid": keyid}, KeyRotations.from_result)
+
+
+def update_key_version_policy(keyid: str, min_decryption_version: int) -> Call[KeyRotations]:
+    payload = {"keyid": keyid, "minDecryptionVersion": min_decryption_version}
+    return Call("UpdateKeyVersionPolicy", payload, KeyRotations.from_result)
+
+
+def reencrypt(
+    keyid: str,
+    ciphertext: bytes,
+    aad: bytes | None = None,
+    destination_key_id: str | None = None,
+    destination_aad: bytes | None = None,
+) -> Call[ReEncrypted]:
+    payload = _payload(
+        keyid=keyid,
+        ciphertext=b64(ciphertext),
+        aad=_opt_b64(aad),
+        destinationKeyId=destination_key_id or keyid,
+        destinationAad=_opt_b64(destination_aad),
+    )
+    return Call("ReEncrypt", payload, ReEncrypted.from_result)
 
 
 # -- symmetric crypto and data keys -----------------------------------------------------------------

@@ -14,6 +14,7 @@ from pyehsm.services.byok import ByokService
 from pyehsm.services.key_metadata import KeyMetadataService
 from pyehsm.services.keys import KeyService
 from pyehsm.services.mac import MacService, RandomService
+from pyehsm.services.rotation import RotationService
 from pyehsm.services.secrets import SecretService
 from pyehsm.services.symmetric import SymmetricService
 
@@ -35,3 +36,4 @@ class Services:
     version: str
     git_sha: str
     key_metadata: KeyMetadataService
+    rotation: RotationService

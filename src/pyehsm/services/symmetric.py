@@ -1,8 +1,9 @@
 """Symmetric Encrypt/Decrypt and data keys (GenerateDataKey, GenerateDataKeyWithoutPlaintext).
 
 Encrypt uses the key's primary version and writes it into the blob header; Decrypt uses the version the blob
-names. Either way the version's primitive comes from the keyring's cache, or is unwrapped from that version's
-stored material (``KeyService.load_primitive``) and built by the keyspec's family (``KeySpec.load``).
+names, unless that version is below the key's minimum decryption version (KeyVersionRetired). Either way the
+version's primitive comes from the keyring's cache, or is unwrapped from that version's stored material
+(``KeyService.load_primitive``) and built by the keyspec's family (``KeySpec.load``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pyehsm.errors import (
     DecryptionFailed,
     InvalidCiphertext,
     KeyVersionNotFound,
+    KeyVersionRetired,
     MissingParameter,
 )
 from pyehsm.services.keys import KeyService
@@ -104,6 +106,8 @@ class SymmetricService:
         except BlobFormatError:
             raise InvalidCiphertext from None
         version = parsed.key_version
+        if version < record.min_decryption_version:  # retired on purpose (UpdateKeyVersionPolicy); material kept
+            raise KeyVersionRetired(record.keyid, version, record.min_decryption_version)
         try:
             cipher: symmetric.SymmetricCipher | None = self._keys.cached_primitive(record, version)
             if cipher is None:

@@ -188,6 +188,12 @@ class Store(Protocol):
         """Set the key's automatic-rotation period and next rotation time (None, None: off)."""
         ...
 
+    async def set_min_decryption_version(self, appid: str, keyid: str, version: int) -> bool:
+        """Set the key's minimum decryption version (ciphertexts naming an older version are refused; every
+        version's material is kept, so lowering it restores them); False when no such key for this app.
+        A key-row change: PostgreSQL notifies 'k:<keyid>' and the key-row cache evicts it."""
+        ...
+
     async def list_due_rotations(self, now_ms: int, limit: int) -> list[KeyRecord]:
         """Up to ``limit`` keys (all apps) whose next_rotation_ms <= ``now_ms``, soonest first: the rotation
         job's work list (tenant-wide by design; never exposed to an app)."""

@@ -338,9 +338,7 @@ class MappedReplayGuard:
     async def size(self, now_ms: int) -> int:
         """Live entries at ``now_ms``, every slot read (in C, in a thread: a 128 MiB table takes tens of
         milliseconds, which the event loop must not wait for), plus the overflow table's live rows."""
-        count_live: Callable[[mmap.mmap, int], int] = (
-            self._probe.count_live if self._probe is not None else _count_live
-        )
+        count_live: Callable[[mmap.mmap, int], int] = self._probe.count_live if self._probe is not None else _count_live
         live = await asyncio.to_thread(count_live, self._map, now_ms)
         return live + await self.overflow.size(now_ms)
 

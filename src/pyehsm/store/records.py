@@ -54,6 +54,7 @@ class KeyRecord:
     next_rotation_ms: int | None = None  # when the rotation job next rotates the key; None: never
     description: str = ""  # UpdateKeyDescription
     deletion_ms: int | None = None  # when the deletion job deletes the key (state PENDING_DELETION); else None
+    min_decryption_version: int = 1  # ciphertexts naming an older version are refused (material kept)
 
 
 @dataclass(frozen=True, slots=True)

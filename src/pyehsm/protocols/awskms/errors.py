@@ -78,6 +78,35 @@ _TABLE: dict[type[d.DomainError], _Row] = {
     d.KeyAwaitingMaterial: ("KMSInvalidStateException", lambda e: f"Key '{e.keyid}' is pending import."),
     d.OperationNotSupported: ("InvalidKeyUsageException", lambda e: f"{e.operation} is not valid for this key."),
     d.UsageNotAllowed: ("InvalidKeyUsageException", lambda e: f"The key's KeyUsage does not allow {e.operation}."),
+    # key metadata: aliases, tags, scheduled deletion, listings
+    d.KeyPendingDeletion: ("KMSInvalidStateException", lambda e: f"Key '{e.keyid}' is pending deletion."),
+    d.KeyNotPendingDeletion: ("KMSInvalidStateException", lambda e: f"Key '{e.keyid}' is not pending deletion."),
+    d.AliasNotFound: ("NotFoundException", lambda e: f"Alias '{e.alias}' is not found."),
+    d.AliasExists: ("AlreadyExistsException", lambda e: f"An alias with the name '{e.alias}' already exists."),
+    d.AliasInvalid: (
+        "InvalidAliasNameException",
+        lambda e: (
+            "Alias names that begin with alias/aws/ are reserved."
+            if e.reserved
+            else "An alias must be alias/ followed by letters, digits, '/', '_' or '-' (at most 256 characters)."
+        ),
+    ),
+    d.AliasTargetMismatch: (
+        "ValidationException",
+        lambda _: "The new key must be of the same type and KeyUsage as the alias's current key.",
+    ),
+    d.TooManyTags: ("LimitExceededException", lambda e: f"A key can have at most {e.limit} tags."),
+    d.InvalidMarker: ("InvalidMarkerException", lambda _: "The marker is not one this listing returned."),
+    # key versions: rotation, minimum decryption version, ReEncrypt
+    d.KeyNotRotatable: (
+        "UnsupportedOperationException",
+        lambda e: "Only symmetric encryption keys with key material made by the server can be rotated.",
+    ),
+    d.KeyVersionRetired: (
+        "InvalidCiphertextException",
+        lambda _: "The ciphertext's key version is below the key's minimum decryption version.",
+    ),
+    d.DestinationKeyUnusable: ("ValidationException", lambda _: "The DestinationKeyId cannot be used."),
     # ciphertexts
     d.InvalidCiphertext: ("InvalidCiphertextException", lambda _: "The ciphertext is not a pyehsm ciphertext."),
     d.CiphertextKeyMismatch: (
@@ -138,6 +167,9 @@ def row_of(kind: type[d.DomainError]) -> type[d.DomainError] | None:
 
 def to_aws(exc: d.DomainError) -> AwsError:
     """The domain error as this door answers it (a type without a row: a server fault, never its text)."""
+    if isinstance(exc, d.DestinationKeyUnusable):  # ReEncrypt: the destination key's own refusal, named as such
+        cause = to_aws(exc.cause)
+        return AwsError(cause.name, f"DestinationKeyId: {cause.message}", cause.status)
     row = row_of(type(exc))
     if row is None:
         return AwsError("KMSInternalException", INTERNAL_MESSAGE, 500)

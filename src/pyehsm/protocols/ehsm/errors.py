@@ -101,6 +101,14 @@ NO_QUOTE_PROVIDER = (
 )
 RATE_LIMITED = "Too many requests, rate limit exceeded."
 AUDIT_UNAVAILABLE = "Audit log unavailable"
+NOT_ROTATABLE = (
+    "The keyspec {keyspec} cannot be rotated: only symmetric encryption keys (AES-GCM, SM4) have key versions."
+)
+EXTERNAL_NOT_ROTATABLE = (
+    "A key with origin EH_EXTERNAL_KEY cannot be rotated: its key material comes from you, not from pyehsm."
+)
+VERSION_RETIRED = "The key version of this ciphertext is below the key's minimum decryption version."
+DESTINATION_UNUSABLE = "The destinationKeyId cannot be used: "
 
 _DELETED = {"put": PUT_DELETED, "modify": MODIFY_DELETED, "get": GET_DELETED}
 _ENROLL_REFUSED = {
@@ -138,6 +146,10 @@ def _padding(e: d.PaddingNotAllowed) -> str:
 
 def _secret_key_unusable(e: d.SecretKeyUnusable) -> str:
     return KEY_UNUSABLE + answer(e.cause)[1]
+
+
+def _not_rotatable(e: d.KeyNotRotatable) -> str:
+    return EXTERNAL_NOT_ROTATABLE if e.reason == "external" else NOT_ROTATABLE.format(keyspec=e.keyspec)
 
 
 # THE table: domain error type -> its eHSM message (code 400 unless _CODES says otherwise).
@@ -196,6 +208,9 @@ _TABLE: dict[type[d.DomainError], Callable[[Any], str]] = {
     d.InvalidMarker: lambda e: f"Parameter invalid, The {e.field} is not a marker this listing returned.",
     d.OperationNotSupported: lambda e: f"The keyspec {e.keyspec} does not support {e.operation}.",
     d.UsageNotAllowed: lambda e: f"The keyusage {e.usage} of this key does not allow {e.operation}.",
+    d.KeyNotRotatable: _not_rotatable,
+    d.KeyVersionRetired: lambda _: VERSION_RETIRED,
+    d.DestinationKeyUnusable: lambda e: DESTINATION_UNUSABLE + answer(e.cause)[1],
     # ciphertexts
     d.InvalidCiphertext: lambda _: BAD_BLOB,
     d.CiphertextKeyMismatch: lambda _: DECRYPT_FAILED,  # a keyed blob naming another key: as any other key

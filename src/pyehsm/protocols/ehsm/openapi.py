@@ -36,6 +36,7 @@ _TAGS = {
         "pyehsm: DescribeKey, descriptions, aliases, tags, scheduled deletion (docs/key-metadata.md).",
     ),
     "symmetric": ("Crypto", "Symmetric encryption and data keys."),
+    "rotation": ("Key versions", "Rotation, minimum decryption version and ReEncrypt (pyehsm; docs/key-rotation.md)."),
     "asymmetric": ("Asymmetric", "Public keys, asymmetric encryption, signatures, data key export."),
     "batch": ("Batch", "Batches of up to 100 symmetric operations, each item with its own result or error."),
     "mac": ("MAC", "MACs with HMAC keys, and random bytes."),
@@ -96,6 +97,21 @@ _SUMMARIES = {
     "GenerateMac": "The HMAC of a message under an EH_HMAC key.",
     "VerifyMac": "Verify an HMAC (constant-time comparison); result true or false.",
     "GenerateRandom": "1 to 1024 random bytes.",
+    "RotateKey": "Add a new version of an AES-GCM or SM4 key and make it primary.",
+    "UpdateKeyRotation": "Turn automatic rotation on (every 90..2560 days) or off.",
+    "ListKeyRotations": "A key's versions and rotation settings.",
+    "UpdateKeyVersionPolicy": "Refuse ciphertexts of versions below a minimum (reversible).",
+    "ReEncrypt": "Decrypt and re-encrypt inside the server (to the primary version or another key).",
+}
+
+# pyehsm Actions beyond eHSM: what they are called elsewhere (docs/key-rotation.md).
+_EQUIVALENTS = {
+    "RotateKey": "AWS KMS: RotateKeyOnDemand. Vault transit: POST /transit/keys/:name/rotate.",
+    "UpdateKeyRotation": "AWS KMS: EnableKeyRotation (RotationPeriodInDays) / DisableKeyRotation. "
+    "Vault transit: auto_rotate_period.",
+    "ListKeyRotations": "AWS KMS: ListKeyRotations (+ GetKeyRotationStatus). Vault transit: GET /transit/keys/:name.",
+    "UpdateKeyVersionPolicy": "Vault transit: min_decryption_version (POST /transit/keys/:name/config).",
+    "ReEncrypt": "AWS KMS: ReEncrypt. Vault transit: POST /transit/rewrap/:name (same key).",
 }
 
 _ENVELOPE_RESPONSE = {
@@ -173,6 +189,8 @@ def _operation(name: str, spec: ActionSpec, request_ref: str | None) -> dict[str
     }
     if spec.name != name:
         operation["description"] = f"Alias of {spec.name}."
+    elif name in _EQUIVALENTS:
+        operation["description"] = _EQUIVALENTS[name]
     if request_ref is not None:
         operation["requestBody"] = {
             "required": True,

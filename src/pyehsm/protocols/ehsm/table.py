@@ -18,6 +18,7 @@ from pyehsm.protocols.ehsm.actions import (
     key_metadata,
     keys,
     mac,
+    rotation,
     secrets,
     symmetric,
 )
@@ -64,6 +65,12 @@ _ROWS: tuple[ActionSpec, ...] = (
     ActionSpec("GenerateMac", mac.GenerateMacPayload, mac.generate_mac),
     ActionSpec("VerifyMac", mac.VerifyMacPayload, mac.verify_mac),
     ActionSpec("GenerateRandom", mac.GenerateRandomPayload, mac.generate_random),
+    # key versions: rotation, minimum decryption version, re-encryption (pyehsm; docs/key-rotation.md)
+    ActionSpec("RotateKey", rotation.RotateKeyPayload, rotation.rotate_key),
+    ActionSpec("UpdateKeyRotation", rotation.UpdateKeyRotationPayload, rotation.update_key_rotation),
+    ActionSpec("ListKeyRotations", rotation.ListKeyRotationsPayload, rotation.list_key_rotations),
+    ActionSpec("UpdateKeyVersionPolicy", rotation.UpdateKeyVersionPolicyPayload, rotation.update_key_version_policy),
+    ActionSpec("ReEncrypt", rotation.ReEncryptPayload, rotation.reencrypt),
     # asymmetric cryptography
     ActionSpec("GetPublicKey", asymmetric.PublicKeyPayload, asymmetric.get_public_key),
     ActionSpec("AsymmetricEncrypt", asymmetric.AsymmetricEncryptPayload, asymmetric.asymmetric_encrypt),

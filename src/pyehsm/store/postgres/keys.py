@@ -23,7 +23,7 @@ class KeyRows(PostgresBase):
         # One statement: both rows or neither.
         await self.query_one(
             f"WITH k AS (INSERT INTO keys ({KEY_COLUMNS}) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING keyid) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING keyid) "
             "INSERT INTO key_versions (keyid, version, wrapped_material, created_ms, state, source) "
             "SELECT keyid, %s, %s, %s, %s, %s FROM k RETURNING 1",
             (
@@ -41,6 +41,7 @@ class KeyRows(PostgresBase):
                 key.next_rotation_ms,
                 key.description,
                 key.deletion_ms,
+                key.min_decryption_version,
                 *version_params(version),
             ),
         )
@@ -79,17 +80,19 @@ class KeyRows(PostgresBase):
             # own (a fresh READ COMMITTED snapshot), the versions its predecessor committed. With due_ms, the
             # second of two nodes finds next_rotation_ms moved and adds nothing.
             cur = await conn.execute(
-                "SELECT next_rotation_ms, rotation_period_days FROM keys WHERE keyid = %s AND appid = %s FOR UPDATE",
+                "SELECT next_rotation_ms, rotation_period_days, state FROM keys WHERE keyid = %s AND appid = %s "
+                "FOR UPDATE",
                 (keyid, appid),
             )
             row = await cur.fetchone()
             if row is None:
                 return None
-            next_ms, period = row
+            next_ms, period, state = row
             cur = await conn.execute("SELECT MAX(version) FROM key_versions WHERE keyid = %s", (keyid,))
             latest_row = await cur.fetchone()
             latest = latest_row[0] if latest_row else None
-            if due_ms is not None and (next_ms is None or next_ms > due_ms):
+            # a key pending deletion is never rotated automatically (docs/key-rotation.md)
+            if due_ms is not None and (next_ms is None or next_ms > due_ms or state == KeyState.PENDING_DELETION.value):
                 return None
             version = seal(int(latest or 0) + 1)
             await conn.execute(
@@ -156,11 +159,20 @@ class KeyRows(PostgresBase):
         )
         return len(rows) == 1
 
+    @evicts_key
+    async def set_min_decryption_version(self, appid: str, keyid: str, version: int) -> bool:
+        rows = await self.query_all(
+            "WITH u AS (UPDATE keys SET min_decryption_version = %s WHERE keyid = %s AND appid = %s RETURNING keyid) "
+            "SELECT keyid, pg_notify(%s, 'k:' || keyid) FROM u",
+            (version, keyid, appid, INVALIDATION_CHANNEL),
+        )
+        return len(rows) == 1
+
     async def list_due_rotations(self, now_ms: int, limit: int) -> list[KeyRecord]:
         rows = await self.query_all(
             f"SELECT {KEY_COLUMNS} FROM keys WHERE next_rotation_ms IS NOT NULL AND next_rotation_ms <= %s "
-            "ORDER BY next_rotation_ms, keyid LIMIT %s",
-            (now_ms, limit),
+            "AND state <> %s ORDER BY next_rotation_ms, keyid LIMIT %s",
+            (now_ms, KeyState.PENDING_DELETION.value, limit),
         )
         return [key_from_row(row) for row in rows]
 

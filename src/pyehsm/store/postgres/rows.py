@@ -8,7 +8,7 @@ from pyehsm.store.records import KeyRecord, KeyState, KeyVersionRecord, KeyVersi
 
 KEY_COLUMNS = (
     "appid, keyid, keyspec, origin, keyusage, state, alias, created_ms, expire_ms, primary_version, "
-    "rotation_period_days, next_rotation_ms, description, deletion_ms"
+    "rotation_period_days, next_rotation_ms, description, deletion_ms, min_decryption_version"
 )
 
 
@@ -34,7 +34,23 @@ IMPORT_COLUMNS = (
 
 
 def key_from_row(row: tuple[Any, ...]) -> KeyRecord:
-    appid, keyid, keyspec, origin, keyusage, state, alias, created, expire, primary, period, next_ms, desc, del_ms = row
+    (
+        appid,
+        keyid,
+        keyspec,
+        origin,
+        keyusage,
+        state,
+        alias,
+        created,
+        expire,
+        primary,
+        period,
+        next_ms,
+        desc,
+        del_ms,
+        min_dv,
+    ) = row
     return KeyRecord(
         appid=appid,
         keyid=keyid,
@@ -50,6 +66,7 @@ def key_from_row(row: tuple[Any, ...]) -> KeyRecord:
         next_rotation_ms=int(next_ms) if next_ms is not None else None,
         description=desc,
         deletion_ms=int(del_ms) if del_ms is not None else None,
+        min_decryption_version=int(min_dv),
     )
 
 

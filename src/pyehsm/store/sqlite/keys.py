@@ -21,7 +21,7 @@ class KeyRows(SqliteBase):
     async def insert_key(self, key: KeyRecord, version: KeyVersionRecord) -> None:
         with transaction(self.conn):
             self.conn.execute(
-                f"INSERT INTO keys ({KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO keys ({KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     key.appid,
                     key.keyid,
@@ -37,6 +37,7 @@ class KeyRows(SqliteBase):
                     key.next_rotation_ms,
                     key.description,
                     key.deletion_ms,
+                    key.min_decryption_version,
                 ),
             )
             self._insert_key_version(version)
@@ -100,13 +101,14 @@ class KeyRows(SqliteBase):
         with transaction(self.conn):  # BEGIN IMMEDIATE: writers of every process queue here
             row = self.conn.execute(
                 "SELECT (SELECT MAX(version) FROM key_versions WHERE keyid = k.keyid), k.next_rotation_ms, "
-                "k.rotation_period_days FROM keys k WHERE k.keyid = ? AND k.appid = ?",
+                "k.rotation_period_days, k.state FROM keys k WHERE k.keyid = ? AND k.appid = ?",
                 (keyid, appid),
             ).fetchone()
             if row is None:
                 return None
-            latest, next_ms, period = row
-            if due_ms is not None and (next_ms is None or next_ms > due_ms):
+            latest, next_ms, period, state = row
+            # a key pending deletion is never rotated automatically (docs/key-rotation.md)
+            if due_ms is not None and (next_ms is None or next_ms > due_ms or state == KeyState.PENDING_DELETION.value):
                 return None
             version = seal(int(latest or 0) + 1)
             self._insert_key_version(version)
@@ -155,11 +157,17 @@ class KeyRows(SqliteBase):
         )
         return cur.rowcount == 1
 
+    async def set_min_decryption_version(self, appid: str, keyid: str, version: int) -> bool:
+        cur = self.conn.execute(
+            "UPDATE keys SET min_decryption_version = ? WHERE keyid = ? AND appid = ?", (version, keyid, appid)
+        )
+        return cur.rowcount == 1
+
     async def list_due_rotations(self, now_ms: int, limit: int) -> list[KeyRecord]:
         rows = self.conn.execute(
             f"SELECT {KEY_COLUMNS} FROM keys WHERE next_rotation_ms IS NOT NULL AND next_rotation_ms <= ? "
-            "ORDER BY next_rotation_ms, keyid LIMIT ?",
-            (now_ms, limit),
+            "AND state <> ? ORDER BY next_rotation_ms, keyid LIMIT ?",
+            (now_ms, KeyState.PENDING_DELETION.value, limit),
         ).fetchall()
         return [key_from_row(row) for row in rows]
 
