@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from pyehsm.client import Client
 from pyehsm.clock import DAY_MS, ManualClock
@@ -27,7 +28,8 @@ from pyehsm.protocols.ehsm.errors import (
     VERSION_RETIRED,
 )
 from tests.conftest import SMALL_POOL
-from tests.support.server import InProcessServer, audit_lines_once, in_process_server
+from tests.support.aws import kms
+from tests.support.server import InProcessServer, ServerProcess, audit_lines_once, in_process_server
 
 SYMMETRIC = ("EH_AES_GCM_128", "EH_AES_GCM_256", "EH_SM4_CBC", "EH_SM4_CTR")
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
@@ -297,3 +299,23 @@ def test_every_version_decrypts_after_a_restart(tmp_path: Path) -> None:
         c.update_key_version_policy(keyid, 1)
         assert c.decrypt(keyid, made[0]) == b"version 1"
         assert version_of(c.encrypt(keyid, b"new")) == 4
+
+
+# -- the AWS KMS door's keyed ciphertexts (docs/ciphertext-format.md) ---------------------------------------
+def test_reencrypt_and_the_minimum_version_take_the_aws_doors_keyed_ciphertexts(
+    server: ServerProcess, client: Client
+) -> None:
+    aws = kms(server.url, client.appid, client.apikey)
+    keyid = client.create_key("EH_AES_GCM_256")
+    keyed_v1 = bytes(aws.encrypt(KeyId=keyid, Plaintext=b"payload")["CiphertextBlob"])
+    client.rotate_key(keyid)
+    moved = client.reencrypt(keyid, keyed_v1)
+    assert (moved.source_key_version, moved.key_version) == (1, 2)
+    assert client.decrypt(keyid, moved.ciphertext) == b"payload"
+    client.update_key_version_policy(keyid, 2)
+    with pytest.raises(ClientError) as refused:  # the keyed path goes through the same version check
+        aws.decrypt(CiphertextBlob=keyed_v1)
+    assert refused.value.response["Error"]["Code"] == "InvalidCiphertextException"
+    assert fails(client, "ReEncrypt", {"keyid": keyid, "ciphertext": b64(keyed_v1), "destinationKeyId": keyid}) == (
+        VERSION_RETIRED
+    )
