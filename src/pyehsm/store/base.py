@@ -163,41 +163,34 @@ class Store(Protocol):
         (it wraps the new material, whose AAD names the version; quick, no I/O) and store the record it
         returns, in one transaction; with ``make_primary`` the key's primary_version moves to it in the same
         transaction. With ``due_ms`` (the automatic-rotation job) only when the key's next_rotation_ms is set
-        and <= ``due_ms``, and next_rotation_ms then moves to the version's created_ms plus the rotation
-        period: several nodes that all see a due key add exactly one version between them. Returns the new
-        version; None when the key is not the app's (or, with ``due_ms``, not due). A key-row change:
-        PostgreSQL notifies 'k:<keyid>' and the key-row cache evicts it."""
-        ...
+        and <= ``due_ms`` and the key is not pending deletion; next_rotation_ms then moves to the version's
+        created_ms plus the rotation period: several nodes that all see a due key add exactly one version.
+        Returns the new version; None when the key is not the app's (or, with ``due_ms``, not due). A key-row
+        change: PostgreSQL notifies 'k:<keyid>' and the key-row cache evicts it."""
 
     async def list_key_versions(self, appid: str, keyid: str) -> list[KeyVersionInfo]:
         """Every version of the app's key, oldest first, without material; [] for an unknown key."""
-        ...
 
     async def set_primary_version(self, appid: str, keyid: str, version: int) -> bool:
         """Make ``version`` the key's primary; False unless it exists, is enabled and has material."""
-        ...
 
     async def set_key_version_state(self, appid: str, keyid: str, version: int, state: KeyVersionState) -> bool:
         """Enable or disable one version (its material is kept); False when the version does not exist
         or when asked to disable the primary version. Evicts the key like a key-state change."""
-        ...
 
     async def set_key_rotation(
         self, appid: str, keyid: str, period_days: int | None, next_rotation_ms: int | None
     ) -> bool:
         """Set the key's automatic-rotation period and next rotation time (None, None: off)."""
-        ...
 
     async def set_min_decryption_version(self, appid: str, keyid: str, version: int) -> bool:
         """Set the key's minimum decryption version (ciphertexts naming an older version are refused; every
         version's material is kept, so lowering it restores them); False when no such key for this app.
         A key-row change: PostgreSQL notifies 'k:<keyid>' and the key-row cache evicts it."""
-        ...
 
     async def list_due_rotations(self, now_ms: int, limit: int) -> list[KeyRecord]:
-        """Up to ``limit`` keys (all apps) whose next_rotation_ms <= ``now_ms``, soonest first: the rotation
-        job's work list (tenant-wide by design; never exposed to an app)."""
-        ...
+        """Up to ``limit`` keys (all apps) whose next_rotation_ms <= ``now_ms`` and that are not pending
+        deletion, soonest first: the rotation job's work list (tenant-wide by design; never shown to an app)."""
 
     async def set_key_state(self, appid: str, keyid: str, state: KeyState) -> bool:
         """False when no such key for this app."""
