@@ -309,15 +309,17 @@ class Operations(BaseClient[H]):
         digest_mode: str | None = ops.DEFAULT_DIGEST,
         padding_mode: str = ops.DEFAULT_SIGN_PADDING,
         message_type: str = ops.DEFAULT_MESSAGE_TYPE,
+        context: bytes | None = None,
     ) -> Exchange[bytes]:
-        """Sign a message (EH_RAW) or a digest (EH_DIGEST); ECDSA/SM2 signatures are DER.
+        """Sign a message (EH_RAW) or a digest (EH_DIGEST); ECDSA/SM2 signatures are DER. ML-DSA keys also
+        take a FIPS 204 ``context`` (0..255 bytes) and EH_EXTERNAL_MU (the message is the 64-byte mu).
 
         ``digest_mode`` None leaves the choice to the server (pyehsm: EH_SM3 for SM2, else EH_SHA_256);
         Intel's server needs it given.
 
             >>> sig = c.sign(ec_keyid, b"msg", "EH_SHA_256")
         """
-        return self._exchange(ops.sign(keyid, message, digest_mode, padding_mode, message_type))
+        return self._exchange(ops.sign(keyid, message, digest_mode, padding_mode, message_type, context))
 
     @operation
     def verify(
@@ -328,13 +330,14 @@ class Operations(BaseClient[H]):
         digest_mode: str | None = ops.DEFAULT_DIGEST,
         padding_mode: str = ops.DEFAULT_SIGN_PADDING,
         message_type: str = ops.DEFAULT_MESSAGE_TYPE,
+        context: bytes | None = None,
     ) -> Exchange[bool]:
         """Verify: False for a signature that does not verify (errors only for malformed input).
 
         >>> c.verify(ec_keyid, b"msg", sig, "EH_SHA_256")
         True
         """
-        return self._exchange(ops.verify(keyid, message, signature, digest_mode, padding_mode, message_type))
+        return self._exchange(ops.verify(keyid, message, signature, digest_mode, padding_mode, message_type, context))
 
     # -- BYOK -------------------------------------------------------------------------------------
     @operation

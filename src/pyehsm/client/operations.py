@@ -238,7 +238,12 @@ def asymmetric_decrypt(keyid: str, ciphertext: bytes, padding_mode: str = DEFAUL
 
 
 def _sign_payload(
-    keyid: str, message: bytes, digest_mode: str | None, padding_mode: str, message_type: str
+    keyid: str,
+    message: bytes,
+    digest_mode: str | None,
+    padding_mode: str,
+    message_type: str,
+    context: bytes | None = None,
 ) -> dict[str, Any]:
     return _payload(
         keyid=keyid,
@@ -246,6 +251,7 @@ def _sign_payload(
         message_type=message_type,
         digest_mode=digest_mode,
         padding_mode=padding_mode,
+        context=None if context is None else b64(context),
     )
 
 
@@ -255,8 +261,11 @@ def sign(
     digest_mode: str | None = DEFAULT_DIGEST,
     padding_mode: str = DEFAULT_SIGN_PADDING,
     message_type: str = DEFAULT_MESSAGE_TYPE,
+    context: bytes | None = None,
 ) -> Call[bytes]:
-    return Call("Sign", _sign_payload(keyid, message, digest_mode, padding_mode, message_type), _b64_field("signature"))
+    return Call(
+        "Sign", _sign_payload(keyid, message, digest_mode, padding_mode, message_type, context), _b64_field("signature")
+    )
 
 
 def verify(
@@ -266,8 +275,9 @@ def verify(
     digest_mode: str | None = DEFAULT_DIGEST,
     padding_mode: str = DEFAULT_SIGN_PADDING,
     message_type: str = DEFAULT_MESSAGE_TYPE,
+    context: bytes | None = None,
 ) -> Call[bool]:
-    payload = _sign_payload(keyid, message, digest_mode, padding_mode, message_type)
+    payload = _sign_payload(keyid, message, digest_mode, padding_mode, message_type, context)
     payload["signature"] = b64(signature)
     return Call("Verify", payload, _truthy)
 

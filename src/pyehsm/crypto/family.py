@@ -160,6 +160,15 @@ class PublicKeyPrimitive(Verifier, Protocol):
 
 
 @runtime_checkable
+class ContextSigner(Protocol):
+    """Pure signatures with a context string or over a caller-computed external mu (ML-DSA, FIPS 204)."""
+
+    def sign_pure(self, message: bytes, *, context: bytes, mu: bool) -> bytes: ...
+
+    def verify_pure(self, signature: bytes, message: bytes, *, context: bytes, mu: bool) -> bool: ...
+
+
+@runtime_checkable
 class AsymmetricDecrypter(Protocol):
     def decrypt(self, ciphertext: bytes, padding: str | None) -> bytes:
         """DecryptionFailed when the ciphertext does not decrypt."""

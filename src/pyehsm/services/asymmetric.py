@@ -13,8 +13,9 @@ from collections.abc import Callable
 from types import TracebackType
 
 from pyehsm.crypto import asymmetric
+from pyehsm.crypto.family import ContextSigner
 from pyehsm.crypto.keyspecs import KeySpec, Operation
-from pyehsm.errors import DecryptionFailed, InternalFailure, LimitExceeded
+from pyehsm.errors import ContextNotAllowed, DecryptionFailed, InternalFailure, LimitExceeded, MessageTypeNotAllowed
 from pyehsm.services.keys import KeyService
 from pyehsm.services.symmetric import SymmetricService
 
@@ -44,6 +45,18 @@ _wire_errors = {field: _WireErrors(field) for field in ("keyid", "plaintext", "c
 
 
 _PREHASHED = asymmetric.MESSAGE_TYPE_PREHASHED
+EXTERNAL_MU = "EH_EXTERNAL_MU"  # the message is a 64-byte ML-DSA mu (FIPS 204), signed as is
+
+
+def _pure(key: asymmetric.KeyPrimitive, spec: KeySpec, message_type: str, context: bytes | None) -> ContextSigner:
+    """The key as a context / external-mu signer (ML-DSA), or the domain error for a family that is not one."""
+    if isinstance(key, ContextSigner):
+        if message_type == "EH_DIGEST":
+            raise MessageTypeNotAllowed(message_type, spec.family.name)
+        return key
+    if message_type == EXTERNAL_MU:
+        raise MessageTypeNotAllowed(message_type, spec.family.name)
+    raise ContextNotAllowed(spec.family.name)
 
 
 def _key_of(spec: KeySpec) -> Callable[[bytes], asymmetric.KeyPrimitive]:
@@ -89,9 +102,20 @@ class AsymmetricService:
             return key.decrypt(ciphertext, padding)
 
     async def sign(
-        self, appid: str, keyid: str, message: bytes, message_type: str, digest: str | None, padding: str | None
+        self,
+        appid: str,
+        keyid: str,
+        message: bytes,
+        message_type: str,
+        digest: str | None,
+        padding: str | None,
+        context: bytes | None = None,
     ) -> bytes:
+        """A signature of ``message``; ``context`` (ML-DSA only) and EH_EXTERNAL_MU take the pure path."""
         key, spec = await self._key(appid, keyid, Operation.SIGN)
+        if context is not None or message_type == EXTERNAL_MU:
+            signer = _pure(key, spec, message_type, context)
+            return signer.sign_pure(message, context=context or b"", mu=message_type == EXTERNAL_MU)
         with _wire_errors["message"]:
             return key.sign(
                 message, digest=digest or spec.default_digest, prehashed=_PREHASHED[message_type], padding=padding
@@ -106,8 +130,12 @@ class AsymmetricService:
         message_type: str,
         digest: str | None,
         padding: str | None,
+        context: bytes | None = None,
     ) -> bool:
         key, spec = await self._key(appid, keyid, Operation.SIGN)
+        if context is not None or message_type == EXTERNAL_MU:
+            signer = _pure(key, spec, message_type, context)
+            return signer.verify_pure(signature, message, context=context or b"", mu=message_type == EXTERNAL_MU)
         with _wire_errors["message"]:
             return key.verify(
                 signature,

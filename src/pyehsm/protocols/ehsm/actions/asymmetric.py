@@ -8,7 +8,7 @@ from pyehsm.crypto.keyspecs import DigestName, MessageTypeName, PaddingName
 from pyehsm.protocols.ehsm.actions.symmetric import b64
 from pyehsm.protocols.ehsm.errors import ParamError
 from pyehsm.protocols.ehsm.handler import Caller, Reply
-from pyehsm.protocols.ehsm.validation import Aad, Ciphertext, Data, KeyId
+from pyehsm.protocols.ehsm.validation import Aad, Ciphertext, Data, KeyId, SignContext
 from pyehsm.services.container import Services
 
 
@@ -34,6 +34,7 @@ class SignPayload(msgspec.Struct):
     message_type: MessageTypeName
     digest_mode: DigestName | None = None  # default: the keyspec's (EH_SHA_256, EH_SM3 for SM2)
     padding_mode: PaddingName | None = None  # required for RSA keys, ignored for the others
+    context: SignContext | None = None  # ML-DSA only: the FIPS 204 context string (0..255 bytes)
 
 
 class VerifyPayload(msgspec.Struct):
@@ -43,6 +44,7 @@ class VerifyPayload(msgspec.Struct):
     signature: Data
     digest_mode: DigestName | None = None
     padding_mode: PaddingName | None = None
+    context: SignContext | None = None
 
 
 class ExportDataKeyPayload(msgspec.Struct):
@@ -83,13 +85,15 @@ async def asymmetric_decrypt(svc: Services, caller: Caller, p: AsymmetricDecrypt
 
 
 async def sign(svc: Services, caller: Caller, p: SignPayload) -> Reply:
-    sig = await svc.asymmetric.sign(caller.appid, p.keyid, p.message, p.message_type, p.digest_mode, p.padding_mode)
+    sig = await svc.asymmetric.sign(
+        caller.appid, p.keyid, p.message, p.message_type, p.digest_mode, p.padding_mode, p.context
+    )
     return Reply({"signature": b64(sig)}, keyid=p.keyid)
 
 
 async def verify(svc: Services, caller: Caller, p: VerifyPayload) -> Reply:
     ok = await svc.asymmetric.verify(
-        caller.appid, p.keyid, p.message, p.signature, p.message_type, p.digest_mode, p.padding_mode
+        caller.appid, p.keyid, p.message, p.signature, p.message_type, p.digest_mode, p.padding_mode, p.context
     )
     return Reply({"result": ok}, keyid=p.keyid)
 
