@@ -135,6 +135,14 @@ class CannotEncrypt(DomainError):
         self.family = family
 
 
+class CannotSign(DomainError):
+    """Keys of this family neither sign nor verify (ML-KEM)."""
+
+    def __init__(self, family: str) -> None:
+        super().__init__(family)
+        self.family = family
+
+
 class NoPublicKey(DomainError):
     def __init__(self, family: str) -> None:
         super().__init__(family)

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import hashes, hmac, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, mlkem, padding, rsa
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
 
 from pyehsm.client import Client
@@ -98,7 +98,10 @@ MATERIAL_MAX = {
     "EH_ML_DSA_65": 32,
     "EH_ML_DSA_87": 32,
     "EH_ED25519": 48,  # PKCS#8 (RFC 8410)
+    "EH_ML_KEM_768": 64,  # the FIPS 203 seed d || z, raw
+    "EH_ML_KEM_1024": 64,
 }
+ML_KEM = {"EH_ML_KEM_768": mlkem.MLKEM768PrivateKey, "EH_ML_KEM_1024": mlkem.MLKEM1024PrivateKey}
 ML_DSA = {
     "EH_ML_DSA_44": mldsa.MLDSA44PrivateKey,
     "EH_ML_DSA_65": mldsa.MLDSA65PrivateKey,
@@ -174,6 +177,8 @@ def material(spec: str) -> bytes:
         return ec.generate_private_key(EC_CURVES[spec]).private_bytes(*PKCS8)
     if spec in ML_DSA:
         return os.urandom(32)
+    if spec in ML_KEM:
+        return os.urandom(64)
     if spec == "EH_ED25519":
         return ed25519.Ed25519PrivateKey.generate().private_bytes(*PKCS8)
     if spec == "EH_SM2":  # the openssl CLI's own SM2 key, as PKCS#8
@@ -327,6 +332,11 @@ def check_behaves_like(app: Client, keyid: str, spec: str, data: bytes, usage: s
         check_rsa(app, keyid, spec, usage)
     elif family in ("ML-DSA", "Ed25519"):
         check_pure_signer(app, keyid, spec, data)
+    elif family == "ML-KEM":  # the seed determines the key pair: encapsulate locally, Decapsulate remotely
+        public = ML_KEM[spec].from_seed_bytes(data).public_key()
+        assert app.get_public_key(keyid) == public.public_bytes(*SPKI_PEM).decode()
+        secret, ciphertext = public.encapsulate()
+        assert app.decapsulate(keyid, ciphertext) == secret
     else:
         check_sm2(app, keyid, data, usage)
 

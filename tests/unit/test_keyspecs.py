@@ -44,7 +44,7 @@ REFERENCE_KEYSPECS = [
     "EH_HMAC",
 ]
 # Added by pyehsm (issue 23): post-quantum and modern keys, beyond the reference's 15.
-PYEHSM_KEYSPECS = ["EH_ML_DSA_44", "EH_ML_DSA_65", "EH_ML_DSA_87", "EH_ED25519"]
+PYEHSM_KEYSPECS = ["EH_ML_DSA_44", "EH_ML_DSA_65", "EH_ML_DSA_87", "EH_ED25519", "EH_ML_KEM_768", "EH_ML_KEM_1024"]
 ALL_KEYSPECS = REFERENCE_KEYSPECS + PYEHSM_KEYSPECS
 
 # name -> (family, symmetric key bytes, RSA bits, EC curve name, default usage)
@@ -68,9 +68,11 @@ EXPECTED = {
     "EH_ML_DSA_65": (Family.ML_DSA, 0, 0, "", KeyUsage.SIGN_VERIFY),
     "EH_ML_DSA_87": (Family.ML_DSA, 0, 0, "", KeyUsage.SIGN_VERIFY),
     "EH_ED25519": (Family.ED25519, 0, 0, "", KeyUsage.SIGN_VERIFY),
+    "EH_ML_KEM_768": (Family.ML_KEM, 0, 0, "", KeyUsage.KEY_AGREEMENT),
+    "EH_ML_KEM_1024": (Family.ML_KEM, 0, 0, "", KeyUsage.KEY_AGREEMENT),
 }
 # Families whose generation takes microseconds: the key pool leaves them alone.
-FAST_KEY_PAIRS = {Family.ML_DSA, Family.ED25519}
+FAST_KEY_PAIRS = {Family.ML_DSA, Family.ED25519, Family.ML_KEM}
 
 # Which operations the algorithm can do at all (independent of the stored usage).
 ABILITIES = {
@@ -83,6 +85,7 @@ ABILITIES = {
     Family.SM2: {Operation.ASYMMETRIC_ENCRYPT, Operation.SIGN, Operation.PUBLIC_KEY},
     Family.ML_DSA: {Operation.SIGN, Operation.PUBLIC_KEY},
     Family.ED25519: {Operation.SIGN, Operation.PUBLIC_KEY},
+    Family.ML_KEM: {Operation.ENCAPSULATE, Operation.PUBLIC_KEY},
 }
 
 
@@ -129,6 +132,8 @@ def test_usable_usages_are_derived_from_the_operations() -> None:
         **dict.fromkeys(("EH_EC_P224", "EH_EC_P256", "EH_EC_P256K", "EH_EC_P384", "EH_EC_P521"), both),
         # GetPublicKey wants no usage, so signing-only key pairs allow both (as EC does)
         **dict.fromkeys(("EH_ML_DSA_44", "EH_ML_DSA_65", "EH_ML_DSA_87", "EH_ED25519"), both),
+        # ML-KEM: KEY_AGREEMENT for Encapsulate/Decapsulate, and the reference's two for GetPublicKey only
+        **dict.fromkeys(("EH_ML_KEM_768", "EH_ML_KEM_1024"), (*both, KeyUsage.KEY_AGREEMENT)),
     }
     assert {name: spec.usable_usages() for name, spec in KEYSPECS.items()} == expected
     assert all(spec.allows_usage(spec.default_usage) for spec in KEYSPECS.values())
@@ -137,13 +142,14 @@ def test_usable_usages_are_derived_from_the_operations() -> None:
 
 
 def test_usages_origins_and_operation_usage() -> None:
-    assert set(USAGE_NAMES) == {"EH_KEYUSAGE_ENCRYPT_DECRYPT", "EH_KEYUSAGE_SIGN_VERIFY"}
+    assert set(USAGE_NAMES) == {"EH_KEYUSAGE_ENCRYPT_DECRYPT", "EH_KEYUSAGE_SIGN_VERIFY", "EH_KEYUSAGE_KEY_AGREEMENT"}
     assert set(ORIGIN_NAMES) == {"EH_INTERNAL_KEY", "EH_EXTERNAL_KEY"}
     assert Origin("EH_EXTERNAL_KEY") is Origin.EXTERNAL
     assert Operation.ENCRYPT.usage is KeyUsage.ENCRYPT_DECRYPT
     assert Operation.ASYMMETRIC_ENCRYPT.usage is KeyUsage.ENCRYPT_DECRYPT
     assert Operation.SIGN.usage is KeyUsage.SIGN_VERIFY
     assert Operation.PUBLIC_KEY.usage is None
+    assert Operation.ENCAPSULATE.usage is KeyUsage.KEY_AGREEMENT
 
 
 @pytest.mark.parametrize("name", [n for n in REFERENCE_KEYSPECS if n not in ("EH_RSA_3072", "EH_RSA_4096")])

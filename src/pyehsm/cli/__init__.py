@@ -12,6 +12,7 @@ from pyehsm.cli import (
     data,
     encryption,
     files,
+    kem,
     keys,
     profile,
     rootkey,
@@ -28,7 +29,7 @@ def main() -> None:
     """pyehsm: a key management service wire-compatible with the eHSM-KMS REST API."""
 
 
-for _module in (server, data, attest, rootkey, backup, client, keys, encryption, secrets, signing, files, profile):
+for _module in (server, data, attest, rootkey, backup, client, keys, encryption, secrets, signing, kem, files, profile):
     for _command in _module.COMMANDS:
         main.add_command(_command)
 for _command in apps.APP_COMMANDS:  # server-side settings of an app, beside the client's `app enroll`

@@ -27,6 +27,7 @@ from pyehsm.client.errors import (
 )
 from pyehsm.client.models import (
     DataKey,
+    Encapsulation,
     ImportParameters,
     KeyInfo,
     Quote,
@@ -53,6 +54,7 @@ __all__ = [
     "DataKey",
     "EhsmApiError",
     "EhsmConnectionError",
+    "Encapsulation",
     "EnrollError",
     "ImportParameters",
     "KeyInfo",

@@ -23,6 +23,7 @@ from pyehsm.client import operations as ops
 from pyehsm.client.base import BaseClient, Exchange, H
 from pyehsm.client.models import (
     DataKey,
+    Encapsulation,
     ImportParameters,
     KeyInfo,
     Quote,
@@ -263,6 +264,23 @@ class Operations(BaseClient[H]):
         >>> wrapped = c.generate_data_key_without_plaintext(keyid, 32)
         """
         return self._exchange(ops.generate_data_key_without_plaintext(keyid, keylen, aad))
+
+    @operation
+    def encapsulate(self, keyid: str) -> Exchange[Encapsulation]:
+        """Encapsulate: a fresh shared secret and its KEM ciphertext under the ML-KEM key ``keyid``.
+
+        >>> secret, ciphertext = c.encapsulate(mlkem_keyid)
+        """
+        return self._exchange(ops.encapsulate(keyid))
+
+    @operation
+    def decapsulate(self, keyid: str, ciphertext: bytes) -> Exchange[bytes]:
+        """Decapsulate: the shared secret of a KEM ciphertext made for the ML-KEM key ``keyid``.
+
+        >>> c.decapsulate(mlkem_keyid, ciphertext) == secret
+        True
+        """
+        return self._exchange(ops.decapsulate(keyid, ciphertext))
 
     @operation
     def export_data_key(

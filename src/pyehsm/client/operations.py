@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 from pyehsm.client.errors import ResponseSignatureError
 from pyehsm.client.models import (
     DataKey,
+    Encapsulation,
     ImportParameters,
     KeyInfo,
     Quote,
@@ -49,6 +50,8 @@ IDEMPOTENT_ACTIONS = frozenset(
         "Sign",
         "Verify",
         "GetPublicKey",
+        "Encapsulate",
+        "Decapsulate",
         "ListKey",
         "EnableKey",
         "DisableKey",
@@ -77,6 +80,8 @@ ALL_ACTIONS = (
     "GenerateDataKeyWithoutPlaintext",
     "ExportDataKey",
     "GetPublicKey",
+    "Encapsulate",
+    "Decapsulate",
     "GetParametersForImport",
     "ImportKeyMaterial",
     "GetVersion",
@@ -218,6 +223,18 @@ def export_data_key(
         keyid=keyid, ukeyid=ukeyid, olddatakey_base=b64(olddatakey), aad=_opt_b64(aad), padding_mode=padding_mode
     )
     return Call("ExportDataKey", payload, _b64_field("newdatakey"))
+
+
+# -- key encapsulation (ML-KEM) -----------------------------------------------------------------------
+def encapsulate(keyid: str) -> Call[Encapsulation]:
+    def parse(result: dict[str, Any]) -> Encapsulation:
+        return Encapsulation(unb64(str(result["sharedSecret"])), unb64(str(result["ciphertext"])))
+
+    return Call("Encapsulate", {"keyid": keyid}, parse)
+
+
+def decapsulate(keyid: str, ciphertext: bytes) -> Call[bytes]:
+    return Call("Decapsulate", {"keyid": keyid, "ciphertext": b64(ciphertext)}, _b64_field("sharedSecret"))
 
 
 # -- asymmetric crypto ------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol, runtime_checkable
 
 from cryptography.hazmat.primitives import hashes
 
-from pyehsm.errors import CannotEncrypt, DigestLengthWrong, DigestNotAllowed
+from pyehsm.errors import CannotEncrypt, CannotSign, DigestLengthWrong, DigestNotAllowed
 
 if TYPE_CHECKING:
     from pyehsm.crypto import blob
@@ -36,6 +36,11 @@ if TYPE_CHECKING:
 class KeyUsage(enum.Enum):
     ENCRYPT_DECRYPT = "EH_KEYUSAGE_ENCRYPT_DECRYPT"
     SIGN_VERIFY = "EH_KEYUSAGE_SIGN_VERIFY"
+    KEY_AGREEMENT = "EH_KEYUSAGE_KEY_AGREEMENT"  # key establishment: ML-KEM (Encapsulate/Decapsulate), ECDH, X25519
+
+
+# The usages of Intel's reference: a key with GetPublicKey may have either, even if only GetPublicKey uses it.
+_REFERENCE_USAGES = (KeyUsage.ENCRYPT_DECRYPT, KeyUsage.SIGN_VERIFY)
 
 
 class Operation(enum.Enum):
@@ -45,6 +50,7 @@ class Operation(enum.Enum):
     ASYMMETRIC_ENCRYPT = "AsymmetricEncrypt"
     SIGN = "Sign"
     PUBLIC_KEY = "GetPublicKey"
+    ENCAPSULATE = "Encapsulate"  # KEM Encapsulate and Decapsulate (ML-KEM)
 
     @property
     def usage(self) -> KeyUsage | None:
@@ -52,6 +58,8 @@ class Operation(enum.Enum):
             return KeyUsage.ENCRYPT_DECRYPT
         if self is Operation.SIGN:
             return KeyUsage.SIGN_VERIFY
+        if self is Operation.ENCAPSULATE:
+            return KeyUsage.KEY_AGREEMENT
         return None
 
 
@@ -62,6 +70,7 @@ class ImportScheme(enum.Enum):
     RSA_OAEP = "EH_RSA_PKCS1_OAEP"
     RSA_AES_KEY_WRAP = "EH_RSA_AES_KEY_WRAP"
     SM2 = "SM2"
+    ML_KEM_AES_KEY_WRAP = "EH_ML_KEM_AES_KEY_WRAP"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -118,6 +127,10 @@ def check_digest(
 
 def no_encryption(family: str) -> NoReturn:
     raise CannotEncrypt(family)
+
+
+def no_signing(family: str) -> NoReturn:
+    raise CannotSign(family)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -283,10 +296,13 @@ class WrappingFamily(KeyFamily, Protocol):
 
 
 def usages_of(operations: frozenset[Operation]) -> tuple[KeyUsage, ...]:
-    """The usages a key can usefully have: one some operation wants, or any usage when an operation (GetPublicKey)
-    wants none. AES/SM4: ENCRYPT_DECRYPT only; HMAC: SIGN_VERIFY only; RSA, EC and SM2: both (an EC key with
-    ENCRYPT_DECRYPT still serves GetPublicKey, and Intel's SDK tests create such keys and expect success)."""
-    return tuple(u for u in KeyUsage if any(op.usage in (None, u) for op in operations))
+    """The usages a key can usefully have: one some operation wants, or either of the reference's two usages when an
+    operation (GetPublicKey) wants none. AES/SM4: ENCRYPT_DECRYPT only; HMAC: SIGN_VERIFY only; RSA, EC and SM2:
+    both (an EC key with ENCRYPT_DECRYPT still serves GetPublicKey, and Intel's SDK tests create such keys and
+    expect success); ML-KEM: KEY_AGREEMENT and, for GetPublicKey, the two reference usages."""
+    return tuple(
+        u for u in KeyUsage if any(op.usage is u or (op.usage is None and u in _REFERENCE_USAGES) for op in operations)
+    )
 
 
 def raw_sizes(sizes: tuple[int, ...]) -> str:

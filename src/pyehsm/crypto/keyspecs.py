@@ -19,6 +19,7 @@ from pyehsm.crypto.ed25519 import ED25519
 from pyehsm.crypto.family import DIGEST_SIZES, KeyFamily, KeyUsage, Operation, usages_of
 from pyehsm.crypto.hmac import HMAC
 from pyehsm.crypto.mldsa import ML_DSA
+from pyehsm.crypto.mlkem import ML_KEM
 from pyehsm.crypto.rsa import RSA
 from pyehsm.crypto.sm2 import SM2
 from pyehsm.crypto.sm4 import SM4_CBC, SM4_CTR
@@ -73,13 +74,15 @@ KeySpecName = Literal[
     "EH_ML_DSA_65",
     "EH_ML_DSA_87",
     "EH_ED25519",
+    "EH_ML_KEM_768",
+    "EH_ML_KEM_1024",
 ]
-UsageName = Literal["EH_KEYUSAGE_ENCRYPT_DECRYPT", "EH_KEYUSAGE_SIGN_VERIFY"]
+UsageName = Literal["EH_KEYUSAGE_ENCRYPT_DECRYPT", "EH_KEYUSAGE_SIGN_VERIFY", "EH_KEYUSAGE_KEY_AGREEMENT"]
 OriginName = Literal["EH_INTERNAL_KEY", "EH_EXTERNAL_KEY"]
 PaddingName = Literal["EH_PAD_NONE", "EH_RSA_PKCS1", "EH_RSA_PKCS1_OAEP", "EH_RSA_PKCS1_PSS"]
 DigestName = Literal["EH_SHA_224", "EH_SHA_256", "EH_SHA_384", "EH_SHA_512", "EH_SM3"]
 MessageTypeName = Literal["EH_RAW", "EH_DIGEST", "EH_EXTERNAL_MU"]
-WrappingKeySpecName = Literal["EH_RSA_2048", "EH_RSA_3072", "EH_RSA_4096", "EH_SM2"]
+WrappingKeySpecName = Literal["EH_RSA_2048", "EH_RSA_3072", "EH_RSA_4096", "EH_SM2", "EH_ML_KEM_768", "EH_ML_KEM_1024"]
 
 
 class Family:
@@ -94,6 +97,7 @@ class Family:
     SM2: Final = SM2
     ML_DSA: Final = ML_DSA
     ED25519: Final = ED25519
+    ML_KEM: Final = ML_KEM
 
 
 class Origin(enum.Enum):
@@ -158,6 +162,8 @@ _SPECS = (
     KeySpec("EH_ML_DSA_65", ML_DSA, parameter_set="ML-DSA-65"),
     KeySpec("EH_ML_DSA_87", ML_DSA, parameter_set="ML-DSA-87"),
     KeySpec("EH_ED25519", ED25519, default_digest="EH_SHA_512"),
+    KeySpec("EH_ML_KEM_768", ML_KEM, parameter_set="ML-KEM-768"),
+    KeySpec("EH_ML_KEM_1024", ML_KEM, parameter_set="ML-KEM-1024"),
 )
 
 KEYSPECS: dict[str, KeySpec] = {spec.name: spec for spec in _SPECS}

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from types import TracebackType
 
 from pyehsm.crypto import asymmetric
-from pyehsm.crypto.family import ContextSigner
+from pyehsm.crypto.family import ContextSigner, Decapsulator, Encapsulator
 from pyehsm.crypto.keyspecs import KeySpec, Operation
 from pyehsm.errors import ContextNotAllowed, DecryptionFailed, InternalFailure, LimitExceeded, MessageTypeNotAllowed
 from pyehsm.services.keys import KeyService
@@ -144,6 +144,21 @@ class AsymmetricService:
                 prehashed=_PREHASHED[message_type],
                 padding=padding,
             )
+
+    async def encapsulate(self, appid: str, keyid: str) -> tuple[bytes, bytes]:
+        """(shared secret, ciphertext): a fresh KEM encapsulation to the key's public key (ML-KEM)."""
+        key, _ = await self._key(appid, keyid, Operation.ENCAPSULATE)
+        if not isinstance(key, Encapsulator):  # pragma: no cover - every ENCAPSULATE family's primitive is one
+            raise InternalFailure
+        return key.encapsulate()
+
+    async def decapsulate(self, appid: str, keyid: str, ciphertext: bytes) -> bytes:
+        """The shared secret of a KEM ciphertext (implicit rejection: never an error for a ciphertext of the right
+        length; MalformedParameter for another length)."""
+        key, _ = await self._key(appid, keyid, Operation.ENCAPSULATE)
+        if not isinstance(key, Decapsulator):  # pragma: no cover - every ENCAPSULATE family's primitive is one
+            raise InternalFailure
+        return key.decapsulate(ciphertext)
 
     async def export_data_key(
         self, appid: str, keyid: str, ukeyid: str, old_data_key: bytes, aad: bytes, padding: str | None

@@ -173,6 +173,7 @@ _TABLE: dict[type[d.DomainError], Callable[[Any], str]] = {
     ),
     d.PaddingNotAllowed: _padding,
     d.CannotEncrypt: lambda e: f"Parameter invalid, {e.family} keys cannot encrypt or decrypt.",
+    d.CannotSign: lambda e: f"Parameter invalid, {e.family} keys cannot sign or verify.",
     d.NoPublicKey: lambda e: f"Parameter invalid, {e.family} keys have no public key.",
     # keys
     d.KeyNotFound: lambda _: KEYID_ERROR,

@@ -40,6 +40,9 @@ _ROWS: tuple[ActionSpec, ...] = (
     ActionSpec("Sign", asymmetric.SignPayload, asymmetric.sign),
     ActionSpec("Verify", asymmetric.VerifyPayload, asymmetric.verify),
     ActionSpec("ExportDataKey", asymmetric.ExportDataKeyPayload, asymmetric.export_data_key),
+    # key encapsulation (ML-KEM)
+    ActionSpec("Encapsulate", asymmetric.EncapsulatePayload, asymmetric.encapsulate),
+    ActionSpec("Decapsulate", asymmetric.DecapsulatePayload, asymmetric.decapsulate),
     # bring your own key
     ActionSpec("GetParametersForImport", byok.GetParametersForImportPayload, byok.get_parameters_for_import),
     ActionSpec("ImportKeyMaterial", byok.ImportKeyMaterialPayload, byok.import_key_material),

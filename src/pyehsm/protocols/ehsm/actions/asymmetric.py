@@ -1,4 +1,5 @@
-"""Asymmetric actions: GetPublicKey, AsymmetricEncrypt, AsymmetricDecrypt, Sign, Verify, ExportDataKey."""
+"""Asymmetric actions: GetPublicKey, AsymmetricEncrypt, AsymmetricDecrypt, Sign, Verify, ExportDataKey, and the
+KEM actions Encapsulate and Decapsulate (ML-KEM)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,15 @@ class VerifyPayload(msgspec.Struct):
     digest_mode: DigestName | None = None
     padding_mode: PaddingName | None = None
     context: SignContext | None = None
+
+
+class EncapsulatePayload(msgspec.Struct):
+    keyid: KeyId
+
+
+class DecapsulatePayload(msgspec.Struct):
+    keyid: KeyId
+    ciphertext: Ciphertext  # the KEM ciphertext (1088 bytes for ML-KEM-768, 1568 for ML-KEM-1024)
 
 
 class ExportDataKeyPayload(msgspec.Struct):
@@ -96,6 +106,16 @@ async def verify(svc: Services, caller: Caller, p: VerifyPayload) -> Reply:
         caller.appid, p.keyid, p.message, p.signature, p.message_type, p.digest_mode, p.padding_mode, p.context
     )
     return Reply({"result": ok}, keyid=p.keyid)
+
+
+async def encapsulate(svc: Services, caller: Caller, p: EncapsulatePayload) -> Reply:
+    shared, ciphertext = await svc.asymmetric.encapsulate(caller.appid, p.keyid)
+    return Reply({"ciphertext": b64(ciphertext), "sharedSecret": b64(shared)}, keyid=p.keyid)
+
+
+async def decapsulate(svc: Services, caller: Caller, p: DecapsulatePayload) -> Reply:
+    shared = await svc.asymmetric.decapsulate(caller.appid, p.keyid, p.ciphertext)
+    return Reply({"sharedSecret": b64(shared)}, keyid=p.keyid)
 
 
 async def export_data_key(svc: Services, caller: Caller, p: ExportDataKeyPayload) -> Reply:
