@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import hashes, hmac, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, mlkem, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, mlkem, padding, rsa, x25519
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
 
 from pyehsm.client import Client
@@ -100,6 +100,7 @@ MATERIAL_MAX = {
     "EH_ED25519": 48,  # PKCS#8 (RFC 8410)
     "EH_ML_KEM_768": 64,  # the FIPS 203 seed d || z, raw
     "EH_ML_KEM_1024": 64,
+    "EH_X25519": 48,  # PKCS#8 (RFC 8410)
 }
 ML_KEM = {"EH_ML_KEM_768": mlkem.MLKEM768PrivateKey, "EH_ML_KEM_1024": mlkem.MLKEM1024PrivateKey}
 ML_DSA = {
@@ -179,6 +180,8 @@ def material(spec: str) -> bytes:
         return os.urandom(32)
     if spec in ML_KEM:
         return os.urandom(64)
+    if spec == "EH_X25519":
+        return x25519.X25519PrivateKey.generate().private_bytes(*PKCS8)
     if spec == "EH_ED25519":
         return ed25519.Ed25519PrivateKey.generate().private_bytes(*PKCS8)
     if spec == "EH_SM2":  # the openssl CLI's own SM2 key, as PKCS#8
@@ -332,6 +335,15 @@ def check_behaves_like(app: Client, keyid: str, spec: str, data: bytes, usage: s
         check_rsa(app, keyid, spec, usage)
     elif family in ("ML-DSA", "Ed25519"):
         check_pure_signer(app, keyid, spec, data)
+    elif family == "X25519":
+        private = serialization.load_der_private_key(data, None)
+        assert isinstance(private, x25519.X25519PrivateKey)
+        assert app.get_public_key(keyid) == private.public_key().public_bytes(*SPKI_PEM).decode()
+        peer = x25519.X25519PrivateKey.generate()
+        peer_der = peer.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        assert app.derive_shared_secret(keyid, peer_der) == peer.exchange(private.public_key())
     elif family == "ML-KEM":  # the seed determines the key pair: encapsulate locally, Decapsulate remotely
         public = ML_KEM[spec].from_seed_bytes(data).public_key()
         assert app.get_public_key(keyid) == public.public_bytes(*SPKI_PEM).decode()

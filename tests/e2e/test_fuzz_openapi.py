@@ -51,7 +51,7 @@ def test_served_document_describes_every_action(server: ServerProcess) -> None:
     registered = set(ACTIONS)
     assert {p.removeprefix("/ehsm?Action=") for p in doc["paths"]} == registered
     # every eHSM Action, the alias, and pyehsm's SetAppSettings (signed-action form only)
-    assert len(ALL_ACTIONS) == 35 and registered == {*ALL_ACTIONS, "DeleteALLKey", "SetAppSettings"}
+    assert len(ALL_ACTIONS) == 36 and registered == {*ALL_ACTIONS, "DeleteALLKey", "SetAppSettings"}
     encrypt = doc["paths"]["/ehsm?Action=Encrypt"]["post"]
     request = doc["components"]["schemas"][encrypt["requestBody"]["content"]["application/json"]["schema"]["$ref"][21:]]
     assert request["required"] == ["appid", "timestamp", "sign", "payload"]

@@ -44,7 +44,15 @@ REFERENCE_KEYSPECS = [
     "EH_HMAC",
 ]
 # Added by pyehsm (issue 23): post-quantum and modern keys, beyond the reference's 15.
-PYEHSM_KEYSPECS = ["EH_ML_DSA_44", "EH_ML_DSA_65", "EH_ML_DSA_87", "EH_ED25519", "EH_ML_KEM_768", "EH_ML_KEM_1024"]
+PYEHSM_KEYSPECS = [
+    "EH_ML_DSA_44",
+    "EH_ML_DSA_65",
+    "EH_ML_DSA_87",
+    "EH_ED25519",
+    "EH_ML_KEM_768",
+    "EH_ML_KEM_1024",
+    "EH_X25519",
+]
 ALL_KEYSPECS = REFERENCE_KEYSPECS + PYEHSM_KEYSPECS
 
 # name -> (family, symmetric key bytes, RSA bits, EC curve name, default usage)
@@ -70,9 +78,10 @@ EXPECTED = {
     "EH_ED25519": (Family.ED25519, 0, 0, "", KeyUsage.SIGN_VERIFY),
     "EH_ML_KEM_768": (Family.ML_KEM, 0, 0, "", KeyUsage.KEY_AGREEMENT),
     "EH_ML_KEM_1024": (Family.ML_KEM, 0, 0, "", KeyUsage.KEY_AGREEMENT),
+    "EH_X25519": (Family.X25519, 0, 0, "", KeyUsage.KEY_AGREEMENT),
 }
 # Families whose generation takes microseconds: the key pool leaves them alone.
-FAST_KEY_PAIRS = {Family.ML_DSA, Family.ED25519, Family.ML_KEM}
+FAST_KEY_PAIRS = {Family.ML_DSA, Family.ED25519, Family.ML_KEM, Family.X25519}
 
 # Which operations the algorithm can do at all (independent of the stored usage).
 ABILITIES = {
@@ -81,11 +90,12 @@ ABILITIES = {
     Family.SM4_CBC: {Operation.ENCRYPT},
     Family.HMAC: {Operation.SIGN},
     Family.RSA: {Operation.ASYMMETRIC_ENCRYPT, Operation.SIGN, Operation.PUBLIC_KEY},
-    Family.EC: {Operation.SIGN, Operation.PUBLIC_KEY},
+    Family.EC: {Operation.SIGN, Operation.PUBLIC_KEY, Operation.DERIVE_SHARED_SECRET},
     Family.SM2: {Operation.ASYMMETRIC_ENCRYPT, Operation.SIGN, Operation.PUBLIC_KEY},
     Family.ML_DSA: {Operation.SIGN, Operation.PUBLIC_KEY},
     Family.ED25519: {Operation.SIGN, Operation.PUBLIC_KEY},
     Family.ML_KEM: {Operation.ENCAPSULATE, Operation.PUBLIC_KEY},
+    Family.X25519: {Operation.DERIVE_SHARED_SECRET, Operation.PUBLIC_KEY},
 }
 
 
@@ -129,11 +139,14 @@ def test_usable_usages_are_derived_from_the_operations() -> None:
         **dict.fromkeys(("EH_AES_GCM_128", "EH_AES_GCM_192", "EH_AES_GCM_256", "EH_SM4_CTR", "EH_SM4_CBC"), (both[0],)),
         "EH_HMAC": (KeyUsage.SIGN_VERIFY,),
         **dict.fromkeys(("EH_RSA_2048", "EH_RSA_3072", "EH_RSA_4096", "EH_SM2"), both),
-        **dict.fromkeys(("EH_EC_P224", "EH_EC_P256", "EH_EC_P256K", "EH_EC_P384", "EH_EC_P521"), both),
+        # EC: KEY_AGREEMENT for ECDH (DeriveSharedSecret) as well
+        **dict.fromkeys(
+            ("EH_EC_P224", "EH_EC_P256", "EH_EC_P256K", "EH_EC_P384", "EH_EC_P521"), (*both, KeyUsage.KEY_AGREEMENT)
+        ),
         # GetPublicKey wants no usage, so signing-only key pairs allow both (as EC does)
         **dict.fromkeys(("EH_ML_DSA_44", "EH_ML_DSA_65", "EH_ML_DSA_87", "EH_ED25519"), both),
         # ML-KEM: KEY_AGREEMENT for Encapsulate/Decapsulate, and the reference's two for GetPublicKey only
-        **dict.fromkeys(("EH_ML_KEM_768", "EH_ML_KEM_1024"), (*both, KeyUsage.KEY_AGREEMENT)),
+        **dict.fromkeys(("EH_ML_KEM_768", "EH_ML_KEM_1024", "EH_X25519"), (*both, KeyUsage.KEY_AGREEMENT)),
     }
     assert {name: spec.usable_usages() for name, spec in KEYSPECS.items()} == expected
     assert all(spec.allows_usage(spec.default_usage) for spec in KEYSPECS.values())

@@ -173,3 +173,42 @@ def _raw_ek(pair: Any) -> bytes:
     key: Any = serialization.load_pem_public_key(pair.public_pem().encode())
     raw: bytes = key.public_bytes_raw()
     return raw
+
+
+ECDH_FILES = {
+    "ecdh_secp224r1_test": "EH_EC_P224",
+    "ecdh_secp256r1_test": "EH_EC_P256",
+    "ecdh_secp256k1_test": "EH_EC_P256K",
+    "ecdh_secp384r1_test": "EH_EC_P384",
+    "ecdh_secp521r1_test": "EH_EC_P521",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ECDH_FILES))
+def test_ecdh_vectors(name: str) -> None:
+    """DeriveSharedSecret's primitive with the vector's private scalar (imported as PKCS#8 as BYOK does) and the
+    peer's DER SubjectPublicKeyInfo: valid cases give the shared secret; invalid peer keys (points off the curve,
+    other curves, bad encodings) are refused with MalformedParameter; acceptable cases either way."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from pyehsm.crypto.ec import EC_CURVES
+    from pyehsm.crypto.pkcs8 import PKCS8_ENCODING
+    from pyehsm.errors import MalformedParameter
+
+    spec = keyspec(ECDH_FILES[name])
+
+    def accepted(group: dict[str, Any], test: dict[str, Any]) -> bool:
+        scalar = int(test["private"], 16)
+        private = ec.derive_private_key(scalar, EC_CURVES[spec.curve]())
+        pair: Any = spec.load(spec.family.check_import(spec, private.private_bytes(*PKCS8_ENCODING)))
+        try:
+            shared = pair.derive_shared_secret(bytes.fromhex(test["public"]))
+        except MalformedParameter:
+            return False
+        return bool(shared == bytes.fromhex(test["shared"]))
+
+    cases = wycheproof_cases(name)
+    count, failures = check(cases, accepted)
+    assert count > 100
+    assert failures == []
+    assert sum(t["result"] == "invalid" for _, t in cases) > 10

@@ -1,4 +1,5 @@
-"""`pyehsm encapsulate` and `pyehsm decapsulate`: ML-KEM key encapsulation (Encapsulate, Decapsulate)."""
+"""`pyehsm encapsulate` / `decapsulate` (ML-KEM: Encapsulate, Decapsulate) and `pyehsm derive-shared-secret`
+(ECDH and X25519: DeriveSharedSecret)."""
 
 from __future__ import annotations
 
@@ -40,4 +41,21 @@ def decapsulate(conn: Connection, keyid: str, ciphertext: str, base64_input: boo
     emit_binary(conn, "sharedSecret", secret, raw, out, keyid=keyid)
 
 
-COMMANDS: list[click.Command] = [encapsulate, decapsulate]
+@click.command("derive-shared-secret")
+@click.option("--keyid", "-k", required=True)
+@click.argument("peer")
+@raw_option
+@out_option
+@with_connection()
+def derive_shared_secret(conn: Connection, keyid: str, peer: str, raw: bool, out: Path | None) -> None:
+    """The shared secret with PEER's public key (@file or - with a PEM or DER public key, or base64 DER)
+    (DeriveSharedSecret)."""
+    data = read_data(peer, base64_literal=False) if peer == "-" or peer.startswith("@") else peer.encode()
+    text = data.decode("ascii", "replace")
+    public_key: bytes | str = text if "-----BEGIN" in text or not peer.startswith(("@", "-")) else data
+    with conn.client() as client:
+        secret = client.derive_shared_secret(keyid, public_key)
+    emit_binary(conn, "sharedSecret", secret, raw, out, keyid=keyid)
+
+
+COMMANDS: list[click.Command] = [encapsulate, decapsulate, derive_shared_secret]

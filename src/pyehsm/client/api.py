@@ -283,6 +283,15 @@ class Operations(BaseClient[H]):
         return self._exchange(ops.decapsulate(keyid, ciphertext))
 
     @operation
+    def derive_shared_secret(self, keyid: str, public_key: bytes | str) -> Exchange[bytes]:
+        """DeriveSharedSecret: ECDH (EC keys with usage EH_KEYUSAGE_KEY_AGREEMENT) or X25519 with a peer's public
+        key, given as DER SubjectPublicKeyInfo bytes or PEM text.
+
+        >>> secret = c.derive_shared_secret(ecdh_keyid, peer_pem)
+        """
+        return self._exchange(ops.derive_shared_secret(keyid, public_key))
+
+    @operation
     def export_data_key(
         self,
         keyid: str,

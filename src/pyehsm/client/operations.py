@@ -52,6 +52,7 @@ IDEMPOTENT_ACTIONS = frozenset(
         "GetPublicKey",
         "Encapsulate",
         "Decapsulate",
+        "DeriveSharedSecret",
         "ListKey",
         "EnableKey",
         "DisableKey",
@@ -82,6 +83,7 @@ ALL_ACTIONS = (
     "GetPublicKey",
     "Encapsulate",
     "Decapsulate",
+    "DeriveSharedSecret",
     "GetParametersForImport",
     "ImportKeyMaterial",
     "GetVersion",
@@ -235,6 +237,12 @@ def encapsulate(keyid: str) -> Call[Encapsulation]:
 
 def decapsulate(keyid: str, ciphertext: bytes) -> Call[bytes]:
     return Call("Decapsulate", {"keyid": keyid, "ciphertext": b64(ciphertext)}, _b64_field("sharedSecret"))
+
+
+def derive_shared_secret(keyid: str, public_key: bytes | str) -> Call[bytes]:
+    """``public_key``: the peer's DER SubjectPublicKeyInfo (bytes) or PEM text (str)."""
+    peer = public_key if isinstance(public_key, str) else b64(public_key)
+    return Call("DeriveSharedSecret", {"keyid": keyid, "publicKey": peer}, _b64_field("sharedSecret"))
 
 
 # -- asymmetric crypto ------------------------------------------------------------------------------

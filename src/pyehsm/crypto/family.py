@@ -51,6 +51,7 @@ class Operation(enum.Enum):
     SIGN = "Sign"
     PUBLIC_KEY = "GetPublicKey"
     ENCAPSULATE = "Encapsulate"  # KEM Encapsulate and Decapsulate (ML-KEM)
+    DERIVE_SHARED_SECRET = "DeriveSharedSecret"  # key agreement with a peer's public key (ECDH, X25519)
 
     @property
     def usage(self) -> KeyUsage | None:
@@ -58,7 +59,7 @@ class Operation(enum.Enum):
             return KeyUsage.ENCRYPT_DECRYPT
         if self is Operation.SIGN:
             return KeyUsage.SIGN_VERIFY
-        if self is Operation.ENCAPSULATE:
+        if self in (Operation.ENCAPSULATE, Operation.DERIVE_SHARED_SECRET):
             return KeyUsage.KEY_AGREEMENT
         return None
 

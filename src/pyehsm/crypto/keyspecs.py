@@ -23,6 +23,7 @@ from pyehsm.crypto.mlkem import ML_KEM
 from pyehsm.crypto.rsa import RSA
 from pyehsm.crypto.sm2 import SM2
 from pyehsm.crypto.sm4 import SM4_CBC, SM4_CTR
+from pyehsm.crypto.x25519 import X25519
 
 __all__ = [  # DIGEST_SIZES, KeyFamily, KeyUsage and Operation are re-exported: the registry's vocabulary
     "ASYMMETRIC_KEYSPEC_NAMES",
@@ -76,6 +77,7 @@ KeySpecName = Literal[
     "EH_ED25519",
     "EH_ML_KEM_768",
     "EH_ML_KEM_1024",
+    "EH_X25519",
 ]
 UsageName = Literal["EH_KEYUSAGE_ENCRYPT_DECRYPT", "EH_KEYUSAGE_SIGN_VERIFY", "EH_KEYUSAGE_KEY_AGREEMENT"]
 OriginName = Literal["EH_INTERNAL_KEY", "EH_EXTERNAL_KEY"]
@@ -98,6 +100,7 @@ class Family:
     ML_DSA: Final = ML_DSA
     ED25519: Final = ED25519
     ML_KEM: Final = ML_KEM
+    X25519: Final = X25519
 
 
 class Origin(enum.Enum):
@@ -164,6 +167,7 @@ _SPECS = (
     KeySpec("EH_ED25519", ED25519, default_digest="EH_SHA_512"),
     KeySpec("EH_ML_KEM_768", ML_KEM, parameter_set="ML-KEM-768"),
     KeySpec("EH_ML_KEM_1024", ML_KEM, parameter_set="ML-KEM-1024"),
+    KeySpec("EH_X25519", X25519),
 )
 
 KEYSPECS: dict[str, KeySpec] = {spec.name: spec for spec in _SPECS}

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from types import TracebackType
 
 from pyehsm.crypto import asymmetric
-from pyehsm.crypto.family import ContextSigner, Decapsulator, Encapsulator
+from pyehsm.crypto.family import ContextSigner, Decapsulator, Encapsulator, KeyAgreement
 from pyehsm.crypto.keyspecs import KeySpec, Operation
 from pyehsm.errors import ContextNotAllowed, DecryptionFailed, InternalFailure, LimitExceeded, MessageTypeNotAllowed
 from pyehsm.services.keys import KeyService
@@ -159,6 +159,13 @@ class AsymmetricService:
         if not isinstance(key, Decapsulator):  # pragma: no cover - every ENCAPSULATE family's primitive is one
             raise InternalFailure
         return key.decapsulate(ciphertext)
+
+    async def derive_shared_secret(self, appid: str, keyid: str, peer_spki_der: bytes) -> bytes:
+        """ECDH / X25519 with a peer's SubjectPublicKeyInfo (MalformedParameter for an unusable peer key)."""
+        key, _ = await self._key(appid, keyid, Operation.DERIVE_SHARED_SECRET)
+        if not isinstance(key, KeyAgreement):  # pragma: no cover - every such family's primitive is one
+            raise InternalFailure
+        return key.derive_shared_secret(peer_spki_der)
 
     async def export_data_key(
         self, appid: str, keyid: str, ukeyid: str, old_data_key: bytes, aad: bytes, padding: str | None

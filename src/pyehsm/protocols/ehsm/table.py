@@ -43,6 +43,8 @@ _ROWS: tuple[ActionSpec, ...] = (
     # key encapsulation (ML-KEM)
     ActionSpec("Encapsulate", asymmetric.EncapsulatePayload, asymmetric.encapsulate),
     ActionSpec("Decapsulate", asymmetric.DecapsulatePayload, asymmetric.decapsulate),
+    # key agreement (ECDH, X25519)
+    ActionSpec("DeriveSharedSecret", asymmetric.DeriveSharedSecretPayload, asymmetric.derive_shared_secret),
     # bring your own key
     ActionSpec("GetParametersForImport", byok.GetParametersForImportPayload, byok.get_parameters_for_import),
     ActionSpec("ImportKeyMaterial", byok.ImportKeyMaterialPayload, byok.import_key_material),

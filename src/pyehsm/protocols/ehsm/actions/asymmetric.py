@@ -1,7 +1,12 @@
 """Asymmetric actions: GetPublicKey, AsymmetricEncrypt, AsymmetricDecrypt, Sign, Verify, ExportDataKey, and the
-KEM actions Encapsulate and Decapsulate (ML-KEM)."""
+KEM actions Encapsulate and Decapsulate (ML-KEM) and DeriveSharedSecret (ECDH, X25519)."""
 
 from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import Annotated
 
 import msgspec
 
@@ -55,6 +60,26 @@ class EncapsulatePayload(msgspec.Struct):
 class DecapsulatePayload(msgspec.Struct):
     keyid: KeyId
     ciphertext: Ciphertext  # the KEM ciphertext (1088 bytes for ML-KEM-768, 1568 for ML-KEM-1024)
+
+
+# The peer key of DeriveSharedSecret: base64 of a DER SubjectPublicKeyInfo, or that key as PEM text.
+PeerPublicKey = Annotated[str, msgspec.Meta(min_length=1, max_length=16384)]
+_PEM = re.compile(r"\A\s*-----BEGIN PUBLIC KEY-----\s*(.*?)\s*-----END PUBLIC KEY-----\s*\Z", re.DOTALL)
+
+
+class DeriveSharedSecretPayload(msgspec.Struct):
+    keyid: KeyId
+    publicKey: PeerPublicKey
+
+    def peer_der(self) -> bytes:
+        pem = _PEM.match(self.publicKey)
+        text = "".join(pem.group(1).split()) if pem else self.publicKey
+        try:
+            return base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise ParamError(
+                "Parameter invalid, The publicKey must be a base64 DER SubjectPublicKeyInfo or a PEM public key."
+            ) from None
 
 
 class ExportDataKeyPayload(msgspec.Struct):
@@ -115,6 +140,11 @@ async def encapsulate(svc: Services, caller: Caller, p: EncapsulatePayload) -> R
 
 async def decapsulate(svc: Services, caller: Caller, p: DecapsulatePayload) -> Reply:
     shared = await svc.asymmetric.decapsulate(caller.appid, p.keyid, p.ciphertext)
+    return Reply({"sharedSecret": b64(shared)}, keyid=p.keyid)
+
+
+async def derive_shared_secret(svc: Services, caller: Caller, p: DeriveSharedSecretPayload) -> Reply:
+    shared = await svc.asymmetric.derive_shared_secret(caller.appid, p.keyid, p.peer_der())
     return Reply({"sharedSecret": b64(shared)}, keyid=p.keyid)
 
 
