@@ -129,7 +129,7 @@ def openbao() -> Iterator[str | None]:
         wait_http(f"{addr}/v1/sys/health")
         headers = {"X-Vault-Token": BAO_TOKEN}
         httpx.post(f"{addr}/v1/sys/mounts/transit", json={"type": "transit"}, headers=headers).raise_for_status()
-        for name, kind in (("aes", "aes256-gcm96"), ("p256", "ecdsa-p256")):
+        for name, kind in (("aes", "aes256-gcm96"), ("p256", "ecdsa-p256"), ("ed25519", "ed25519")):
             httpx.post(f"{addr}/v1/transit/keys/{name}", json={"type": kind}, headers=headers).raise_for_status()
         yield addr
 

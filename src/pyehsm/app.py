@@ -340,6 +340,8 @@ async def _delete_due_keys_forever(metadata: KeyMetadataService, interval_second
             await metadata.purge_once()
         except Exception:
             log.exception("scheduled key deletion failed")
+
+
 async def _rotate_keys_forever(rotation: RotationService, interval_seconds: float) -> None:
     """Rotate keys whose rotation period has passed (the service reads the injected clock); safe on every node."""
     while True:

@@ -110,6 +110,22 @@ class MessageTypeNotAllowed(DomainError):
         self.message_type, self.family = message_type, family
 
 
+class MessageLengthWrong(DomainError):
+    """A message of ``message_type`` (EH_EXTERNAL_MU: a 64-byte mu) is not ``size`` bytes long."""
+
+    def __init__(self, message_type: str, size: int) -> None:
+        super().__init__(message_type, size)
+        self.message_type, self.size = message_type, size
+
+
+class ContextNotAllowed(DomainError):
+    """A signing context string was sent for a family that takes none (only ML-DSA does)."""
+
+    def __init__(self, family: str) -> None:
+        super().__init__(family)
+        self.family = family
+
+
 PaddingUse = Literal["encryption", "signature", "import"]
 
 
@@ -121,6 +137,14 @@ class PaddingNotAllowed(DomainError):
 
 class CannotEncrypt(DomainError):
     """Keys of this family neither encrypt nor decrypt."""
+
+    def __init__(self, family: str) -> None:
+        super().__init__(family)
+        self.family = family
+
+
+class CannotSign(DomainError):
+    """Keys of this family neither sign nor verify (ML-KEM)."""
 
     def __init__(self, family: str) -> None:
         super().__init__(family)

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import hashes, hmac, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, mlkem, padding, rsa, x25519
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
 
 from pyehsm.client import Client
@@ -94,6 +94,19 @@ MATERIAL_MAX = {
     "EH_RSA_2048": 1220,
     "EH_RSA_3072": 1800,
     "EH_RSA_4096": 2400,
+    "EH_ML_DSA_44": 32,  # the FIPS 204 seed, raw
+    "EH_ML_DSA_65": 32,
+    "EH_ML_DSA_87": 32,
+    "EH_ED25519": 48,  # PKCS#8 (RFC 8410)
+    "EH_ML_KEM_768": 64,  # the FIPS 203 seed d || z, raw
+    "EH_ML_KEM_1024": 64,
+    "EH_X25519": 48,  # PKCS#8 (RFC 8410)
+}
+ML_KEM = {"EH_ML_KEM_768": mlkem.MLKEM768PrivateKey, "EH_ML_KEM_1024": mlkem.MLKEM1024PrivateKey}
+ML_DSA = {
+    "EH_ML_DSA_44": mldsa.MLDSA44PrivateKey,
+    "EH_ML_DSA_65": mldsa.MLDSA65PrivateKey,
+    "EH_ML_DSA_87": mldsa.MLDSA87PrivateKey,
 }
 assert set(MATERIAL_MAX) == set(KEYSPEC_NAMES)
 
@@ -163,6 +176,14 @@ def material(spec: str) -> bytes:
         return os.urandom(MATERIAL_MAX[spec] if spec == "EH_HMAC" else ks.key_bytes)
     if spec in EC_CURVES:
         return ec.generate_private_key(EC_CURVES[spec]).private_bytes(*PKCS8)
+    if spec in ML_DSA:
+        return os.urandom(32)
+    if spec in ML_KEM:
+        return os.urandom(64)
+    if spec == "EH_X25519":
+        return x25519.X25519PrivateKey.generate().private_bytes(*PKCS8)
+    if spec == "EH_ED25519":
+        return ed25519.Ed25519PrivateKey.generate().private_bytes(*PKCS8)
     if spec == "EH_SM2":  # the openssl CLI's own SM2 key, as PKCS#8
         pem = openssl("genpkey", "-algorithm", "SM2")
         return openssl("pkcs8", "-topk8", "-nocrypt", "-outform", "DER", data=pem)
@@ -255,6 +276,18 @@ def check_ec(app: Client, keyid: str, spec: str) -> None:
     assert app.verify(keyid, MSG, private.sign(MSG, ec.ECDSA(hashes.SHA256())), "EH_SHA_256") is True
 
 
+def check_pure_signer(app: Client, keyid: str, spec: str, data: bytes) -> None:
+    """ML-DSA (imported as a seed) and Ed25519: the public key derived locally, signatures both ways."""
+    private: Any = (
+        ML_DSA[spec].from_seed_bytes(data) if spec in ML_DSA else serialization.load_der_private_key(data, None)
+    )
+    public = private.public_key()
+    assert app.get_public_key(keyid) == public.public_bytes(*SPKI_PEM).decode()
+    digest = "EH_SHA_512" if spec == "EH_ED25519" else None
+    public.verify(app.sign(keyid, MSG, digest), MSG)
+    assert app.verify(keyid, MSG, private.sign(MSG), digest) is True
+
+
 def check_rsa(app: Client, keyid: str, spec: str, usage: str | None = None) -> None:
     private = private_key(spec)
     assert isinstance(private, rsa.RSAPrivateKey)
@@ -300,6 +333,22 @@ def check_behaves_like(app: Client, keyid: str, spec: str, data: bytes, usage: s
     elif family == "RSA":
         assert data == material(spec)
         check_rsa(app, keyid, spec, usage)
+    elif family in ("ML-DSA", "Ed25519"):
+        check_pure_signer(app, keyid, spec, data)
+    elif family == "X25519":
+        private = serialization.load_der_private_key(data, None)
+        assert isinstance(private, x25519.X25519PrivateKey)
+        assert app.get_public_key(keyid) == private.public_key().public_bytes(*SPKI_PEM).decode()
+        peer = x25519.X25519PrivateKey.generate()
+        peer_der = peer.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        assert app.derive_shared_secret(keyid, peer_der) == peer.exchange(private.public_key())
+    elif family == "ML-KEM":  # the seed determines the key pair: encapsulate locally, Decapsulate remotely
+        public = ML_KEM[spec].from_seed_bytes(data).public_key()
+        assert app.get_public_key(keyid) == public.public_bytes(*SPKI_PEM).decode()
+        secret, ciphertext = public.encapsulate()
+        assert app.decapsulate(keyid, ciphertext) == secret
     else:
         check_sm2(app, keyid, data, usage)
 

@@ -24,7 +24,13 @@ from schemathesis import GenerationMode
 from schemathesis.core import NOT_SET
 
 from pyehsm.client import Client
-from pyehsm.client.operations import ALL_ACTIONS, EXTENSION_ACTIONS, KEY_METADATA_ACTIONS, KEY_VERSION_ACTIONS
+from pyehsm.client.operations import (
+    ALL_ACTIONS,
+    EXTENSION_ACTIONS,
+    KEY_AGREEMENT_ACTIONS,
+    KEY_METADATA_ACTIONS,
+    KEY_VERSION_ACTIONS,
+)
 from pyehsm.protocols.ehsm.openapi import build_openapi, render_openapi
 from pyehsm.protocols.ehsm.signing import sign_request
 from pyehsm.protocols.ehsm.table import ACTIONS
@@ -52,12 +58,13 @@ def test_served_document_describes_every_action(server: ServerProcess) -> None:
     assert {p.removeprefix("/ehsm?Action=") for p in doc["paths"]} == registered
     # every eHSM Action, the alias, pyehsm's SetAppSettings (signed-action form only) and its extensions
     assert len(ALL_ACTIONS) == 33 and len(EXTENSION_ACTIONS) == 6 and len(KEY_METADATA_ACTIONS) == 11
-    assert len(KEY_VERSION_ACTIONS) == 5
+    assert len(KEY_VERSION_ACTIONS) == 5 and len(KEY_AGREEMENT_ACTIONS) == 3
     assert registered == {
         *ALL_ACTIONS,
         *EXTENSION_ACTIONS,
         *KEY_METADATA_ACTIONS,
         *KEY_VERSION_ACTIONS,
+        *KEY_AGREEMENT_ACTIONS,
         "DeleteALLKey",
         "SetAppSettings",
     }

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.serialization import load_der_private_key
+from cryptography.hazmat.primitives.asymmetric import ec, rsa, x25519
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_der_private_key
 
 from pyehsm.app import Runtime
 from pyehsm.client import Client
@@ -53,7 +53,8 @@ def private_numbers(der: bytes) -> list[bytes]:
     if isinstance(key, rsa.RSAPrivateKey):
         numbers = key.private_numbers()
         return [n.to_bytes((n.bit_length() + 7) // 8, "big") for n in (numbers.d, numbers.p, numbers.q)]
-    return []
+    raw = getattr(key, "private_bytes_raw", None)  # ML-DSA / ML-KEM seeds, Ed25519 / X25519 private keys
+    return [raw()] if raw is not None else []
 
 
 def normalised(blob: bytes) -> list[bytes]:
@@ -129,6 +130,17 @@ def session(base: str, recorder: Recorder) -> tuple[str, str]:
             assert c.verify(keys[name], b"message", signature, digest) is True
             assert c.verify(keys[name], b"other", signature, digest) is False
             c.get_public_key(keys[name])
+        # post-quantum and modern keys: ML-DSA, Ed25519, ML-KEM, X25519
+        modern = {name: c.create_key(name) for name in ("EH_ML_DSA_65", "EH_ED25519", "EH_ML_KEM_768", "EH_X25519")}
+        for name in ("EH_ML_DSA_65", "EH_ED25519"):
+            signature = c.sign(modern[name], b"message", None)
+            assert c.verify(modern[name], b"message", signature, None) is True
+            c.get_public_key(modern[name])
+        shared, kem_ciphertext = c.encapsulate(modern["EH_ML_KEM_768"])
+        assert c.decapsulate(modern["EH_ML_KEM_768"], kem_ciphertext) == shared
+        assert c.request("Decapsulate", {"keyid": modern["EH_ML_KEM_768"], "ciphertext": "AAAA"}).code != 200
+        peer = x25519.X25519PrivateKey.generate().public_key()
+        c.derive_shared_secret(modern["EH_X25519"], peer.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo))
         enc = c.create_key("EH_SM2", keyusage="EH_KEYUSAGE_ENCRYPT_DECRYPT")
         assert c.asymmetric_decrypt(enc, c.asymmetric_encrypt(enc, b"to sm2")) == b"to sm2"
         ct = c.asymmetric_encrypt(rsa_enc, b"to rsa", "EH_RSA_PKCS1_OAEP")

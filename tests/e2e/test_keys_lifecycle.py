@@ -31,6 +31,14 @@ DEFAULT_USAGE = {
     "EH_EC_P384": SIGN_VERIFY,
     "EH_EC_P521": SIGN_VERIFY,
     "EH_SM2": ENCRYPT_DECRYPT,
+    # pyehsm's post-quantum and modern keys (issue 23)
+    "EH_ML_DSA_44": SIGN_VERIFY,
+    "EH_ML_DSA_65": SIGN_VERIFY,
+    "EH_ML_DSA_87": SIGN_VERIFY,
+    "EH_ED25519": SIGN_VERIFY,
+    "EH_ML_KEM_768": "EH_KEYUSAGE_KEY_AGREEMENT",
+    "EH_ML_KEM_1024": "EH_KEYUSAGE_KEY_AGREEMENT",
+    "EH_X25519": "EH_KEYUSAGE_KEY_AGREEMENT",
 }
 HELLO = base64.b64encode(b"hello").decode()
 KEYID_ERROR = "keyid error"
@@ -86,7 +94,9 @@ USABLE = {
     **{spec: {ENCRYPT_DECRYPT} for spec in DEFAULT_USAGE if spec.startswith(("EH_AES", "EH_SM4"))},
     "EH_HMAC": {SIGN_VERIFY},
     **{
-        spec: {ENCRYPT_DECRYPT, SIGN_VERIFY} for spec in DEFAULT_USAGE if spec.startswith(("EH_RSA", "EH_EC", "EH_SM2"))
+        spec: {ENCRYPT_DECRYPT, SIGN_VERIFY}
+        for spec in DEFAULT_USAGE
+        if spec.startswith(("EH_RSA", "EH_EC", "EH_SM2", "EH_ML_", "EH_ED25519", "EH_X25519"))
     },
 }
 
@@ -109,7 +119,7 @@ def test_every_usable_combination_is_accepted_and_stored_and_every_unusable_one_
                 assert response.message == (
                     f"Parameter invalid, The keyusage {usage} is not supported for keyspec {spec} (use {wanted})."
                 )
-    assert len(created) == 2 * 15 - 6
+    assert len(created) == 2 * len(DEFAULT_USAGE) - 6
     listed = {k["keyid"]: k for k in client.list_keys()}
     assert {k: (v["keyspec"], v["keyusage"]) for k, v in listed.items()} == created
 

@@ -41,6 +41,9 @@ def test_every_domain_error_has_an_aws_row(kind: type[d.DomainError]) -> None:
         (d.KeyNotRotatable("k", "EH_RSA_2048", "not_symmetric"), "UnsupportedOperationException", 400),
         (d.KeyVersionRetired("k", 1, 2), "InvalidCiphertextException", 400),
         (d.DestinationKeyUnusable(d.KeyDisabled("k")), "DisabledException", 400),
+        (d.MessageLengthWrong("EH_EXTERNAL_MU", 64), "ValidationException", 400),
+        (d.ContextNotAllowed("Ed25519"), "ValidationException", 400),
+        (d.CannotSign("ML-KEM"), "InvalidKeyUsageException", 400),
     ],
 )
 def test_representative_rows(error: d.DomainError, name: str, status: int) -> None:

@@ -24,7 +24,7 @@ PUBLIC = sorted(name for name, value in vars(Operations).items() if isinstance(v
 def test_every_action_has_one_shared_method() -> None:
     snake = {
         "".join("_" + c.lower() if c.isupper() else c for c in a).lstrip("_")
-        for a in (*ops.ALL_ACTIONS, *ops.EXTENSION_ACTIONS)
+        for a in (*ops.ALL_ACTIONS, *ops.EXTENSION_ACTIONS, *ops.KEY_AGREEMENT_ACTIONS)
     }
     snake.discard("enroll")  # a classmethod of each client: it makes the client
     assert snake <= set(PUBLIC)

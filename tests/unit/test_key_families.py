@@ -23,6 +23,9 @@ from pyehsm.crypto import blob, symmetric
 from pyehsm.crypto.family import (
     DIGEST_SIZES,
     HASHES,
+    Decapsulator,
+    Encapsulator,
+    KeyAgreement,
     KeyFamily,
     KeyPrimitive,
     KeyUsage,
@@ -144,6 +147,14 @@ def test_every_operation_the_usages_need_works(name: str, materials: dict[str, b
                 assert not primitive.verify(signature, data + b"x" if not prehashed else bytes(len(data)), **kw)
             for digest in family.digests:
                 assert digest in HASHES
+        elif op is Operation.ENCAPSULATE:
+            assert isinstance(primitive, Encapsulator) and isinstance(primitive, Decapsulator), name
+            secret, encapsulation = primitive.encapsulate()
+            assert len(secret) == 32 and primitive.decapsulate(encapsulation) == secret
+        elif op is Operation.DERIVE_SHARED_SECRET:
+            assert isinstance(primitive, KeyAgreement), name
+            peer: Any = spec.load(generate_material(spec))
+            assert primitive.derive_shared_secret(spki_of(peer)) == peer.derive_shared_secret(spki_of(primitive))
         elif op is Operation.PUBLIC_KEY:
             assert isinstance(family, PublicKeyFamily) and isinstance(primitive, KeyPrimitive), name
             public = family.load_public(spec, spki_of(primitive))

@@ -44,6 +44,17 @@ REFERENCE_KEYSPECS = [
     "EH_SM4_CBC",
     "EH_HMAC",
 ]
+# Added by pyehsm (issue 23): post-quantum and modern keys, beyond the reference's 15.
+PYEHSM_KEYSPECS = [
+    "EH_ML_DSA_44",
+    "EH_ML_DSA_65",
+    "EH_ML_DSA_87",
+    "EH_ED25519",
+    "EH_ML_KEM_768",
+    "EH_ML_KEM_1024",
+    "EH_X25519",
+]
+ALL_KEYSPECS = REFERENCE_KEYSPECS + PYEHSM_KEYSPECS
 
 # name -> (family, symmetric key bytes, RSA bits, EC curve name, default usage)
 EXPECTED = {
@@ -62,7 +73,16 @@ EXPECTED = {
     "EH_EC_P384": (Family.EC, 0, 0, "secp384r1", KeyUsage.SIGN_VERIFY),
     "EH_EC_P521": (Family.EC, 0, 0, "secp521r1", KeyUsage.SIGN_VERIFY),
     "EH_SM2": (Family.SM2, 0, 0, "", KeyUsage.ENCRYPT_DECRYPT),
+    "EH_ML_DSA_44": (Family.ML_DSA, 0, 0, "", KeyUsage.SIGN_VERIFY),
+    "EH_ML_DSA_65": (Family.ML_DSA, 0, 0, "", KeyUsage.SIGN_VERIFY),
+    "EH_ML_DSA_87": (Family.ML_DSA, 0, 0, "", KeyUsage.SIGN_VERIFY),
+    "EH_ED25519": (Family.ED25519, 0, 0, "", KeyUsage.SIGN_VERIFY),
+    "EH_ML_KEM_768": (Family.ML_KEM, 0, 0, "", KeyUsage.KEY_AGREEMENT),
+    "EH_ML_KEM_1024": (Family.ML_KEM, 0, 0, "", KeyUsage.KEY_AGREEMENT),
+    "EH_X25519": (Family.X25519, 0, 0, "", KeyUsage.KEY_AGREEMENT),
 }
+# Families whose generation takes microseconds: the key pool leaves them alone.
+FAST_KEY_PAIRS = {Family.ML_DSA, Family.ED25519, Family.ML_KEM, Family.X25519}
 
 # Which operations the algorithm can do at all (independent of the stored usage).
 ABILITIES = {
@@ -71,19 +91,23 @@ ABILITIES = {
     Family.SM4_CBC: {Operation.ENCRYPT},
     Family.HMAC: {Operation.SIGN, Operation.GENERATE_MAC, Operation.VERIFY_MAC},
     Family.RSA: {Operation.ASYMMETRIC_ENCRYPT, Operation.SIGN, Operation.PUBLIC_KEY},
-    Family.EC: {Operation.SIGN, Operation.PUBLIC_KEY},
+    Family.EC: {Operation.SIGN, Operation.PUBLIC_KEY, Operation.DERIVE_SHARED_SECRET},
     Family.SM2: {Operation.ASYMMETRIC_ENCRYPT, Operation.SIGN, Operation.PUBLIC_KEY},
+    Family.ML_DSA: {Operation.SIGN, Operation.PUBLIC_KEY},
+    Family.ED25519: {Operation.SIGN, Operation.PUBLIC_KEY},
+    Family.ML_KEM: {Operation.ENCAPSULATE, Operation.PUBLIC_KEY},
+    Family.X25519: {Operation.DERIVE_SHARED_SECRET, Operation.PUBLIC_KEY},
 }
 
 
 def test_every_reference_keyspec_is_registered_and_nothing_else() -> None:
-    assert sorted(KEYSPECS) == sorted(REFERENCE_KEYSPECS)
-    assert sorted(KEYSPEC_NAMES) == sorted(REFERENCE_KEYSPECS)
-    assert sorted(get_args(KeySpecName)) == sorted(REFERENCE_KEYSPECS)
-    assert sorted(ASYMMETRIC_KEYSPEC_NAMES) == sorted(n for n in REFERENCE_KEYSPECS if EXPECTED[n][1] == 0)
+    assert sorted(KEYSPECS) == sorted(ALL_KEYSPECS)
+    assert sorted(KEYSPEC_NAMES) == sorted(ALL_KEYSPECS)
+    assert sorted(get_args(KeySpecName)) == sorted(ALL_KEYSPECS)
+    assert sorted(ASYMMETRIC_KEYSPEC_NAMES) == sorted(n for n in ALL_KEYSPECS if EXPECTED[n][1] == 0)
 
 
-@pytest.mark.parametrize("name", REFERENCE_KEYSPECS)
+@pytest.mark.parametrize("name", ALL_KEYSPECS)
 def test_keyspec_facts(name: str) -> None:
     family, key_bytes, rsa_bits, curve, usage = EXPECTED[name]
     spec = keyspec(name)
@@ -94,10 +118,10 @@ def test_keyspec_facts(name: str) -> None:
     assert spec.curve == curve
     assert spec.default_usage is usage
     assert spec.symmetric == (key_bytes > 0)
-    assert is_slow(spec) == (not spec.symmetric)
+    assert is_slow(spec) == (not spec.symmetric and family not in FAST_KEY_PAIRS)
     for op in Operation:
         assert spec.supports(op) == (op in ABILITIES[family]), (name, op)
-    assert spec.default_digest == ("EH_SM3" if family is Family.SM2 else "EH_SHA_256")
+    assert spec.default_digest == {Family.SM2: "EH_SM3", Family.ED25519: "EH_SHA_512"}.get(family, "EH_SHA_256")
     if spec.symmetric and family is not Family.HMAC:
         assert spec.import_sizes == (key_bytes,)
 
@@ -116,7 +140,14 @@ def test_usable_usages_are_derived_from_the_operations() -> None:
         **dict.fromkeys(("EH_AES_GCM_128", "EH_AES_GCM_192", "EH_AES_GCM_256", "EH_SM4_CTR", "EH_SM4_CBC"), (both[0],)),
         "EH_HMAC": (KeyUsage.SIGN_VERIFY,),
         **dict.fromkeys(("EH_RSA_2048", "EH_RSA_3072", "EH_RSA_4096", "EH_SM2"), both),
-        **dict.fromkeys(("EH_EC_P224", "EH_EC_P256", "EH_EC_P256K", "EH_EC_P384", "EH_EC_P521"), both),
+        # EC: KEY_AGREEMENT for ECDH (DeriveSharedSecret) as well
+        **dict.fromkeys(
+            ("EH_EC_P224", "EH_EC_P256", "EH_EC_P256K", "EH_EC_P384", "EH_EC_P521"), (*both, KeyUsage.KEY_AGREEMENT)
+        ),
+        # GetPublicKey wants no usage, so signing-only key pairs allow both (as EC does)
+        **dict.fromkeys(("EH_ML_DSA_44", "EH_ML_DSA_65", "EH_ML_DSA_87", "EH_ED25519"), both),
+        # ML-KEM: KEY_AGREEMENT for Encapsulate/Decapsulate, and the reference's two for GetPublicKey only
+        **dict.fromkeys(("EH_ML_KEM_768", "EH_ML_KEM_1024", "EH_X25519"), (*both, KeyUsage.KEY_AGREEMENT)),
     }
     assert {name: spec.usable_usages() for name, spec in KEYSPECS.items()} == expected
     assert all(spec.allows_usage(spec.default_usage) for spec in KEYSPECS.values())
@@ -125,13 +156,14 @@ def test_usable_usages_are_derived_from_the_operations() -> None:
 
 
 def test_usages_origins_and_operation_usage() -> None:
-    assert set(USAGE_NAMES) == {"EH_KEYUSAGE_ENCRYPT_DECRYPT", "EH_KEYUSAGE_SIGN_VERIFY"}
+    assert set(USAGE_NAMES) == {"EH_KEYUSAGE_ENCRYPT_DECRYPT", "EH_KEYUSAGE_SIGN_VERIFY", "EH_KEYUSAGE_KEY_AGREEMENT"}
     assert set(ORIGIN_NAMES) == {"EH_INTERNAL_KEY", "EH_EXTERNAL_KEY"}
     assert Origin("EH_EXTERNAL_KEY") is Origin.EXTERNAL
     assert Operation.ENCRYPT.usage is KeyUsage.ENCRYPT_DECRYPT
     assert Operation.ASYMMETRIC_ENCRYPT.usage is KeyUsage.ENCRYPT_DECRYPT
     assert Operation.SIGN.usage is KeyUsage.SIGN_VERIFY
     assert Operation.PUBLIC_KEY.usage is None
+    assert Operation.ENCAPSULATE.usage is KeyUsage.KEY_AGREEMENT
 
 
 @pytest.mark.parametrize("name", [n for n in REFERENCE_KEYSPECS if n not in ("EH_RSA_3072", "EH_RSA_4096")])

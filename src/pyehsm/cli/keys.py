@@ -14,6 +14,7 @@ from pyehsm.crypto.keyspecs import KEYSPEC_NAMES, ORIGIN_NAMES, USAGE_NAMES, WRA
 _USAGE_ALIASES = {
     "encrypt": "EH_KEYUSAGE_ENCRYPT_DECRYPT",
     "sign": "EH_KEYUSAGE_SIGN_VERIFY",
+    "agree": "EH_KEYUSAGE_KEY_AGREEMENT",  # ML-KEM, ECDH, X25519
     **{name: name for name in USAGE_NAMES},
 }
 
@@ -30,7 +31,7 @@ def key_group() -> None:
     "--usage",
     type=click.Choice(sorted(_USAGE_ALIASES)),
     default=None,
-    help="encrypt or sign (default: the keyspec's natural usage).",
+    help="encrypt, sign or agree (key agreement) (default: the keyspec's natural usage).",
 )
 @with_connection()
 def key_create(conn: Connection, keyspec: str, origin: str, usage: str | None) -> None:

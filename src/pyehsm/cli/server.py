@@ -207,6 +207,12 @@ def serve(
     """Start the server (SQLite + a root key file in the data dir unless told otherwise)."""
     import uvicorn
 
+    from pyehsm.crypto.backend import check_backend
+
+    try:
+        check_backend()  # before the key families load: a clear message for an old cryptography
+    except StartupError as exc:
+        fail(exc)
     from pyehsm.app import http_limits, prepare
     from pyehsm.http.protocol import default_max_connections, raise_file_limit, uvicorn_options
 

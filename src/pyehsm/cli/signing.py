@@ -60,6 +60,11 @@ _file_option = click.option(
     default=None,
     help="Sign a file of any size (- for stdin): hashed here, the digest signed (EH_DIGEST).",
 )
+_context_option = click.option(
+    "--context",
+    default=None,
+    help="ML-DSA only: the FIPS 204 context string (text or @file; at most 255 bytes).",
+)
 _WAY_ROUND = "hash it here and sign the digest with `--file PATH` (any size)"
 
 
@@ -85,6 +90,8 @@ def file_digest(client: Client, keyid: str, path: Path, digest: str | None) -> t
         raise click.UsageError(f"key {keyid} is not among this app's keys (pyehsm key list)")
     if not (spec.supports(Operation.SIGN) and spec.supports(Operation.PUBLIC_KEY)):  # key pairs that sign
         raise click.UsageError(f"--file signs with RSA, EC and SM2 keys; {keyid} is {spec.name}")
+    if "EH_DIGEST" not in spec.family.message_types:
+        raise click.UsageError(f"--file signs a digest, and {spec.name} keys sign the message itself (EH_RAW)")
     mode = digest or spec.default_digest
     if mode not in spec.family.digests:
         raise click.UsageError(f"{spec.name} keys sign with {'EH_SM3' if 'EH_SM3' in spec.family.digests else 'SHA-2'}")
@@ -101,6 +108,7 @@ def file_digest(client: Client, keyid: str, path: Path, digest: str | None) -> t
 @_digest_option
 @_padding_option
 @_message_type_option
+@_context_option
 @raw_option
 @out_option
 @with_connection()
@@ -112,6 +120,7 @@ def sign(
     digest: str | None,
     padding: str,
     message_type: str,
+    context: str | None,
     raw: bool,
     out: Path | None,
 ) -> None:
@@ -125,7 +134,8 @@ def sign(
         else:
             data = read_data(str(message), base64_literal=False)
             check_size(data, "sign", _WAY_ROUND)
-        signature = client.sign(keyid, data, digest, padding, message_type)
+        ctx = None if context is None else read_data(context, base64_literal=False)
+        signature = client.sign(keyid, data, digest, padding, message_type, ctx)
     emit_binary(conn, "signature", signature, raw, out, keyid=keyid)
 
 
@@ -137,6 +147,7 @@ def sign(
 @_digest_option
 @_padding_option
 @_message_type_option
+@_context_option
 @base64_input_option
 @with_connection()
 def verify(
@@ -148,6 +159,7 @@ def verify(
     digest: str | None,
     padding: str,
     message_type: str,
+    context: str | None,
     base64_input: bool,
 ) -> None:
     """Verify SIGNATURE over MESSAGE or --file FILE (Verify). Exit code 1 when it does not verify."""
@@ -163,7 +175,8 @@ def verify(
         else:
             data = read_data(str(message), base64_literal=False)
             check_size(data, "verify", _WAY_ROUND)
-        valid = client.verify(keyid, data, sig, digest, padding, message_type)
+        ctx = None if context is None else read_data(context, base64_literal=False)
+        valid = client.verify(keyid, data, sig, digest, padding, message_type, ctx)
     if conn.output == "json":
         emit_json({"keyid": keyid, "valid": valid})
     else:

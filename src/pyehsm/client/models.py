@@ -45,6 +45,21 @@ def _str(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+class Encapsulation(NamedTuple):
+    """Encapsulate's answer: the shared secret and the KEM ciphertext to send to the key's owner.
+
+    A tuple, so ``secret, ciphertext = client.encapsulate(keyid)`` works; repr hides the secret.
+    """
+
+    shared_secret: bytes
+    ciphertext: bytes
+
+    def __repr__(self) -> str:
+        return (
+            f"Encapsulation(shared_secret=<{len(self.shared_secret)} bytes>, ciphertext=<{len(self.ciphertext)} bytes>)"
+        )
+
+
 @dataclass(frozen=True, eq=False)
 class Result(Mapping[str, Any]):
     """Base of the typed results: a read-only mapping over the wire ``result`` object."""

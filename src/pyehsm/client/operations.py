@@ -20,6 +20,7 @@ from pyehsm.client.models import (
     AliasPage,
     BatchItem,
     DataKey,
+    Encapsulation,
     ImportParameters,
     KeyDescription,
     KeyInfo,
@@ -59,6 +60,9 @@ IDEMPOTENT_ACTIONS = frozenset(
         "DescribeKey",
         "ListKeyTags",
         "ListAliases",
+        "Encapsulate",
+        "Decapsulate",
+        "DeriveSharedSecret",
         "ListKey",
         "EnableKey",
         "DisableKey",
@@ -148,6 +152,9 @@ KEY_METADATA_ACTIONS = (
 )
 # pyehsm's Actions beyond eHSM's API, in the same signed envelope: key versions (docs/key-rotation.md).
 KEY_VERSION_ACTIONS = ("RotateKey", "UpdateKeyRotation", "ListKeyRotations", "UpdateKeyVersionPolicy", "ReEncrypt")
+
+# pyehsm's key encapsulation and key agreement Actions (ML-KEM, ECDH, X25519), beyond the eHSM REST API.
+KEY_AGREEMENT_ACTIONS = ("Encapsulate", "Decapsulate", "DeriveSharedSecret")
 
 DEFAULT_ASYMMETRIC_PADDING = "EH_RSA_PKCS1_OAEP"
 DEFAULT_SIGN_PADDING = "EH_RSA_PKCS1_PSS"
@@ -412,6 +419,24 @@ def generate_random(number_of_bytes: int) -> Call[bytes]:
     return Call("GenerateRandom", {"numberOfBytes": number_of_bytes}, _b64_field("plaintext"))
 
 
+# -- key encapsulation (ML-KEM) -----------------------------------------------------------------------
+def encapsulate(keyid: str) -> Call[Encapsulation]:
+    def parse(result: dict[str, Any]) -> Encapsulation:
+        return Encapsulation(unb64(str(result["sharedSecret"])), unb64(str(result["ciphertext"])))
+
+    return Call("Encapsulate", {"keyid": keyid}, parse)
+
+
+def decapsulate(keyid: str, ciphertext: bytes) -> Call[bytes]:
+    return Call("Decapsulate", {"keyid": keyid, "ciphertext": b64(ciphertext)}, _b64_field("sharedSecret"))
+
+
+def derive_shared_secret(keyid: str, public_key: bytes | str) -> Call[bytes]:
+    """``public_key``: the peer's DER SubjectPublicKeyInfo (bytes) or PEM text (str)."""
+    peer = public_key if isinstance(public_key, str) else b64(public_key)
+    return Call("DeriveSharedSecret", {"keyid": keyid, "publicKey": peer}, _b64_field("sharedSecret"))
+
+
 # -- asymmetric crypto ------------------------------------------------------------------------------
 def asymmetric_encrypt(keyid: str, plaintext: bytes, padding_mode: str = DEFAULT_ASYMMETRIC_PADDING) -> Call[bytes]:
     return Call(
@@ -430,7 +455,12 @@ def asymmetric_decrypt(keyid: str, ciphertext: bytes, padding_mode: str = DEFAUL
 
 
 def _sign_payload(
-    keyid: str, message: bytes, digest_mode: str | None, padding_mode: str, message_type: str
+    keyid: str,
+    message: bytes,
+    digest_mode: str | None,
+    padding_mode: str,
+    message_type: str,
+    context: bytes | None = None,
 ) -> dict[str, Any]:
     return _payload(
         keyid=keyid,
@@ -438,6 +468,7 @@ def _sign_payload(
         message_type=message_type,
         digest_mode=digest_mode,
         padding_mode=padding_mode,
+        context=None if context is None else b64(context),
     )
 
 
@@ -447,8 +478,11 @@ def sign(
     digest_mode: str | None = DEFAULT_DIGEST,
     padding_mode: str = DEFAULT_SIGN_PADDING,
     message_type: str = DEFAULT_MESSAGE_TYPE,
+    context: bytes | None = None,
 ) -> Call[bytes]:
-    return Call("Sign", _sign_payload(keyid, message, digest_mode, padding_mode, message_type), _b64_field("signature"))
+    return Call(
+        "Sign", _sign_payload(keyid, message, digest_mode, padding_mode, message_type, context), _b64_field("signature")
+    )
 
 
 def verify(
@@ -458,8 +492,9 @@ def verify(
     digest_mode: str | None = DEFAULT_DIGEST,
     padding_mode: str = DEFAULT_SIGN_PADDING,
     message_type: str = DEFAULT_MESSAGE_TYPE,
+    context: bytes | None = None,
 ) -> Call[bool]:
-    payload = _sign_payload(keyid, message, digest_mode, padding_mode, message_type)
+    payload = _sign_payload(keyid, message, digest_mode, padding_mode, message_type, context)
     payload["signature"] = b64(signature)
     return Call("Verify", payload, _truthy)
 

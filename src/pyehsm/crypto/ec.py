@@ -25,6 +25,7 @@ from pyehsm.crypto.family import (
     no_encryption,
 )
 from pyehsm.crypto.pkcs8 import OID_EC_PUBLIC_KEY, PKCS8_ENCODING, pkcs8_algorithm
+from pyehsm.errors import MalformedParameter
 
 if TYPE_CHECKING:
     from pyehsm.crypto.keyspecs import KeySpec
@@ -119,6 +120,10 @@ class EcPrivateKey:
     def sign(self, data: bytes, hash_alg: hashes.HashAlgorithm, *, prehashed: bool = False) -> bytes:
         return self._key.sign(data, _ecdsa(hash_alg, prehashed))
 
+    def exchange(self, peer: ec.EllipticCurvePublicKey) -> bytes:
+        """ECDH (SEC 1 section 3.3.1): the x coordinate of d * Q, big-endian, field-size bytes."""
+        return self._key.exchange(ec.ECDH(), peer)
+
     def __repr__(self) -> str:
         return f"<EcPrivateKey {self.curve}>"
 
@@ -165,6 +170,21 @@ class EcPair(EcPublic):
     def decrypt(self, ciphertext: bytes, padding: str | None) -> bytes:
         no_encryption(self.family)
 
+    def derive_shared_secret(self, peer_spki_der: bytes) -> bytes:
+        """ECDH with a peer's SubjectPublicKeyInfo on this key's curve; MalformedParameter for anything else
+        (another curve, not an EC key, a point not on the curve: OpenSSL checks the point when it loads it)."""
+        curve = self._private.curve
+        try:
+            peer = serialization.load_der_public_key(peer_spki_der)
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            raise MalformedParameter("publicKey", f"not a valid public key on {curve}") from None
+        if not isinstance(peer, ec.EllipticCurvePublicKey) or peer.curve.name != curve:
+            raise MalformedParameter("publicKey", f"not a valid public key on {curve}")
+        try:
+            return self._private.exchange(peer)
+        except ValueError:
+            raise MalformedParameter("publicKey", f"not a valid public key on {curve}") from None
+
     def __reduce__(self) -> NoReturn:
         raise TypeError("private keys cannot be pickled")
 
@@ -172,7 +192,8 @@ class EcPair(EcPublic):
 class EcFamily(FamilyBase):
     name = "EC"
     symmetric = False
-    operations = frozenset({Operation.SIGN, Operation.PUBLIC_KEY})
+    # ECDH (DeriveSharedSecret) needs a key created with EH_KEYUSAGE_KEY_AGREEMENT, as in AWS KMS
+    operations = frozenset({Operation.SIGN, Operation.PUBLIC_KEY, Operation.DERIVE_SHARED_SECRET})
     default_usage = KeyUsage.SIGN_VERIFY
     digests = SHA2_DIGESTS
     message_types = frozenset({"EH_RAW", "EH_DIGEST"})

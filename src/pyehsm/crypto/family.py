@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol, runtime_checkable
 
 from cryptography.hazmat.primitives import hashes
 
-from pyehsm.errors import CannotEncrypt, DigestLengthWrong, DigestNotAllowed
+from pyehsm.errors import CannotEncrypt, CannotSign, DigestLengthWrong, DigestNotAllowed
 
 if TYPE_CHECKING:
     from pyehsm.crypto import blob
@@ -36,6 +36,11 @@ if TYPE_CHECKING:
 class KeyUsage(enum.Enum):
     ENCRYPT_DECRYPT = "EH_KEYUSAGE_ENCRYPT_DECRYPT"
     SIGN_VERIFY = "EH_KEYUSAGE_SIGN_VERIFY"
+    KEY_AGREEMENT = "EH_KEYUSAGE_KEY_AGREEMENT"  # key establishment: ML-KEM (Encapsulate/Decapsulate), ECDH, X25519
+
+
+# The usages of Intel's reference: a key with GetPublicKey may have either, even if only GetPublicKey uses it.
+_REFERENCE_USAGES = (KeyUsage.ENCRYPT_DECRYPT, KeyUsage.SIGN_VERIFY)
 
 
 class Operation(enum.Enum):
@@ -47,6 +52,8 @@ class Operation(enum.Enum):
     PUBLIC_KEY = "GetPublicKey"
     GENERATE_MAC = "GenerateMac"
     VERIFY_MAC = "VerifyMac"
+    ENCAPSULATE = "Encapsulate"  # KEM Encapsulate and Decapsulate (ML-KEM)
+    DERIVE_SHARED_SECRET = "DeriveSharedSecret"  # key agreement with a peer's public key (ECDH, X25519)
 
     @property
     def usage(self) -> KeyUsage | None:
@@ -54,6 +61,8 @@ class Operation(enum.Enum):
             return KeyUsage.ENCRYPT_DECRYPT
         if self in (Operation.SIGN, Operation.GENERATE_MAC, Operation.VERIFY_MAC):
             return KeyUsage.SIGN_VERIFY
+        if self in (Operation.ENCAPSULATE, Operation.DERIVE_SHARED_SECRET):
+            return KeyUsage.KEY_AGREEMENT
         return None
 
 
@@ -64,6 +73,7 @@ class ImportScheme(enum.Enum):
     RSA_OAEP = "EH_RSA_PKCS1_OAEP"
     RSA_AES_KEY_WRAP = "EH_RSA_AES_KEY_WRAP"
     SM2 = "SM2"
+    ML_KEM_AES_KEY_WRAP = "EH_ML_KEM_AES_KEY_WRAP"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -130,6 +140,10 @@ def no_encryption(family: str) -> NoReturn:
     raise CannotEncrypt(family)
 
 
+def no_signing(family: str) -> NoReturn:
+    raise CannotSign(family)
+
+
 # ------------------------------------------------------------------------------------------------
 # primitive capabilities: what ``KeyFamily.load_private`` / ``PublicKeyFamily.load_public`` return
 # ------------------------------------------------------------------------------------------------
@@ -167,6 +181,15 @@ class PublicKeyPrimitive(Verifier, Protocol):
         ...
 
     def encrypt(self, plaintext: bytes, padding: str | None) -> bytes: ...
+
+
+@runtime_checkable
+class ContextSigner(Protocol):
+    """Pure signatures with a context string or over a caller-computed external mu (ML-DSA, FIPS 204)."""
+
+    def sign_pure(self, message: bytes, *, context: bytes, mu: bool) -> bytes: ...
+
+    def verify_pure(self, signature: bytes, message: bytes, *, context: bytes, mu: bool) -> bool: ...
 
 
 @runtime_checkable
@@ -304,10 +327,13 @@ class WrappingFamily(KeyFamily, Protocol):
 
 
 def usages_of(operations: frozenset[Operation]) -> tuple[KeyUsage, ...]:
-    """The usages a key can usefully have: one some operation wants, or any usage when an operation (GetPublicKey)
-    wants none. AES/SM4: ENCRYPT_DECRYPT only; HMAC: SIGN_VERIFY only; RSA, EC and SM2: both (an EC key with
-    ENCRYPT_DECRYPT still serves GetPublicKey, and Intel's SDK tests create such keys and expect success)."""
-    return tuple(u for u in KeyUsage if any(op.usage in (None, u) for op in operations))
+    """The usages a key can usefully have: one some operation wants, or either of the reference's two usages when an
+    operation (GetPublicKey) wants none. AES/SM4: ENCRYPT_DECRYPT only; HMAC: SIGN_VERIFY only; RSA, EC and SM2:
+    both (an EC key with ENCRYPT_DECRYPT still serves GetPublicKey, and Intel's SDK tests create such keys and
+    expect success); ML-KEM: KEY_AGREEMENT and, for GetPublicKey, the two reference usages."""
+    return tuple(
+        u for u in KeyUsage if any(op.usage is u or (op.usage is None and u in _REFERENCE_USAGES) for op in operations)
+    )
 
 
 def raw_sizes(sizes: tuple[int, ...]) -> str:

@@ -15,11 +15,15 @@ from typing import Any, Final, Literal, get_args
 
 from pyehsm.crypto.aes_gcm import AES_GCM
 from pyehsm.crypto.ec import EC
+from pyehsm.crypto.ed25519 import ED25519
 from pyehsm.crypto.family import DIGEST_SIZES, KeyFamily, KeyUsage, Operation, usages_of
 from pyehsm.crypto.hmac import HMAC
+from pyehsm.crypto.mldsa import ML_DSA
+from pyehsm.crypto.mlkem import ML_KEM
 from pyehsm.crypto.rsa import RSA
 from pyehsm.crypto.sm2 import SM2
 from pyehsm.crypto.sm4 import SM4_CBC, SM4_CTR
+from pyehsm.crypto.x25519 import X25519
 
 __all__ = [  # DIGEST_SIZES, KeyFamily, KeyUsage and Operation are re-exported: the registry's vocabulary
     "ASYMMETRIC_KEYSPEC_NAMES",
@@ -67,13 +71,20 @@ KeySpecName = Literal[
     "EH_EC_P384",
     "EH_EC_P521",
     "EH_SM2",
+    "EH_ML_DSA_44",
+    "EH_ML_DSA_65",
+    "EH_ML_DSA_87",
+    "EH_ED25519",
+    "EH_ML_KEM_768",
+    "EH_ML_KEM_1024",
+    "EH_X25519",
 ]
-UsageName = Literal["EH_KEYUSAGE_ENCRYPT_DECRYPT", "EH_KEYUSAGE_SIGN_VERIFY"]
+UsageName = Literal["EH_KEYUSAGE_ENCRYPT_DECRYPT", "EH_KEYUSAGE_SIGN_VERIFY", "EH_KEYUSAGE_KEY_AGREEMENT"]
 OriginName = Literal["EH_INTERNAL_KEY", "EH_EXTERNAL_KEY"]
 PaddingName = Literal["EH_PAD_NONE", "EH_RSA_PKCS1", "EH_RSA_PKCS1_OAEP", "EH_RSA_PKCS1_PSS"]
 DigestName = Literal["EH_SHA_224", "EH_SHA_256", "EH_SHA_384", "EH_SHA_512", "EH_SM3"]
-MessageTypeName = Literal["EH_RAW", "EH_DIGEST"]
-WrappingKeySpecName = Literal["EH_RSA_2048", "EH_RSA_3072", "EH_RSA_4096", "EH_SM2"]
+MessageTypeName = Literal["EH_RAW", "EH_DIGEST", "EH_EXTERNAL_MU"]
+WrappingKeySpecName = Literal["EH_RSA_2048", "EH_RSA_3072", "EH_RSA_4096", "EH_SM2", "EH_ML_KEM_768", "EH_ML_KEM_1024"]
 
 
 class Family:
@@ -86,6 +97,10 @@ class Family:
     RSA: Final = RSA
     EC: Final = EC
     SM2: Final = SM2
+    ML_DSA: Final = ML_DSA
+    ED25519: Final = ED25519
+    ML_KEM: Final = ML_KEM
+    X25519: Final = X25519
 
 
 class Origin(enum.Enum):
@@ -100,6 +115,7 @@ class KeySpec:
     key_bytes: int = 0  # symmetric key length
     rsa_bits: int = 0
     curve: str = ""  # cryptography curve name for EC
+    parameter_set: str = ""  # FIPS 203/204 parameter set (ML-DSA-65, ML-KEM-768, ...)
     default_digest: str = "EH_SHA_256"
     import_sizes: tuple[int, ...] = ()  # accepted raw lengths for imported symmetric material
 
@@ -145,6 +161,13 @@ _SPECS = (
     KeySpec("EH_EC_P384", EC, curve="secp384r1"),
     KeySpec("EH_EC_P521", EC, curve="secp521r1"),
     KeySpec("EH_SM2", SM2, default_digest="EH_SM3"),
+    KeySpec("EH_ML_DSA_44", ML_DSA, parameter_set="ML-DSA-44"),
+    KeySpec("EH_ML_DSA_65", ML_DSA, parameter_set="ML-DSA-65"),
+    KeySpec("EH_ML_DSA_87", ML_DSA, parameter_set="ML-DSA-87"),
+    KeySpec("EH_ED25519", ED25519, default_digest="EH_SHA_512"),
+    KeySpec("EH_ML_KEM_768", ML_KEM, parameter_set="ML-KEM-768"),
+    KeySpec("EH_ML_KEM_1024", ML_KEM, parameter_set="ML-KEM-1024"),
+    KeySpec("EH_X25519", X25519),
 )
 
 KEYSPECS: dict[str, KeySpec] = {spec.name: spec for spec in _SPECS}

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from types import TracebackType
 
 from pyehsm.crypto import asymmetric
+from pyehsm.crypto.family import ContextSigner, Decapsulator, Encapsulator, KeyAgreement
 from pyehsm.crypto.keyspecs import KeySpec, Operation
-from pyehsm.errors import DecryptionFailed, InternalFailure, LimitExceeded
+from pyehsm.errors import ContextNotAllowed, DecryptionFailed, InternalFailure, LimitExceeded, MessageTypeNotAllowed
 from pyehsm.services.keys import KeyService
 from pyehsm.services.symmetric import SymmetricService
 
@@ -44,6 +45,18 @@ _wire_errors = {field: _WireErrors(field) for field in ("keyid", "plaintext", "c
 
 
 _PREHASHED = asymmetric.MESSAGE_TYPE_PREHASHED
+EXTERNAL_MU = "EH_EXTERNAL_MU"  # the message is a 64-byte ML-DSA mu (FIPS 204), signed as is
+
+
+def _pure(key: asymmetric.KeyPrimitive, spec: KeySpec, message_type: str, context: bytes | None) -> ContextSigner:
+    """The key as a context / external-mu signer (ML-DSA), or the domain error for a family that is not one."""
+    if isinstance(key, ContextSigner):
+        if message_type == "EH_DIGEST":
+            raise MessageTypeNotAllowed(message_type, spec.family.name)
+        return key
+    if message_type == EXTERNAL_MU:
+        raise MessageTypeNotAllowed(message_type, spec.family.name)
+    raise ContextNotAllowed(spec.family.name)
 
 
 def _key_of(spec: KeySpec) -> Callable[[bytes], asymmetric.KeyPrimitive]:
@@ -89,9 +102,20 @@ class AsymmetricService:
             return key.decrypt(ciphertext, padding)
 
     async def sign(
-        self, appid: str, keyid: str, message: bytes, message_type: str, digest: str | None, padding: str | None
+        self,
+        appid: str,
+        keyid: str,
+        message: bytes,
+        message_type: str,
+        digest: str | None,
+        padding: str | None,
+        context: bytes | None = None,
     ) -> bytes:
+        """A signature of ``message``; ``context`` (ML-DSA only) and EH_EXTERNAL_MU take the pure path."""
         key, spec = await self._key(appid, keyid, Operation.SIGN)
+        if context is not None or message_type == EXTERNAL_MU:
+            signer = _pure(key, spec, message_type, context)
+            return signer.sign_pure(message, context=context or b"", mu=message_type == EXTERNAL_MU)
         with _wire_errors["message"]:
             return key.sign(
                 message, digest=digest or spec.default_digest, prehashed=_PREHASHED[message_type], padding=padding
@@ -106,8 +130,12 @@ class AsymmetricService:
         message_type: str,
         digest: str | None,
         padding: str | None,
+        context: bytes | None = None,
     ) -> bool:
         key, spec = await self._key(appid, keyid, Operation.SIGN)
+        if context is not None or message_type == EXTERNAL_MU:
+            signer = _pure(key, spec, message_type, context)
+            return signer.verify_pure(signature, message, context=context or b"", mu=message_type == EXTERNAL_MU)
         with _wire_errors["message"]:
             return key.verify(
                 signature,
@@ -116,6 +144,28 @@ class AsymmetricService:
                 prehashed=_PREHASHED[message_type],
                 padding=padding,
             )
+
+    async def encapsulate(self, appid: str, keyid: str) -> tuple[bytes, bytes]:
+        """(shared secret, ciphertext): a fresh KEM encapsulation to the key's public key (ML-KEM)."""
+        key, _ = await self._key(appid, keyid, Operation.ENCAPSULATE)
+        if not isinstance(key, Encapsulator):  # pragma: no cover - every ENCAPSULATE family's primitive is one
+            raise InternalFailure
+        return key.encapsulate()
+
+    async def decapsulate(self, appid: str, keyid: str, ciphertext: bytes) -> bytes:
+        """The shared secret of a KEM ciphertext (implicit rejection: never an error for a ciphertext of the right
+        length; MalformedParameter for another length)."""
+        key, _ = await self._key(appid, keyid, Operation.ENCAPSULATE)
+        if not isinstance(key, Decapsulator):  # pragma: no cover - every ENCAPSULATE family's primitive is one
+            raise InternalFailure
+        return key.decapsulate(ciphertext)
+
+    async def derive_shared_secret(self, appid: str, keyid: str, peer_spki_der: bytes) -> bytes:
+        """ECDH / X25519 with a peer's SubjectPublicKeyInfo (MalformedParameter for an unusable peer key)."""
+        key, _ = await self._key(appid, keyid, Operation.DERIVE_SHARED_SECRET)
+        if not isinstance(key, KeyAgreement):  # pragma: no cover - every such family's primitive is one
+            raise InternalFailure
+        return key.derive_shared_secret(peer_spki_der)
 
     async def export_data_key(
         self, appid: str, keyid: str, ukeyid: str, old_data_key: bytes, aad: bytes, padding: str | None

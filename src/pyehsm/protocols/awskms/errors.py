@@ -67,8 +67,14 @@ _TABLE: dict[type[d.DomainError], _Row] = {
         lambda e: f"A DIGEST message for {e.digest} must be {e.size} bytes long.",
     ),
     d.MessageTypeNotAllowed: ("ValidationException", lambda _: "This key signs RAW messages only."),
+    d.MessageLengthWrong: (
+        "ValidationException",
+        lambda e: f"An {e.message_type} message must be {e.size} bytes long.",
+    ),
+    d.ContextNotAllowed: ("ValidationException", lambda _: "Only ML-DSA keys take a signing context."),
     d.PaddingNotAllowed: ("InvalidKeyUsageException", lambda _: "The algorithm is not valid for this key."),
     d.CannotEncrypt: ("InvalidKeyUsageException", lambda _: "This key cannot encrypt or decrypt."),
+    d.CannotSign: ("InvalidKeyUsageException", lambda _: "This key cannot sign or verify."),
     d.NoPublicKey: ("UnsupportedOperationException", lambda _: "This key has no public key."),
     # keys
     d.KeyNotFound: ("NotFoundException", lambda e: f"Key '{e.keyid}' does not exist"),

@@ -181,8 +181,15 @@ _TABLE: dict[type[d.DomainError], Callable[[Any], str]] = {
     d.MessageTypeNotAllowed: lambda e: (
         f"Parameter invalid, The message_type {e.message_type} cannot be used with {e.family} keys (send EH_RAW)."
     ),
+    d.MessageLengthWrong: lambda e: (
+        f"Parameter invalid, The message length error: an {e.message_type} message must be {e.size} bytes."
+    ),
+    d.ContextNotAllowed: lambda e: (
+        f"Parameter invalid, The context cannot be used with {e.family} keys (only ML-DSA keys take a context)."
+    ),
     d.PaddingNotAllowed: _padding,
     d.CannotEncrypt: lambda e: f"Parameter invalid, {e.family} keys cannot encrypt or decrypt.",
+    d.CannotSign: lambda e: f"Parameter invalid, {e.family} keys cannot sign or verify.",
     d.NoPublicKey: lambda e: f"Parameter invalid, {e.family} keys have no public key.",
     # keys
     d.KeyNotFound: lambda _: KEYID_ERROR,

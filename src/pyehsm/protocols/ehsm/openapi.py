@@ -72,6 +72,9 @@ _SUMMARIES = {
     "GenerateDataKeyWithoutPlaintext": "A fresh data key, encrypted under the CMK only.",
     "ExportDataKey": "Re-encrypt a data key under an asymmetric key's public key.",
     "GetPublicKey": "The PEM public key of an asymmetric key.",
+    "Encapsulate": "A fresh shared secret and its ML-KEM ciphertext under the key's public key.",
+    "Decapsulate": "The shared secret of an ML-KEM ciphertext (implicit rejection).",
+    "DeriveSharedSecret": "ECDH or X25519 with a peer's public key: the raw shared secret.",
     "AsymmetricEncrypt": "Encrypt with an RSA or SM2 key.",
     "AsymmetricDecrypt": "Decrypt with an RSA or SM2 key.",
     "Sign": "Sign a message or digest.",
@@ -112,6 +115,7 @@ _EQUIVALENTS = {
     "ListKeyRotations": "AWS KMS: ListKeyRotations (+ GetKeyRotationStatus). Vault transit: GET /transit/keys/:name.",
     "UpdateKeyVersionPolicy": "Vault transit: min_decryption_version (POST /transit/keys/:name/config).",
     "ReEncrypt": "AWS KMS: ReEncrypt. Vault transit: POST /transit/rewrap/:name (same key).",
+    "DeriveSharedSecret": "AWS KMS: DeriveSharedSecret (KeyAgreementAlgorithm ECDH).",
 }
 
 _ENVELOPE_RESPONSE = {

@@ -78,6 +78,11 @@ _ROWS: tuple[ActionSpec, ...] = (
     ActionSpec("Sign", asymmetric.SignPayload, asymmetric.sign),
     ActionSpec("Verify", asymmetric.VerifyPayload, asymmetric.verify),
     ActionSpec("ExportDataKey", asymmetric.ExportDataKeyPayload, asymmetric.export_data_key),
+    # key encapsulation (ML-KEM)
+    ActionSpec("Encapsulate", asymmetric.EncapsulatePayload, asymmetric.encapsulate),
+    ActionSpec("Decapsulate", asymmetric.DecapsulatePayload, asymmetric.decapsulate),
+    # key agreement (ECDH, X25519)
+    ActionSpec("DeriveSharedSecret", asymmetric.DeriveSharedSecretPayload, asymmetric.derive_shared_secret),
     # bring your own key
     ActionSpec("GetParametersForImport", byok.GetParametersForImportPayload, byok.get_parameters_for_import),
     ActionSpec("ImportKeyMaterial", byok.ImportKeyMaterialPayload, byok.import_key_material),

@@ -54,6 +54,7 @@ KeyId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ALIAS_CHARS, pa
 Data = Annotated[bytes, msgspec.Meta(min_length=1, max_length=MAX_DATA_BYTES)]
 Aad = Annotated[bytes, msgspec.Meta(max_length=MAX_DATA_BYTES)]
 Ciphertext = Annotated[bytes, msgspec.Meta(min_length=1, max_length=MAX_CIPHERTEXT_BYTES)]
+SignContext = Annotated[bytes, msgspec.Meta(max_length=255)]  # FIPS 204 context string (base64 on the wire)
 
 S = TypeVar("S", bound=msgspec.Struct)
 

@@ -1,6 +1,12 @@
-"""Asymmetric actions: GetPublicKey, AsymmetricEncrypt, AsymmetricDecrypt, Sign, Verify, ExportDataKey."""
+"""Asymmetric actions: GetPublicKey, AsymmetricEncrypt, AsymmetricDecrypt, Sign, Verify, ExportDataKey, and the
+KEM actions Encapsulate and Decapsulate (ML-KEM) and DeriveSharedSecret (ECDH, X25519)."""
 
 from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import Annotated
 
 import msgspec
 
@@ -8,7 +14,7 @@ from pyehsm.crypto.keyspecs import DigestName, MessageTypeName, PaddingName
 from pyehsm.protocols.ehsm.actions.symmetric import b64
 from pyehsm.protocols.ehsm.errors import ParamError
 from pyehsm.protocols.ehsm.handler import Caller, Reply
-from pyehsm.protocols.ehsm.validation import Aad, Ciphertext, Data, KeyId
+from pyehsm.protocols.ehsm.validation import Aad, Ciphertext, Data, KeyId, SignContext
 from pyehsm.services.container import Services
 
 
@@ -34,6 +40,7 @@ class SignPayload(msgspec.Struct):
     message_type: MessageTypeName
     digest_mode: DigestName | None = None  # default: the keyspec's (EH_SHA_256, EH_SM3 for SM2)
     padding_mode: PaddingName | None = None  # required for RSA keys, ignored for the others
+    context: SignContext | None = None  # ML-DSA only: the FIPS 204 context string (0..255 bytes)
 
 
 class VerifyPayload(msgspec.Struct):
@@ -43,6 +50,36 @@ class VerifyPayload(msgspec.Struct):
     signature: Data
     digest_mode: DigestName | None = None
     padding_mode: PaddingName | None = None
+    context: SignContext | None = None
+
+
+class EncapsulatePayload(msgspec.Struct):
+    keyid: KeyId
+
+
+class DecapsulatePayload(msgspec.Struct):
+    keyid: KeyId
+    ciphertext: Ciphertext  # the KEM ciphertext (1088 bytes for ML-KEM-768, 1568 for ML-KEM-1024)
+
+
+# The peer key of DeriveSharedSecret: base64 of a DER SubjectPublicKeyInfo, or that key as PEM text.
+PeerPublicKey = Annotated[str, msgspec.Meta(min_length=1, max_length=16384)]
+_PEM = re.compile(r"\A\s*-----BEGIN PUBLIC KEY-----\s*(.*?)\s*-----END PUBLIC KEY-----\s*\Z", re.DOTALL)
+
+
+class DeriveSharedSecretPayload(msgspec.Struct):
+    keyid: KeyId
+    publicKey: PeerPublicKey
+
+    def peer_der(self) -> bytes:
+        pem = _PEM.match(self.publicKey)
+        text = "".join(pem.group(1).split()) if pem else self.publicKey
+        try:
+            return base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise ParamError(
+                "Parameter invalid, The publicKey must be a base64 DER SubjectPublicKeyInfo or a PEM public key."
+            ) from None
 
 
 class ExportDataKeyPayload(msgspec.Struct):
@@ -83,15 +120,32 @@ async def asymmetric_decrypt(svc: Services, caller: Caller, p: AsymmetricDecrypt
 
 
 async def sign(svc: Services, caller: Caller, p: SignPayload) -> Reply:
-    sig = await svc.asymmetric.sign(caller.appid, p.keyid, p.message, p.message_type, p.digest_mode, p.padding_mode)
+    sig = await svc.asymmetric.sign(
+        caller.appid, p.keyid, p.message, p.message_type, p.digest_mode, p.padding_mode, p.context
+    )
     return Reply({"signature": b64(sig)}, keyid=p.keyid)
 
 
 async def verify(svc: Services, caller: Caller, p: VerifyPayload) -> Reply:
     ok = await svc.asymmetric.verify(
-        caller.appid, p.keyid, p.message, p.signature, p.message_type, p.digest_mode, p.padding_mode
+        caller.appid, p.keyid, p.message, p.signature, p.message_type, p.digest_mode, p.padding_mode, p.context
     )
     return Reply({"result": ok}, keyid=p.keyid)
+
+
+async def encapsulate(svc: Services, caller: Caller, p: EncapsulatePayload) -> Reply:
+    shared, ciphertext = await svc.asymmetric.encapsulate(caller.appid, p.keyid)
+    return Reply({"ciphertext": b64(ciphertext), "sharedSecret": b64(shared)}, keyid=p.keyid)
+
+
+async def decapsulate(svc: Services, caller: Caller, p: DecapsulatePayload) -> Reply:
+    shared = await svc.asymmetric.decapsulate(caller.appid, p.keyid, p.ciphertext)
+    return Reply({"sharedSecret": b64(shared)}, keyid=p.keyid)
+
+
+async def derive_shared_secret(svc: Services, caller: Caller, p: DeriveSharedSecretPayload) -> Reply:
+    shared = await svc.asymmetric.derive_shared_secret(caller.appid, p.keyid, p.peer_der())
+    return Reply({"sharedSecret": b64(shared)}, keyid=p.keyid)
 
 
 async def export_data_key(svc: Services, caller: Caller, p: ExportDataKeyPayload) -> Reply:

@@ -16,7 +16,12 @@ from pyehsm.services.container import Services
 # (crypto/key_import.py); SM2 wrapping keys ignore the field, and the reference's SM2 examples send
 # EH_PAD_NONE or EH_RSA_PKCS1, so every padding name is accepted here and judged by the wrapping key.
 ImportPaddingName = Literal[
-    "EH_PAD_NONE", "EH_RSA_PKCS1", "EH_RSA_PKCS1_OAEP", "EH_RSA_PKCS1_PSS", "EH_RSA_AES_KEY_WRAP"
+    "EH_PAD_NONE",
+    "EH_RSA_PKCS1",
+    "EH_RSA_PKCS1_OAEP",
+    "EH_RSA_PKCS1_PSS",
+    "EH_RSA_AES_KEY_WRAP",
+    "EH_ML_KEM_AES_KEY_WRAP",
 ]
 TokenText = Annotated[str, identifier(1, 512)]
 

@@ -1,0 +1,124 @@
+"""The Ed25519 key family (EH_ED25519): PureEdDSA signatures (RFC 8032) over ``cryptography``.
+
+``EH_RAW`` only: the message itself is signed (Ed25519 hashes it with SHA-512 internally, so
+``digest_mode`` must be EH_SHA_512, the keyspec's default). ``EH_DIGEST`` would be Ed25519ph, which is not
+offered, and is refused. Keys are PKCS#8 DER (RFC 8410); BYOK accepts an unencrypted PKCS#8 Ed25519 key.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NoReturn
+
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from pyehsm.crypto.family import (
+    FamilyBase,
+    KeyMaterialError,
+    KeyUsage,
+    Operation,
+    check_digest,
+    no_encryption,
+)
+from pyehsm.crypto.pkcs8 import PKCS8_ENCODING, pkcs8_algorithm
+from pyehsm.errors import MessageTypeNotAllowed
+
+if TYPE_CHECKING:
+    from pyehsm.crypto.keyspecs import KeySpec
+
+OID_ED25519 = bytes.fromhex("2b6570")  # 1.3.101.112
+SHA512 = frozenset({"EH_SHA_512"})  # Ed25519 hashes with SHA-512 itself; other digest_modes are refused
+
+
+def _check(digest: str, prehashed: bool, message: bytes) -> None:
+    if prehashed:  # PureEdDSA signs the message; Ed25519ph would be another keyspec
+        raise MessageTypeNotAllowed("EH_DIGEST", "Ed25519")
+    check_digest("Ed25519", SHA512, digest, False, message)
+
+
+class Ed25519Public:
+    family = "Ed25519"
+
+    def __init__(self, public: ed25519.Ed25519PublicKey) -> None:
+        self._public = public
+        pem = public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        self._pem = pem.decode("ascii")
+
+    def public_pem(self) -> str:
+        return self._pem
+
+    def verify(self, signature: bytes, message: bytes, *, digest: str, prehashed: bool, padding: str | None) -> bool:
+        _check(digest, prehashed, message)
+        try:
+            self._public.verify(signature, message)
+        except InvalidSignature:
+            return False
+        return True
+
+    def encrypt(self, plaintext: bytes, padding: str | None) -> bytes:
+        no_encryption(self.family)
+
+
+class Ed25519Pair(Ed25519Public):
+    def __init__(self, private: ed25519.Ed25519PrivateKey) -> None:
+        super().__init__(private.public_key())
+        self._private = private
+
+    def sign(self, message: bytes, *, digest: str, prehashed: bool, padding: str | None) -> bytes:
+        _check(digest, prehashed, message)
+        return self._private.sign(message)
+
+    def decrypt(self, ciphertext: bytes, padding: str | None) -> bytes:
+        no_encryption(self.family)
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("private keys cannot be pickled")
+
+
+class Ed25519Family(FamilyBase):
+    name = "Ed25519"
+    symmetric = False
+    operations = frozenset({Operation.SIGN, Operation.PUBLIC_KEY})
+    default_usage = KeyUsage.SIGN_VERIFY
+    digests = SHA512
+    message_types = frozenset({"EH_RAW"})
+    sign_paddings: frozenset[str] = frozenset()
+    encrypt_paddings: frozenset[str] = frozenset()
+    parse_in_thread = False  # parsing and generation take microseconds
+    pregenerate = False
+
+    def generate(self, spec: KeySpec) -> bytes:
+        return ed25519.Ed25519PrivateKey.generate().private_bytes(*PKCS8_ENCODING)
+
+    def load_private(self, spec: KeySpec, material: bytes) -> Ed25519Pair:
+        try:
+            key = serialization.load_der_private_key(material, None)
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            raise KeyMaterialError from None
+        if not isinstance(key, ed25519.Ed25519PrivateKey):
+            raise KeyMaterialError
+        return Ed25519Pair(key)
+
+    def load_public(self, spec: KeySpec, spki_der: bytes) -> Ed25519Public:
+        try:
+            key = serialization.load_der_public_key(spki_der)
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            raise KeyMaterialError from None
+        if not isinstance(key, ed25519.Ed25519PublicKey):
+            raise KeyMaterialError
+        return Ed25519Public(key)
+
+    def check_import(self, spec: KeySpec, material: bytes) -> bytes:
+        if pkcs8_algorithm(material) != OID_ED25519:
+            raise ValueError
+        key = serialization.load_der_private_key(material, None)
+        if not isinstance(key, ed25519.Ed25519PrivateKey):
+            raise ValueError
+        return key.private_bytes(*PKCS8_ENCODING)
+
+    def import_rule(self, spec: KeySpec) -> str:
+        return "an unencrypted PKCS#8 DER Ed25519 private key"
+
+
+ED25519 = Ed25519Family()
