@@ -342,3 +342,22 @@ def test_one_key_on_both_doors(aws: Any, client: Client) -> None:
     keyed[0] = 0xE1  # the keyed form's magic is what tells the key: a blob without it names none
     with pytest.raises(ClientError):
         aws.decrypt(CiphertextBlob=bytes(keyed), EncryptionContext=context)
+
+
+def test_key_metadata_and_rotation_refusals_answer_with_aws_exception_names(aws: Any, client: Client) -> None:
+    # errors of the key-metadata and key-version services reach this door through its error table
+    pending = client.create_key("EH_AES_GCM_256")
+    client.schedule_key_deletion(pending, 7)
+    with pytest.raises(ClientError) as refused:
+        aws.encrypt(KeyId=pending, Plaintext=b"x")
+    assert _code(refused) == "KMSInvalidStateException"
+    keyid = client.create_key("EH_AES_GCM_256")
+    retired = bytes(aws.encrypt(KeyId=keyid, Plaintext=b"x")["CiphertextBlob"])
+    client.rotate_key(keyid)
+    client.update_key_version_policy(keyid, 2)
+    with pytest.raises(ClientError) as refused:
+        aws.decrypt(KeyId=keyid, CiphertextBlob=retired)
+    assert _code(refused) == "InvalidCiphertextException"
+    with pytest.raises(ClientError) as refused:
+        aws.encrypt(KeyId="alias/never-made", Plaintext=b"x")
+    assert _code(refused) == "NotFoundException"
