@@ -1,109 +1,33 @@
-"""Column lists and row decoders shared by the PostgreSQL store's modules."""
+"""The PostgreSQL store's row helpers: the shared column lists and decoders (store/rows.py) and the SQL
+that uses this driver's placeholder style."""
 
-from __future__ import annotations
-
-from typing import Any
-
-from pyehsm.store.records import KeyRecord, KeyState, KeyVersionRecord, KeyVersionState, SecretRecord, VersionSource
-
-KEY_COLUMNS = (
-    "appid, keyid, keyspec, origin, keyusage, state, alias, created_ms, expire_ms, primary_version, "
-    "rotation_period_days, next_rotation_ms, description, deletion_ms, min_decryption_version"
+from pyehsm.store.rows import (
+    CANCELLED_STATE,
+    DAY_MS,
+    IMPORT_COLUMNS,
+    KEY_COLUMNS,
+    QUOTE_POLICY_COLUMNS,
+    SECRET_COLUMNS,
+    VERSION_COLUMNS,
+    key_from_row,
+    secret_from_row,
+    version_from_row,
+    version_params,
 )
-
-
-VERSION_COLUMNS = "v.keyid, v.version, v.wrapped_material, v.created_ms, v.state, v.source"
-DAY_MS = 86_400_000
-# The state CancelKeyDeletion gives a key back: disabled, as AWS KMS does, or pending_import for an external key
-# whose material was never imported (SQL over its keys row).
-CANCELLED_STATE = (
-    "(CASE WHEN EXISTS (SELECT 1 FROM key_versions v WHERE v.keyid = keys.keyid AND v.wrapped_material IS NOT NULL) "
-    "THEN 'disabled' ELSE 'pending_import' END)"
-)
-SECRET_COLUMNS = (
-    "appid, secret_id, name, description, encryption_keyid, rotation_interval, created_ms, updated_ms, "
-    "last_rotation_ms, latest_version, planned_delete_ms"
-)
-
 
 SECRET_LIVE = "(planned_delete_ms IS NULL OR planned_delete_ms > %s)"
-QUOTE_POLICY_COLUMNS = "appid, policy_id, mr_enclave, mr_signer, mr_td, rtmr0, rtmr1, rtmr2, rtmr3, created_ms"
-IMPORT_COLUMNS = (
-    "appid, keyid, token_id, wrapping_keyspec, public_key, wrapped_private_key, created_ms, expires_ms, failures"
-)
 
-
-def key_from_row(row: tuple[Any, ...]) -> KeyRecord:
-    (
-        appid,
-        keyid,
-        keyspec,
-        origin,
-        keyusage,
-        state,
-        alias,
-        created,
-        expire,
-        primary,
-        period,
-        next_ms,
-        desc,
-        del_ms,
-        min_dv,
-    ) = row
-    return KeyRecord(
-        appid=appid,
-        keyid=keyid,
-        keyspec=keyspec,
-        origin=origin,
-        keyusage=keyusage,
-        state=KeyState(state),
-        alias=alias,
-        created_ms=int(created),
-        expire_ms=int(expire),
-        primary_version=int(primary),
-        rotation_period_days=int(period) if period is not None else None,
-        next_rotation_ms=int(next_ms) if next_ms is not None else None,
-        description=desc,
-        deletion_ms=int(del_ms) if del_ms is not None else None,
-        min_decryption_version=int(min_dv),
-    )
-
-
-def version_from_row(row: tuple[Any, ...]) -> KeyVersionRecord:
-    keyid, version, material, created, state, source = row
-    return KeyVersionRecord(
-        str(keyid),
-        int(version),
-        bytes(material) if material is not None else None,
-        int(created),
-        KeyVersionState(state),
-        VersionSource(source),
-    )
-
-
-def version_params(version: KeyVersionRecord) -> tuple[Any, ...]:
-    return (
-        version.version,
-        version.wrapped_material,
-        version.created_ms,
-        version.state.value,
-        version.source.value,
-    )
-
-
-def secret_from_row(row: tuple[Any, ...]) -> SecretRecord:
-    appid, secret_id, name, description, keyid, interval, created, updated, rotated, latest, planned = row
-    return SecretRecord(
-        appid=appid,
-        secret_id=secret_id,
-        name=name,
-        description=description,
-        encryption_keyid=keyid,
-        rotation_interval=interval,
-        created_ms=int(created),
-        updated_ms=int(updated),
-        last_rotation_ms=int(rotated),
-        latest_version=int(latest),
-        planned_delete_ms=int(planned) if planned is not None else None,
-    )
+__all__ = [
+    "CANCELLED_STATE",
+    "DAY_MS",
+    "IMPORT_COLUMNS",
+    "KEY_COLUMNS",
+    "QUOTE_POLICY_COLUMNS",
+    "SECRET_COLUMNS",
+    "SECRET_LIVE",
+    "VERSION_COLUMNS",
+    "key_from_row",
+    "secret_from_row",
+    "version_from_row",
+    "version_params",
+]

@@ -1,0 +1,110 @@
+"""Column lists and row decoders shared by both stores' modules (store/sqlite/ and store/postgres/): the same
+columns in the same order; the decoders convert every value, so SQLite's and psycopg's row types both fit.
+SQL that differs by placeholder style (``SECRET_LIVE``) stays in each store's own rows.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyehsm.store.records import KeyRecord, KeyState, KeyVersionRecord, KeyVersionState, SecretRecord, VersionSource
+
+KEY_COLUMNS = (
+    "appid, keyid, keyspec, origin, keyusage, state, alias, created_ms, expire_ms, primary_version, "
+    "rotation_period_days, next_rotation_ms, description, deletion_ms, min_decryption_version"
+)
+
+
+VERSION_COLUMNS = "v.keyid, v.version, v.wrapped_material, v.created_ms, v.state, v.source"
+DAY_MS = 86_400_000
+# The state CancelKeyDeletion gives a key back: disabled, as AWS KMS does, or pending_import for an external key
+# whose material was never imported (SQL over its keys row).
+CANCELLED_STATE = (
+    "(CASE WHEN EXISTS (SELECT 1 FROM key_versions v WHERE v.keyid = keys.keyid AND v.wrapped_material IS NOT NULL) "
+    "THEN 'disabled' ELSE 'pending_import' END)"
+)
+SECRET_COLUMNS = (
+    "appid, secret_id, name, description, encryption_keyid, rotation_interval, created_ms, updated_ms, "
+    "last_rotation_ms, latest_version, planned_delete_ms"
+)
+
+
+QUOTE_POLICY_COLUMNS = "appid, policy_id, mr_enclave, mr_signer, mr_td, rtmr0, rtmr1, rtmr2, rtmr3, created_ms"
+IMPORT_COLUMNS = (
+    "appid, keyid, token_id, wrapping_keyspec, public_key, wrapped_private_key, created_ms, expires_ms, failures"
+)
+
+
+def key_from_row(row: tuple[object, ...]) -> KeyRecord:
+    (
+        appid,
+        keyid,
+        keyspec,
+        origin,
+        keyusage,
+        state,
+        alias,
+        created,
+        expire,
+        primary,
+        period,
+        next_ms,
+        desc,
+        del_ms,
+        min_dv,
+    ) = row
+    return KeyRecord(
+        appid=str(appid),
+        keyid=str(keyid),
+        keyspec=str(keyspec),
+        origin=str(origin),
+        keyusage=str(keyusage),
+        state=KeyState(state),
+        alias=str(alias),
+        created_ms=int(created),  # type: ignore[call-overload]
+        expire_ms=int(expire),  # type: ignore[call-overload]
+        primary_version=int(primary),  # type: ignore[call-overload]
+        rotation_period_days=int(period) if period is not None else None,  # type: ignore[call-overload]
+        next_rotation_ms=int(next_ms) if next_ms is not None else None,  # type: ignore[call-overload]
+        description=str(desc),
+        deletion_ms=int(del_ms) if del_ms is not None else None,  # type: ignore[call-overload]
+        min_decryption_version=int(min_dv),  # type: ignore[call-overload]
+    )
+
+
+def version_from_row(row: tuple[Any, ...]) -> KeyVersionRecord:
+    keyid, version, material, created, state, source = row
+    return KeyVersionRecord(
+        str(keyid),
+        int(version),
+        bytes(material) if material is not None else None,
+        int(created),
+        KeyVersionState(state),
+        VersionSource(source),
+    )
+
+
+def version_params(version: KeyVersionRecord) -> tuple[Any, ...]:
+    return (
+        version.version,
+        version.wrapped_material,
+        version.created_ms,
+        version.state.value,
+        version.source.value,
+    )
+
+
+def secret_from_row(row: tuple[object, ...]) -> SecretRecord:
+    appid, secret_id, name, description, keyid, interval, created, updated, rotated, latest, planned = row
+    return SecretRecord(
+        appid=str(appid),
+        secret_id=str(secret_id),
+        name=str(name),
+        description=str(description),
+        encryption_keyid=str(keyid) if keyid is not None else None,
+        rotation_interval=str(interval),
+        created_ms=int(created),  # type: ignore[call-overload]
+        updated_ms=int(updated),  # type: ignore[call-overload]
+        last_rotation_ms=int(rotated),  # type: ignore[call-overload]
+        latest_version=int(latest),  # type: ignore[call-overload]
+        planned_delete_ms=int(planned) if planned is not None else None,  # type: ignore[call-overload]
+    )
