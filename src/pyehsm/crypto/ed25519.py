@@ -9,19 +9,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NoReturn
 
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from pyehsm.crypto.family import (
     FamilyBase,
-    KeyMaterialError,
     KeyUsage,
     Operation,
     check_digest,
+    load_private_der,
+    load_public_der,
     no_encryption,
 )
-from pyehsm.crypto.pkcs8 import PKCS8_ENCODING, pkcs8_algorithm
+from pyehsm.crypto.pkcs8 import PKCS8_ENCODING, reencode_pkcs8
 from pyehsm.errors import MessageTypeNotAllowed
 
 if TYPE_CHECKING:
@@ -92,30 +93,15 @@ class Ed25519Family(FamilyBase):
         return ed25519.Ed25519PrivateKey.generate().private_bytes(*PKCS8_ENCODING)
 
     def load_private(self, spec: KeySpec, material: bytes) -> Ed25519Pair:
-        try:
-            key = serialization.load_der_private_key(material, None)
-        except (ValueError, TypeError, UnsupportedAlgorithm):
-            raise KeyMaterialError from None
-        if not isinstance(key, ed25519.Ed25519PrivateKey):
-            raise KeyMaterialError
+        key = load_private_der(material, ed25519.Ed25519PrivateKey)
         return Ed25519Pair(key)
 
     def load_public(self, spec: KeySpec, spki_der: bytes) -> Ed25519Public:
-        try:
-            key = serialization.load_der_public_key(spki_der)
-        except (ValueError, TypeError, UnsupportedAlgorithm):
-            raise KeyMaterialError from None
-        if not isinstance(key, ed25519.Ed25519PublicKey):
-            raise KeyMaterialError
+        key = load_public_der(spki_der, ed25519.Ed25519PublicKey)
         return Ed25519Public(key)
 
     def check_import(self, spec: KeySpec, material: bytes) -> bytes:
-        if pkcs8_algorithm(material) != OID_ED25519:
-            raise ValueError
-        key = serialization.load_der_private_key(material, None)
-        if not isinstance(key, ed25519.Ed25519PrivateKey):
-            raise ValueError
-        return key.private_bytes(*PKCS8_ENCODING)
+        return reencode_pkcs8(material, OID_ED25519, ed25519.Ed25519PrivateKey)
 
     def import_rule(self, spec: KeySpec) -> str:
         return "an unencrypted PKCS#8 DER Ed25519 private key"

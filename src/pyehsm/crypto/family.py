@@ -24,7 +24,8 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, runtime_checkable
 
-from cryptography.hazmat.primitives import hashes
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
 
 from pyehsm.errors import CannotEncrypt, CannotSign, DigestLengthWrong, DigestNotAllowed
 
@@ -116,6 +117,28 @@ class DecryptionFailed(Exception):
 
 class KeyMaterialError(Exception):
     """Stored material is not a key of the expected keyspec (a server-side fault)."""
+
+
+def load_private_der(material: bytes, kind: type[Any]) -> Any:
+    """Stored PKCS#8 DER material as a ``cryptography`` private key of ``kind``; KeyMaterialError otherwise."""
+    try:
+        key = serialization.load_der_private_key(material, None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise KeyMaterialError from None
+    if not isinstance(key, kind):
+        raise KeyMaterialError
+    return key
+
+
+def load_public_der(spki_der: bytes, kind: type[Any]) -> Any:
+    """SubjectPublicKeyInfo DER as a ``cryptography`` public key of ``kind``; KeyMaterialError otherwise."""
+    try:
+        key = serialization.load_der_public_key(spki_der)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise KeyMaterialError from None
+    if not isinstance(key, kind):
+        raise KeyMaterialError
+    return key
 
 
 class PlaintextTooLong(ValueError):

@@ -14,20 +14,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NoReturn
 
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import mldsa
 
 from pyehsm.crypto.family import (
     SHA2_DIGESTS,
     FamilyBase,
-    KeyMaterialError,
     KeyUsage,
     Operation,
     check_digest,
+    load_private_der,
+    load_public_der,
     no_encryption,
 )
-from pyehsm.crypto.pkcs8 import PKCS8_ENCODING, pkcs8_algorithm
+from pyehsm.crypto.pkcs8 import PKCS8_ENCODING, reencode_pkcs8
 from pyehsm.errors import MessageLengthWrong, MessageTypeNotAllowed
 
 if TYPE_CHECKING:
@@ -133,36 +134,18 @@ class MlDsaFamily(FamilyBase):
         return PARAMETER_SETS[spec.parameter_set][0].generate().private_bytes(*PKCS8_ENCODING)
 
     def load_private(self, spec: KeySpec, material: bytes) -> MlDsaPair:
-        try:
-            key = serialization.load_der_private_key(material, None)
-        except (ValueError, TypeError, UnsupportedAlgorithm):
-            raise KeyMaterialError from None
-        if not isinstance(key, PARAMETER_SETS[spec.parameter_set][0]):
-            raise KeyMaterialError
+        key = load_private_der(material, PARAMETER_SETS[spec.parameter_set][0])
         return MlDsaPair(key)
 
     def load_public(self, spec: KeySpec, spki_der: bytes) -> MlDsaPublic:
-        try:
-            key = serialization.load_der_public_key(spki_der)
-        except (ValueError, TypeError, UnsupportedAlgorithm):
-            raise KeyMaterialError from None
-        if not isinstance(key, PARAMETER_SETS[spec.parameter_set][1]):
-            raise KeyMaterialError
+        key = load_public_der(spki_der, PARAMETER_SETS[spec.parameter_set][1])
         return MlDsaPublic(key)
 
     def check_import(self, spec: KeySpec, material: bytes) -> bytes:
         private_class, _, oid = PARAMETER_SETS[spec.parameter_set]
         if len(material) == SEED_BYTES:
             return private_class.from_seed_bytes(bytes(material)).private_bytes(*PKCS8_ENCODING)
-        if pkcs8_algorithm(material) != oid:
-            raise ValueError
-        try:
-            key = serialization.load_der_private_key(material, None)
-        except UnsupportedAlgorithm:
-            raise ValueError from None
-        if not isinstance(key, private_class):
-            raise ValueError
-        return key.private_bytes(*PKCS8_ENCODING)
+        return reencode_pkcs8(material, oid, private_class)
 
     def import_rule(self, spec: KeySpec) -> str:
         return f"a 32-byte {spec.parameter_set} seed, raw or as unencrypted PKCS#8 DER"

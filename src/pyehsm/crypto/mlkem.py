@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NoReturn
 
-from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import mlkem
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -25,10 +24,12 @@ from pyehsm.crypto.family import (
     KeyMaterialError,
     KeyUsage,
     Operation,
+    load_private_der,
+    load_public_der,
     no_encryption,
     no_signing,
 )
-from pyehsm.crypto.pkcs8 import PKCS8_ENCODING, pkcs8_algorithm
+from pyehsm.crypto.pkcs8 import PKCS8_ENCODING, reencode_pkcs8
 from pyehsm.errors import MalformedParameter
 
 if TYPE_CHECKING:
@@ -141,39 +142,21 @@ class MlKemFamily(FamilyBase):
         return PARAMETER_SETS[spec.parameter_set][0].generate().private_bytes(*PKCS8_ENCODING)
 
     def _load(self, spec: KeySpec, material: bytes) -> _Private:
-        try:
-            key = serialization.load_der_private_key(material, None)
-        except (ValueError, TypeError, UnsupportedAlgorithm):
-            raise KeyMaterialError from None
-        if not isinstance(key, PARAMETER_SETS[spec.parameter_set][0]):
-            raise KeyMaterialError
+        key: _Private = load_private_der(material, PARAMETER_SETS[spec.parameter_set][0])
         return key
 
     def load_private(self, spec: KeySpec, material: bytes) -> MlKemPair:
         return MlKemPair(self._load(spec, material), spec.parameter_set)
 
     def load_public(self, spec: KeySpec, spki_der: bytes) -> MlKemPublic:
-        try:
-            key = serialization.load_der_public_key(spki_der)
-        except (ValueError, TypeError, UnsupportedAlgorithm):
-            raise KeyMaterialError from None
-        if not isinstance(key, PARAMETER_SETS[spec.parameter_set][1]):
-            raise KeyMaterialError
+        key = load_public_der(spki_der, PARAMETER_SETS[spec.parameter_set][1])
         return MlKemPublic(key, spec.parameter_set)
 
     def check_import(self, spec: KeySpec, material: bytes) -> bytes:
         private_class, _, oid, _ = PARAMETER_SETS[spec.parameter_set]
         if len(material) == SEED_BYTES:
             return private_class.from_seed_bytes(bytes(material)).private_bytes(*PKCS8_ENCODING)
-        if pkcs8_algorithm(material) != oid:
-            raise ValueError
-        try:
-            key = serialization.load_der_private_key(material, None)
-        except UnsupportedAlgorithm:
-            raise ValueError from None
-        if not isinstance(key, private_class):
-            raise ValueError
-        return key.private_bytes(*PKCS8_ENCODING)
+        return reencode_pkcs8(material, oid, private_class)
 
     def import_rule(self, spec: KeySpec) -> str:
         return f"a 64-byte {spec.parameter_set} seed (d || z), raw or as unencrypted PKCS#8 DER"

@@ -6,6 +6,9 @@ OpenSSL would load as well) before they validate imported material.
 
 from __future__ import annotations
 
+from typing import Any
+
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
 PKCS8_ENCODING = (serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
@@ -49,3 +52,17 @@ def pkcs8_algorithm(der: bytes) -> bytes:
     oid_start, oid_end = _der_element(der, alg_start, _OID)
     _der_element(der, alg_end, _OCTET_STRING)
     return der[oid_start:oid_end]
+
+
+def reencode_pkcs8(material: bytes, oid: bytes, kind: type[Any]) -> bytes:
+    """Imported PKCS#8 DER of algorithm ``oid`` holding a ``kind`` private key, re-encoded canonically;
+    ValueError for anything else (the families' check_import contract)."""
+    if pkcs8_algorithm(material) != oid:
+        raise ValueError
+    try:
+        key = serialization.load_der_private_key(material, None)
+    except UnsupportedAlgorithm:
+        raise ValueError from None
+    if not isinstance(key, kind):
+        raise ValueError
+    return key.private_bytes(*PKCS8_ENCODING)  # type: ignore[no-any-return]

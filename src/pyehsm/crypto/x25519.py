@@ -14,8 +14,16 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import x25519
 
-from pyehsm.crypto.family import FamilyBase, KeyMaterialError, KeyUsage, Operation, no_encryption, no_signing
-from pyehsm.crypto.pkcs8 import PKCS8_ENCODING, pkcs8_algorithm
+from pyehsm.crypto.family import (
+    FamilyBase,
+    KeyUsage,
+    Operation,
+    load_private_der,
+    load_public_der,
+    no_encryption,
+    no_signing,
+)
+from pyehsm.crypto.pkcs8 import PKCS8_ENCODING, reencode_pkcs8
 from pyehsm.errors import MalformedParameter
 
 if TYPE_CHECKING:
@@ -86,30 +94,15 @@ class X25519Family(FamilyBase):
         return x25519.X25519PrivateKey.generate().private_bytes(*PKCS8_ENCODING)
 
     def load_private(self, spec: KeySpec, material: bytes) -> X25519Pair:
-        try:
-            key = serialization.load_der_private_key(material, None)
-        except (ValueError, TypeError, UnsupportedAlgorithm):
-            raise KeyMaterialError from None
-        if not isinstance(key, x25519.X25519PrivateKey):
-            raise KeyMaterialError
+        key = load_private_der(material, x25519.X25519PrivateKey)
         return X25519Pair(key)
 
     def load_public(self, spec: KeySpec, spki_der: bytes) -> X25519Public:
-        try:
-            key = serialization.load_der_public_key(spki_der)
-        except (ValueError, TypeError, UnsupportedAlgorithm):
-            raise KeyMaterialError from None
-        if not isinstance(key, x25519.X25519PublicKey):
-            raise KeyMaterialError
+        key = load_public_der(spki_der, x25519.X25519PublicKey)
         return X25519Public(key)
 
     def check_import(self, spec: KeySpec, material: bytes) -> bytes:
-        if pkcs8_algorithm(material) != OID_X25519:
-            raise ValueError
-        key = serialization.load_der_private_key(material, None)
-        if not isinstance(key, x25519.X25519PrivateKey):
-            raise ValueError
-        return key.private_bytes(*PKCS8_ENCODING)
+        return reencode_pkcs8(material, OID_X25519, x25519.X25519PrivateKey)
 
     def import_rule(self, spec: KeySpec) -> str:
         return "an unencrypted PKCS#8 DER X25519 private key"
