@@ -6,8 +6,8 @@ from typing import Any
 
 from pyehsm.store.postgres.connection import INVALIDATION_CHANNEL, PostgresBase, evicts_key
 from pyehsm.store.postgres.driver import psycopg
-from pyehsm.store.postgres.rows import IMPORT_COLUMNS
 from pyehsm.store.records import ImportParamsRecord, KeyState
+from pyehsm.store.rows import IMPORT_COLUMNS
 
 
 class ImportParamRows(PostgresBase):

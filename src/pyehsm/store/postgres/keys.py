@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pyehsm.store.base import SealKeyVersion
 from pyehsm.store.postgres.connection import INVALIDATION_CHANNEL, PostgresBase, evicts_key
-from pyehsm.store.postgres.rows import (
+from pyehsm.store.records import KeyRecord, KeyState, KeyVersionInfo, KeyVersionRecord, KeyVersionState, VersionSource
+from pyehsm.store.rows import (
     CANCELLED_STATE,
     DAY_MS,
     KEY_COLUMNS,
@@ -13,7 +14,6 @@ from pyehsm.store.postgres.rows import (
     version_from_row,
     version_params,
 )
-from pyehsm.store.records import KeyRecord, KeyState, KeyVersionInfo, KeyVersionRecord, KeyVersionState, VersionSource
 
 
 class KeyRows(PostgresBase):

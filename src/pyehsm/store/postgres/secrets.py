@@ -7,8 +7,9 @@ from typing import Any
 from pyehsm.store.base import SealVersion
 from pyehsm.store.postgres.connection import PostgresBase
 from pyehsm.store.postgres.driver import psycopg
-from pyehsm.store.postgres.rows import SECRET_COLUMNS, SECRET_LIVE, secret_from_row
+from pyehsm.store.postgres.rows import SECRET_LIVE
 from pyehsm.store.records import SecretRecord, SecretsKeyRecord, SecretVersionInfo, SecretVersionRecord
+from pyehsm.store.rows import SECRET_COLUMNS, secret_from_row
 
 
 class SecretRows(PostgresBase):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from pyehsm.store.records import ImportParamsRecord, KeyState
+from pyehsm.store.rows import IMPORT_COLUMNS
 from pyehsm.store.sqlite.connection import SqliteBase, transaction
-from pyehsm.store.sqlite.rows import IMPORT_COLUMNS
 
 
 class _Rollback(Exception):

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pyehsm.store.base import SealKeyVersion
 from pyehsm.store.records import KeyRecord, KeyState, KeyVersionInfo, KeyVersionRecord, KeyVersionState, VersionSource
-from pyehsm.store.sqlite.connection import SqliteBase, transaction
-from pyehsm.store.sqlite.rows import (
+from pyehsm.store.rows import (
     CANCELLED_STATE,
     DAY_MS,
     KEY_COLUMNS,
@@ -13,6 +12,7 @@ from pyehsm.store.sqlite.rows import (
     key_from_row,
     version_from_row,
 )
+from pyehsm.store.sqlite.connection import SqliteBase, transaction
 
 
 class KeyRows(SqliteBase):

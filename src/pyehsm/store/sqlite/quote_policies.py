@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from pyehsm.store.records import QuotePolicyRecord
+from pyehsm.store.rows import QUOTE_POLICY_COLUMNS
 from pyehsm.store.sqlite.connection import SqliteBase
-from pyehsm.store.sqlite.rows import QUOTE_POLICY_COLUMNS
 
 
 class QuotePolicyRows(SqliteBase):

@@ -1,33 +1,4 @@
-"""The SQLite store's row helpers: the shared column lists and decoders (store/rows.py) and the SQL
-that uses this driver's placeholder style."""
-
-from pyehsm.store.rows import (
-    CANCELLED_STATE,
-    DAY_MS,
-    IMPORT_COLUMNS,
-    KEY_COLUMNS,
-    QUOTE_POLICY_COLUMNS,
-    SECRET_COLUMNS,
-    VERSION_COLUMNS,
-    key_from_row,
-    secret_from_row,
-    version_from_row,
-    version_params,
-)
+"""SQL of the SQLite store that depends on its driver's placeholder style; the column lists and row
+decoders both stores share are in store/rows.py."""
 
 SECRET_LIVE = "(planned_delete_ms IS NULL OR planned_delete_ms > ?)"
-
-__all__ = [
-    "CANCELLED_STATE",
-    "DAY_MS",
-    "IMPORT_COLUMNS",
-    "KEY_COLUMNS",
-    "QUOTE_POLICY_COLUMNS",
-    "SECRET_COLUMNS",
-    "SECRET_LIVE",
-    "VERSION_COLUMNS",
-    "key_from_row",
-    "secret_from_row",
-    "version_from_row",
-    "version_params",
-]
