@@ -246,3 +246,14 @@ def test_cipher_reprs_hide_keys() -> None:
     key = bytes(range(32))
     for c in (symmetric.AesGcmCipher(key), symmetric.Sm4Cipher(key[:16], cbc=True)):
         assert key.hex()[:8] not in repr(c) and "\\x00\\x01" not in repr(c)
+
+
+@pytest.mark.parametrize("algorithm", list(blob.AlgorithmId))
+def test_key_version_of_reads_plain_and_keyed_blobs_and_refuses_the_rest(algorithm: blob.AlgorithmId) -> None:
+    plain = blob.pack(algorithm, 7, b"\x00" * 28)
+    keyed = blob.keyed(uuid.uuid4().bytes, plain)
+    assert blob.key_version_of(plain) == blob.unpack(plain).key_version == 7
+    assert blob.key_version_of(keyed) == 7
+    for junk in (b"", plain[: blob.HEADER_BYTES], b"\xe0" + plain[1:], plain[:1] + b"\x09" + plain[2:],
+                 keyed[: blob.KEYED_PREFIX_BYTES + blob.HEADER_BYTES]):  # fmt: skip
+        assert blob.key_version_of(junk) is None

@@ -82,8 +82,9 @@ def split_keyed(data: bytes) -> tuple[bytes | None, bytes]:
 
 def key_version_of(data: bytes) -> int | None:
     """The key version a ciphertext (plain or keyed) names, for the audit record; None when it is not a
-    pyehsm ciphertext."""
-    try:
-        return unpack(split_keyed(data)[1]).key_version
-    except BlobFormatError:
+    pyehsm ciphertext. Reads the header in place (no copy of the blob): every Encrypt/Decrypt handler asks."""
+    offset = KEYED_PREFIX_BYTES if len(data) > KEYED_PREFIX_BYTES and data[0] == KEYED_MAGIC else 0
+    if len(data) <= offset + HEADER_BYTES:
         return None
+    magic, alg, version = _HEADER.unpack_from(data, offset)
+    return int(version) if magic == MAGIC and alg in _ALGORITHMS else None
