@@ -25,7 +25,7 @@ from pyehsm.http.asgi import FailureLog, Receive, Scope, Send, request_ids
 from pyehsm.http.ratelimit import RateLimiter
 from pyehsm.protocols.awskms import sigv4
 from pyehsm.protocols.awskms.errors import INTERNAL_MESSAGE, AwsError, to_aws, unsupported
-from pyehsm.protocols.awskms.operations import Ctx, Handler
+from pyehsm.protocols.awskms.ops.context import Ctx, Handler
 from pyehsm.protocols.ehsm.endpoint import BodyTooLarge, read_body
 from pyehsm.services.container import Services
 from pyehsm.store.base import ReplayGuard

@@ -1,0 +1,81 @@
+"""What every AWS-door handler shares: the request context (services, caller, region), the key metadata
+shape, AWS's size limits, and small helpers."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pyehsm.protocols.awskms import fields as f
+from pyehsm.protocols.awskms import keyspecs as k
+from pyehsm.protocols.awskms.errors import unsupported
+from pyehsm.protocols.awskms.ids import account_of, key_arn, resolve_keyid
+from pyehsm.services.container import Services
+from pyehsm.store.records import KeyRecord, KeyState
+
+MAX_PLAINTEXT = 4096  # Encrypt, Sign, Verify: AWS's limits
+MAX_CIPHERTEXT = 6144
+
+
+@dataclass(slots=True)
+class Ctx:
+    """One authenticated request: the services, the caller's appid, and the door's region."""
+
+    services: Services
+    appid: str
+    region: str
+    keyid: str | None = None  # the key the request named, for the audit record
+
+    def key(self, req: f.Request, field: str = "KeyId") -> str:
+        self.keyid = resolve_keyid(self.appid, f.required_text(req, field))
+        return self.keyid
+
+    def arn(self, keyid: str) -> str:
+        return key_arn(self.region, self.appid, keyid)
+
+
+Handler = Callable[[Ctx, f.Request], Awaitable[dict[str, Any]]]
+
+
+def epoch(ms: int) -> float:
+    return ms / 1000
+
+
+def key_metadata(ctx: Ctx, record: KeyRecord) -> dict[str, Any]:
+    spec = k.aws_spec(record.keyspec)
+    usage = k.aws_usage(record.keyusage, record.keyspec)
+    meta: dict[str, Any] = {
+        "AWSAccountId": account_of(ctx.appid),
+        "KeyId": record.keyid,
+        "Arn": ctx.arn(record.keyid),
+        "CreationDate": epoch(record.created_ms),
+        "Enabled": record.state is KeyState.ENABLED,
+        "Description": "",
+        "KeyUsage": usage,
+        "KeyState": k.STATES[record.state],
+        "Origin": k.aws_origin(record.origin),
+        "KeyManager": "CUSTOMER",
+        "CustomerMasterKeySpec": spec,
+        "KeySpec": spec,
+        "MultiRegion": False,
+    }
+    if usage == "SIGN_VERIFY":
+        meta["SigningAlgorithms"] = list(k.SIGNING_BY_SPEC.get(record.keyspec, ()))
+    elif usage == "ENCRYPT_DECRYPT":
+        meta["EncryptionAlgorithms"] = list(k.encryption_algorithms(record.keyspec))
+    if record.origin == "EH_EXTERNAL_KEY":
+        meta["ExpirationModel"] = "KEY_MATERIAL_DOES_NOT_EXPIRE"
+    return meta
+
+
+def refuse_if_set(req: f.Request, field: str, what: str) -> None:
+    value = req.get(field)
+    if value not in (None, "", [], {}, False):
+        raise unsupported(f"{field}: {what}")
+
+
+def pem_to_der(pem: str) -> bytes:
+    body = "".join(line for line in pem.strip().splitlines() if not line.startswith("-----"))
+    return base64.b64decode(body)
