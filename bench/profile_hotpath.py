@@ -1,5 +1,5 @@
 """Profile pyehsm's request path in-process (no sockets):
-`python -m bench.profile_hotpath [N] [encrypt|decrypt|generate_data_key|sign]`.
+`python -m bench.profile_hotpath [N] [encrypt|decrypt|generate_data_key|sign|sign_ed25519]`.
 
 Drives the /ehsm ASGI app directly with pre-signed Encrypt (Decrypt, GenerateDataKey 32 B, ECDSA P-256
 Sign) requests and prints the per-request cost and a cProfile summary, to find what stands between the handler and the
@@ -37,6 +37,11 @@ _REQUESTS: dict[str, tuple[str, str, Callable[[str, str], dict[str, Any]]]] = {
         "Sign",
         "EH_EC_P256",
         lambda keyid, _: {"keyid": keyid, "message": MESSAGE_32, "message_type": "EH_RAW", "digest_mode": "EH_SHA_256"},
+    ),
+    "sign_ed25519": (
+        "Sign",
+        "EH_ED25519",
+        lambda keyid, _: {"keyid": keyid, "message": MESSAGE_32, "message_type": "EH_RAW"},
     ),
 }
 

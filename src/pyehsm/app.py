@@ -23,13 +23,8 @@ from pyehsm.clock import Clock, SystemClock
 from pyehsm.config import Settings
 from pyehsm.errors import StartupError
 from pyehsm.http.asgi import ASGIApp, Receive, Scope, Send
-from pyehsm.http.protocol import (
-    DEFAULT_HEADER_TIMEOUT,
-    DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_MAX_HEADER_SIZE,
-    HttpLimits,
-    uvicorn_options,
-)
+from pyehsm.http.limits import DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEADER_SIZE, HttpLimits
+from pyehsm.http.protocol import uvicorn_options
 from pyehsm.http.ratelimit import RateLimiter
 from pyehsm.keyring.domain import open_keyring
 from pyehsm.keyring.domain_key_rotation import DomainKeyRotation, maintain_forever

@@ -16,7 +16,9 @@ import uvicorn
 from uvicorn.server import ServerState
 
 from pyehsm.app import http_limits
-from pyehsm.http.protocol import CoalescingTransport, HttpLimits, PyehsmHttpProtocol, default_max_connections
+from pyehsm.http.limits import HttpLimits, default_max_connections
+from pyehsm.http.protocol import PyehsmHttpProtocol
+from pyehsm.http.transport import CoalescingTransport
 
 
 class RecordingTransport(asyncio.Transport):
@@ -324,7 +326,7 @@ def test_the_file_limit_is_raised_to_the_hard_limit() -> None:
         pytest.skip("the hard file limit leaves nothing to raise")
     script = (
         "import resource\n"
-        "from pyehsm.http.protocol import raise_file_limit\n"
+        "from pyehsm.http.limits import raise_file_limit\n"
         "hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]\n"
         "resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))\n"  # in a child: this process keeps its own
         "print(raise_file_limit(), resource.getrlimit(resource.RLIMIT_NOFILE)[0])\n"

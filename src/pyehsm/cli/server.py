@@ -214,7 +214,8 @@ def serve(
     except StartupError as exc:
         fail(exc)
     from pyehsm.app import http_limits, prepare
-    from pyehsm.http.protocol import default_max_connections, raise_file_limit, uvicorn_options
+    from pyehsm.http.limits import default_max_connections, raise_file_limit
+    from pyehsm.http.protocol import uvicorn_options
 
     base = base_settings(data_dir, store, root_key)
     settings = replace(

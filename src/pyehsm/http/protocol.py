@@ -11,10 +11,8 @@ that produced it and the bytes on the wire are unchanged.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import logging
-import resource
 import weakref
 from typing import Any
 
@@ -23,150 +21,10 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-
-class CoalescingTransport(asyncio.Transport):
-    """A transport wrapper that joins writes made within one event-loop step into one."""
-
-    __slots__ = ("_flush_scheduled", "_held", "_loop", "_transport")
-
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__()
-        self._transport = transport
-        self._loop = loop
-        self._held = b""
-        self._flush_scheduled = False
-
-    # -- writing -------------------------------------------------------------------------------------
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        if self._held:
-            self._transport.write(self._held + data)
-            self._held = b""
-            return
-        if self._transport.is_closing():
-            self._transport.write(data)  # let the transport report it as it would
-            return
-        self._held = bytes(data)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self._loop.call_soon(self._flush_at_end_of_step)
-
-    def writelines(self, list_of_data: Any) -> None:
-        self.write(b"".join(list_of_data))
-
-    def flush(self) -> None:
-        if self._held:
-            held, self._held = self._held, b""
-            self._transport.write(held)
-
-    def _flush_at_end_of_step(self) -> None:
-        self._flush_scheduled = False
-        self.flush()
-
-    def write_eof(self) -> None:
-        self.flush()
-        self._transport.write_eof()
-
-    def can_write_eof(self) -> bool:
-        return self._transport.can_write_eof()
-
-    def get_write_buffer_size(self) -> int:
-        return self._transport.get_write_buffer_size() + len(self._held)
-
-    def get_write_buffer_limits(self) -> tuple[int, int]:
-        return self._transport.get_write_buffer_limits()
-
-    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
-        self._transport.set_write_buffer_limits(high, low)
-
-    # -- closing -------------------------------------------------------------------------------------
-    def close(self) -> None:
-        self.flush()
-        self._transport.close()
-
-    def abort(self) -> None:
-        self._held = b""
-        self._transport.abort()
-
-    def is_closing(self) -> bool:
-        return self._transport.is_closing()
-
-    # -- everything else goes straight through ---------------------------------------------------------
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return self._transport.get_extra_info(name, default)
-
-    def pause_reading(self) -> None:
-        self._transport.pause_reading()
-
-    def resume_reading(self) -> None:
-        self._transport.resume_reading()
-
-    def is_reading(self) -> bool:
-        return self._transport.is_reading()
-
-    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        self._transport.set_protocol(protocol)
-
-    def get_protocol(self) -> asyncio.BaseProtocol:
-        return self._transport.get_protocol()
-
-
-# -- connection guards ---------------------------------------------------------------------------------
-DEFAULT_MAX_HEADER_SIZE = 16 * 1024  # bytes of request line and header fields
-DEFAULT_HEADER_TIMEOUT = 5.0  # seconds from connect (or a later request's first byte) to its complete head
-DEFAULT_MAX_CONNECTIONS = 1000  # per worker process
-FILE_LIMIT_RESERVE = 256  # descriptors a worker keeps for its store, logs and key pool
+from pyehsm.http.limits import HEADERS_TOO_LARGE, TOO_MANY_CONNECTIONS, URL_TOO_LONG, HttpLimits
+from pyehsm.http.transport import CoalescingTransport
 
 log = logging.getLogger("pyehsm.http")
-
-
-@dataclasses.dataclass(frozen=True)
-class HttpLimits:
-    """What one connection may hold of a worker: head size, time to send a head, connections per worker."""
-
-    max_header_size: int = DEFAULT_MAX_HEADER_SIZE
-    header_timeout: float = DEFAULT_HEADER_TIMEOUT
-    max_connections: int = DEFAULT_MAX_CONNECTIONS
-    # The answer to a request line over max_header_size: the listener's protocol says it (app.py passes the
-    # first adapter's; eHSM names its Action in the URL, so it answers in its envelope).
-    url_too_long: bytes = b""
-
-
-def default_max_connections(file_limit: int) -> int:
-    """1,000 per worker, or fewer when the file limit leaves less after the worker's own descriptors."""
-    return max(16, min(DEFAULT_MAX_CONNECTIONS, file_limit - FILE_LIMIT_RESERVE))
-
-
-def raise_file_limit() -> int:
-    """Raise this process's soft RLIMIT_NOFILE to its hard limit where allowed; returns the soft limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
-    if soft == resource.RLIM_INFINITY or soft >= target:
-        return soft if soft != resource.RLIM_INFINITY else target
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    except (ValueError, OSError):
-        return soft
-    return target
-
-
-def _plain_response(status: int, reason: str, text: str) -> bytes:
-    body = text.encode("ascii")
-    return (
-        f"HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\n"
-        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
-    ).encode("ascii") + body
-
-
-def closing_response(status: int, reason: str, content_type: str, body: bytes) -> bytes:
-    """A whole HTTP/1.1 response that closes the connection (for answers given before the application)."""
-    head = f"HTTP/1.1 {status} {reason}\r\ncontent-type: {content_type}\r\ncontent-length: {len(body)}\r\n"
-    return head.encode("ascii") + b"connection: close\r\n\r\n" + body
-
-
-# Answers given before a request reaches the application, each followed by closing the connection.
-HEADERS_TOO_LARGE = _plain_response(431, "Request Header Fields Too Large", "Request header fields too large.")
-TOO_MANY_CONNECTIONS = _plain_response(503, "Service Unavailable", "Too many connections, try again later.")
-URL_TOO_LONG = _plain_response(414, "URI Too Long", "Request URL too long.")  # unless the limits name another
 
 
 class _Rejected(Exception):

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from starlette.routing import BaseRoute
 
 from pyehsm.http.asgi import ASGIApp
-from pyehsm.http.protocol import closing_response
+from pyehsm.http.limits import closing_response
 from pyehsm.protocols import Wiring
 from pyehsm.protocols.awskms.endpoint import AwsKmsEndpoint
 from pyehsm.protocols.awskms.ids import DEFAULT_REGION

@@ -9,7 +9,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from pyehsm.http.asgi import ASGIApp
-from pyehsm.http.protocol import closing_response
+from pyehsm.http.limits import closing_response
 from pyehsm.protocols import Wiring
 from pyehsm.protocols.ehsm.endpoint import EhsmEndpoint
 from pyehsm.protocols.ehsm.envelope import TIMESTAMP_WINDOW_MS, render
