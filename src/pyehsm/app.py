@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from pyehsm import jobs
 from pyehsm.audit import AuditTrail, TrailPolicy, default_node_id, open_trail
 from pyehsm.clock import Clock, SystemClock
 from pyehsm.config import Settings
@@ -245,28 +246,8 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtim
     pool.start()
     if audit.enabled:
         runtime.tasks.append(asyncio.create_task(audit.tick_forever(), name="pyehsm-audit"))
-    runtime.tasks.append(asyncio.create_task(_purge_replay_forever(replay, clock)))
     runtime.tasks.append(asyncio.create_task(maintain_forever(rotation), name="pyehsm-domain-keys"))
-    runtime.tasks.append(
-        asyncio.create_task(
-            _purge_secrets_forever(services.secrets, settings.secret_purge_seconds), name="pyehsm-secret-purge"
-        )
-    )
-    runtime.tasks.append(
-        asyncio.create_task(
-            _delete_due_keys_forever(services.key_metadata, settings.secret_purge_seconds), name="pyehsm-key-deletion"
-        )
-    )
-    runtime.tasks.append(
-        asyncio.create_task(
-            _sweep_imports_forever(services.byok, settings.import_sweep_seconds), name="pyehsm-import-sweep"
-        )
-    )
-    runtime.tasks.append(
-        asyncio.create_task(
-            _rotate_keys_forever(services.rotation, settings.key_rotation_seconds), name="pyehsm-key-rotation"
-        )
-    )
+    runtime.tasks.extend(jobs.start(_maintenance(settings, services, replay)))
     return runtime
 
 
@@ -307,54 +288,32 @@ async def coherent_cache(
     return postgres, watcher
 
 
-async def _purge_replay_forever(replay: ReplayGuard, clock: Clock) -> None:
-    while True:
-        await asyncio.sleep(REPLAY_PURGE_SECONDS)
-        try:
-            await replay.purge(clock.now_ms())
-        except Exception:
-            log.exception("replay purge failed")
-
-
-async def _sweep_imports_forever(byok: ByokService, interval_seconds: float) -> None:
-    """Delete expired BYOK import parameters (the service reads the injected clock); safe on every node."""
-    while True:
-        await asyncio.sleep(interval_seconds)
-        try:
-            await byok.purge_once()
-        except Exception:
-            log.exception("import parameter sweep failed")
-
-
-async def _delete_due_keys_forever(metadata: KeyMetadataService, interval_seconds: float) -> None:
-    """Delete keys whose scheduled deletion date has passed (the service reads the injected clock); safe on
-    every node (each due key is deleted by exactly one)."""
-    while True:
-        await asyncio.sleep(interval_seconds)
-        try:
-            await metadata.purge_once()
-        except Exception:
-            log.exception("scheduled key deletion failed")
-
-
-async def _rotate_keys_forever(rotation: RotationService, interval_seconds: float) -> None:
-    """Rotate keys whose rotation period has passed (the service reads the injected clock); safe on every node."""
-    while True:
-        await asyncio.sleep(interval_seconds)
-        try:
-            await rotation.rotate_due_once()
-        except Exception:
-            log.exception("automatic key rotation failed")
-
-
-async def _purge_secrets_forever(secrets: SecretService, interval_seconds: float) -> None:
-    """Remove secrets past their recovery window (the service reads the injected clock); safe on every node."""
-    while True:
-        await asyncio.sleep(interval_seconds)
-        try:
-            await secrets.purge_once()
-        except Exception:
-            log.exception("secret purge failed")
+def _maintenance(settings: Settings, services: Services, replay: ReplayGuard) -> list[jobs.PeriodicJob]:
+    """The periodic sweeps; each service reads the injected clock, so tests drive them by calling them."""
+    clock = services.clock
+    return [
+        jobs.PeriodicJob(
+            "pyehsm-replay-purge", "replay purge", REPLAY_PURGE_SECONDS, lambda: replay.purge(clock.now_ms())
+        ),
+        jobs.PeriodicJob(
+            "pyehsm-secret-purge", "secret purge", settings.secret_purge_seconds, services.secrets.purge_once
+        ),
+        jobs.PeriodicJob(
+            "pyehsm-key-deletion",
+            "scheduled key deletion",
+            settings.secret_purge_seconds,
+            services.key_metadata.purge_once,
+        ),
+        jobs.PeriodicJob(
+            "pyehsm-import-sweep", "import parameter sweep", settings.import_sweep_seconds, services.byok.purge_once
+        ),
+        jobs.PeriodicJob(
+            "pyehsm-key-rotation",
+            "automatic key rotation",
+            settings.key_rotation_seconds,
+            services.rotation.rotate_due_once,
+        ),
+    ]
 
 
 async def prepare(settings: Settings) -> None:
