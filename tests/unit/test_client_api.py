@@ -13,12 +13,15 @@ import pytest
 
 from pyehsm.client import AsyncClient, Client, NotFoundError
 from pyehsm.client import operations as ops
-from pyehsm.client.api import Operations, operation
+from pyehsm.client.api import Operations
 from pyehsm.client.models import Response
+from pyehsm.client.operation import operation
 from pyehsm.clock import ManualClock
 from pyehsm.protocols.ehsm.signing import canonical_string, envelope_params, signature_matches
 
-PUBLIC = sorted(name for name, value in vars(Operations).items() if isinstance(value, operation))
+PUBLIC = sorted(
+    {name for cls in Operations.__mro__ for name, value in vars(cls).items() if isinstance(value, operation)}
+)  # Operations and its per-area mixins (client/methods/)
 
 
 def test_every_action_has_one_shared_method() -> None:
