@@ -14,9 +14,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from pyehsm.audit.keys import SigningKey, name_hash
+from pyehsm.audit.policy import TrailPolicy
 from pyehsm.audit.record import GENESIS, decoder, digest
 from pyehsm.audit.sink import FileSink, StreamSink, rotated_files
-from pyehsm.audit.trail import AuditTrail, TrailPolicy
+from pyehsm.audit.trail import AuditTrail
 from pyehsm.audit.verify import OK, TAMPERED, UNPROVEN, verify_files
 from pyehsm.clock import ManualClock
 from pyehsm.errors import StartupError

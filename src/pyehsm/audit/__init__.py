@@ -9,15 +9,10 @@ import socket
 import msgspec
 
 from pyehsm.audit.keys import AuditKeys
+from pyehsm.audit.policy import BEST_EFFORT, MODES, REQUIRED, TrailPolicy
 from pyehsm.audit.record import CHECKPOINT, Record, decoder
 from pyehsm.audit.sink import FileSink, StreamSink, rotated_files
-from pyehsm.audit.trail import (
-    BEST_EFFORT,
-    MODES,
-    REQUIRED,
-    AuditTrail,
-    TrailPolicy,
-)
+from pyehsm.audit.trail import AuditTrail
 from pyehsm.clock import Clock
 from pyehsm.errors import AuditUnavailable, StartupError
 from pyehsm.keyring.keyring import Keyring

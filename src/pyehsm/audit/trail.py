@@ -19,13 +19,13 @@ line (sink.FileSink), so the file always holds one unbroken chain.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pyehsm.audit.keys import AuditKeys, SigningKey, name_hash
+from pyehsm.audit.policy import DEFAULT_POLICY, REQUIRED, Peer, TrailPolicy
 from pyehsm.audit.record import (
     CHECKPOINT,
     FORMAT,
@@ -46,48 +46,9 @@ from pyehsm.errors import AuditUnavailable
 
 log = logging.getLogger("pyehsm.audit")
 
-BEST_EFFORT = "best-effort"
-REQUIRED = "required"
-MODES = (BEST_EFFORT, REQUIRED)
 KEY_POLL_SECONDS = 5.0
 
 Sink = FileSink | StreamSink | AsyncSink
-
-
-@dataclass(frozen=True, slots=True)
-class TrailPolicy:
-    mode: str = BEST_EFFORT
-    checkpoint_every: int = 1000
-    checkpoint_seconds: float = 60.0
-    rotate_bytes: int = 0  # 0: never by size
-    rotate_seconds: float = 0.0  # 0: never by time
-    hash_names: bool = False
-    trusted_proxies: tuple[str, ...] = ()  # CIDRs whose X-Forwarded-For is recorded
-
-
-class Peer:
-    """Client address and forwarded-for, as recorded (forwarded-for only from a trusted proxy)."""
-
-    def __init__(self, trusted: Sequence[str]) -> None:
-        self._nets = [ipaddress.ip_network(c, strict=False) for c in trusted]
-        self.trusted = bool(self._nets)  # whether X-Forwarded-For can matter at all
-
-    def __repr__(self) -> str:
-        return f"<Peer trusted={len(self._nets)}>"
-
-    def resolve(self, client: object, forwarded: str | None) -> tuple[str | None, str | None]:
-        host = client[0] if isinstance(client, tuple | list) and client else None
-        if not isinstance(host, str):
-            return None, None
-        if forwarded is None or not self._nets:
-            return host, None
-        try:
-            addr = ipaddress.ip_address(host)
-        except ValueError:
-            return host, None
-        if any(addr in net for net in self._nets):
-            return host, forwarded[:256]
-        return host, None
 
 
 class AuditTrail:
@@ -99,7 +60,7 @@ class AuditTrail:
         sink: Sink | None,
         node: str,
         clock: Clock,
-        policy: TrailPolicy = TrailPolicy(),
+        policy: TrailPolicy = DEFAULT_POLICY,
         signer: SigningKey | None = None,
         hmac_key: bytes | None = None,
         keys: AuditKeys | None = None,
