@@ -7,22 +7,19 @@ offered, and is refused. Keys are PKCS#8 DER (RFC 8410); BYOK accepts an unencry
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from pyehsm.crypto.family import (
-    FamilyBase,
     KeyUsage,
     Operation,
     check_digest,
-    load_private_der,
-    load_public_der,
     no_encryption,
 )
-from pyehsm.crypto.pkcs8 import PKCS8_ENCODING, reencode_pkcs8
+from pyehsm.crypto.pkcs8_family import Pkcs8Family
 from pyehsm.errors import MessageTypeNotAllowed
 
 if TYPE_CHECKING:
@@ -77,31 +74,21 @@ class Ed25519Pair(Ed25519Public):
         raise TypeError("private keys cannot be pickled")
 
 
-class Ed25519Family(FamilyBase):
+class Ed25519Family(Pkcs8Family):
     name = "Ed25519"
-    symmetric = False
     operations = frozenset({Operation.SIGN, Operation.PUBLIC_KEY})
     default_usage = KeyUsage.SIGN_VERIFY
     digests = SHA512
     message_types = frozenset({"EH_RAW"})
-    sign_paddings: frozenset[str] = frozenset()
-    encrypt_paddings: frozenset[str] = frozenset()
-    parse_in_thread = False  # parsing and generation take microseconds
-    pregenerate = False
 
-    def generate(self, spec: KeySpec) -> bytes:
-        return ed25519.Ed25519PrivateKey.generate().private_bytes(*PKCS8_ENCODING)
+    def classes(self, spec: KeySpec) -> tuple[type[Any], type[Any], bytes]:
+        return ed25519.Ed25519PrivateKey, ed25519.Ed25519PublicKey, OID_ED25519
 
-    def load_private(self, spec: KeySpec, material: bytes) -> Ed25519Pair:
-        key = load_private_der(material, ed25519.Ed25519PrivateKey)
-        return Ed25519Pair(key)
+    def pair(self, private: ed25519.Ed25519PrivateKey, spec: KeySpec) -> Ed25519Pair:
+        return Ed25519Pair(private)
 
-    def load_public(self, spec: KeySpec, spki_der: bytes) -> Ed25519Public:
-        key = load_public_der(spki_der, ed25519.Ed25519PublicKey)
-        return Ed25519Public(key)
-
-    def check_import(self, spec: KeySpec, material: bytes) -> bytes:
-        return reencode_pkcs8(material, OID_ED25519, ed25519.Ed25519PrivateKey)
+    def public(self, public: ed25519.Ed25519PublicKey, spec: KeySpec) -> Ed25519Public:
+        return Ed25519Public(public)
 
     def import_rule(self, spec: KeySpec) -> str:
         return "an unencrypted PKCS#8 DER Ed25519 private key"

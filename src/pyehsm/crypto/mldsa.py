@@ -12,7 +12,7 @@ PKCS#8 (docs/crypto.md).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -20,15 +20,12 @@ from cryptography.hazmat.primitives.asymmetric import mldsa
 
 from pyehsm.crypto.family import (
     SHA2_DIGESTS,
-    FamilyBase,
     KeyUsage,
     Operation,
     check_digest,
-    load_private_der,
-    load_public_der,
     no_encryption,
 )
-from pyehsm.crypto.pkcs8 import PKCS8_ENCODING, reencode_pkcs8
+from pyehsm.crypto.pkcs8_family import Pkcs8Family
 from pyehsm.errors import MessageLengthWrong, MessageTypeNotAllowed
 
 if TYPE_CHECKING:
@@ -118,34 +115,22 @@ class MlDsaPair(MlDsaPublic):
         raise TypeError("private keys cannot be pickled")
 
 
-class MlDsaFamily(FamilyBase):
+class MlDsaFamily(Pkcs8Family):
     name = "ML-DSA"
-    symmetric = False
     operations = frozenset({Operation.SIGN, Operation.PUBLIC_KEY})
     default_usage = KeyUsage.SIGN_VERIFY
     digests = SHA2_DIGESTS  # accepted and ignored (SHAKE256 inside)
     message_types = frozenset({"EH_RAW", EXTERNAL_MU})
-    sign_paddings: frozenset[str] = frozenset()
-    encrypt_paddings: frozenset[str] = frozenset()
-    parse_in_thread = False  # expanding a seed takes ~0.1 ms
-    pregenerate = False  # generation takes ~0.1 ms
+    seed_bytes = SEED_BYTES
 
-    def generate(self, spec: KeySpec) -> bytes:
-        return PARAMETER_SETS[spec.parameter_set][0].generate().private_bytes(*PKCS8_ENCODING)
+    def classes(self, spec: KeySpec) -> tuple[type[Any], type[Any], bytes]:
+        return PARAMETER_SETS[spec.parameter_set]
 
-    def load_private(self, spec: KeySpec, material: bytes) -> MlDsaPair:
-        key = load_private_der(material, PARAMETER_SETS[spec.parameter_set][0])
-        return MlDsaPair(key)
+    def pair(self, private: _Private, spec: KeySpec) -> MlDsaPair:
+        return MlDsaPair(private)
 
-    def load_public(self, spec: KeySpec, spki_der: bytes) -> MlDsaPublic:
-        key = load_public_der(spki_der, PARAMETER_SETS[spec.parameter_set][1])
-        return MlDsaPublic(key)
-
-    def check_import(self, spec: KeySpec, material: bytes) -> bytes:
-        private_class, _, oid = PARAMETER_SETS[spec.parameter_set]
-        if len(material) == SEED_BYTES:
-            return private_class.from_seed_bytes(bytes(material)).private_bytes(*PKCS8_ENCODING)
-        return reencode_pkcs8(material, oid, private_class)
+    def public(self, public: _Public, spec: KeySpec) -> MlDsaPublic:
+        return MlDsaPublic(public)
 
     def import_rule(self, spec: KeySpec) -> str:
         return f"a 32-byte {spec.parameter_set} seed, raw or as unencrypted PKCS#8 DER"

@@ -10,7 +10,7 @@ docs/byok.md has the construction).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import mlkem
@@ -19,17 +19,14 @@ from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
 
 from pyehsm.crypto.family import (
     DecryptionFailed,
-    FamilyBase,
     ImportScheme,
     KeyMaterialError,
     KeyUsage,
     Operation,
-    load_private_der,
-    load_public_der,
     no_encryption,
     no_signing,
 )
-from pyehsm.crypto.pkcs8 import PKCS8_ENCODING, reencode_pkcs8
+from pyehsm.crypto.pkcs8_family import Pkcs8Family
 from pyehsm.errors import MalformedParameter
 
 if TYPE_CHECKING:
@@ -126,37 +123,23 @@ class MlKemWrappingKey:
         raise TypeError("wrapping keys cannot be pickled")
 
 
-class MlKemFamily(FamilyBase):
+class MlKemFamily(Pkcs8Family):
     name = "ML-KEM"
-    symmetric = False
     operations = frozenset({Operation.ENCAPSULATE, Operation.PUBLIC_KEY})
     default_usage = KeyUsage.KEY_AGREEMENT
     digests: frozenset[str] = frozenset()
     message_types: frozenset[str] = frozenset()
-    sign_paddings: frozenset[str] = frozenset()
-    encrypt_paddings: frozenset[str] = frozenset()
-    parse_in_thread = False  # expanding a seed takes ~0.1 ms
-    pregenerate = False  # generation takes ~0.1 ms
+    seed_bytes = SEED_BYTES
 
-    def generate(self, spec: KeySpec) -> bytes:
-        return PARAMETER_SETS[spec.parameter_set][0].generate().private_bytes(*PKCS8_ENCODING)
+    def classes(self, spec: KeySpec) -> tuple[type[Any], type[Any], bytes]:
+        private_class, public_class, oid, _ = PARAMETER_SETS[spec.parameter_set]
+        return private_class, public_class, oid
 
-    def _load(self, spec: KeySpec, material: bytes) -> _Private:
-        key: _Private = load_private_der(material, PARAMETER_SETS[spec.parameter_set][0])
-        return key
+    def pair(self, private: _Private, spec: KeySpec) -> MlKemPair:
+        return MlKemPair(private, spec.parameter_set)
 
-    def load_private(self, spec: KeySpec, material: bytes) -> MlKemPair:
-        return MlKemPair(self._load(spec, material), spec.parameter_set)
-
-    def load_public(self, spec: KeySpec, spki_der: bytes) -> MlKemPublic:
-        key = load_public_der(spki_der, PARAMETER_SETS[spec.parameter_set][1])
-        return MlKemPublic(key, spec.parameter_set)
-
-    def check_import(self, spec: KeySpec, material: bytes) -> bytes:
-        private_class, _, oid, _ = PARAMETER_SETS[spec.parameter_set]
-        if len(material) == SEED_BYTES:
-            return private_class.from_seed_bytes(bytes(material)).private_bytes(*PKCS8_ENCODING)
-        return reencode_pkcs8(material, oid, private_class)
+    def public(self, public: _Public, spec: KeySpec) -> MlKemPublic:
+        return MlKemPublic(public, spec.parameter_set)
 
     def import_rule(self, spec: KeySpec) -> str:
         return f"a 64-byte {spec.parameter_set} seed (d || z), raw or as unencrypted PKCS#8 DER"
@@ -167,7 +150,7 @@ class MlKemFamily(FamilyBase):
 
     def load_wrapping_key(self, spec: KeySpec, pkcs8_der: bytes) -> MlKemWrappingKey:
         try:
-            private = self._load(spec, pkcs8_der)
+            private = self.load_private_key(spec, pkcs8_der)
         except KeyMaterialError:
             raise ValueError("not an ML-KEM key pair of this keyspec") from None
         return MlKemWrappingKey(MlKemPair(private, spec.parameter_set), private)

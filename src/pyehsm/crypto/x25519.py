@@ -8,22 +8,19 @@ X25519 key.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import x25519
 
 from pyehsm.crypto.family import (
-    FamilyBase,
     KeyUsage,
     Operation,
-    load_private_der,
-    load_public_der,
     no_encryption,
     no_signing,
 )
-from pyehsm.crypto.pkcs8 import PKCS8_ENCODING, reencode_pkcs8
+from pyehsm.crypto.pkcs8_family import Pkcs8Family
 from pyehsm.errors import MalformedParameter
 
 if TYPE_CHECKING:
@@ -78,31 +75,21 @@ class X25519Pair(X25519Public):
         raise TypeError("private keys cannot be pickled")
 
 
-class X25519Family(FamilyBase):
+class X25519Family(Pkcs8Family):
     name = "X25519"
-    symmetric = False
     operations = frozenset({Operation.DERIVE_SHARED_SECRET, Operation.PUBLIC_KEY})
     default_usage = KeyUsage.KEY_AGREEMENT
     digests: frozenset[str] = frozenset()
     message_types: frozenset[str] = frozenset()
-    sign_paddings: frozenset[str] = frozenset()
-    encrypt_paddings: frozenset[str] = frozenset()
-    parse_in_thread = False
-    pregenerate = False
 
-    def generate(self, spec: KeySpec) -> bytes:
-        return x25519.X25519PrivateKey.generate().private_bytes(*PKCS8_ENCODING)
+    def classes(self, spec: KeySpec) -> tuple[type[Any], type[Any], bytes]:
+        return x25519.X25519PrivateKey, x25519.X25519PublicKey, OID_X25519
 
-    def load_private(self, spec: KeySpec, material: bytes) -> X25519Pair:
-        key = load_private_der(material, x25519.X25519PrivateKey)
-        return X25519Pair(key)
+    def pair(self, private: x25519.X25519PrivateKey, spec: KeySpec) -> X25519Pair:
+        return X25519Pair(private)
 
-    def load_public(self, spec: KeySpec, spki_der: bytes) -> X25519Public:
-        key = load_public_der(spki_der, x25519.X25519PublicKey)
-        return X25519Public(key)
-
-    def check_import(self, spec: KeySpec, material: bytes) -> bytes:
-        return reencode_pkcs8(material, OID_X25519, x25519.X25519PrivateKey)
+    def public(self, public: x25519.X25519PublicKey, spec: KeySpec) -> X25519Public:
+        return X25519Public(public)
 
     def import_rule(self, spec: KeySpec) -> str:
         return "an unencrypted PKCS#8 DER X25519 private key"
