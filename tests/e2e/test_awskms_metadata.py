@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from botocore.exceptions import ClientError
 from pyehsm.client import Client
 from pyehsm.protocols.awskms.ids import account_of
 from tests.support.aws import kms
-from tests.support.server import ServerProcess
+from tests.support.server import NO_POOL_ARGS, ServerProcess
 
 MISSING = "00000000-0000-4000-8000-000000000000"
 
@@ -377,3 +378,19 @@ def test_metadata_is_shared_between_the_doors(aws: Any, client: Client) -> None:
     client.schedule_key_deletion(ehsm_key, 7)
     assert aws.describe_key(KeyId="alias/from-ehsm")["KeyMetadata"]["KeyState"] == "PendingDeletion"
     assert [a["AliasName"] for a in aws.list_aliases()["Aliases"]] == ["alias/from-aws", "alias/from-ehsm"]
+
+
+# -- the region setting -----------------------------------------------------------------------------------
+def test_arns_carry_the_servers_aws_region(tmp_path: Path) -> None:
+    proc = ServerProcess(tmp_path / "data", "--aws-region", "eu-central-1", *NO_POOL_ARGS).start()
+    try:
+        with proc.client() as client:
+            aws = kms(proc.url, client.appid, client.apikey, region="eu-central-1")
+            meta = aws.create_key()["KeyMetadata"]
+            assert meta["Arn"] == _arn(client, f"key/{meta['KeyId']}", "eu-central-1")
+            aws.create_alias(AliasName="alias/regional", TargetKeyId=meta["KeyId"])
+            assert aws.list_aliases()["Aliases"][0]["AliasArn"] == _arn(client, "alias/regional", "eu-central-1")
+            assert aws.encrypt(KeyId="alias/regional", Plaintext=b"x")["KeyId"] == meta["Arn"]
+            assert aws.list_keys()["Keys"] == [{"KeyId": meta["KeyId"], "KeyArn": meta["Arn"]}]
+    finally:
+        proc.stop()
