@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from pyehsm.client import Client
 from pyehsm.protocols.awskms.ids import account_of
 from tests.support.aws import kms
-from tests.support.server import NO_POOL_ARGS, ServerProcess
+from tests.support.server import NO_POOL_ARGS, ServerProcess, audit_lines_once
 
 MISSING = "00000000-0000-4000-8000-000000000000"
 
@@ -381,8 +381,10 @@ def test_metadata_is_shared_between_the_doors(aws: Any, client: Client) -> None:
 
 
 # -- the region setting -----------------------------------------------------------------------------------
-def test_arns_carry_the_servers_aws_region(tmp_path: Path) -> None:
-    proc = ServerProcess(tmp_path / "data", "--aws-region", "eu-central-1", *NO_POOL_ARGS).start()
+def test_arns_carry_the_servers_aws_region_and_the_audit_names_the_real_key(tmp_path: Path) -> None:
+    audit = tmp_path / "audit.jsonl"
+    args = ("--aws-region", "eu-central-1", "--audit-log", str(audit), *NO_POOL_ARGS)
+    proc = ServerProcess(tmp_path / "data", *args).start()
     try:
         with proc.client() as client:
             aws = kms(proc.url, client.appid, client.apikey, region="eu-central-1")
@@ -392,5 +394,10 @@ def test_arns_carry_the_servers_aws_region(tmp_path: Path) -> None:
             assert aws.list_aliases()["Aliases"][0]["AliasArn"] == _arn(client, "alias/regional", "eu-central-1")
             assert aws.encrypt(KeyId="alias/regional", Plaintext=b"x")["KeyId"] == meta["Arn"]
             assert aws.list_keys()["Keys"] == [{"KeyId": meta["KeyId"], "KeyArn": meta["Arn"]}]
+            aws.describe_key(KeyId=_arn(client, "alias/regional", "eu-central-1"))
+        lines = audit_lines_once(audit, lambda e: e.get("action") == "DescribeKey")
+        named = [(e["action"], e.get("keyid")) for e in lines if e.get("door") == "aws" and e.get("action")]
+        # the audit record names the key an alias resolved to, never the alias
+        assert ("Encrypt", meta["KeyId"]) in named and ("DescribeKey", meta["KeyId"]) in named
     finally:
         proc.stop()
