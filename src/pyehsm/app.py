@@ -35,6 +35,7 @@ from pyehsm.keyring.root import RootKeyProvider, root_provider_from_spec
 from pyehsm.metrics import CONTENT_TYPE_LATEST, Metrics, refresh_forever
 from pyehsm.protocols import Adapter, Wiring
 from pyehsm.protocols.awskms.adapter import ADAPTER as AWSKMS
+from pyehsm.protocols.awskms.adapter import AwsKmsAdapter
 from pyehsm.protocols.ehsm.adapter import ADAPTER as EHSM
 from pyehsm.services.apps import AppService, EnrollPolicy
 from pyehsm.services.asymmetric import AsymmetricService
@@ -64,6 +65,11 @@ REPLAY_PURGE_SECONDS = 60.0
 
 # The wire protocols this node answers, one line each (docs/architecture.md).
 ADAPTERS: tuple[Adapter, ...] = (EHSM, AWSKMS)
+
+
+def configured_adapters(settings: Settings) -> tuple[Adapter, ...]:
+    """ADAPTERS as this node's settings shape them: the AWS door names ``settings.aws_region`` in its ARNs."""
+    return tuple(AwsKmsAdapter(settings.aws_region) if a is AWSKMS else a for a in ADAPTERS)
 
 
 def http_limits(
@@ -223,7 +229,12 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtim
     rate, burst = settings.effective_rate_limit
     limiter = RateLimiter(rate, burst, clock) if rate > 0 else None
     wiring = Wiring(services, replay, audit, settings.max_body_bytes, limiter)
-    doors = {path: door for adapter in ADAPTERS for door in (adapter.open(wiring),) for path in adapter.paths}
+    doors = {
+        path: door
+        for adapter in configured_adapters(settings)
+        for door in (adapter.open(wiring),)
+        for path in adapter.paths
+    }
     runtime = Runtime(
         settings, store, root, keyring, pool, replay, services, doors, audit, limiter=limiter, rotation=rotation
     )

@@ -9,6 +9,7 @@ import dataclasses
 import ipaddress
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,10 @@ TCB_ALLOW_CHOICES = ("SWHardeningNeeded", "ConfigurationNeeded", "ConfigurationA
 # 128 MiB file and cover ~6,000 requests/second sustained over the 20-minute retention
 DEFAULT_REPLAY_CAPACITY = 1 << 23
 DEFAULT_RATE_LIMIT = 1000.0  # requests/second per app on a non-loopback bind (docs/operations.md)
+
+
+DEFAULT_AWS_REGION = "us-east-1"
+_AWS_REGION = re.compile(r"\A[a-z0-9]+(-[a-z0-9]+)*\Z")  # us-east-1, eu-central-2, us-gov-west-1, ...
 
 
 def default_data_dir() -> Path:
@@ -99,6 +104,7 @@ class Settings:
     rate_limit: float | None = None
     rate_limit_burst: int = 0
     metrics: bool = True  # serve /metrics
+    aws_region: str = DEFAULT_AWS_REGION  # the AWS KMS door's region: the one its ARNs name (docs/aws-kms.md)
 
     def __post_init__(self) -> None:
         # PYEHSM_SETTINGS is JSON, which turns tuples into lists
@@ -194,6 +200,11 @@ class Settings:
                 ipaddress.ip_network(cidr, strict=False)
             except ValueError:
                 raise StartupError(f"--trusted-proxy {cidr!r} is not an IP network (CIDR)") from None
+        if len(self.aws_region) > 32 or not _AWS_REGION.match(self.aws_region):
+            raise StartupError(
+                f"--aws-region {self.aws_region!r}: expected a region name such as us-east-1 "
+                "(lower-case letters, digits and dashes)"
+            )
         if self.pccs_cache_entries < 1:
             raise StartupError("the PCCS cache must hold at least 1 entry")
         return self
@@ -243,6 +254,7 @@ class Settings:
             ("collateral_dir", "PYEHSM_COLLATERAL_DIR"),
             ("pccs_url", "PYEHSM_PCCS_URL"),
             ("quote_provider", "PYEHSM_QUOTE_PROVIDER"),
+            ("aws_region", "PYEHSM_AWS_REGION"),
         ):
             if env.get(env_name):
                 kwargs[name] = env[env_name]

@@ -252,6 +252,14 @@ class TooManyTags(DomainError):
         self.limit = limit
 
 
+class KeyPolicyMalformed(DomainError):
+    """A key policy that is not a JSON object of at most ``limit`` characters (``reason`` says which)."""
+
+    def __init__(self, reason: str, limit: int) -> None:
+        super().__init__(reason, limit)
+        self.reason, self.limit = reason, limit
+
+
 class InvalidMarker(DomainError):
     """A pagination marker that this server did not issue for this listing."""
 

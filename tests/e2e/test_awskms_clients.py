@@ -98,6 +98,25 @@ def test_aws_cli_create_encrypt_decrypt_sign(server: ServerProcess, client: Clie
     assert {k["KeyId"] for k in listed["Keys"]} == {keyid, sign_id}  # type: ignore[union-attr,index]
 
 
+def test_aws_cli_aliases_describe_key_and_key_metadata(server: ServerProcess, client: Client, tmp_path: Path) -> None:
+    env = _env(client, server, tmp_path)
+    created = _cli(env, server, "create-key", "--description", "cli key", "--tags", "TagKey=env,TagValue=ci")
+    keyid = str(created["KeyMetadata"]["KeyId"])  # type: ignore[index]
+    _cli(env, server, "create-alias", "--alias-name", "alias/cli", "--target-key-id", keyid)
+    aliases = _cli(env, server, "list-aliases")["Aliases"]
+    assert [(a["AliasName"], a["TargetKeyId"]) for a in aliases] == [("alias/cli", keyid)]  # type: ignore[union-attr,index]
+    assert aliases[0]["AliasArn"].endswith(":alias/cli")  # type: ignore[index]
+    meta = _cli(env, server, "describe-key", "--key-id", "alias/cli")["KeyMetadata"]
+    assert (meta["KeyId"], meta["Description"], meta["KeyState"]) == (keyid, "cli key", "Enabled")  # type: ignore[index]
+    tags = _cli(env, server, "list-resource-tags", "--key-id", keyid)["Tags"]
+    assert tags == [{"TagKey": "env", "TagValue": "ci"}]
+    _cli(env, server, "enable-key-rotation", "--key-id", "alias/cli", "--rotation-period-in-days", "180")
+    status = _cli(env, server, "get-key-rotation-status", "--key-id", keyid)
+    assert (status["KeyRotationEnabled"], status["RotationPeriodInDays"]) == (True, 180)
+    deletion = _cli(env, server, "schedule-key-deletion", "--key-id", keyid, "--pending-window-in-days", "7")
+    assert deletion["KeyState"] == "PendingDeletion"
+
+
 def test_aws_cli_wrong_secret_fails(server: ServerProcess, client: Client, tmp_path: Path) -> None:
     env = {**_env(client, server, tmp_path), "AWS_SECRET_ACCESS_KEY": "wrong"}
     done = subprocess.run(

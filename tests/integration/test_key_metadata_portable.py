@@ -1,5 +1,5 @@
 """Key metadata survives `pyehsm export` / `pyehsm import` both ways, SQLite -> PostgreSQL -> SQLite: the
-description, a pending deletion and its date, aliases and tags (docs/key-metadata.md)."""
+description, a pending deletion and its date, aliases, tags and key policies (docs/key-metadata.md)."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ async def _seed(store: Store) -> None:
     assert await store.create_alias(APP, "alias/b", OTHER, T0 + 2)
     assert await store.tag_key(APP, KEY, {"env": "prod", "empty": ""}, 50) == 2
     assert await store.schedule_key_deletion(APP, OTHER, T0 + 7)
+    assert await store.put_key_policy(APP, KEY, "default", '{"Version": "2012-10-17"}', T0 + 3)
 
 
 async def _snapshot(store: Store) -> tuple[object, ...]:
@@ -44,6 +45,7 @@ async def _snapshot(store: Store) -> tuple[object, ...]:
         await store.get_key(APP, OTHER),
         await store.list_aliases(APP),
         await store.list_key_tags(APP, KEY),
+        await store.get_key_policy(APP, KEY, "default"),
     )
 
 

@@ -684,6 +684,25 @@ async def test_tags_limit_and_isolation(store: Store) -> None:
     assert await store.tag_key(appid, record.keyid, {"x": "y"}, 3) is None
 
 
+async def test_key_policies_are_per_key_replaced_isolated_and_go_with_their_key(store: Store) -> None:
+    appid, other = await new_app(store), await new_app(store)
+    record, kept = await new_key(store, appid), await new_key(store, appid)
+    assert await store.get_key_policy(appid, record.keyid, "default") is None  # never put
+    assert await store.put_key_policy(appid, record.keyid, "default", '{"v": 1}', T0) is True
+    assert await store.put_key_policy(appid, record.keyid, "default", '{"v": 2}', T0 + 1) is True  # replaced
+    assert await store.put_key_policy(appid, kept.keyid, "default", '{"kept": true}', T0) is True
+    assert await store.get_key_policy(appid, record.keyid, "default") == '{"v": 2}'
+    assert await store.get_key_policy(appid, record.keyid, "other") is None
+    assert await store.put_key_policy(other, record.keyid, "default", "{}", T0) is False  # another app's key
+    assert await store.get_key_policy(other, record.keyid, "default") is None
+    assert await store.put_key_policy(appid, new_id(), "default", "{}", T0) is False  # no such key
+    await store.schedule_key_deletion(appid, record.keyid, T0 + 100)
+    assert await store.purge_due_keys(T0 + 100, 10) == [(appid, record.keyid)]  # the purge path
+    assert await store.get_key_policy(appid, record.keyid, "default") is None
+    assert await store.delete_key(appid, kept.keyid) is True  # the direct deletion path
+    assert await store.get_key_policy(appid, kept.keyid, "default") is None
+
+
 async def test_scheduled_deletion_cancel_and_purge(store: Store) -> None:
     appid, other = await new_app(store), await new_app(store)
     record, kept = await new_key(store, appid), await new_key(store, appid)
@@ -743,6 +762,7 @@ async def test_portable_tables_dump_and_count(store: Store) -> None:
     assert "schema_version" not in tables and "replay" not in tables
     assert tables["keys"].parents == {"apps"} and tables["key_versions"].parents == {"keys"}
     assert tables["key_aliases"].parents == {"keys"} and tables["key_tags"].parents == {"keys"}
+    assert tables["key_policies"].parents == {"keys"}
     assert await portable.schema_version() >= 1
     appid = await new_app(store)
     await new_key(store, appid)

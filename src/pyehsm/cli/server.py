@@ -168,6 +168,11 @@ def base_settings(data_dir: Path | None, store: str | None, root_key: str | None
     "request's first byte); then it is closed.",
 )
 @click.option(
+    "--aws-region",
+    default=None,
+    help="The AWS KMS door's region, named in its key and alias ARNs (default us-east-1; env PYEHSM_AWS_REGION).",
+)
+@click.option(
     "--max-connections",
     type=click.IntRange(min=0),
     default=0,
@@ -203,6 +208,7 @@ def serve(
     max_header_size: int,
     header_timeout: float,
     max_connections: int,
+    aws_region: str | None,
 ) -> None:
     """Start the server (SQLite + a root key file in the data dir unless told otherwise)."""
     import uvicorn
@@ -239,6 +245,7 @@ def serve(
         tcb_allow=tcb_allow or base.tcb_allow,
         quote_provider=quote_provider or base.quote_provider,
         trust_simulated_roots=tuple(str(p.resolve()) for p in trust_simulated_root) or base.trust_simulated_roots,
+        aws_region=aws_region or base.aws_region,
     )
     settings = apply_audit_options(settings)
     log_config = logging_config(log_level, log_format)

@@ -6,6 +6,8 @@ tenancy and alias rules live in one place. Limits follow AWS KMS (docs/key-metad
 - alias: ``alias/`` then letters, digits, ``/``, ``_``, ``-``; at most 256 characters; ``alias/aws/...`` is
   reserved; unique per app; a key may have several.
 - tags: at most 50 per key; a tag key 1..128 characters, a value 0..256.
+- key policies: a JSON object of at most 32768 characters, by name (AWS has one, ``default``); stored and
+  returned, never evaluated (access is per app); deleted with the key.
 - scheduled deletion: a pending window of 7..30 days (30 by default); the key is refused for every
   operation meanwhile, CancelKeyDeletion gives it back disabled, and ``purge_once`` (the deletion job, on
   every node) deletes it once the window has passed.
@@ -13,6 +15,7 @@ tenancy and alias rules live in one place. Limits follow AWS KMS (docs/key-metad
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from dataclasses import dataclass, replace
@@ -29,6 +32,7 @@ from pyehsm.errors import (
     KeyNotFound,
     KeyNotPendingDeletion,
     KeyPendingDeletion,
+    KeyPolicyMalformed,
     OutOfRange,
     TooManyTags,
 )
@@ -46,6 +50,8 @@ MAX_TAG_KEY_CHARS = 128
 MAX_TAG_VALUE_CHARS = 256
 MAX_KEY_DESCRIPTION_CHARS = 8192  # AWS KMS's limit for a key description
 MIN_PENDING_WINDOW_DAYS, MAX_PENDING_WINDOW_DAYS, DEFAULT_PENDING_WINDOW_DAYS = 7, 30, 30
+MAX_POLICY_CHARS = 32768  # AWS KMS's limit for a key policy document
+DEFAULT_POLICY_NAME = "default"
 MAX_PAGE = 1000
 PURGE_BATCH = 100
 _ALIAS = re.compile(r"\Aalias/[A-Za-z0-9/_-]+\Z")
@@ -75,6 +81,18 @@ def check_alias_name(alias: str) -> None:
         raise AliasInvalid(alias)
     if alias.startswith(_RESERVED) or alias == _RESERVED.rstrip("/"):
         raise AliasInvalid(alias, reserved=True)
+
+
+def check_policy(policy: str) -> None:
+    """A key policy is a JSON object of at most MAX_POLICY_CHARS characters (its statements are not read)."""
+    if len(policy) > MAX_POLICY_CHARS:
+        raise KeyPolicyMalformed("too long", MAX_POLICY_CHARS)
+    try:
+        document = json.loads(policy)
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
+        raise KeyPolicyMalformed("not JSON", MAX_POLICY_CHARS) from None
+    if not isinstance(document, dict):
+        raise KeyPolicyMalformed("not a JSON object", MAX_POLICY_CHARS)
 
 
 def _kind(record: KeyRecord) -> tuple[bool, str]:
@@ -187,6 +205,18 @@ class KeyMetadataService:
     async def list_tags(self, appid: str, keyid: str) -> dict[str, str]:
         record = await self._keys.get(appid, keyid)
         return await self._store.list_key_tags(appid, record.keyid)
+
+    # -- key policies (stored and returned, never evaluated) ------------------------------------------
+    async def put_policy(self, appid: str, keyid: str, policy: str, name: str = DEFAULT_POLICY_NAME) -> None:
+        check_policy(policy)
+        record = await self._keys.get(appid, keyid)
+        if not await self._store.put_key_policy(appid, record.keyid, name, policy, self._clock.now_ms()):
+            raise KeyNotFound(keyid)  # deleted meanwhile
+
+    async def get_policy(self, appid: str, keyid: str, name: str = DEFAULT_POLICY_NAME) -> str | None:
+        """The key's stored policy ``name``; None: none was put (the door answers its default document)."""
+        record = await self._keys.get(appid, keyid)
+        return await self._store.get_key_policy(appid, record.keyid, name)
 
     # -- scheduled deletion --------------------------------------------------------------------------
     async def schedule_deletion(self, appid: str, keyid: str, pending_window_days: int | None) -> int:

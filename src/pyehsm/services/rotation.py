@@ -26,6 +26,7 @@ from pyehsm.errors import (
     KeyMaterialNotImported,
     KeyNotFound,
     KeyNotRotatable,
+    KeyPendingDeletion,
     OutOfRange,
 )
 from pyehsm.keyring.keyring import Keyring
@@ -91,24 +92,29 @@ class RotationService:
         """UpdateKeyRotation: rotate every ``period_days`` days from now on (None or 0: off)."""
         if period_days is not None and period_days != 0 and not MIN_ROTATION_DAYS <= period_days <= MAX_ROTATION_DAYS:
             raise OutOfRange("rotationPeriodInDays", MIN_ROTATION_DAYS, MAX_ROTATION_DAYS)
-        await self._versioned(appid, keyid)
+        record, _ = await self._versioned(appid, keyid)
         period = period_days or None
         next_ms = self._clock.now_ms() + period * DAY_MS if period is not None else None
-        if not await self._store.set_key_rotation(appid, keyid, period, next_ms):
+        if not await self._store.set_key_rotation(appid, record.keyid, period, next_ms):
             raise KeyNotFound(keyid)
-        return await self._keys.get(appid, keyid)
+        return await self._keys.get(appid, record.keyid)
+
+    async def rotation_of(self, appid: str, keyid: str) -> KeyRecord:
+        """GetKeyRotationStatus: the key row (its period and next rotation time), for a key that has versions."""
+        record, _ = await self._versioned(appid, keyid)
+        return record
 
     async def list_versions(self, appid: str, keyid: str) -> KeyVersions:
         """ListKeyRotations: every version of any of the app's keys (non-symmetric keys have only version 1)."""
         record = await self._keys.get(appid, keyid)
-        return KeyVersions(record, await self._store.list_key_versions(appid, keyid))
+        return KeyVersions(record, await self._store.list_key_versions(appid, record.keyid))
 
     async def set_min_decryption_version(self, appid: str, keyid: str, minimum: int) -> KeyRecord:
         """UpdateKeyVersionPolicy: refuse ciphertexts of versions below ``minimum`` (1 .. the primary)."""
         record, _ = await self._versioned(appid, keyid)
         if not 1 <= minimum <= record.primary_version:
             raise OutOfRange("minDecryptionVersion", 1, record.primary_version)
-        if not await self._store.set_min_decryption_version(appid, keyid, minimum):
+        if not await self._store.set_min_decryption_version(appid, record.keyid, minimum):
             raise KeyNotFound(keyid)
         return await self._keys.get(appid, keyid)
 
@@ -166,6 +172,8 @@ class RotationService:
             raise KeyNotRotatable(keyid, record.keyspec, "external")
         if record.state is KeyState.PENDING_IMPORT:  # pragma: no cover - only external keys await material
             raise KeyMaterialNotImported(keyid)
+        if record.state is KeyState.PENDING_DELETION:  # refused for every operation until cancelled
+            raise KeyPendingDeletion(record.keyid)
         return record, spec
 
     async def _add_version(

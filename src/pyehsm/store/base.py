@@ -240,6 +240,15 @@ class Store(Protocol):
 
     async def list_key_tags(self, appid: str, keyid: str) -> dict[str, str]: ...
 
+    # -- key policies (stored documents by name, never evaluated; deleting a key deletes its policies) ------
+    async def put_key_policy(self, appid: str, keyid: str, name: str, policy: str, now_ms: int) -> bool:
+        """Insert or replace the app's key's policy ``name``; False: no such key (of this app)."""
+        ...
+
+    async def get_key_policy(self, appid: str, keyid: str, name: str) -> str | None:
+        """The stored policy ``name`` of the app's key; None: none was put (or no such key)."""
+        ...
+
     # -- secrets (a secret whose planned deletion is due, planned_delete_ms <= now_ms, counts as gone) ----
     async def get_secrets_key(self, appid: str) -> SecretsKeyRecord | None: ...
 

@@ -101,8 +101,12 @@ _TABLE: dict[type[d.DomainError], _Row] = {
         "ValidationException",
         lambda _: "The new key must be of the same type and KeyUsage as the alias's current key.",
     ),
-    d.TooManyTags: ("LimitExceededException", lambda e: f"A key can have at most {e.limit} tags."),
+    d.TooManyTags: ("TagException", lambda e: f"A key can have at most {e.limit} tags."),
     d.InvalidMarker: ("InvalidMarkerException", lambda _: "The marker is not one this listing returned."),
+    d.KeyPolicyMalformed: (
+        "MalformedPolicyDocumentException",
+        lambda e: f"The policy must be a JSON object of at most {e.limit} characters ({e.reason}).",
+    ),
     # key versions: rotation, minimum decryption version, ReEncrypt
     d.KeyNotRotatable: (
         "UnsupportedOperationException",

@@ -61,7 +61,12 @@ def aws_origin(origin: str) -> str:
     return _ORIGIN_NAMES.get(origin, origin)
 
 
-STATES = {KeyState.ENABLED: "Enabled", KeyState.DISABLED: "Disabled", KeyState.PENDING_IMPORT: "PendingImport"}
+STATES = {
+    KeyState.ENABLED: "Enabled",
+    KeyState.DISABLED: "Disabled",
+    KeyState.PENDING_IMPORT: "PendingImport",
+    KeyState.PENDING_DELETION: "PendingDeletion",
+}
 
 # Signing: AWS algorithm -> (pyehsm digest, pyehsm padding)
 SIGNING: dict[str, tuple[str, str | None]] = {

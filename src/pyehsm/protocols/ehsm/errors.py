@@ -213,6 +213,9 @@ _TABLE: dict[type[d.DomainError], Callable[[Any], str]] = {
     ),
     d.TooManyTags: lambda e: f"Parameter invalid, A key can have at most {e.limit} tags.",
     d.InvalidMarker: lambda e: f"Parameter invalid, The {e.field} is not a marker this listing returned.",
+    d.KeyPolicyMalformed: lambda e: (
+        f"Parameter invalid, The policy must be a JSON object of at most {e.limit} characters ({e.reason})."
+    ),
     d.OperationNotSupported: lambda e: f"The keyspec {e.keyspec} does not support {e.operation}.",
     d.UsageNotAllowed: lambda e: f"The keyusage {e.usage} of this key does not allow {e.operation}.",
     d.KeyNotRotatable: _not_rotatable,

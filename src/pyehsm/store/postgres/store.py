@@ -8,6 +8,7 @@ from pyehsm.store.postgres.import_params import ImportParamRows
 from pyehsm.store.postgres.keys import KeyRows
 from pyehsm.store.postgres.meta import MetaRows
 from pyehsm.store.postgres.notify import ChangeListener
+from pyehsm.store.postgres.policies import PolicyRows
 from pyehsm.store.postgres.portable import PortableRows
 from pyehsm.store.postgres.quote_policies import QuotePolicyRows
 from pyehsm.store.postgres.secrets import SecretRows
@@ -20,6 +21,7 @@ class PostgresStore(
     KeyRows,
     AliasRows,
     TagRows,
+    PolicyRows,
     SecretRows,
     QuotePolicyRows,
     ImportParamRows,

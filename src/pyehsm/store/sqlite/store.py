@@ -7,6 +7,7 @@ from pyehsm.store.sqlite.apps import AppRows
 from pyehsm.store.sqlite.import_params import ImportParamRows
 from pyehsm.store.sqlite.keys import KeyRows
 from pyehsm.store.sqlite.meta import MetaRows
+from pyehsm.store.sqlite.policies import PolicyRows
 from pyehsm.store.sqlite.portable import PortableRows
 from pyehsm.store.sqlite.quote_policies import QuotePolicyRows
 from pyehsm.store.sqlite.secrets import SecretRows
@@ -14,6 +15,15 @@ from pyehsm.store.sqlite.tags import TagRows
 
 
 class SqliteStore(
-    MetaRows, AppRows, KeyRows, AliasRows, TagRows, SecretRows, QuotePolicyRows, ImportParamRows, PortableRows
+    MetaRows,
+    AppRows,
+    KeyRows,
+    AliasRows,
+    TagRows,
+    PolicyRows,
+    SecretRows,
+    QuotePolicyRows,
+    ImportParamRows,
+    PortableRows,
 ):
     """The embedded store (package docstring)."""

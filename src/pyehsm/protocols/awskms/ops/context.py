@@ -8,11 +8,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pyehsm.errors import KeyNotFound
 from pyehsm.protocols.awskms import fields as f
 from pyehsm.protocols.awskms import keyspecs as k
-from pyehsm.protocols.awskms.errors import unsupported
-from pyehsm.protocols.awskms.ids import account_of, key_arn, resolve_keyid
+from pyehsm.protocols.awskms.errors import AwsError, unsupported
+from pyehsm.protocols.awskms.ids import account_of, alias_arn, key_arn, resolve_keyid
 from pyehsm.services.container import Services
+from pyehsm.services.keys import ALIAS_PREFIX
 from pyehsm.store.records import KeyRecord, KeyState
 
 MAX_PLAINTEXT = 4096  # Encrypt, Sign, Verify: AWS's limits
@@ -28,12 +30,23 @@ class Ctx:
     region: str
     keyid: str | None = None  # the key the request named, for the audit record
 
-    def key(self, req: f.Request, field: str = "KeyId") -> str:
-        self.keyid = resolve_keyid(self.appid, f.required_text(req, field))
-        return self.keyid
+    async def key(self, req: f.Request, field: str = "KeyId") -> str:
+        """The key id the member names (a key id, key ARN, alias name or alias ARN; an alias is resolved by
+        KeyService.get), kept for the audit record."""
+        keyid = resolve_keyid(self.appid, f.required_text(req, field))
+        if keyid.startswith(ALIAS_PREFIX):
+            try:
+                keyid = (await self.services.keys.get(self.appid, keyid)).keyid
+            except KeyNotFound:
+                raise AwsError("NotFoundException", f"Alias {self.alias_arn(keyid)} is not found.") from None
+        self.keyid = keyid
+        return keyid
 
     def arn(self, keyid: str) -> str:
         return key_arn(self.region, self.appid, keyid)
+
+    def alias_arn(self, alias: str) -> str:
+        return alias_arn(self.region, self.appid, alias)
 
 
 Handler = Callable[[Ctx, f.Request], Awaitable[dict[str, Any]]]
@@ -52,7 +65,7 @@ def key_metadata(ctx: Ctx, record: KeyRecord) -> dict[str, Any]:
         "Arn": ctx.arn(record.keyid),
         "CreationDate": epoch(record.created_ms),
         "Enabled": record.state is KeyState.ENABLED,
-        "Description": "",
+        "Description": record.description,
         "KeyUsage": usage,
         "KeyState": k.STATES[record.state],
         "Origin": k.aws_origin(record.origin),
@@ -61,7 +74,11 @@ def key_metadata(ctx: Ctx, record: KeyRecord) -> dict[str, Any]:
         "KeySpec": spec,
         "MultiRegion": False,
     }
-    if usage == "SIGN_VERIFY":
+    if record.deletion_ms is not None:
+        meta["DeletionDate"] = epoch(record.deletion_ms)
+    if usage == "GENERATE_VERIFY_MAC":
+        meta["MacAlgorithms"] = [f"HMAC_SHA_{spec.removeprefix('HMAC_')}"]
+    elif usage == "SIGN_VERIFY":
         meta["SigningAlgorithms"] = list(k.SIGNING_BY_SPEC.get(record.keyspec, ()))
     elif usage == "ENCRYPT_DECRYPT":
         meta["EncryptionAlgorithms"] = list(k.encryption_algorithms(record.keyspec))

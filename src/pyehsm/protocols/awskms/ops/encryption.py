@@ -24,7 +24,7 @@ def _encryption_algorithm(req: f.Request) -> str:
 
 
 async def encrypt(ctx: Ctx, req: f.Request) -> dict[str, Any]:
-    keyid = ctx.key(req)
+    keyid = await ctx.key(req)
     plaintext = f.required_blob(req, "Plaintext", MAX_PLAINTEXT)
     algorithm = _encryption_algorithm(req)
     aad = f.encryption_context(req)
@@ -46,10 +46,10 @@ async def decrypt(ctx: Ctx, req: f.Request) -> dict[str, Any]:
             keyid, pt = await ctx.services.symmetric.decrypt_keyed(ctx.appid, ciphertext, aad)
             ctx.keyid = keyid
         else:
-            keyid = ctx.key(req)
+            keyid = await ctx.key(req)
             pt = await ctx.services.symmetric.decrypt(ctx.appid, keyid, ciphertext, aad)
     else:
-        keyid = ctx.key(req)
+        keyid = await ctx.key(req)
         pt = await ctx.services.asymmetric.decrypt(ctx.appid, keyid, ciphertext, k.ASYMMETRIC_ENCRYPTION[algorithm])
     return {"KeyId": ctx.arn(keyid), "Plaintext": f.b64(pt), "EncryptionAlgorithm": algorithm}
 
@@ -63,7 +63,7 @@ def _data_key_bytes(req: f.Request) -> int:
 
 
 async def _data_key(ctx: Ctx, req: f.Request) -> tuple[str, bytes, bytes]:
-    keyid = ctx.key(req)
+    keyid = await ctx.key(req)
     size = _data_key_bytes(req)
     aad = f.encryption_context(req)
     refuse_if_set(req, "Recipient", "pyehsm does not attest Nitro enclaves")

@@ -16,7 +16,7 @@ _IMPORT_TOKEN_PADDING = {v: key for key, v in _IMPORT_TOKEN_TAG.items()}
 
 
 async def get_parameters_for_import(ctx: Ctx, req: f.Request) -> dict[str, Any]:
-    keyid = ctx.key(req)
+    keyid = await ctx.key(req)
     wrapping = f.choice(req, "WrappingAlgorithm", k.ALL_WRAPPING)
     wrapping_spec = f.choice(req, "WrappingKeySpec", (*k.WRAPPING_SPECS, "SM2"))
     if wrapping is None:
@@ -38,7 +38,7 @@ async def get_parameters_for_import(ctx: Ctx, req: f.Request) -> dict[str, Any]:
 
 
 async def import_key_material(ctx: Ctx, req: f.Request) -> dict[str, Any]:
-    keyid = ctx.key(req)
+    keyid = await ctx.key(req)
     token = f.required_blob(req, "ImportToken", 8192)
     material = f.required_blob(req, "EncryptedKeyMaterial", 8192)
     model = f.choice(

@@ -1,5 +1,6 @@
-"""Key policies and grants on the AWS door: the default policy (returned, never evaluated) and empty grant
-lists for the tools that read them."""
+"""Key policies and grants on the AWS door: PutKeyPolicy stores a policy, GetKeyPolicy returns it or the
+default document; policies are never evaluated (access is per app). Grants: empty lists for the tools that
+read them, CreateGrant refused."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pyehsm.protocols.awskms import fields as f
 from pyehsm.protocols.awskms.errors import AwsError, unsupported
 from pyehsm.protocols.awskms.ids import account_of
 from pyehsm.protocols.awskms.ops.context import Ctx
+from pyehsm.protocols.awskms.ops.keys import MAX_POLICY_MEMBER_CHARS
 
 
 def default_policy(ctx: Ctx) -> str:
@@ -41,12 +43,22 @@ def _policy_name(req: f.Request) -> str:
 
 
 async def get_key_policy(ctx: Ctx, req: f.Request) -> dict[str, Any]:
-    await ctx.services.keys.get(ctx.appid, ctx.key(req))
-    return {"Policy": default_policy(ctx), "PolicyName": _policy_name(req)}
+    keyid = await ctx.key(req)
+    name = _policy_name(req)
+    stored = await ctx.services.key_metadata.get_policy(ctx.appid, keyid, name)
+    return {"Policy": default_policy(ctx) if stored is None else stored, "PolicyName": name}
+
+
+async def put_key_policy(ctx: Ctx, req: f.Request) -> dict[str, Any]:
+    keyid = await ctx.key(req)
+    name = _policy_name(req)
+    policy = f.required_text(req, "Policy", max_len=MAX_POLICY_MEMBER_CHARS)
+    await ctx.services.key_metadata.put_policy(ctx.appid, keyid, policy, name)  # checks the document
+    return {}
 
 
 async def list_key_policies(ctx: Ctx, req: f.Request) -> dict[str, Any]:
-    await ctx.services.keys.get(ctx.appid, ctx.key(req))
+    await ctx.services.keys.get(ctx.appid, await ctx.key(req))
     return {"PolicyNames": ["default"], "Truncated": False}
 
 
@@ -54,7 +66,7 @@ async def list_key_policies(ctx: Ctx, req: f.Request) -> dict[str, Any]:
 
 
 async def list_grants(ctx: Ctx, req: f.Request) -> dict[str, Any]:
-    await ctx.services.keys.get(ctx.appid, ctx.key(req))
+    await ctx.services.keys.get(ctx.appid, await ctx.key(req))
     return {"Grants": [], "Truncated": False}
 
 

@@ -12,7 +12,7 @@ from pyehsm.protocols.awskms.ops.context import MAX_CIPHERTEXT, MAX_PLAINTEXT, C
 
 
 async def _signing(ctx: Ctx, req: f.Request) -> tuple[str, bytes, str, str, tuple[str, str | None]]:
-    keyid = ctx.key(req)
+    keyid = await ctx.key(req)
     message = f.required_blob(req, "Message", MAX_PLAINTEXT)
     message_type = f.choice(req, "MessageType", ("RAW", "DIGEST", "EXTERNAL_MU"), "RAW")
     algorithm = f.choice(req, "SigningAlgorithm", k.ALL_SIGNING)
@@ -43,7 +43,7 @@ async def verify(ctx: Ctx, req: f.Request) -> dict[str, Any]:
 
 
 async def get_public_key(ctx: Ctx, req: f.Request) -> dict[str, Any]:
-    keyid = ctx.key(req)
+    keyid = await ctx.key(req)
     record = await ctx.services.keys.get(ctx.appid, keyid)
     if keyspec(record.keyspec).symmetric:
         raise unsupported("GetPublicKey is not valid for symmetric keys.")  # AWS's answer for them
