@@ -10,6 +10,7 @@ from pyehsm.store.postgres.meta import MetaRows
 from pyehsm.store.postgres.notify import ChangeListener
 from pyehsm.store.postgres.portable import PortableRows
 from pyehsm.store.postgres.quote_policies import QuotePolicyRows
+from pyehsm.store.postgres.release import ReleaseRows
 from pyehsm.store.postgres.secrets import SecretRows
 from pyehsm.store.postgres.tags import TagRows
 
@@ -22,6 +23,7 @@ class PostgresStore(
     TagRows,
     SecretRows,
     QuotePolicyRows,
+    ReleaseRows,
     ImportParamRows,
     ChangeListener,
     PortableRows,

@@ -9,11 +9,21 @@ from pyehsm.store.sqlite.keys import KeyRows
 from pyehsm.store.sqlite.meta import MetaRows
 from pyehsm.store.sqlite.portable import PortableRows
 from pyehsm.store.sqlite.quote_policies import QuotePolicyRows
+from pyehsm.store.sqlite.release import ReleaseRows
 from pyehsm.store.sqlite.secrets import SecretRows
 from pyehsm.store.sqlite.tags import TagRows
 
 
 class SqliteStore(
-    MetaRows, AppRows, KeyRows, AliasRows, TagRows, SecretRows, QuotePolicyRows, ImportParamRows, PortableRows
+    MetaRows,
+    AppRows,
+    KeyRows,
+    AliasRows,
+    TagRows,
+    SecretRows,
+    QuotePolicyRows,
+    ReleaseRows,
+    ImportParamRows,
+    PortableRows,
 ):
     """The embedded store (package docstring)."""
