@@ -20,6 +20,7 @@ from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
 import httpx
 
 from pyehsm.client import operations as ops
+from pyehsm.client import release_api
 from pyehsm.client.base import BaseClient, Exchange, H
 from pyehsm.client.models import (
     AliasPage,
@@ -167,12 +168,18 @@ class Operations(BaseClient[H]):
 
     # -- keys -------------------------------------------------------------------------------------
     @operation
-    def create_key(self, keyspec: str, origin: str = "EH_INTERNAL_KEY", keyusage: str | None = None) -> Exchange[str]:
-        """CreateKey: a new CMK; returns its keyid.
+    def create_key(
+        self,
+        keyspec: str,
+        origin: str = "EH_INTERNAL_KEY",
+        keyusage: str | None = None,
+        release_policy: str | dict[str, Any] | None = None,
+    ) -> Exchange[str]:
+        """CreateKey: a new CMK; returns its keyid. ``release_policy``: docs/key-release.md.
 
         >>> keyid = c.create_key("EH_EC_P256", keyusage="EH_KEYUSAGE_SIGN_VERIFY")
         """
-        return self._exchange(ops.create_key(keyspec, origin, keyusage))
+        return self._exchange(ops.create_key(keyspec, origin, keyusage, release_policy))
 
     @operation
     def list_key(self) -> Exchange[list[KeyInfo]]:
@@ -626,13 +633,16 @@ class Operations(BaseClient[H]):
         encryption_key_id: str | None = None,
         description: str | None = None,
         rotation_interval: str | None = None,
+        release_policy: str | dict[str, Any] | None = None,
     ) -> Exchange[None]:
-        """CreateSecret: a named secret with its first version.
+        """CreateSecret: a named secret with its first version. ``release_policy``: docs/key-release.md.
 
         >>> c.create_secret("db-password", "s3cr3t", description="prod db", rotation_interval="30d")
         """
         return self._exchange(
-            ops.create_secret(secret_name, secret_data, encryption_key_id, description, rotation_interval)
+            ops.create_secret(
+                secret_name, secret_data, encryption_key_id, description, rotation_interval, release_policy
+            )
         )
 
     @operation
@@ -703,6 +713,22 @@ class Operations(BaseClient[H]):
         >>> c.restore_secret("db-password")
         """
         return self._exchange(ops.restore_secret(secret_name))
+
+    # -- attestation-gated key release (docs/key-release.md; described in client/release_api.py) --------
+    get_attestation_challenge = operation(release_api.get_attestation_challenge)
+    put_key_release_policy = operation(release_api.put_key_release_policy)
+    get_key_release_policy = operation(release_api.get_key_release_policy)
+    delete_key_release_policy = operation(release_api.delete_key_release_policy)
+    put_secret_release_policy = operation(release_api.put_secret_release_policy)
+    get_secret_release_policy = operation(release_api.get_secret_release_policy)
+    delete_secret_release_policy = operation(release_api.delete_secret_release_policy)
+    decrypt_for_recipient = operation(release_api.decrypt_for_recipient)
+    generate_data_key_for_recipient = operation(release_api.generate_data_key_for_recipient)
+    export_data_key_for_recipient = operation(release_api.export_data_key_for_recipient)
+    asymmetric_decrypt_for_recipient = operation(release_api.asymmetric_decrypt_for_recipient)
+    decapsulate_for_recipient = operation(release_api.decapsulate_for_recipient)
+    derive_shared_secret_for_recipient = operation(release_api.derive_shared_secret_for_recipient)
+    get_secret_value_for_recipient = operation(release_api.get_secret_value_for_recipient)
 
 
 class SyncTransport(Operations[httpx.Client], ABC):
