@@ -46,6 +46,9 @@ from pyehsm.services.container import Services
 from pyehsm.services.key_metadata import KeyMetadataService
 from pyehsm.services.keys import KeyService
 from pyehsm.services.mac import MacService, RandomService
+from pyehsm.services.release import ReleaseService
+from pyehsm.services.release_gate import ReleaseGate
+from pyehsm.services.release_policies import ReleasePolicyService
 from pyehsm.services.rotation import RotationService
 from pyehsm.services.secrets import SecretService
 from pyehsm.services.symmetric import SymmetricService
@@ -206,15 +209,19 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtim
     apps = AppService(store, keyring, clock, EnrollPolicy(settings.effective_enroll_policy), settings.admin_token)
     keys = KeyService(store, keyring, pool, clock)
     symmetric = SymmetricService(keys)
+    secrets = SecretService(store, keyring, symmetric, clock)
+    asymmetric = AsymmetricService(keys, symmetric)
+    attestation = open_attestation(_attestation_options(settings), store, clock)
+    gate = ReleaseGate(store, attestation, clock)
     services = Services(
         clock=clock,
         keyring=keyring,
         apps=apps,
         keys=keys,
         symmetric=symmetric,
-        secrets=SecretService(store, keyring, symmetric, clock),
-        asymmetric=AsymmetricService(keys, symmetric),
-        attestation=open_attestation(_attestation_options(settings), store, clock),
+        secrets=secrets,
+        asymmetric=asymmetric,
+        attestation=attestation,
         byok=ByokService(store, keyring, keys, pool, clock),
         mac=MacService(keys),
         random=RandomService(),
@@ -223,6 +230,9 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtim
         git_sha=git_sha(),
         key_metadata=KeyMetadataService(store, keys, keyring, clock),
         rotation=RotationService(store, keyring, keys, symmetric, pool, clock),
+        release_gate=gate,
+        release=ReleaseService(gate, keys, symmetric, asymmetric, secrets),
+        release_policies=ReleasePolicyService(store, keys, gate, clock),
     )
     replay = await open_replay_guard(settings, store, clock)
     audit = await _open_audit_trail(settings, store, keyring, clock)

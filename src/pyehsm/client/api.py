@@ -23,6 +23,7 @@ from pyehsm.client.methods.asymmetric import AsymmetricMethods
 from pyehsm.client.methods.attestation import AttestationMethods
 from pyehsm.client.methods.byok import ByokMethods
 from pyehsm.client.methods.keys import KeyMethods
+from pyehsm.client.methods.release import ReleaseMethods
 from pyehsm.client.methods.rotation import RotationMethods
 from pyehsm.client.methods.secrets import SecretMethods
 from pyehsm.client.methods.symmetric import SymmetricMethods
@@ -44,6 +45,7 @@ class Operations(
     ByokMethods[H],
     AttestationMethods[H],
     SecretMethods[H],
+    ReleaseMethods[H],
 ):
     """One method per eHSM Action plus the lower-level calls; see :class:`pyehsm.client.Client`. The
     Actions' methods live in client/methods/<area>.py, one mixin per area."""

@@ -11,6 +11,7 @@ the call may be re-sent after a connection failure, and the parser of its ``resu
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -70,6 +71,8 @@ IDEMPOTENT_ACTIONS = frozenset(
         "GenerateQuote",
         "VerifyQuote",
         "GetQuotePolicy",
+        "GetKeyReleasePolicy",
+        "GetSecretReleasePolicy",
         "ListSecretVersionIds",
         "ListSecrets",
         "DescribeSecret",
@@ -156,6 +159,17 @@ KEY_VERSION_ACTIONS = ("RotateKey", "UpdateKeyRotation", "ListKeyRotations", "Up
 # pyehsm's key encapsulation and key agreement Actions (ML-KEM, ECDH, X25519), beyond the eHSM REST API.
 KEY_AGREEMENT_ACTIONS = ("Encapsulate", "Decapsulate", "DeriveSharedSecret")
 
+# pyehsm's attestation-gated key release Actions (docs/key-release.md), beyond the eHSM REST API.
+KEY_RELEASE_ACTIONS = (
+    "GetAttestationChallenge",
+    "PutKeyReleasePolicy",
+    "GetKeyReleasePolicy",
+    "DeleteKeyReleasePolicy",
+    "PutSecretReleasePolicy",
+    "GetSecretReleasePolicy",
+    "DeleteSecretReleasePolicy",
+)
+
 DEFAULT_ASYMMETRIC_PADDING = "EH_RSA_PKCS1_OAEP"
 DEFAULT_SIGN_PADDING = "EH_RSA_PKCS1_PSS"
 DEFAULT_DIGEST: str | None = None  # None: the keyspec's own (pyehsm: EH_SHA_256, EH_SM3 for SM2)
@@ -208,8 +222,22 @@ def _truthy(result: dict[str, Any]) -> bool:
 
 
 # -- keys -------------------------------------------------------------------------------------------
-def create_key(keyspec: str, origin: str = "EH_INTERNAL_KEY", keyusage: str | None = None) -> Call[str]:
-    return Call("CreateKey", _payload(keyspec=keyspec, origin=origin, keyusage=keyusage or None), _field("keyid"))
+def create_key(
+    keyspec: str,
+    origin: str = "EH_INTERNAL_KEY",
+    keyusage: str | None = None,
+    release_policy: str | dict[str, Any] | None = None,
+) -> Call[str]:
+    policy = _policy_text(release_policy)
+    payload = _payload(keyspec=keyspec, origin=origin, keyusage=keyusage or None, releasePolicy=policy)
+    return Call("CreateKey", payload, _field("keyid"))
+
+
+def _policy_text(policy: str | dict[str, Any] | None) -> str | None:
+    """A release policy as the wire carries it: JSON text (docs/key-release.md)."""
+    if policy is None or isinstance(policy, str):
+        return policy
+    return json.dumps(policy, separators=(",", ":"))
 
 
 def list_key() -> Call[list[KeyInfo]]:
@@ -552,6 +580,7 @@ def create_secret(
     encryption_key_id: str | None = None,
     description: str | None = None,
     rotation_interval: str | None = None,
+    release_policy: str | dict[str, Any] | None = None,
 ) -> Call[None]:
     payload = _payload(
         secretName=secret_name,
@@ -559,6 +588,7 @@ def create_secret(
         encryptionKeyId=encryption_key_id,
         description=description,
         rotationInterval=rotation_interval,
+        releasePolicy=_policy_text(release_policy),
     )
     return Call("CreateSecret", payload, _none)
 

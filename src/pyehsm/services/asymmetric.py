@@ -1,7 +1,9 @@
 """Asymmetric actions: GetPublicKey, AsymmetricEncrypt/Decrypt, Sign/Verify (RSA, ECDSA, SM2, HMAC) and
 ExportDataKey.
 
-Every operation resolves the caller's key through KeyService (tenancy, state, keyspec and usage rules)
+Every operation resolves the caller's key through KeyService (tenancy, state, keyspec and usage rules; the
+release rule of services/release_grant.py for AsymmetricDecrypt, Decapsulate, DeriveSharedSecret and
+ExportDataKey's symmetric key)
 and takes its parsed key from the keyring's primitive cache; the family-specific rules live in the family
 modules (:mod:`pyehsm.crypto.asymmetric`). Parsing a 4096-bit RSA key with validation takes up to 250 ms and
 happens once per key version and process (again after a disable/enable or a cache eviction).
@@ -17,6 +19,7 @@ from pyehsm.crypto.family import ContextSigner, Decapsulator, Encapsulator, KeyA
 from pyehsm.crypto.keyspecs import KeySpec, Operation
 from pyehsm.errors import ContextNotAllowed, DecryptionFailed, InternalFailure, LimitExceeded, MessageTypeNotAllowed
 from pyehsm.services.keys import KeyService
+from pyehsm.services.release_grant import ReleaseGrant, require_key_release
 from pyehsm.services.symmetric import SymmetricService
 
 DEFAULT_EXPORT_PADDING = "EH_RSA_PKCS1_OAEP"  # docs/protocol.md: ExportDataKey default for RSA (SM2 ignores it)
@@ -72,11 +75,16 @@ class AsymmetricService:
     def __repr__(self) -> str:
         return "<AsymmetricService>"
 
-    async def _key(self, appid: str, keyid: str, op: Operation) -> tuple[asymmetric.KeyPrimitive, KeySpec]:
+    async def _key(
+        self, appid: str, keyid: str, op: Operation, *, releases: bool = False, grant: ReleaseGrant | None = None
+    ) -> tuple[asymmetric.KeyPrimitive, KeySpec]:
         """The primitive of the key's primary version, exactly as SymmetricService.encrypt gets its cipher: from
-        the keyring's cache, else unwrapped from that version's stored material and built by the family."""
+        the keyring's cache, else unwrapped from that version's stored material and built by the family. An
+        operation that ``releases`` plaintext needs ``grant`` for a key with a release policy."""
         resolved = self._keys.resolve_cached(appid, keyid, op)
         record, spec = resolved if resolved is not None else await self._keys.resolve(appid, keyid, op)
+        if releases:
+            require_key_release(record, grant)
         version = record.primary_version
         key: asymmetric.KeyPrimitive | None = self._keys.cached_primitive(record, version)
         if key is None:
@@ -96,8 +104,10 @@ class AsymmetricService:
         with _wire_errors["plaintext"]:
             return key.encrypt(plaintext, padding)
 
-    async def decrypt(self, appid: str, keyid: str, ciphertext: bytes, padding: str | None) -> bytes:
-        key, _ = await self._key(appid, keyid, Operation.ASYMMETRIC_ENCRYPT)
+    async def decrypt(
+        self, appid: str, keyid: str, ciphertext: bytes, padding: str | None, grant: ReleaseGrant | None = None
+    ) -> bytes:
+        key, _ = await self._key(appid, keyid, Operation.ASYMMETRIC_ENCRYPT, releases=True, grant=grant)
         with _wire_errors["ciphertext"]:
             return key.decrypt(ciphertext, padding)
 
@@ -152,17 +162,19 @@ class AsymmetricService:
             raise InternalFailure
         return key.encapsulate()
 
-    async def decapsulate(self, appid: str, keyid: str, ciphertext: bytes) -> bytes:
+    async def decapsulate(self, appid: str, keyid: str, ciphertext: bytes, grant: ReleaseGrant | None = None) -> bytes:
         """The shared secret of a KEM ciphertext (implicit rejection: never an error for a ciphertext of the right
         length; MalformedParameter for another length)."""
-        key, _ = await self._key(appid, keyid, Operation.ENCAPSULATE)
+        key, _ = await self._key(appid, keyid, Operation.ENCAPSULATE, releases=True, grant=grant)
         if not isinstance(key, Decapsulator):  # pragma: no cover - every ENCAPSULATE family's primitive is one
             raise InternalFailure
         return key.decapsulate(ciphertext)
 
-    async def derive_shared_secret(self, appid: str, keyid: str, peer_spki_der: bytes) -> bytes:
+    async def derive_shared_secret(
+        self, appid: str, keyid: str, peer_spki_der: bytes, grant: ReleaseGrant | None = None
+    ) -> bytes:
         """ECDH / X25519 with a peer's SubjectPublicKeyInfo (MalformedParameter for an unusable peer key)."""
-        key, _ = await self._key(appid, keyid, Operation.DERIVE_SHARED_SECRET)
+        key, _ = await self._key(appid, keyid, Operation.DERIVE_SHARED_SECRET, releases=True, grant=grant)
         if not isinstance(key, KeyAgreement):  # pragma: no cover - every such family's primitive is one
             raise InternalFailure
         return key.derive_shared_secret(peer_spki_der)

@@ -27,6 +27,7 @@ from pyehsm.attest.providers import (
     report_data_for_challenge,
 )
 from pyehsm.attest.quote import ParsedQuote
+from pyehsm.attest.release_policy import ALLOWED_TCB_STATUSES
 from pyehsm.attest.verify import (
     CollateralProvider,
     TcbPolicy,
@@ -55,6 +56,7 @@ _TDX_HEX: Final = re.compile(r"[0-9a-f]{96}")
 _UUID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 Rtmrs = tuple[str | None, str | None, str | None, str | None]
+_RELEASE_TCB: Final = TcbPolicy(ALLOWED_TCB_STATUSES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +144,14 @@ class AttestationService:
         if valid and policy is not None and not _matches(parsed, policy):
             valid, reason = False, f"the quote's measurements do not match quote policy {policy.policy_id}"
         return QuoteCheck(valid=valid, reason=_short(reason), verdict=verdict, quote=parsed, policy=policy)
+
+    async def verify_for_release(self, quote: bytes) -> Verdict:
+        """VerifyQuote's verification (same collateral sources and trusted roots) for the key-release gate
+        (services/release_gate.py): every TCB status a release policy may allow verifies here, and the
+        policy of the key or secret decides which it accepts."""
+        return await verify_quote(
+            quote, self._collateral, self._clock.now_ms() // 1000, _RELEASE_TCB, self._trusted_roots
+        )
 
     # -- quote policies ---------------------------------------------------------------------------
     async def upload_policy(

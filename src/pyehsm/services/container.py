@@ -14,6 +14,9 @@ from pyehsm.services.byok import ByokService
 from pyehsm.services.key_metadata import KeyMetadataService
 from pyehsm.services.keys import KeyService
 from pyehsm.services.mac import MacService, RandomService
+from pyehsm.services.release import ReleaseService
+from pyehsm.services.release_gate import ReleaseGate
+from pyehsm.services.release_policies import ReleasePolicyService
 from pyehsm.services.rotation import RotationService
 from pyehsm.services.secrets import SecretService
 from pyehsm.services.symmetric import SymmetricService
@@ -37,3 +40,6 @@ class Services:
     git_sha: str
     key_metadata: KeyMetadataService
     rotation: RotationService
+    release_gate: ReleaseGate
+    release: ReleaseService
+    release_policies: ReleasePolicyService

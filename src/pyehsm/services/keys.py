@@ -52,7 +52,14 @@ class KeyService:
     def __repr__(self) -> str:
         return "<KeyService>"
 
-    async def create(self, appid: str, spec: KeySpec, origin: Origin, usage: KeyUsage | None) -> KeyRecord:
+    async def create(
+        self,
+        appid: str,
+        spec: KeySpec,
+        origin: Origin,
+        usage: KeyUsage | None,
+        release_policy: str | None = None,  # canonical JSON (services/release_policies.py parses it)
+    ) -> KeyRecord:
         if usage is not None and not spec.allows_usage(usage):
             # No Action could use such a key (Intel refuses AES/SM4 with SIGN_VERIFY at creation too).
             raise UsageNotSupported(spec.name, usage.value, tuple(u.value for u in spec.usable_usages()))
@@ -69,6 +76,7 @@ class KeyService:
             created_ms=now,
             expire_ms=now + self._expiry_ms,
             primary_version=1,
+            release_policy=release_policy,
         )
         wrapped = None
         if not external:

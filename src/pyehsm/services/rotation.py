@@ -32,6 +32,7 @@ from pyehsm.errors import (
 from pyehsm.keyring.keyring import Keyring
 from pyehsm.keyring.pool import KeyPairPool
 from pyehsm.services.keys import KeyService
+from pyehsm.services.release_grant import ReleaseGrant
 from pyehsm.services.symmetric import SymmetricService
 from pyehsm.store.base import Store
 from pyehsm.store.records import KeyRecord, KeyState, KeyVersionInfo, KeyVersionRecord, VersionSource
@@ -124,13 +125,17 @@ class RotationService:
         """ReEncrypt: decrypt under ``keyid`` and encrypt under ``destination``'s primary, inside the server.
 
         The source key's refusals come first and as Decrypt's; the destination's are wrapped in
-        DestinationKeyUnusable so the caller knows which key is meant."""
-        await self._keys.resolve(appid, keyid, Operation.ENCRYPT)
+        DestinationKeyUnusable so the caller knows which key is meant. From a key with a release policy, only
+        into a key with the same policy (services/release_grant.py)."""
+        source, _ = await self._keys.resolve(appid, keyid, Operation.ENCRYPT)
         try:
             encrypt = await self._symmetric.encrypter(appid, destination)
         except DomainError as exc:
             raise DestinationKeyUnusable(exc) from None
-        plaintext = await self._symmetric.decrypt(appid, keyid, ciphertext, aad)
+        grant = None
+        if source.release_policy is not None:
+            grant = ReleaseGrant.for_reencryption(source, await self._keys.get(appid, destination))
+        plaintext = await self._symmetric.decrypt(appid, keyid, ciphertext, aad, grant)
         try:
             result = encrypt(plaintext, destination_aad)
         finally:

@@ -53,6 +53,7 @@ from pyehsm.errors import (
 )
 from pyehsm.keyring.keyring import Keyring
 from pyehsm.services.keys import ALIAS_PREFIX
+from pyehsm.services.release_grant import ReleaseGrant, require_secret_release
 from pyehsm.services.symmetric import SymmetricService
 from pyehsm.store.base import Store
 from pyehsm.store.records import SecretRecord, SecretsKeyRecord, SecretVersionInfo, SecretVersionRecord
@@ -193,6 +194,7 @@ class SecretService:
         encryption_keyid: str | None = None,
         description: str = "",
         rotation_interval: str | None = None,
+        release_policy: str | None = None,
     ) -> SecretRecord:
         interval = rotation_interval or DEFAULT_ROTATION_INTERVAL
         rotation_interval_ms(interval)
@@ -218,6 +220,7 @@ class SecretService:
             last_rotation_ms=0,
             latest_version=1,
             planned_delete_ms=None,
+            release_policy=release_policy,
         )
         # The CMK is checked here (exists for this app, enabled, symmetric, ENCRYPT_DECRYPT): its errors
         # (KeyNotFound, KeyDisabled, ...) are about the encryptionKeyId the caller just named.
@@ -247,12 +250,17 @@ class SecretService:
             # deleted meanwhile (the next _live says so), or replaced by a new secret of the same name
         raise SecretBusy(name)  # pragma: no cover - needs a secret deleted and re-created _PUT_ATTEMPTS times
 
-    async def get_value(self, appid: str, name: str, version_id: int | None = None) -> SecretValue:
+    async def get_value(
+        self, appid: str, name: str, version_id: int | None = None, grant: ReleaseGrant | None = None
+    ) -> SecretValue:
+        """A version's value; a secret (or secret key) with a release policy needs the request's ``grant``."""
         record = await self._live(appid, name, "get")
+        require_secret_release(record, grant)
         version = await self._store.get_secret_version(appid, record.secret_id, version_id or record.latest_version)
         if version is None:
             raise SecretVersionNotFound(name, version_id or record.latest_version)
-        return SecretValue(record.name, await self._open(record, version), version.version, version.created_ms)
+        value = await self._open(record, version, grant)
+        return SecretValue(record.name, value, version.version, version.created_ms)
 
     async def describe(self, appid: str, name: str) -> SecretRecord:
         return await self._find(appid, name)
@@ -312,9 +320,9 @@ class SecretService:
         wrap = await self._data_key_wrapper(record, reusing_key=reusing_key)
         return seal_version(record, version, encode_value(data), now, wrap)
 
-    async def _open(self, record: SecretRecord, version: SecretVersionRecord) -> str:
+    async def _open(self, record: SecretRecord, version: SecretVersionRecord, grant: ReleaseGrant | None) -> str:
         aad = value_aad(record.appid, record.secret_id, version.version)
-        data_key = await self._unwrap_data_key(record, version.wrapped_data_key, aad)
+        data_key = await self._unwrap_data_key(record, version.wrapped_data_key, aad, grant)
         try:
             return decode_value(open_value(data_key, version.sealed_value, aad))
         except aead.AuthenticationFailed:
@@ -338,12 +346,14 @@ class SecretService:
         except _KEY_REFUSED as exc:
             raise SecretKeyUnusable(record.name, exc) from None
 
-    async def _unwrap_data_key(self, record: SecretRecord, wrapped: bytes, aad: bytes) -> bytes:
+    async def _unwrap_data_key(
+        self, record: SecretRecord, wrapped: bytes, aad: bytes, grant: ReleaseGrant | None
+    ) -> bytes:
         try:
             if record.encryption_keyid is None:
                 keyid, cipher = await self._default_key(record.appid)
                 return symmetric.decrypt(cipher, unpack(wrapped), uuid.UUID(keyid).bytes, aad)
-            return await self._symmetric.decrypt(record.appid, record.encryption_keyid, wrapped, aad)
+            return await self._symmetric.decrypt(record.appid, record.encryption_keyid, wrapped, aad, grant)
         except _KEY_GONE:
             raise SecretKeyGone(record.name) from None
         except _KEY_REFUSED as exc:

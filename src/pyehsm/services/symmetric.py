@@ -4,6 +4,10 @@ Encrypt uses the key's primary version and writes it into the blob header; Decry
 names, unless that version is below the key's minimum decryption version (KeyVersionRetired). Either way the
 version's primitive comes from the keyring's cache, or is unwrapped from that version's stored material
 (``KeyService.load_primitive``) and built by the keyspec's family (``KeySpec.load``).
+
+Decrypt and the data keys with plaintext refuse a key with a release policy unless given the request's
+``ReleaseGrant`` (services/release_grant.py); GenerateDataKeyWithoutPlaintext (``wrapped_data_key``) releases
+nothing and is never gated.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from pyehsm.errors import (
     MissingParameter,
 )
 from pyehsm.services.keys import KeyService
+from pyehsm.services.release_grant import ReleaseGrant, require_key_release
 from pyehsm.store.records import KeyRecord
 
 
@@ -82,25 +87,32 @@ class SymmetricService:
         """``encrypt`` in the keyed form: the blob names its key (docs/ciphertext-format.md)."""
         return keyed(_bind(keyid), await self.encrypt(appid, keyid, plaintext, aad))
 
-    async def decrypt_keyed(self, appid: str, ciphertext: bytes, aad: bytes) -> tuple[str, bytes]:
+    async def decrypt_keyed(
+        self, appid: str, ciphertext: bytes, aad: bytes, grant: ReleaseGrant | None = None
+    ) -> tuple[str, bytes]:
         """(key id, plaintext) of a keyed ciphertext, under the key it names."""
         named, _ = split_keyed(ciphertext)
         if named is None:
             raise MissingParameter("KeyId")
         keyid = str(uuid.UUID(bytes=named))
-        return keyid, await self.decrypt(appid, keyid, ciphertext, aad)
+        return keyid, await self.decrypt(appid, keyid, ciphertext, aad, grant)
 
-    async def decrypt(self, appid: str, keyid: str, ciphertext: bytes, aad: bytes) -> bytes:
+    async def decrypt(
+        self, appid: str, keyid: str, ciphertext: bytes, aad: bytes, grant: ReleaseGrant | None = None
+    ) -> bytes:
         """Plain or keyed ciphertexts; a keyed one must name ``keyid``."""
         named, ciphertext = split_keyed(ciphertext)
         if named is not None and str(uuid.UUID(bytes=named)) != keyid:
             raise CiphertextKeyMismatch(keyid)
         resolved = self._keys.resolve_cached(appid, keyid, Operation.ENCRYPT)
         record, spec = resolved if resolved is not None else await self._keys.resolve(appid, keyid, Operation.ENCRYPT)
-        return await self.decrypt_with(record, spec, ciphertext, aad)
+        return await self.decrypt_with(record, spec, ciphertext, aad, grant)
 
-    async def decrypt_with(self, record: KeyRecord, spec: KeySpec, ciphertext: bytes, aad: bytes) -> bytes:
+    async def decrypt_with(
+        self, record: KeyRecord, spec: KeySpec, ciphertext: bytes, aad: bytes, grant: ReleaseGrant | None = None
+    ) -> bytes:
         """``decrypt`` with a key already resolved (``resolve``): the version the ciphertext names."""
+        require_key_release(record, grant)
         try:
             parsed = unpack(ciphertext)
         except BlobFormatError:
@@ -117,16 +129,39 @@ class SymmetricService:
             raise DecryptionFailed("symmetric") from None
 
     async def generate_data_key(
-        self, appid: str, keyid: str, keylen: int, aad: bytes, *, keyed: bool = False
+        self,
+        appid: str,
+        keyid: str,
+        keylen: int,
+        aad: bytes,
+        *,
+        keyed: bool = False,
+        grant: ReleaseGrant | None = None,
     ) -> tuple[bytes, bytes]:
         """(plaintext data key, its ciphertext under the CMK; in the keyed form when ``keyed``)."""
-        data_key = os.urandom(keylen)
-        seal = self.encrypt_keyed if keyed else self.encrypt
-        return data_key, await seal(appid, keyid, data_key, aad)
+        record, spec = await self.resolve(appid, keyid)
+        data_key, ciphertext = await self.generate_data_key_with(record, spec, keylen, aad, grant)
+        return data_key, keyed_form(record.keyid, ciphertext) if keyed else ciphertext
 
     async def generate_data_key_with(
-        self, record: KeyRecord, spec: KeySpec, keylen: int, aad: bytes
+        self, record: KeyRecord, spec: KeySpec, keylen: int, aad: bytes, grant: ReleaseGrant | None = None
     ) -> tuple[bytes, bytes]:
         """``generate_data_key`` with a key already resolved (``resolve``)."""
+        require_key_release(record, grant)
         data_key = os.urandom(keylen)
         return data_key, await self.encrypt_with(record, spec, data_key, aad)
+
+    async def wrapped_data_key(self, appid: str, keyid: str, keylen: int, aad: bytes, *, keyed: bool = False) -> bytes:
+        """GenerateDataKeyWithoutPlaintext: a fresh data key's ciphertext only (never gated: no plaintext leaves)."""
+        record, spec = await self.resolve(appid, keyid)
+        data_key = os.urandom(keylen)
+        try:
+            ciphertext = await self.encrypt_with(record, spec, data_key, aad)
+        finally:
+            del data_key
+        return keyed_form(record.keyid, ciphertext) if keyed else ciphertext
+
+
+def keyed_form(keyid: str, ciphertext: bytes) -> bytes:
+    """A ciphertext in the keyed form: it names its key (docs/ciphertext-format.md)."""
+    return keyed(_bind(keyid), ciphertext)

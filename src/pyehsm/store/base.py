@@ -24,6 +24,7 @@ from pyehsm.store.records import (
     SecretVersionInfo,
     SecretVersionRecord,
 )
+from pyehsm.store.release_protocol import ReleaseStore
 
 WRAPPED_KINDS: tuple[str, ...] = ("cmk", "apikey", "secrets_key", "import_key")
 """Every column holding a value wrapped by the domain key (DK), by the name the rotation job uses.
@@ -75,7 +76,7 @@ WRAPPED_ROWS: dict[str, Callable[[str, tuple[Any, ...]], WrappedValue]] = {
 """Row -> WrappedValue for each kind, shared by the SQLite and PostgreSQL stores."""
 
 
-class Store(Protocol):
+class Store(ReleaseStore, Protocol):
     kind: str
 
     async def open(self) -> None:

@@ -55,6 +55,7 @@ class KeyRecord:
     description: str = ""  # UpdateKeyDescription
     deletion_ms: int | None = None  # when the deletion job deletes the key (state PENDING_DELETION); else None
     min_decryption_version: int = 1  # ciphertexts naming an older version are refused (material kept)
+    release_policy: str | None = None  # canonical JSON of its release policy (docs/key-release.md); None: none
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,7 @@ class SecretRecord:
     last_rotation_ms: int  # 0 until the first PutSecretValue
     latest_version: int
     planned_delete_ms: int | None  # set while the secret waits out its recovery window
+    release_policy: str | None = None  # canonical JSON of its release policy (docs/key-release.md); None: none
 
 
 @dataclass(frozen=True, slots=True)

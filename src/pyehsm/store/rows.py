@@ -10,7 +10,7 @@ from pyehsm.store.records import KeyRecord, KeyState, KeyVersionRecord, KeyVersi
 
 KEY_COLUMNS = (
     "appid, keyid, keyspec, origin, keyusage, state, alias, created_ms, expire_ms, primary_version, "
-    "rotation_period_days, next_rotation_ms, description, deletion_ms, min_decryption_version"
+    "rotation_period_days, next_rotation_ms, description, deletion_ms, min_decryption_version, release_policy"
 )
 
 
@@ -24,7 +24,7 @@ CANCELLED_STATE = (
 )
 SECRET_COLUMNS = (
     "appid, secret_id, name, description, encryption_keyid, rotation_interval, created_ms, updated_ms, "
-    "last_rotation_ms, latest_version, planned_delete_ms"
+    "last_rotation_ms, latest_version, planned_delete_ms, release_policy"
 )
 
 
@@ -51,6 +51,7 @@ def key_from_row(row: tuple[object, ...]) -> KeyRecord:
         desc,
         del_ms,
         min_dv,
+        release,
     ) = row
     return KeyRecord(
         appid=str(appid),
@@ -68,6 +69,7 @@ def key_from_row(row: tuple[object, ...]) -> KeyRecord:
         description=str(desc),
         deletion_ms=int(del_ms) if del_ms is not None else None,  # type: ignore[call-overload]
         min_decryption_version=int(min_dv),  # type: ignore[call-overload]
+        release_policy=str(release) if release is not None else None,
     )
 
 
@@ -94,7 +96,7 @@ def version_params(version: KeyVersionRecord) -> tuple[Any, ...]:
 
 
 def secret_from_row(row: tuple[object, ...]) -> SecretRecord:
-    appid, secret_id, name, description, keyid, interval, created, updated, rotated, latest, planned = row
+    appid, secret_id, name, description, keyid, interval, created, updated, rotated, latest, planned, release = row
     return SecretRecord(
         appid=str(appid),
         secret_id=str(secret_id),
@@ -107,4 +109,5 @@ def secret_from_row(row: tuple[object, ...]) -> SecretRecord:
         last_rotation_ms=int(rotated),  # type: ignore[call-overload]
         latest_version=int(latest),  # type: ignore[call-overload]
         planned_delete_ms=int(planned) if planned is not None else None,  # type: ignore[call-overload]
+        release_policy=str(release) if release is not None else None,
     )

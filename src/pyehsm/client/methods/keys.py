@@ -20,12 +20,18 @@ class KeyMethods(BaseClient[H]):
 
     # -- keys -------------------------------------------------------------------------------------
     @operation
-    def create_key(self, keyspec: str, origin: str = "EH_INTERNAL_KEY", keyusage: str | None = None) -> Exchange[str]:
-        """CreateKey: a new CMK; returns its keyid.
+    def create_key(
+        self,
+        keyspec: str,
+        origin: str = "EH_INTERNAL_KEY",
+        keyusage: str | None = None,
+        release_policy: str | dict[str, Any] | None = None,
+    ) -> Exchange[str]:
+        """CreateKey: a new CMK; returns its keyid. ``release_policy``: docs/key-release.md.
 
         >>> keyid = c.create_key("EH_EC_P256", keyusage="EH_KEYUSAGE_SIGN_VERIFY")
         """
-        return self._exchange(ops.create_key(keyspec, origin, keyusage))
+        return self._exchange(ops.create_key(keyspec, origin, keyusage, release_policy))
 
     @operation
     def list_key(self) -> Exchange[list[KeyInfo]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pyehsm.client import operations as ops
 from pyehsm.client.base import BaseClient, Exchange, H
 from pyehsm.client.models import SecretDescription, SecretList, SecretValue, SecretVersions
@@ -20,13 +22,16 @@ class SecretMethods(BaseClient[H]):
         encryption_key_id: str | None = None,
         description: str | None = None,
         rotation_interval: str | None = None,
+        release_policy: str | dict[str, Any] | None = None,
     ) -> Exchange[None]:
-        """CreateSecret: a named secret with its first version.
+        """CreateSecret: a named secret with its first version. ``release_policy``: docs/key-release.md.
 
         >>> c.create_secret("db-password", "s3cr3t", description="prod db", rotation_interval="30d")
         """
         return self._exchange(
-            ops.create_secret(secret_name, secret_data, encryption_key_id, description, rotation_interval)
+            ops.create_secret(
+                secret_name, secret_data, encryption_key_id, description, rotation_interval, release_policy
+            )
         )
 
     @operation

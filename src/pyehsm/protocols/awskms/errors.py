@@ -156,6 +156,20 @@ _TABLE: dict[type[d.DomainError], _Row] = {
     # attestation
     d.QuoteProviderMissing: ("UnsupportedOperationException", lambda _: "This server has no quote provider."),
     d.QuotePolicyNotFound: ("NotFoundException", lambda _: "The quote policy does not exist."),
+    # key release (docs/key-release.md): the AWS door carries no attestation bundle, so a gated key or
+    # secret is refused here whatever the request holds
+    d.ReleasePolicyInvalid: ("ValidationException", lambda e: f"The release policy is not valid: {e.detail}."),
+    d.ReleaseAttestationRequired: (
+        "AccessDeniedException",
+        lambda e: f"The {e.subject} has a release policy: use the eHSM door with an attestation bundle.",
+    ),
+    d.ReleasePolicyNotMet: (
+        "AccessDeniedException",
+        lambda e: f"The attestation does not satisfy release policy {e.policy_id}.",
+    ),
+    d.AttestationNonceInvalid: ("AccessDeniedException", lambda _: "The attestation nonce is not valid."),
+    d.AttestationRejected: ("AccessDeniedException", lambda e: f"The attestation is not valid: {e.reason}."),
+    d.TooManyChallenges: ("LimitExceededException", lambda e: f"At most {e.limit} unused challenges per app."),
     # apps and limits
     d.EnrollRefused: ("AccessDeniedException", lambda _: "Enrollment refused."),
     d.RateLimited: ("ThrottlingException", lambda _: "Rate exceeded"),

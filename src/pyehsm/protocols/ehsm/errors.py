@@ -252,6 +252,20 @@ _TABLE: dict[type[d.DomainError], Callable[[Any], str]] = {
     # attestation
     d.QuoteProviderMissing: lambda _: NO_QUOTE_PROVIDER,
     d.QuotePolicyNotFound: lambda _: INVALID_POLICY_ID,
+    # key release (docs/key-release.md)
+    d.ReleasePolicyInvalid: lambda e: f"Parameter invalid, The releasePolicy format wrong: {e.detail}.",
+    d.ReleaseAttestationRequired: lambda e: (
+        f"The {e.subject} has a release policy: this request must carry an attestation bundle "
+        "(GetAttestationChallenge, then a quote over it; docs/key-release.md)."
+    ),
+    d.ReleasePolicyNotMet: lambda e: f"Release refused: the attestation does not satisfy release policy {e.policy_id}.",
+    d.AttestationNonceInvalid: lambda _: (
+        "Release refused: the attestation nonce is unknown, expired or already used; get a new challenge."
+    ),
+    d.AttestationRejected: lambda e: f"Release refused: the attestation is not valid: {e.reason}.",
+    d.TooManyChallenges: lambda e: (
+        f"Too many unused attestation challenges: an app may hold at most {e.limit}; use or let them expire."
+    ),
     # apps and limits
     d.EnrollRefused: lambda e: _ENROLL_REFUSED[e.reason],
     d.RateLimited: lambda _: RATE_LIMITED,

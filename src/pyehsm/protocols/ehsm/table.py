@@ -18,6 +18,7 @@ from pyehsm.protocols.ehsm.actions import (
     key_metadata,
     keys,
     mac,
+    release,
     rotation,
     secrets,
     symmetric,
@@ -54,7 +55,7 @@ _ROWS: tuple[ActionSpec, ...] = (
     ActionSpec("GenerateDataKey", symmetric.GenerateDataKeyPayload, symmetric.generate_data_key),
     ActionSpec(
         "GenerateDataKeyWithoutPlaintext",
-        symmetric.GenerateDataKeyPayload,
+        symmetric.GenerateDataKeyWithoutPlaintextPayload,
         symmetric.generate_data_key_without_plaintext,
     ),
     # batches of symmetric operations
@@ -101,6 +102,16 @@ _ROWS: tuple[ActionSpec, ...] = (
     ActionSpec("VerifyQuote", attestation.VerifyQuotePayload, attestation.verify_quote),
     ActionSpec("UploadQuotePolicy", attestation.UploadQuotePolicyPayload, attestation.upload_quote_policy),
     ActionSpec("GetQuotePolicy", attestation.GetQuotePolicyPayload, attestation.get_quote_policy),
+    # attestation-gated key release (pyehsm; docs/key-release.md)
+    ActionSpec("GetAttestationChallenge", None, release.get_attestation_challenge),
+    ActionSpec("PutKeyReleasePolicy", release.PutKeyReleasePolicyPayload, release.put_key_release_policy),
+    ActionSpec("GetKeyReleasePolicy", release.KeyReleasePolicyPayload, release.get_key_release_policy),
+    ActionSpec("DeleteKeyReleasePolicy", release.DeleteKeyReleasePolicyPayload, release.delete_key_release_policy),
+    ActionSpec("PutSecretReleasePolicy", release.PutSecretReleasePolicyPayload, release.put_secret_release_policy),
+    ActionSpec("GetSecretReleasePolicy", release.SecretReleasePolicyPayload, release.get_secret_release_policy),
+    ActionSpec(
+        "DeleteSecretReleasePolicy", release.DeleteSecretReleasePolicyPayload, release.delete_secret_release_policy
+    ),
 )
 
 # Other spellings that Intel's clients send for the same Action.

@@ -23,7 +23,7 @@ class KeyRows(PostgresBase):
         # One statement: both rows or neither.
         await self.query_one(
             f"WITH k AS (INSERT INTO keys ({KEY_COLUMNS}) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING keyid) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING keyid) "
             "INSERT INTO key_versions (keyid, version, wrapped_material, created_ms, state, source) "
             "SELECT keyid, %s, %s, %s, %s, %s FROM k RETURNING 1",
             (
@@ -42,6 +42,7 @@ class KeyRows(PostgresBase):
                 key.description,
                 key.deletion_ms,
                 key.min_decryption_version,
+                key.release_policy,
                 *version_params(version),
             ),
         )

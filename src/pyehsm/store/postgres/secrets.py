@@ -41,7 +41,7 @@ class SecretRows(PostgresBase):
                 (secret.appid, secret.name, now_ms),
             )
             cur = await conn.execute(
-                f"INSERT INTO secrets ({SECRET_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                f"INSERT INTO secrets ({SECRET_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (appid, name) DO NOTHING".encode(),
                 (
                     secret.appid,
@@ -55,6 +55,7 @@ class SecretRows(PostgresBase):
                     secret.last_rotation_ms,
                     secret.latest_version,
                     secret.planned_delete_ms,
+                    secret.release_policy,
                 ),
             )
             if cur.rowcount != 1:

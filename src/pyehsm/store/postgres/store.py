@@ -11,6 +11,7 @@ from pyehsm.store.postgres.notify import ChangeListener
 from pyehsm.store.postgres.policies import PolicyRows
 from pyehsm.store.postgres.portable import PortableRows
 from pyehsm.store.postgres.quote_policies import QuotePolicyRows
+from pyehsm.store.postgres.release import ReleaseRows
 from pyehsm.store.postgres.secrets import SecretRows
 from pyehsm.store.postgres.tags import TagRows
 
@@ -24,6 +25,7 @@ class PostgresStore(
     PolicyRows,
     SecretRows,
     QuotePolicyRows,
+    ReleaseRows,
     ImportParamRows,
     ChangeListener,
     PortableRows,

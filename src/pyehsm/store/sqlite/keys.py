@@ -21,7 +21,7 @@ class KeyRows(SqliteBase):
     async def insert_key(self, key: KeyRecord, version: KeyVersionRecord) -> None:
         with transaction(self.conn):
             self.conn.execute(
-                f"INSERT INTO keys ({KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO keys ({KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     key.appid,
                     key.keyid,
@@ -38,6 +38,7 @@ class KeyRows(SqliteBase):
                     key.description,
                     key.deletion_ms,
                     key.min_decryption_version,
+                    key.release_policy,
                 ),
             )
             self._insert_key_version(version)

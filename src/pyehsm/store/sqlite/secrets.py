@@ -38,7 +38,7 @@ class SecretRows(SqliteBase):
                 (secret.appid, secret.name, now_ms),
             )
             cur = self.conn.execute(
-                f"INSERT INTO secrets ({SECRET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                f"INSERT INTO secrets ({SECRET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (appid, name) DO NOTHING",
                 (
                     secret.appid,
@@ -52,6 +52,7 @@ class SecretRows(SqliteBase):
                     secret.last_rotation_ms,
                     secret.latest_version,
                     secret.planned_delete_ms,
+                    secret.release_policy,
                 ),
             )
             if cur.rowcount != 1:

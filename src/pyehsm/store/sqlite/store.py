@@ -10,6 +10,7 @@ from pyehsm.store.sqlite.meta import MetaRows
 from pyehsm.store.sqlite.policies import PolicyRows
 from pyehsm.store.sqlite.portable import PortableRows
 from pyehsm.store.sqlite.quote_policies import QuotePolicyRows
+from pyehsm.store.sqlite.release import ReleaseRows
 from pyehsm.store.sqlite.secrets import SecretRows
 from pyehsm.store.sqlite.tags import TagRows
 
@@ -23,6 +24,7 @@ class SqliteStore(
     PolicyRows,
     SecretRows,
     QuotePolicyRows,
+    ReleaseRows,
     ImportParamRows,
     PortableRows,
 ):

@@ -62,20 +62,23 @@ def _data_key_bytes(req: f.Request) -> int:
     return DATA_KEY_SPECS[spec] if spec is not None else size  # type: ignore[return-value]
 
 
-async def _data_key(ctx: Ctx, req: f.Request) -> tuple[str, bytes, bytes]:
+async def _data_key_request(ctx: Ctx, req: f.Request) -> tuple[str, int, bytes]:
     keyid = await ctx.key(req)
     size = _data_key_bytes(req)
     aad = f.encryption_context(req)
     refuse_if_set(req, "Recipient", "pyehsm does not attest Nitro enclaves")
-    data_key, ct = await ctx.services.symmetric.generate_data_key(ctx.appid, keyid, size, aad, keyed=True)
-    return keyid, data_key, ct
+    return keyid, size, aad
 
 
 async def generate_data_key(ctx: Ctx, req: f.Request) -> dict[str, Any]:
-    keyid, data_key, ct = await _data_key(ctx, req)
+    # a key with a release policy is refused here (ReleaseAttestationRequired -> AccessDeniedException): this
+    # door carries no attestation bundle (docs/key-release.md)
+    keyid, size, aad = _data_key_request(ctx, req)
+    data_key, ct = await ctx.services.symmetric.generate_data_key(ctx.appid, keyid, size, aad, keyed=True)
     return {"CiphertextBlob": f.b64(ct), "Plaintext": f.b64(data_key), "KeyId": ctx.arn(keyid)}
 
 
 async def generate_data_key_without_plaintext(ctx: Ctx, req: f.Request) -> dict[str, Any]:
-    keyid, _, ct = await _data_key(ctx, req)
+    keyid, size, aad = _data_key_request(ctx, req)
+    ct = await ctx.services.symmetric.wrapped_data_key(ctx.appid, keyid, size, aad, keyed=True)
     return {"CiphertextBlob": f.b64(ct), "KeyId": ctx.arn(keyid)}

@@ -12,6 +12,7 @@ import msgspec
 
 from pyehsm.crypto.keyspecs import DigestName, MessageTypeName, PaddingName
 from pyehsm.protocols.ehsm.actions.symmetric import b64
+from pyehsm.protocols.ehsm.bundle import Attestation, bundle_of
 from pyehsm.protocols.ehsm.errors import ParamError
 from pyehsm.protocols.ehsm.handler import Caller, Reply
 from pyehsm.protocols.ehsm.validation import Aad, Ciphertext, Data, KeyId, SignContext
@@ -32,6 +33,7 @@ class AsymmetricDecryptPayload(msgspec.Struct):
     keyid: KeyId
     ciphertext: Ciphertext
     padding_mode: PaddingName | None = None
+    attestation: Attestation | None = None  # docs/key-release.md: answer ciphertextForRecipient
 
 
 class SignPayload(msgspec.Struct):
@@ -60,6 +62,7 @@ class EncapsulatePayload(msgspec.Struct):
 class DecapsulatePayload(msgspec.Struct):
     keyid: KeyId
     ciphertext: Ciphertext  # the KEM ciphertext (1088 bytes for ML-KEM-768, 1568 for ML-KEM-1024)
+    attestation: Attestation | None = None
 
 
 # The peer key of DeriveSharedSecret: base64 of a DER SubjectPublicKeyInfo, or that key as PEM text.
@@ -70,6 +73,7 @@ _PEM = re.compile(r"\A\s*-----BEGIN PUBLIC KEY-----\s*(.*?)\s*-----END PUBLIC KE
 class DeriveSharedSecretPayload(msgspec.Struct):
     keyid: KeyId
     publicKey: PeerPublicKey
+    attestation: Attestation | None = None
 
     def peer_der(self) -> bytes:
         pem = _PEM.match(self.publicKey)
@@ -91,6 +95,7 @@ class ExportDataKeyPayload(msgspec.Struct):
     olddatakey: Ciphertext | None = None  # API reference
     aad: Aad | None = None
     padding_mode: PaddingName | None = None  # default EH_RSA_PKCS1_OAEP for RSA, ignored for SM2
+    attestation: Attestation | None = None  # then the data key goes to the recipient, not under ukeyid
 
     def old_key(self) -> bytes:
         given = {v for v in (self.olddatakey_base, self.old_data_key, self.olddatakey) if v is not None}
@@ -114,7 +119,15 @@ async def asymmetric_encrypt(svc: Services, caller: Caller, p: AsymmetricEncrypt
     return Reply({"ciphertext": b64(ct)}, keyid=p.keyid)
 
 
+def _sealed(sealed: bytes, keyid: str) -> Reply:
+    return Reply({"ciphertextForRecipient": b64(sealed)}, keyid=keyid)
+
+
 async def asymmetric_decrypt(svc: Services, caller: Caller, p: AsymmetricDecryptPayload) -> Reply:
+    bundle = bundle_of(p.attestation)
+    if bundle is not None:
+        sealed = await svc.release.asymmetric_decrypt(caller.appid, p.keyid, p.ciphertext, p.padding_mode, bundle)
+        return _sealed(sealed, p.keyid)
     pt = await svc.asymmetric.decrypt(caller.appid, p.keyid, p.ciphertext, p.padding_mode)
     return Reply({"plaintext": b64(pt)}, keyid=p.keyid)
 
@@ -139,16 +152,26 @@ async def encapsulate(svc: Services, caller: Caller, p: EncapsulatePayload) -> R
 
 
 async def decapsulate(svc: Services, caller: Caller, p: DecapsulatePayload) -> Reply:
+    bundle = bundle_of(p.attestation)
+    if bundle is not None:
+        return _sealed(await svc.release.decapsulate(caller.appid, p.keyid, p.ciphertext, bundle), p.keyid)
     shared = await svc.asymmetric.decapsulate(caller.appid, p.keyid, p.ciphertext)
     return Reply({"sharedSecret": b64(shared)}, keyid=p.keyid)
 
 
 async def derive_shared_secret(svc: Services, caller: Caller, p: DeriveSharedSecretPayload) -> Reply:
+    bundle = bundle_of(p.attestation)
+    if bundle is not None:
+        return _sealed(await svc.release.derive_shared_secret(caller.appid, p.keyid, p.peer_der(), bundle), p.keyid)
     shared = await svc.asymmetric.derive_shared_secret(caller.appid, p.keyid, p.peer_der())
     return Reply({"sharedSecret": b64(shared)}, keyid=p.keyid)
 
 
 async def export_data_key(svc: Services, caller: Caller, p: ExportDataKeyPayload) -> Reply:
+    bundle = bundle_of(p.attestation)
+    if bundle is not None:
+        sealed = await svc.release.export_data_key(caller.appid, p.keyid, p.old_key(), p.aad or b"", bundle)
+        return _sealed(sealed, p.keyid)
     new = await svc.asymmetric.export_data_key(
         caller.appid, p.keyid, p.ukeyid, p.old_key(), p.aad or b"", p.padding_mode
     )

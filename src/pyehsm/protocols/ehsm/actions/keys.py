@@ -12,6 +12,7 @@ from pyehsm.crypto.keyspecs import KeySpecName, KeyUsage, Origin, OriginName, Us
 from pyehsm.protocols.ehsm.handler import Caller, Reply
 from pyehsm.protocols.ehsm.validation import KeyId, identifier
 from pyehsm.services.container import Services
+from pyehsm.services.release_policies import PolicyText, parse
 from pyehsm.store.records import KeyRecord, KeyState
 
 
@@ -19,6 +20,7 @@ class CreateKeyPayload(msgspec.Struct):
     keyspec: KeySpecName
     origin: OriginName
     keyusage: UsageName | None = None
+    releasePolicy: PolicyText | None = None  # docs/key-release.md: a JSON document, as text
 
 
 class KeyIdPayload(msgspec.Struct):
@@ -62,7 +64,8 @@ def key_summary(record: KeyRecord) -> dict[str, object]:
 
 async def create_key(svc: Services, caller: Caller, p: CreateKeyPayload) -> Reply:
     usage = KeyUsage(p.keyusage) if p.keyusage else None
-    record = await svc.keys.create(caller.appid, keyspec(p.keyspec), Origin(p.origin), usage)
+    policy = parse(p.releasePolicy).canonical_json() if p.releasePolicy else None
+    record = await svc.keys.create(caller.appid, keyspec(p.keyspec), Origin(p.origin), usage, policy)
     return Reply({"keyid": record.keyid}, keyid=record.keyid)
 
 

@@ -8,13 +8,16 @@ secret data may hold anything.
 
 from __future__ import annotations
 
+import base64
 from typing import Annotated, Any
 
 import msgspec
 
+from pyehsm.protocols.ehsm.bundle import Attestation, bundle_of
 from pyehsm.protocols.ehsm.handler import Caller, Reply
 from pyehsm.protocols.ehsm.validation import identifier, text
 from pyehsm.services.container import Services
+from pyehsm.services.release_policies import PolicyText, parse
 from pyehsm.services.secrets import (
     DEFAULT_RECOVERY_DAYS,
     MAX_DATA_CHARS,
@@ -42,6 +45,7 @@ class CreateSecretPayload(msgspec.Struct):
     encryptionKeyId: EncryptionKeyId | None = None  # absent or "": the app's default secrets key
     description: Description | None = None
     rotationInterval: RotationInterval | None = None  # absent or "": 30d
+    releasePolicy: PolicyText | None = None  # docs/key-release.md: a JSON document, as text
 
 
 class UpdateSecretDescPayload(msgspec.Struct):
@@ -72,6 +76,7 @@ class DeleteSecretPayload(msgspec.Struct):
 class GetSecretValuePayload(msgspec.Struct):
     secretName: SecretName
     versionId: VersionId | None = None
+    attestation: Attestation | None = None  # docs/key-release.md: answer ciphertextForRecipient, not secretData
 
 
 def secret_summary(record: SecretRecord) -> dict[str, object]:
@@ -109,6 +114,7 @@ async def create_secret(svc: Services, caller: Caller, p: CreateSecretPayload) -
         encryption_keyid=p.encryptionKeyId or None,
         description=p.description or "",
         rotation_interval=p.rotationInterval or None,
+        release_policy=parse(p.releasePolicy).canonical_json() if p.releasePolicy else None,
     )
     return Reply(message=f"The {p.secretName} create success.", keyid=p.encryptionKeyId or None)
 
@@ -154,6 +160,16 @@ async def delete_secret(svc: Services, caller: Caller, p: DeleteSecretPayload) -
 
 
 async def get_secret_value(svc: Services, caller: Caller, p: GetSecretValuePayload) -> Reply:
+    bundle = bundle_of(p.attestation)
+    if bundle is not None:
+        sealed = await svc.release.get_secret_value(caller.appid, p.secretName, p.versionId, bundle)
+        released = {
+            "secretName": sealed.name,
+            "ciphertextForRecipient": base64.b64encode(sealed.sealed).decode("ascii"),
+            "versionId": sealed.version,
+            "createTime": sealed.created_ms,
+        }
+        return Reply(released)
     value = await svc.secrets.get_value(caller.appid, p.secretName, p.versionId)
     result = {
         "secretName": value.name,
