@@ -322,11 +322,13 @@ async def _purge_replay_forever(replay: ReplayGuard, clock: Clock) -> None:
 
 
 async def _sweep_imports_forever(byok: ByokService, interval_seconds: float) -> None:
-    """Delete expired BYOK import parameters (the service reads the injected clock); safe on every node."""
+    """Delete expired BYOK import parameters and expired imported key material (the service reads the injected
+    clock); safe on every node."""
     while True:
         await asyncio.sleep(interval_seconds)
         try:
             await byok.purge_once()
+            await byok.expire_material_once()
         except Exception:
             log.exception("import parameter sweep failed")
 

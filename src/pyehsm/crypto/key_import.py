@@ -33,6 +33,8 @@ consistency, EC/SM2 point and pairwise checks) and stored re-encoded the way gen
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from typing import NoReturn
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -56,6 +58,7 @@ __all__ = [
     "WrappingKey",
     "check_material",
     "import_scheme",
+    "material_id",
 ]
 
 IMPORT_PADDINGS: tuple[str, ...] = tuple(RSA_IMPORT_SCHEMES)
@@ -107,3 +110,14 @@ def check_material(spec: KeySpec, material: bytes) -> bytes:
         if family.symmetric:
             raise MaterialLengthWrong(spec.name, family.import_rule(spec)) from None
         raise MaterialMalformed(spec.name, family.import_rule(spec)) from None
+
+
+_MATERIAL_ID_LABEL = b"pyehsm:key-material-id:v1\x00"
+
+
+def material_id(mac_key: bytes, keyid: str, material: bytes) -> str:
+    """The key material's id (AWS's KeyMaterialId: 64 hex digits): HMAC-SHA256 under pyehsm's import-token key of
+    the label, the keyid and the material as stored. Keyed, so a copy of the store cannot test guesses of
+    material; bound to the key, so one material imported into two keys has two ids. The same material imported
+    again into the same key has the same id: how a re-import is checked to bring the key's own material back."""
+    return hmac.new(mac_key, _MATERIAL_ID_LABEL + keyid.encode() + b"\x00" + material, hashlib.sha256).hexdigest()

@@ -55,6 +55,7 @@ class KeyRecord:
     description: str = ""  # UpdateKeyDescription
     deletion_ms: int | None = None  # when the deletion job deletes the key (state PENDING_DELETION); else None
     min_decryption_version: int = 1  # ciphertexts naming an older version are refused (material kept)
+    material_expires_ms: int | None = None  # imported material that expires (AWS ValidTo); None: never
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,7 @@ class KeyVersionRecord:
     created_ms: int
     state: KeyVersionState = KeyVersionState.ENABLED
     source: VersionSource = VersionSource.CREATED
+    material_id: str | None = None  # keyed fingerprint of imported material (kept when it is deleted); else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ TokenText = Annotated[str, identifier(1, 512)]
 class GetParametersForImportPayload(msgspec.Struct):
     keyid: KeyId
     keyspec: WrappingKeySpecName  # the wrapping key's type
+    newVersion: bool = False  # for an import into a new key version (rotation of a key with imported material)
 
 
 class ImportKeyMaterialPayload(msgspec.Struct):
@@ -37,6 +38,7 @@ class ImportKeyMaterialPayload(msgspec.Struct):
     padding_mode: ImportPaddingName | None = None  # required for RSA wrapping keys
     importToken: TokenText | None = None  # docs/protocol.md spelling
     ImportToken: TokenText | None = None  # the API reference's spelling
+    newVersion: bool = False  # import into a new key version made primary (a key that has material: rotation)
 
     def token(self) -> str:
         given = {t for t in (self.importToken, self.ImportToken) if t is not None}
@@ -51,10 +53,16 @@ class ImportKeyMaterialPayload(msgspec.Struct):
 
 
 async def get_parameters_for_import(svc: Services, caller: Caller, p: GetParametersForImportPayload) -> Reply:
-    params = await svc.byok.get_parameters_for_import(caller.appid, p.keyid, keyspec(p.keyspec))
+    params = await svc.byok.get_parameters_for_import(
+        caller.appid, p.keyid, keyspec(p.keyspec), new_version=p.newVersion
+    )
     return Reply({"pubkey": params.pubkey, "importToken": params.import_token}, keyid=p.keyid)
 
 
 async def import_key_material(svc: Services, caller: Caller, p: ImportKeyMaterialPayload) -> Reply:
-    await svc.byok.import_key_material(caller.appid, p.keyid, p.padding_mode, p.key_material, p.token())
-    return Reply({"result": True}, keyid=p.keyid)
+    imported = await svc.byok.import_key_material(
+        caller.appid, p.keyid, p.padding_mode, p.key_material, p.token(), new_version=p.newVersion
+    )
+    if not p.newVersion:  # the eHSM answer, unchanged
+        return Reply({"result": True}, keyid=p.keyid)
+    return Reply({"result": True, "version": imported.version}, keyid=p.keyid)
