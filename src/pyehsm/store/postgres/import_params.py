@@ -17,7 +17,8 @@ class ImportParamRows(PostgresBase):
     async def put_import_params(self, params: ImportParamsRecord) -> bool:
         rows = await self.query_all(
             f"INSERT INTO import_tokens ({IMPORT_COLUMNS}) SELECT %s, %s, %s, %s, %s, %s, %s, %s, 0 "
-            "WHERE EXISTS (SELECT 1 FROM keys k WHERE k.keyid = %s AND k.appid = %s AND k.state <> %s) "
+            "WHERE EXISTS (SELECT 1 FROM keys k WHERE k.keyid = %s AND k.appid = %s AND k.state <> %s "
+            "AND k.origin = 'EH_EXTERNAL_KEY') "
             "ON CONFLICT (keyid) DO UPDATE SET token_id = EXCLUDED.token_id, "
             "wrapping_keyspec = EXCLUDED.wrapping_keyspec, public_key = EXCLUDED.public_key, "
             "wrapped_private_key = EXCLUDED.wrapped_private_key, created_ms = EXCLUDED.created_ms, "

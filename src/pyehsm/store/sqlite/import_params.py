@@ -22,7 +22,8 @@ class ImportParamRows(SqliteBase):
     async def put_import_params(self, params: ImportParamsRecord) -> bool:
         cur = self.conn.execute(
             f"INSERT INTO import_tokens ({IMPORT_COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ?, ?, 0 "
-            "WHERE EXISTS (SELECT 1 FROM keys k WHERE k.keyid = ? AND k.appid = ? AND k.state <> ?) "
+            "WHERE EXISTS (SELECT 1 FROM keys k WHERE k.keyid = ? AND k.appid = ? AND k.state <> ? "
+            "AND k.origin = 'EH_EXTERNAL_KEY') "
             "ON CONFLICT (keyid) DO UPDATE SET token_id = excluded.token_id, "
             "wrapping_keyspec = excluded.wrapping_keyspec, public_key = excluded.public_key, "
             "wrapped_private_key = excluded.wrapped_private_key, created_ms = excluded.created_ms, "
