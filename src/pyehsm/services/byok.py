@@ -220,7 +220,8 @@ class ByokService:
     ) -> Imported:
         """Into the primary version: the first material, or (after deletion or expiry) the same material back."""
         primary = await self._store.get_key_version(record.appid, record.keyid, record.primary_version)
-        if primary is not None and primary.material_id not in (None, material_id):
+        deleted = primary is not None and primary.wrapped_material is None and primary.material_id is not None
+        if deleted and primary is not None and primary.material_id != material_id:
             await self._count_failure(params)
             raise ImportedMaterialMismatch(record.keyid, "not_same")
         wrapped = self._keyring.wrap_material(KeyService.material_ref(record, record.primary_version), material)
