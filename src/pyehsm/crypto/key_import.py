@@ -16,6 +16,9 @@ Wrapping schemes, chosen by the wrapping key's family and ImportKeyMaterial's ``
     RSAES-OAEP-SHA-256 (as above) of a fresh AES key of 16, 24 or 32 bytes (k bytes), and AES Key
     Wrap with Padding (RFC 5649) of the material under that AES key. RSA private keys (1.2 to 2.4 KB
     of PKCS#8) need it; everything else may use it too.
+``EH_RSA_PKCS1_OAEP_SHA1`` and ``EH_RSA_AES_KEY_WRAP_SHA1`` (RSA wrapping keys; AWS KMS's RSAES_OAEP_SHA_1 and
+    RSA_AES_KEY_WRAP_SHA_1)
+    As the two above with SHA-1 and MGF1-SHA-1 in the OAEP padding (k - 42 bytes of material directly).
 SM2 wrapping keys (``padding_mode`` ignored)
     SM2 public-key encryption (GB/T 32918.4), GM/T 0009 DER C1C3C2 ciphertext, as made by
     ``openssl pkeyutl -encrypt``; it carries any material up to 6144 bytes directly.

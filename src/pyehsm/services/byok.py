@@ -156,10 +156,12 @@ class ByokService:
         new_version: bool = False,
         make_primary: bool = True,
         expires_ms: int | None = None,
+        expected_id: str | None = None,
     ) -> Imported:
         """Import into the key's primary version (its first material, or the same material back after it was
         deleted or expired); with ``new_version``, into a new version of a key that has material (made primary
-        unless ``make_primary`` is False: then RotateKey promotes it). ``expires_ms``: the material expires then."""
+        unless ``make_primary`` is False: then RotateKey promotes it). ``expires_ms``: the material expires then;
+        ``expected_id``: the material must have this id (AWS's KeyMaterialId on a re-import)."""
         record = await self._keys.get(appid, keyid)
         new_version = _check_import_target(record, new_version)
         keyid = record.keyid  # an alias names the key here; from now on its keyid
@@ -167,6 +169,9 @@ class ByokService:
         material = await self._unwrap(record, params, padding, key_material)
         try:
             material_id = key_import.material_id(await self._token_key(), keyid, material)
+            if expected_id is not None and expected_id != material_id:
+                await self._count_failure(params)
+                raise ImportedMaterialMismatch(keyid, "not_same")
             if new_version:
                 imported = await self._add_version(record, params, material, material_id, make_primary, expires_ms)
             else:
@@ -278,9 +283,10 @@ class ByokService:
         raise ImportTokenSpent if gone else ImportTokenReplaced
 
     # -- DeleteImportedKeyMaterial --------------------------------------------------------------------
-    async def delete_imported_material(self, appid: str, keyid: str) -> str:
+    async def delete_imported_material(self, appid: str, keyid: str, expected_id: str | None = None) -> str:
         """Delete the material of the key's primary version (its id is kept: only the same material can be
-        imported again); the key goes to pending_import. Returns the deleted material's id."""
+        imported again); the key goes to pending_import. Returns the deleted material's id (``expected_id``:
+        it must be this one)."""
         record = await self._keys.get(appid, keyid)
         if record.origin != Origin.EXTERNAL.value:
             raise KeyNotExternal(record.keyid)
@@ -296,6 +302,8 @@ class ByokService:
             )
             material_id = key_import.material_id(await self._token_key(), record.keyid, material)
             del material
+        if expected_id is not None and expected_id != material_id:
+            raise ImportedMaterialMismatch(record.keyid, "not_same")
         if not await self._store.delete_key_material(appid, record.keyid, material_id):
             raise KeyMaterialNotImported(record.keyid)
         self._keyring.forget(record.keyid)

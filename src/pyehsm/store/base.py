@@ -302,7 +302,8 @@ class Store(Protocol):
     async def put_import_params(self, params: ImportParamsRecord) -> bool:
         """Store ``params`` as the key's import parameters, replacing any earlier ones (failures reset),
         but only while the app's key ``params.keyid`` has origin EH_EXTERNAL_KEY and is not pending deletion
-        (the service checks the rest: a key with material takes parameters for an import into a new version); False, nothing written, otherwise. One statement (INSERT ... SELECT ... WHERE EXISTS ...
+        (the service checks the rest: a key with material takes parameters for an import into a new
+        version); False, nothing written, otherwise. One statement (INSERT ... SELECT ... WHERE EXISTS ...
         ON CONFLICT (keyid) DO UPDATE)."""
         ...
 

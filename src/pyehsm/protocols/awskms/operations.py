@@ -13,7 +13,11 @@ from pyehsm.protocols.awskms.ops.encryption import (
     generate_data_key,
     generate_data_key_without_plaintext,
 )
-from pyehsm.protocols.awskms.ops.key_import import get_parameters_for_import, import_key_material
+from pyehsm.protocols.awskms.ops.key_import import (
+    delete_imported_key_material,
+    get_parameters_for_import,
+    import_key_material,
+)
 from pyehsm.protocols.awskms.ops.keys import create_key, disable_key, enable_key, list_keys
 from pyehsm.protocols.awskms.ops.policies import (
     create_grant,
@@ -40,6 +44,7 @@ OPERATIONS: dict[str, Handler] = {
     "GetPublicKey": get_public_key,
     "GetParametersForImport": get_parameters_for_import,
     "ImportKeyMaterial": import_key_material,
+    "DeleteImportedKeyMaterial": delete_imported_key_material,
     "GetKeyPolicy": get_key_policy,
     "ListKeyPolicies": list_key_policies,
     "ListGrants": list_grants,
@@ -71,6 +76,5 @@ FOLLOW_UP = (
     "GetKeyRotationStatus",
     "RotateKeyOnDemand",
     "ListKeyRotations",
-    "DeleteImportedKeyMaterial",
     "PutKeyPolicy",  # needs a stored policy per key (a store table): GetKeyPolicy then returns it
 )

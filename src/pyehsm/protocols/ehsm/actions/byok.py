@@ -12,15 +12,18 @@ from pyehsm.protocols.ehsm.handler import Caller, Reply
 from pyehsm.protocols.ehsm.validation import Ciphertext, KeyId, identifier
 from pyehsm.services.container import Services
 
-# RSA wrapping keys take EH_RSA_PKCS1, EH_RSA_PKCS1_OAEP or the extension EH_RSA_AES_KEY_WRAP
-# (crypto/key_import.py); SM2 wrapping keys ignore the field, and the reference's SM2 examples send
-# EH_PAD_NONE or EH_RSA_PKCS1, so every padding name is accepted here and judged by the wrapping key.
+# RSA wrapping keys take EH_RSA_PKCS1, EH_RSA_PKCS1_OAEP or the extensions EH_RSA_AES_KEY_WRAP and (AWS KMS's
+# SHA-1 wrapping algorithms) EH_RSA_PKCS1_OAEP_SHA1 and EH_RSA_AES_KEY_WRAP_SHA1 (crypto/key_import.py); SM2
+# wrapping keys ignore the field, and the reference's SM2 examples send EH_PAD_NONE or EH_RSA_PKCS1, so every
+# padding name is accepted here and judged by the wrapping key.
 ImportPaddingName = Literal[
     "EH_PAD_NONE",
     "EH_RSA_PKCS1",
     "EH_RSA_PKCS1_OAEP",
     "EH_RSA_PKCS1_PSS",
     "EH_RSA_AES_KEY_WRAP",
+    "EH_RSA_PKCS1_OAEP_SHA1",
+    "EH_RSA_AES_KEY_WRAP_SHA1",
     "EH_ML_KEM_AES_KEY_WRAP",
 ]
 TokenText = Annotated[str, identifier(1, 512)]
