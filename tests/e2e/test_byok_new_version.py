@@ -12,6 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from pyehsm.client import Client
 from pyehsm.client.errors import EhsmApiError
+from pyehsm.crypto import blob
+from tests.e2e.test_cli import cli_env, run
 
 OAEP = padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), None)
 NOT_ROTATABLE = "rotated by importing new key material into a new version"
@@ -80,3 +82,16 @@ def test_external_mu_refuses_a_context(manual_client: Client) -> None:
             manual_client.verify(keyid, mu, b"\x00" * 3309, message_type="EH_EXTERNAL_MU", context=context)
     signature = manual_client.sign(keyid, mu, message_type="EH_EXTERNAL_MU")
     assert manual_client.verify(keyid, mu, signature, message_type="EH_EXTERNAL_MU")
+
+
+def test_cli_key_import_new_version(client: Client) -> None:
+    env = cli_env(client)
+    keyid = client.create_key("EH_AES_GCM_256", "EH_EXTERNAL_KEY")
+    first, second = (base64.b64encode(os.urandom(32)).decode() for _ in range(2))
+    assert run(["key", "import", keyid, first, "--wrapping-keyspec", "EH_RSA_2048"], env).exit_code == 0
+    old = client.encrypt(keyid, b"v1")
+    rotated = run(["key", "import", keyid, second, "--wrapping-keyspec", "EH_RSA_2048", "--new-version"], env)
+    assert rotated.exit_code == 0, rotated.output
+    assert rotated.stdout.strip() == f"imported key material into {keyid} version 2"
+    assert client.decrypt(keyid, old) == b"v1"
+    assert blob.unpack(client.encrypt(keyid, b"v2")).key_version == 2
