@@ -174,8 +174,7 @@ REPRESENTATIVE: list[tuple[d.DomainError, int, str]] = [
     (
         d.ImportedVersionPending("k"),
         400,
-        "The key already has new imported key material waiting to become its primary version: "
-        'send "RotateKey" first.',
+        'The key already has new imported key material waiting to become its primary version: send "RotateKey" first.',
     ),
     (
         d.KeyVersionRetired("k", 1, 3),
