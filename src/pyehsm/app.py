@@ -329,6 +329,12 @@ def _maintenance(settings: Settings, services: Services, replay: ReplayGuard) ->
             "pyehsm-import-sweep", "import parameter sweep", settings.import_sweep_seconds, services.byok.purge_once
         ),
         jobs.PeriodicJob(
+            "pyehsm-material-expiry",
+            "imported material expiry",
+            settings.import_sweep_seconds,
+            services.byok.expire_material_once,
+        ),
+        jobs.PeriodicJob(
             "pyehsm-key-rotation",
             "automatic key rotation",
             settings.key_rotation_seconds,

@@ -129,6 +129,11 @@ class ContextNotAllowed(DomainError):
 PaddingUse = Literal["encryption", "signature", "import"]
 
 
+class ExternalMuContext(DomainError):
+    """A context string was sent with an external mu (EH_EXTERNAL_MU): the mu was computed with its context
+    already (FIPS 204 Algorithm 7 line 6), so a context here would be silently ignored; refused instead."""
+
+
 class PaddingNotAllowed(DomainError):
     def __init__(self, padding: str, use: PaddingUse, allowed: tuple[str, ...]) -> None:
         super().__init__(padding, use, allowed)
@@ -289,7 +294,8 @@ RotationRefusal = Literal["not_symmetric", "external"]
 
 class KeyNotRotatable(DomainError):
     """The key has no versions to rotate or retire: ``reason`` ``not_symmetric`` (asymmetric and HMAC keys,
-    whose signatures and MACs name no version) or ``external`` (imported material comes from the app)."""
+    whose signatures and MACs name no version) or ``external`` (imported material comes from the app: such a
+    key rotates by importing new material into a new version, docs/byok.md)."""
 
     def __init__(self, keyid: str, keyspec: str, reason: RotationRefusal) -> None:
         super().__init__(keyid, keyspec, reason)
@@ -361,6 +367,26 @@ class KeyNotExternal(DomainError):
 
 
 class KeyMaterialAlreadyImported(DomainError):
+    def __init__(self, keyid: str) -> None:
+        super().__init__(keyid)
+        self.keyid = keyid
+
+
+ImportMismatch = Literal["not_same", "not_new"]
+
+
+class ImportedMaterialMismatch(DomainError):
+    """``not_same``: a re-import (after the key's material was deleted or expired) brought other material than
+    the key's; ``not_new``: an import into a new key version brought material one of the key's versions has."""
+
+    def __init__(self, keyid: str, reason: ImportMismatch) -> None:
+        super().__init__(keyid, reason)
+        self.keyid, self.reason = keyid, reason
+
+
+class ImportedVersionPending(DomainError):
+    """New key material was imported into a version that waits for RotateKey; import more after that."""
+
     def __init__(self, keyid: str) -> None:
         super().__init__(keyid)
         self.keyid = keyid

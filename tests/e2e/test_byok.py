@@ -740,7 +740,8 @@ def test_payload_validation(app: Client) -> None:
             imp,
             {**good, "padding_mode": "EH_RSA_PKCS1_PSS"},
             f"{invalid} padding_mode EH_RSA_PKCS1_PSS cannot be used to import key material under an RSA wrapping "
-            "key (use EH_RSA_PKCS1, EH_RSA_PKCS1_OAEP, EH_RSA_AES_KEY_WRAP).",
+            "key (use EH_RSA_PKCS1, EH_RSA_PKCS1_OAEP, EH_RSA_AES_KEY_WRAP, EH_RSA_PKCS1_OAEP_SHA1, "
+            "EH_RSA_AES_KEY_WRAP_SHA1).",
         ),
         (imp, {**good, "padding_mode": "EH_RSA_OAEP"}, f"{invalid} padding_mode type is incorrect."),
         (imp, without(good, "importToken"), f"{missing} importToken cannot be empty."),

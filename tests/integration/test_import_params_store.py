@@ -96,9 +96,12 @@ async def test_install_is_atomic_and_happens_once(store: Store) -> None:
     assert version is not None and version.wrapped_material == b"material-1"
     assert await store.get_import_params(appid, key.keyid) is None  # the wrapping key pair is gone
 
-    # A second import, even with fresh parameters forced in, changes nothing.
-    assert await store.put_import_params(params_for(key)) is False
+    # A second import changes nothing: the spent token, or fresh parameters (a key with material takes them,
+    # for an import into a new version), cannot install over the material.
     assert await store.install_key_material(appid, key.keyid, params.token_id, b"material-2") is False
+    fresh = params_for(key)
+    assert await store.put_import_params(fresh) is True
+    assert await store.install_key_material(appid, key.keyid, fresh.token_id, b"material-2") is False
     version = await store.get_key_version(appid, key.keyid, 1)
     assert version is not None and version.wrapped_material == b"material-1"
 

@@ -151,7 +151,30 @@ REPRESENTATIVE: list[tuple[d.DomainError, int, str]] = [
     (
         d.KeyNotRotatable("k", "EH_AES_GCM_256", "external"),
         400,
-        "A key with origin EH_EXTERNAL_KEY cannot be rotated: its key material comes from you, not from pyehsm.",
+        "A key with origin EH_EXTERNAL_KEY is rotated by importing new key material into a new version: "
+        'send "GetParametersForImport" and "ImportKeyMaterial" with newVersion true.',
+    ),
+    (
+        d.ExternalMuContext(),
+        400,
+        "Parameter invalid, The context cannot be used with message_type EH_EXTERNAL_MU "
+        "(the mu already binds the context it was computed with).",
+    ),
+    (
+        d.ImportedMaterialMismatch("k", "not_same"),
+        400,
+        "Parameter invalid, The key_material is not the key material this key had: "
+        "a key whose material was deleted or expired takes back only the same material.",
+    ),
+    (
+        d.ImportedMaterialMismatch("k", "not_new"),
+        400,
+        "Parameter invalid, The key_material is already the material of one of this key's versions.",
+    ),
+    (
+        d.ImportedVersionPending("k"),
+        400,
+        'The key already has new imported key material waiting to become its primary version: send "RotateKey" first.',
     ),
     (
         d.KeyVersionRetired("k", 1, 3),

@@ -58,12 +58,20 @@ def rsa_aes_wrap(spki: bytes, material: bytes, kek: bytes | None = None) -> byte
 
 
 # -- scheme selection -------------------------------------------------------------------------------
-def test_rsa_wrapping_keys_need_one_of_three_paddings() -> None:
+def test_rsa_wrapping_keys_need_one_of_their_paddings() -> None:
     spec = keyspec("EH_RSA_2048")
     assert import_scheme(spec, "EH_RSA_PKCS1") is ImportScheme.RSA_PKCS1
     assert import_scheme(spec, "EH_RSA_PKCS1_OAEP") is ImportScheme.RSA_OAEP
     assert import_scheme(spec, "EH_RSA_AES_KEY_WRAP") is ImportScheme.RSA_AES_KEY_WRAP
-    assert IMPORT_PADDINGS == ("EH_RSA_PKCS1", "EH_RSA_PKCS1_OAEP", "EH_RSA_AES_KEY_WRAP")
+    assert import_scheme(spec, "EH_RSA_PKCS1_OAEP_SHA1") is ImportScheme.RSA_OAEP_SHA1
+    assert import_scheme(spec, "EH_RSA_AES_KEY_WRAP_SHA1") is ImportScheme.RSA_AES_KEY_WRAP_SHA1
+    assert IMPORT_PADDINGS == (
+        "EH_RSA_PKCS1",
+        "EH_RSA_PKCS1_OAEP",
+        "EH_RSA_AES_KEY_WRAP",
+        "EH_RSA_PKCS1_OAEP_SHA1",
+        "EH_RSA_AES_KEY_WRAP_SHA1",
+    )
     with ehsm_raises(match="padding_mode cannot be empty"):
         import_scheme(spec, None)
     for bad in ("EH_RSA_PKCS1_PSS", "EH_PAD_NONE"):

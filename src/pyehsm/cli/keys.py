@@ -126,18 +126,30 @@ def key_public_key(conn: Connection, keyid: str, out: Path | None) -> None:
 @click.argument("keyid")
 @click.argument("material")
 @click.option("--wrapping-keyspec", type=click.Choice(WRAPPING_KEYSPEC_NAMES), default="EH_RSA_3072", show_default=True)
+@click.option(
+    "--new-version",
+    is_flag=True,
+    help="Rotate a key that has material: import into a new key version made primary (newVersion).",
+)
 @base64_input_option
 @with_connection()
-def key_import(conn: Connection, keyid: str, material: str, wrapping_keyspec: str, base64_input: bool) -> None:
+def key_import(
+    conn: Connection, keyid: str, material: str, wrapping_keyspec: str, new_version: bool, base64_input: bool
+) -> None:
     """Import key material into an EH_EXTERNAL_KEY (GetParametersForImport + ImportKeyMaterial).
 
     MATERIAL is the plaintext key (- or @file; a literal is base64). It is wrapped here, on the client,
     under the server's one-time public key (RSA-OAEP-SHA256 or SM2) and never sent in the clear.
+    With --new-version the material becomes a new key version (older ciphertexts keep decrypting).
     """
     key = read_data(material, base64_literal=True, base64_input=base64_input)
     with conn.client() as client:
-        params = client.get_parameters_for_import(keyid, wrapping_keyspec)
+        params = client.get_parameters_for_import(keyid, wrapping_keyspec, new_version)
         wrapped, padding = wrap_for_import(params.pubkey, key, wrapping_keyspec)
+        if new_version:
+            version = client.import_new_key_version(keyid, wrapped, params.import_token, padding)
+            emit_done(conn, f"imported key material into {keyid} version {version}", keyid=keyid, version=version)
+            return
         client.import_key_material(keyid, wrapped, params.import_token, padding)
     emit_done(conn, f"imported key material into {keyid}", keyid=keyid)
 

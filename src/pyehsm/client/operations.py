@@ -528,8 +528,11 @@ def verify(
 
 
 # -- BYOK -------------------------------------------------------------------------------------------
-def get_parameters_for_import(keyid: str, keyspec: str) -> Call[ImportParameters]:
-    return Call("GetParametersForImport", {"keyid": keyid, "keyspec": keyspec}, ImportParameters.from_result)
+def get_parameters_for_import(keyid: str, keyspec: str, new_version: bool = False) -> Call[ImportParameters]:
+    payload: dict[str, Any] = {"keyid": keyid, "keyspec": keyspec}
+    if new_version:
+        payload["newVersion"] = True
+    return Call("GetParametersForImport", payload, ImportParameters.from_result)
 
 
 def import_key_material(
@@ -542,6 +545,16 @@ def import_key_material(
         "importToken": import_token,
     }
     return Call("ImportKeyMaterial", payload, _truthy)
+
+
+def import_new_key_version(
+    keyid: str, key_material: bytes, import_token: str, padding_mode: str = DEFAULT_ASYMMETRIC_PADDING
+) -> Call[int]:
+    payload = {
+        **(import_key_material(keyid, key_material, import_token, padding_mode).payload or {}),
+        "newVersion": True,
+    }
+    return Call("ImportKeyMaterial", payload, lambda r: int(r["version"]))
 
 
 # -- remote attestation -----------------------------------------------------------------------------

@@ -16,6 +16,9 @@ Wrapping schemes, chosen by the wrapping key's family and ImportKeyMaterial's ``
     RSAES-OAEP-SHA-256 (as above) of a fresh AES key of 16, 24 or 32 bytes (k bytes), and AES Key
     Wrap with Padding (RFC 5649) of the material under that AES key. RSA private keys (1.2 to 2.4 KB
     of PKCS#8) need it; everything else may use it too.
+``EH_RSA_PKCS1_OAEP_SHA1`` and ``EH_RSA_AES_KEY_WRAP_SHA1`` (RSA wrapping keys; AWS KMS's RSAES_OAEP_SHA_1 and
+    RSA_AES_KEY_WRAP_SHA_1)
+    As the two above with SHA-1 and MGF1-SHA-1 in the OAEP padding (k - 42 bytes of material directly).
 SM2 wrapping keys (``padding_mode`` ignored)
     SM2 public-key encryption (GB/T 32918.4), GM/T 0009 DER C1C3C2 ciphertext, as made by
     ``openssl pkeyutl -encrypt``; it carries any material up to 6144 bytes directly.
@@ -33,6 +36,8 @@ consistency, EC/SM2 point and pairwise checks) and stored re-encoded the way gen
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from typing import NoReturn
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -56,6 +61,7 @@ __all__ = [
     "WrappingKey",
     "check_material",
     "import_scheme",
+    "material_id",
 ]
 
 IMPORT_PADDINGS: tuple[str, ...] = tuple(RSA_IMPORT_SCHEMES)
@@ -107,3 +113,14 @@ def check_material(spec: KeySpec, material: bytes) -> bytes:
         if family.symmetric:
             raise MaterialLengthWrong(spec.name, family.import_rule(spec)) from None
         raise MaterialMalformed(spec.name, family.import_rule(spec)) from None
+
+
+_MATERIAL_ID_LABEL = b"pyehsm:key-material-id:v1\x00"
+
+
+def material_id(mac_key: bytes, keyid: str, material: bytes) -> str:
+    """The key material's id (AWS's KeyMaterialId: 64 hex digits): HMAC-SHA256 under pyehsm's import-token key of
+    the label, the keyid and the material as stored. Keyed, so a copy of the store cannot test guesses of
+    material; bound to the key, so one material imported into two keys has two ids. The same material imported
+    again into the same key has the same id: how a re-import is checked to bring the key's own material back."""
+    return hmac.new(mac_key, _MATERIAL_ID_LABEL + keyid.encode() + b"\x00" + material, hashlib.sha256).hexdigest()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import enum
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -206,8 +207,12 @@ RSA_IMPORT_SCHEMES: dict[str, ImportScheme] = {
     "EH_RSA_PKCS1": ImportScheme.RSA_PKCS1,
     "EH_RSA_PKCS1_OAEP": ImportScheme.RSA_OAEP,
     "EH_RSA_AES_KEY_WRAP": ImportScheme.RSA_AES_KEY_WRAP,
+    "EH_RSA_PKCS1_OAEP_SHA1": ImportScheme.RSA_OAEP_SHA1,
+    "EH_RSA_AES_KEY_WRAP_SHA1": ImportScheme.RSA_AES_KEY_WRAP_SHA1,
 }
 EPHEMERAL_AES_KEY_BYTES = (16, 24, 32)
+# SHA-1 only as OAEP's padding hash (AWS KMS's SHA-1 wrapping algorithms), where it is still sound: nothing is signed
+_OAEP_SHA1 = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)  # noqa: S303
 _S = TypeVar("_S")
 
 
@@ -281,6 +286,7 @@ class RsaWrappingKey:
         key = serialization.load_der_private_key(pkcs8_der, None, unsafe_skip_rsa_key_validation=True)
         if not isinstance(key, rsa.RSAPrivateKey) or key.key_size != spec.rsa_bits:
             raise ValueError("not a wrapping key of this keyspec")
+        self._key = key
         self._rsa = RsaPrivateKey(key)
         self.spki_der = key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -294,17 +300,34 @@ class RsaWrappingKey:
             if scheme is ImportScheme.RSA_PKCS1:
                 return self._rsa.decrypt(ciphertext, RsaEncryption.PKCS1)
             if scheme is ImportScheme.RSA_AES_KEY_WRAP:
-                return self._aes_unwrap(ciphertext)
+                return self._aes_unwrap(ciphertext, self._oaep_sha256)
+            if scheme is ImportScheme.RSA_OAEP_SHA1:
+                return self._oaep_sha1(ciphertext)
+            if scheme is ImportScheme.RSA_AES_KEY_WRAP_SHA1:
+                return self._aes_unwrap(ciphertext, self._oaep_sha1)
         except RsaDecryptionError:
             raise DecryptionFailed from None
         raise DecryptionFailed
 
-    def _aes_unwrap(self, ciphertext: bytes) -> bytes:
+    def _oaep_sha256(self, ciphertext: bytes) -> bytes:
+        return self._rsa.decrypt(ciphertext, RsaEncryption.OAEP)
+
+    def _oaep_sha1(self, ciphertext: bytes) -> bytes:
+        """RSAES-OAEP with SHA-1 and MGF1-SHA-1, empty label (AWS KMS's RSAES_OAEP_SHA_1 wrapping: SHA-1 is
+        only the OAEP padding's hash here, where it is still sound; nothing is signed with it)."""
+        if len(ciphertext) != self._rsa.public.key_bytes:
+            raise DecryptionFailed
+        try:
+            return self._key.decrypt(ciphertext, _OAEP_SHA1)
+        except ValueError:
+            raise DecryptionFailed from None
+
+    def _aes_unwrap(self, ciphertext: bytes, unwrap_kek: Callable[[bytes], bytes]) -> bytes:
         k = self._rsa.public.key_bytes
         wrapped = ciphertext[k:]
         if len(wrapped) < 16 or len(wrapped) % 8:
             raise DecryptionFailed
-        kek = self._rsa.decrypt(ciphertext[:k], RsaEncryption.OAEP)
+        kek = unwrap_kek(ciphertext[:k])
         if len(kek) not in EPHEMERAL_AES_KEY_BYTES:
             raise DecryptionFailed
         try:

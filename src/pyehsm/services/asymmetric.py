@@ -17,7 +17,14 @@ from types import TracebackType
 from pyehsm.crypto import asymmetric
 from pyehsm.crypto.family import ContextSigner, Decapsulator, Encapsulator, KeyAgreement
 from pyehsm.crypto.keyspecs import KeySpec, Operation
-from pyehsm.errors import ContextNotAllowed, DecryptionFailed, InternalFailure, LimitExceeded, MessageTypeNotAllowed
+from pyehsm.errors import (
+    ContextNotAllowed,
+    DecryptionFailed,
+    ExternalMuContext,
+    InternalFailure,
+    LimitExceeded,
+    MessageTypeNotAllowed,
+)
 from pyehsm.services.keys import KeyService
 from pyehsm.services.release_grant import ReleaseGrant, require_key_release
 from pyehsm.services.symmetric import SymmetricService
@@ -56,6 +63,8 @@ def _pure(key: asymmetric.KeyPrimitive, spec: KeySpec, message_type: str, contex
     if isinstance(key, ContextSigner):
         if message_type == "EH_DIGEST":
             raise MessageTypeNotAllowed(message_type, spec.family.name)
+        if message_type == EXTERNAL_MU and context is not None:  # the mu was computed with its context already
+            raise ExternalMuContext
         return key
     if message_type == EXTERNAL_MU:
         raise MessageTypeNotAllowed(message_type, spec.family.name)

@@ -127,6 +127,7 @@ class KeyMetadataService:
         after ``marker`` (None, None: every key, as ListKey always answered)."""
         after = _parse_key_marker(marker) if marker is not None else None
         records = await self._store.list_keys(appid, None if limit is None else limit + 1, after)
+        records = [await self._keys.current(r) for r in records]  # imported material past ValidTo: expired now
         next_marker = None
         if limit is not None and len(records) > limit:
             records = records[:limit]

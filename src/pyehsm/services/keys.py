@@ -91,7 +91,21 @@ class KeyService:
         return MaterialRef(record.appid, record.keyid, version, record.keyspec)
 
     async def list(self, appid: str) -> list[KeyRecord]:
-        return await self._store.list_keys(appid)
+        return [await self.current(r) for r in await self._store.list_keys(appid)]
+
+    def material_expired(self, record: KeyRecord) -> bool:
+        """The key's imported material has passed its expiration (ValidTo) and is not deleted yet."""
+        expires = record.material_expires_ms
+        return expires is not None and self._clock.now_ms() >= expires
+
+    async def current(self, record: KeyRecord) -> KeyRecord:
+        """``record`` as it stands now: material past its expiration is deleted here and then (the key goes
+        back to pending_import, docs/byok.md), so every read agrees with the byok sweep that does it too."""
+        if not self.material_expired(record):
+            return record
+        await self._store.expire_key_material(self._clock.now_ms(), 1, record.keyid)
+        self._keyring.forget(record.keyid)
+        return await self._store.get_key(record.appid, record.keyid) or record
 
     async def get(self, appid: str, keyid: str) -> KeyRecord:
         """The caller's key named by its keyid or by one of the app's aliases (``alias/...``): THE lookup every
@@ -103,7 +117,7 @@ class KeyService:
             record = await self._store.get_key(appid, keyid)  # the store filters by appid: tenancy
         if record is None:
             raise KeyNotFound(keyid)
-        return record
+        return await self.current(record) if record.material_expires_ms is not None else record
 
     async def enable(self, appid: str, keyid: str) -> None:
         record = await self.get(appid, keyid)
@@ -140,7 +154,7 @@ class KeyService:
         Raises exactly what ``resolve`` would for a cached row."""
         peek = self._cached_key
         record = peek(appid, keyid) if peek is not None else None
-        if record is None:
+        if record is None or record.material_expires_ms is not None:  # expiring material: see ``resolve``
             return None
         return record, usable_for(record, op)
 
@@ -154,6 +168,8 @@ class KeyService:
             if found is None:
                 raise KeyNotFound(keyid)
             record = found
+        if record.material_expires_ms is not None:
+            record = await self.current(record)
         return record, usable_for(record, op)
 
     def cached_primitive(self, record: KeyRecord, version: int) -> Any:

@@ -4,7 +4,8 @@ version, and ReEncrypt (docs/key-rotation.md).
 RotateKey adds a version with fresh material and makes it primary; Encrypt and GenerateDataKey use the
 primary, Decrypt the version its ciphertext names (services/symmetric.py), so every earlier ciphertext still
 decrypts. Only AES-GCM and SM4 keys have versions: asymmetric and HMAC keys (whose signatures and MACs name
-no version) and imported keys (whose material comes from the app) are refused. Automatic rotation: the key
+no version) are refused; keys with imported material rotate by importing new material into a new version
+(services/byok.py), which RotateKey makes primary when the import did not. Automatic rotation: the key
 row holds its period and next rotation time; ``rotate_due_once`` (the background job, every node) rotates
 each due key through the store's atomic due-check, so several nodes on one database add exactly one
 version between them. Every version's material is kept until the key is deleted: raising the minimum
@@ -80,7 +81,16 @@ class RotationService:
         return "<RotationService>"
 
     async def rotate(self, appid: str, keyid: str) -> KeyVersionInfo:
-        """RotateKey: a new version with fresh material, made primary."""
+        """RotateKey: a new version with fresh material, made primary. A key with imported material rotates to
+        the new material imported for it (ImportKeyMaterial into a new version not made primary, as AWS's
+        NEW_KEY_MATERIAL then RotateKeyOnDemand); without such material it is refused."""
+        found = await self._keys.get(appid, keyid)
+        if found.origin == Origin.EXTERNAL.value and found.state is KeyState.ENABLED:
+            promoted = await self._store.promote_key_version(appid, found.keyid)
+            if promoted is not None:
+                version = await self._store.get_key_version(appid, found.keyid, promoted)
+                if version is not None:
+                    return _info(version)
         record, spec = await self._versioned(appid, keyid)
         if record.state is KeyState.DISABLED:
             raise KeyDisabled(keyid)

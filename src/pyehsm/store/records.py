@@ -56,6 +56,7 @@ class KeyRecord:
     deletion_ms: int | None = None  # when the deletion job deletes the key (state PENDING_DELETION); else None
     min_decryption_version: int = 1  # ciphertexts naming an older version are refused (material kept)
     release_policy: str | None = None  # canonical JSON of its release policy (docs/key-release.md); None: none
+    material_expires_ms: int | None = None  # imported material that expires (AWS ValidTo); None: never
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,7 @@ class KeyVersionRecord:
     created_ms: int
     state: KeyVersionState = KeyVersionState.ENABLED
     source: VersionSource = VersionSource.CREATED
+    material_id: str | None = None  # keyed fingerprint of imported material (kept when it is deleted); else None
 
 
 @dataclass(frozen=True, slots=True)

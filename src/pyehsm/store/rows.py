@@ -10,16 +10,20 @@ from pyehsm.store.records import KeyRecord, KeyState, KeyVersionRecord, KeyVersi
 
 KEY_COLUMNS = (
     "appid, keyid, keyspec, origin, keyusage, state, alias, created_ms, expire_ms, primary_version, "
-    "rotation_period_days, next_rotation_ms, description, deletion_ms, min_decryption_version, release_policy"
+    "rotation_period_days, next_rotation_ms, description, deletion_ms, min_decryption_version, release_policy, "
+    "material_expires_ms"
 )
 
 
-VERSION_COLUMNS = "v.keyid, v.version, v.wrapped_material, v.created_ms, v.state, v.source"
+VERSION_COLUMNS = "v.keyid, v.version, v.wrapped_material, v.created_ms, v.state, v.source, v.material_id"
+# The key_versions columns an INSERT names, in version_params order after keyid.
+VERSION_INSERT = "key_versions (keyid, version, wrapped_material, created_ms, state, source, material_id)"
 DAY_MS = 86_400_000
 # The state CancelKeyDeletion gives a key back: disabled, as AWS KMS does, or pending_import for an external key
 # whose material was never imported (SQL over its keys row).
 CANCELLED_STATE = (
-    "(CASE WHEN EXISTS (SELECT 1 FROM key_versions v WHERE v.keyid = keys.keyid AND v.wrapped_material IS NOT NULL) "
+    "(CASE WHEN EXISTS (SELECT 1 FROM key_versions v WHERE v.keyid = keys.keyid AND v.version = keys.primary_version "
+    "AND v.wrapped_material IS NOT NULL) "
     "THEN 'disabled' ELSE 'pending_import' END)"
 )
 SECRET_COLUMNS = (
@@ -52,6 +56,7 @@ def key_from_row(row: tuple[object, ...]) -> KeyRecord:
         del_ms,
         min_dv,
         release,
+        expires,
     ) = row
     return KeyRecord(
         appid=str(appid),
@@ -70,11 +75,12 @@ def key_from_row(row: tuple[object, ...]) -> KeyRecord:
         deletion_ms=int(del_ms) if del_ms is not None else None,  # type: ignore[call-overload]
         min_decryption_version=int(min_dv),  # type: ignore[call-overload]
         release_policy=str(release) if release is not None else None,
+        material_expires_ms=int(expires) if expires is not None else None,  # type: ignore[call-overload]
     )
 
 
 def version_from_row(row: tuple[Any, ...]) -> KeyVersionRecord:
-    keyid, version, material, created, state, source = row
+    keyid, version, material, created, state, source, material_id = row
     return KeyVersionRecord(
         str(keyid),
         int(version),
@@ -82,6 +88,7 @@ def version_from_row(row: tuple[Any, ...]) -> KeyVersionRecord:
         int(created),
         KeyVersionState(state),
         VersionSource(source),
+        str(material_id) if material_id is not None else None,
     )
 
 
@@ -92,6 +99,7 @@ def version_params(version: KeyVersionRecord) -> tuple[Any, ...]:
         version.created_ms,
         version.state.value,
         version.source.value,
+        version.material_id,
     )
 
 

@@ -72,6 +72,7 @@ _TABLE: dict[type[d.DomainError], _Row] = {
         lambda e: f"An {e.message_type} message must be {e.size} bytes long.",
     ),
     d.ContextNotAllowed: ("ValidationException", lambda _: "Only ML-DSA keys take a signing context."),
+    d.ExternalMuContext: ("ValidationException", lambda _: "An EXTERNAL_MU message takes no signing context."),
     d.PaddingNotAllowed: ("InvalidKeyUsageException", lambda _: "The algorithm is not valid for this key."),
     d.CannotEncrypt: ("InvalidKeyUsageException", lambda _: "This key cannot encrypt or decrypt."),
     d.CannotSign: ("InvalidKeyUsageException", lambda _: "This key cannot sign or verify."),
@@ -110,7 +111,12 @@ _TABLE: dict[type[d.DomainError], _Row] = {
     # key versions: rotation, minimum decryption version, ReEncrypt
     d.KeyNotRotatable: (
         "UnsupportedOperationException",
-        lambda e: "Only symmetric encryption keys with key material made by the server can be rotated.",
+        lambda e: (
+            "To rotate a key with imported key material, import new key material with ImportType "
+            "NEW_KEY_MATERIAL, then call RotateKeyOnDemand."
+            if e.reason == "external"
+            else "Only symmetric encryption keys can be rotated."
+        ),
     ),
     d.KeyVersionRetired: (
         "InvalidCiphertextException",
@@ -136,6 +142,18 @@ _TABLE: dict[type[d.DomainError], _Row] = {
     d.KeyMaterialAlreadyImported: (
         "IncorrectKeyMaterialException",
         lambda _: "The key material of this key has already been imported.",
+    ),
+    d.ImportedMaterialMismatch: (
+        "IncorrectKeyMaterialException",
+        lambda e: (
+            "The key material is not the key material previously imported into this key."
+            if e.reason == "not_same"
+            else "NEW_KEY_MATERIAL must differ from every key material of this key."
+        ),
+    ),
+    d.ImportedVersionPending: (
+        "KMSInvalidStateException",
+        lambda _: "The key has new key material pending rotation: call RotateKeyOnDemand first.",
     ),
     d.NotAWrappingKey: ("ValidationException", lambda e: f"{e.keyspec} cannot be a wrapping key."),
     d.ImportUnwrapFailed: (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyehsm.crypto.keyspecs import KeyUsage, Origin
 from pyehsm.store.records import KeyState
 
-# AWS KeySpec -> pyehsm keyspec (CreateKey). HMAC_* and the post-quantum specs: a later release.
+# AWS KeySpec -> pyehsm keyspec (CreateKey); the ML-DSA specs are added at the end of this module.
 CREATE_SPECS: dict[str, str] = {
     "SYMMETRIC_DEFAULT": "EH_AES_GCM_256",
     "RSA_2048": "EH_RSA_2048",
@@ -116,6 +116,8 @@ def encryption_algorithms(keyspec: str) -> tuple[str, ...]:
 WRAPPING: dict[str, str] = {
     "RSAES_OAEP_SHA_256": "EH_RSA_PKCS1_OAEP",
     "RSA_AES_KEY_WRAP_SHA_256": "EH_RSA_AES_KEY_WRAP",
+    "RSAES_OAEP_SHA_1": "EH_RSA_PKCS1_OAEP_SHA1",
+    "RSA_AES_KEY_WRAP_SHA_1": "EH_RSA_AES_KEY_WRAP_SHA1",
 }
 ALL_WRAPPING = ("RSAES_PKCS1_V1_5", "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "RSA_AES_KEY_WRAP_SHA_1", *WRAPPING)
 ALL_WRAPPING = tuple(dict.fromkeys(ALL_WRAPPING))
@@ -130,3 +132,14 @@ def usage_fits(aws_spec_name: str, usage: str | None) -> bool:
     if usage == "ENCRYPT_DECRYPT":
         return name in ENCRYPTION_BY_SPEC or aws_spec_name == "SYMMETRIC_DEFAULT"
     return False
+
+
+# -- ML-DSA (FIPS 204; crypto/mldsa.py): CreateKey ML_DSA_44/65/87 with SIGN_VERIFY, Sign/Verify with
+# ML_DSA_SHAKE_256 over a RAW message (pure ML-DSA, empty context) or an EXTERNAL_MU (the 64-byte mu). The digest
+# named here is unused by the family (SHAKE256 inside); kept apart from the tables above so it merges cleanly.
+ML_DSA_SPECS = {"ML_DSA_44": "EH_ML_DSA_44", "ML_DSA_65": "EH_ML_DSA_65", "ML_DSA_87": "EH_ML_DSA_87"}
+CREATE_SPECS.update(ML_DSA_SPECS)
+_REPORTED.update({v: name for name, v in ML_DSA_SPECS.items()})
+SIGNING["ML_DSA_SHAKE_256"] = ("EH_SHA_256", None)
+SIGNING_BY_SPEC.update({v: ("ML_DSA_SHAKE_256",) for v in ML_DSA_SPECS.values()})
+MESSAGE_TYPES = {"RAW": "EH_RAW", "DIGEST": "EH_DIGEST", "EXTERNAL_MU": "EH_EXTERNAL_MU"}  # AWS -> pyehsm

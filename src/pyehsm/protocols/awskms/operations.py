@@ -14,7 +14,11 @@ from pyehsm.protocols.awskms.ops.encryption import (
     generate_data_key,
     generate_data_key_without_plaintext,
 )
-from pyehsm.protocols.awskms.ops.key_import import get_parameters_for_import, import_key_material
+from pyehsm.protocols.awskms.ops.key_import import (
+    delete_imported_key_material,
+    get_parameters_for_import,
+    import_key_material,
+)
 from pyehsm.protocols.awskms.ops.keys import (
     cancel_key_deletion,
     create_key,
@@ -75,6 +79,7 @@ OPERATIONS: dict[str, Handler] = {
     "GetKeyRotationStatus": get_key_rotation_status,
     "RotateKeyOnDemand": rotate_key_on_demand,
     "ListKeyRotations": list_key_rotations,
+    "DeleteImportedKeyMaterial": delete_imported_key_material,
     "GetKeyPolicy": get_key_policy,
     "PutKeyPolicy": put_key_policy,
     "ListKeyPolicies": list_key_policies,
@@ -91,5 +96,4 @@ FOLLOW_UP = (
     "GenerateRandom",
     "GenerateMac",
     "VerifyMac",
-    "DeleteImportedKeyMaterial",
 )

@@ -105,7 +105,16 @@ NOT_ROTATABLE = (
     "The keyspec {keyspec} cannot be rotated: only symmetric encryption keys (AES-GCM, SM4) have key versions."
 )
 EXTERNAL_NOT_ROTATABLE = (
-    "A key with origin EH_EXTERNAL_KEY cannot be rotated: its key material comes from you, not from pyehsm."
+    "A key with origin EH_EXTERNAL_KEY is rotated by importing new key material into a new version: "
+    'send "GetParametersForImport" and "ImportKeyMaterial" with newVersion true.'
+)
+MATERIAL_NOT_SAME = (
+    "Parameter invalid, The key_material is not the key material this key had: "
+    "a key whose material was deleted or expired takes back only the same material."
+)
+MATERIAL_NOT_NEW = "Parameter invalid, The key_material is already the material of one of this key's versions."
+VERSION_PENDING = (
+    'The key already has new imported key material waiting to become its primary version: send "RotateKey" first.'
 )
 VERSION_RETIRED = "The key version of this ciphertext is below the key's minimum decryption version."
 DESTINATION_UNUSABLE = "The destinationKeyId cannot be used: "
@@ -187,6 +196,10 @@ _TABLE: dict[type[d.DomainError], Callable[[Any], str]] = {
     d.ContextNotAllowed: lambda e: (
         f"Parameter invalid, The context cannot be used with {e.family} keys (only ML-DSA keys take a context)."
     ),
+    d.ExternalMuContext: lambda _: (
+        "Parameter invalid, The context cannot be used with message_type EH_EXTERNAL_MU "
+        "(the mu already binds the context it was computed with)."
+    ),
     d.PaddingNotAllowed: _padding,
     d.CannotEncrypt: lambda e: f"Parameter invalid, {e.family} keys cannot encrypt or decrypt.",
     d.CannotSign: lambda e: f"Parameter invalid, {e.family} keys cannot sign or verify.",
@@ -232,6 +245,8 @@ _TABLE: dict[type[d.DomainError], Callable[[Any], str]] = {
     d.ImportTokenSpent: lambda _: TOKEN_GONE,
     d.KeyNotExternal: lambda _: NOT_EXTERNAL,
     d.KeyMaterialAlreadyImported: lambda _: ALREADY_IMPORTED,
+    d.ImportedMaterialMismatch: lambda e: MATERIAL_NOT_SAME if e.reason == "not_same" else MATERIAL_NOT_NEW,
+    d.ImportedVersionPending: lambda _: VERSION_PENDING,
     d.NotAWrappingKey: lambda e: f"Parameter invalid, {e.keyspec} cannot be a wrapping key.",
     d.ImportUnwrapFailed: lambda _: UNWRAP_FAILED,
     d.MaterialLengthWrong: lambda e: (

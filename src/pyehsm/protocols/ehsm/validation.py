@@ -62,7 +62,8 @@ _AT = re.compile(r" - at `(?:key` in `)?\$\.([^`\[]+)")  # a mapping's key is re
 _MISSING = re.compile(r"missing required field `([^`]+)`")
 _LE = re.compile(r"<= (\d+)")
 _GE = re.compile(r">= (\d+)")
-_WRONG_TYPE = re.compile(r"Expected `(str|bytes|int)(?: \| null)?`, got `")
+_WRONG_TYPE = re.compile(r"Expected `(str|bytes|int|bool)(?: \| null)?`, got `")
+_TYPE_NAMES = {"int": "integer", "bool": "boolean"}
 
 
 def _field_message(detail: str) -> str:
@@ -81,7 +82,7 @@ def _field_message(detail: str) -> str:
         return f"Parameter invalid, The {field} type is incorrect."
     wrong_type = _WRONG_TYPE.match(detail)
     if wrong_type:  # optional fields read "Expected `bytes | null`, got `int`"
-        kind = "integer" if wrong_type.group(1) == "int" else "string"
+        kind = _TYPE_NAMES.get(wrong_type.group(1), "string")
         return f"Parameter invalid, The {field} must be of {kind} type."
     if "of length" in detail:
         return f"Parameter invalid, The {field} length error."

@@ -10,6 +10,7 @@ from pyehsm.store.rows import (
     DAY_MS,
     KEY_COLUMNS,
     VERSION_COLUMNS,
+    VERSION_INSERT,
     key_from_row,
     version_from_row,
     version_params,
@@ -23,9 +24,8 @@ class KeyRows(PostgresBase):
         # One statement: both rows or neither.
         await self.query_one(
             f"WITH k AS (INSERT INTO keys ({KEY_COLUMNS}) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING keyid) "
-            "INSERT INTO key_versions (keyid, version, wrapped_material, created_ms, state, source) "
-            "SELECT keyid, %s, %s, %s, %s, %s FROM k RETURNING 1",
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING keyid) "
+            f"INSERT INTO {VERSION_INSERT} SELECT keyid, %s, %s, %s, %s, %s, %s FROM k RETURNING 1",
             (
                 key.appid,
                 key.keyid,
@@ -43,6 +43,7 @@ class KeyRows(PostgresBase):
                 key.deletion_ms,
                 key.min_decryption_version,
                 key.release_policy,
+                key.material_expires_ms,
                 *version_params(version),
             ),
         )
@@ -97,8 +98,7 @@ class KeyRows(PostgresBase):
                 return None
             version = seal(int(latest or 0) + 1)
             await conn.execute(
-                "INSERT INTO key_versions (keyid, version, wrapped_material, created_ms, state, source) "
-                "VALUES (%s, %s, %s, %s, %s, %s)",
+                f"INSERT INTO {VERSION_INSERT} VALUES (%s, %s, %s, %s, %s, %s, %s)".encode(),
                 (version.keyid, *version_params(version)),
             )
             if make_primary:

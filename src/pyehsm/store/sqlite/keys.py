@@ -9,8 +9,10 @@ from pyehsm.store.rows import (
     DAY_MS,
     KEY_COLUMNS,
     VERSION_COLUMNS,
+    VERSION_INSERT,
     key_from_row,
     version_from_row,
+    version_params,
 )
 from pyehsm.store.sqlite.connection import SqliteBase, transaction
 
@@ -21,7 +23,7 @@ class KeyRows(SqliteBase):
     async def insert_key(self, key: KeyRecord, version: KeyVersionRecord) -> None:
         with transaction(self.conn):
             self.conn.execute(
-                f"INSERT INTO keys ({KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO keys ({KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     key.appid,
                     key.keyid,
@@ -39,22 +41,14 @@ class KeyRows(SqliteBase):
                     key.deletion_ms,
                     key.min_decryption_version,
                     key.release_policy,
+                    key.material_expires_ms,
                 ),
             )
             self._insert_key_version(version)
 
     def _insert_key_version(self, version: KeyVersionRecord) -> None:
         self.conn.execute(
-            "INSERT INTO key_versions (keyid, version, wrapped_material, created_ms, state, source) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                version.keyid,
-                version.version,
-                version.wrapped_material,
-                version.created_ms,
-                version.state.value,
-                version.source.value,
-            ),
+            f"INSERT INTO {VERSION_INSERT} VALUES (?, ?, ?, ?, ?, ?, ?)", (version.keyid, *version_params(version))
         )
 
     def cached_key(self, appid: str, keyid: str) -> KeyRecord | None:

@@ -82,9 +82,17 @@ def key_metadata(ctx: Ctx, record: KeyRecord) -> dict[str, Any]:
         meta["SigningAlgorithms"] = list(k.SIGNING_BY_SPEC.get(record.keyspec, ()))
     elif usage == "ENCRYPT_DECRYPT":
         meta["EncryptionAlgorithms"] = list(k.encryption_algorithms(record.keyspec))
-    if record.origin == "EH_EXTERNAL_KEY":
-        meta["ExpirationModel"] = "KEY_MATERIAL_DOES_NOT_EXPIRE"
+    meta.update(_import_expiry(record))  # byok branch: imported key material that expires
     return meta
+
+
+def _import_expiry(record: KeyRecord) -> dict[str, Any]:
+    """KeyMetadata's ExpirationModel and ValidTo of a key with imported material (services/byok.py)."""
+    if record.origin != "EH_EXTERNAL_KEY":
+        return {}
+    if record.material_expires_ms is None:
+        return {"ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"}
+    return {"ExpirationModel": "KEY_MATERIAL_EXPIRES", "ValidTo": epoch(record.material_expires_ms)}
 
 
 def refuse_if_set(req: f.Request, field: str, what: str) -> None:

@@ -73,12 +73,12 @@ async def _data_key_request(ctx: Ctx, req: f.Request) -> tuple[str, int, bytes]:
 async def generate_data_key(ctx: Ctx, req: f.Request) -> dict[str, Any]:
     # a key with a release policy is refused here (ReleaseAttestationRequired -> AccessDeniedException): this
     # door carries no attestation bundle (docs/key-release.md)
-    keyid, size, aad = _data_key_request(ctx, req)
+    keyid, size, aad = await _data_key_request(ctx, req)
     data_key, ct = await ctx.services.symmetric.generate_data_key(ctx.appid, keyid, size, aad, keyed=True)
     return {"CiphertextBlob": f.b64(ct), "Plaintext": f.b64(data_key), "KeyId": ctx.arn(keyid)}
 
 
 async def generate_data_key_without_plaintext(ctx: Ctx, req: f.Request) -> dict[str, Any]:
-    keyid, size, aad = _data_key_request(ctx, req)
+    keyid, size, aad = await _data_key_request(ctx, req)
     ct = await ctx.services.symmetric.wrapped_data_key(ctx.appid, keyid, size, aad, keyed=True)
     return {"CiphertextBlob": f.b64(ct), "KeyId": ctx.arn(keyid)}

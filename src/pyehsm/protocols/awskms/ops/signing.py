@@ -18,13 +18,12 @@ async def _signing(ctx: Ctx, req: f.Request) -> tuple[str, bytes, str, str, tupl
     algorithm = f.choice(req, "SigningAlgorithm", k.ALL_SIGNING)
     if algorithm is None:
         raise missing("SigningAlgorithm")
-    if message_type == "EXTERNAL_MU":
-        raise unsupported("MessageType EXTERNAL_MU is for ML-DSA keys: a later pyehsm release.")
     record = await ctx.services.keys.get(ctx.appid, keyid)
     if algorithm not in k.SIGNING_BY_SPEC.get(record.keyspec, ()):
         raise AwsError("InvalidKeyUsageException", f"SigningAlgorithm {algorithm} is not valid for the key's KeySpec.")
     assert message_type is not None
-    return keyid, message, "EH_DIGEST" if message_type == "DIGEST" else "EH_RAW", algorithm, k.SIGNING[algorithm]
+    # EXTERNAL_MU: ML-DSA keys sign the 64-byte mu; any other key refuses it (services/asymmetric.py)
+    return keyid, message, k.MESSAGE_TYPES[message_type], algorithm, k.SIGNING[algorithm]
 
 
 async def sign(ctx: Ctx, req: f.Request) -> dict[str, Any]:

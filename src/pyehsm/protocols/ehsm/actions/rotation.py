@@ -62,11 +62,14 @@ def rotation_settings(record: KeyRecord) -> dict[str, object]:
 
 def version_summary(record: KeyRecord, v: KeyVersionInfo) -> dict[str, object]:
     usable = v.has_material and v.version >= record.min_decryption_version
+    state = "Enabled" if usable else ("PendingImport" if not v.has_material else "Disabled")
+    if v.has_material and v.version > record.primary_version:  # imported, waiting for RotateKey
+        state = "PendingRotation"
     return {
         "version": v.version,
         "creationDate": v.created_ms,
         "rotationType": ROTATION_TYPES[v.source],
-        "state": "Enabled" if usable else ("PendingImport" if not v.has_material else "Disabled"),
+        "state": state,
         "primary": v.version == record.primary_version,
     }
 

@@ -1,0 +1,2 @@
+-- local placeholder (untracked): another helper's 0011 lands at merge
+SELECT 1;
