@@ -101,6 +101,24 @@ def test_new_key_material_waits_for_rotate_then_every_version_decrypts(aws: Any,
         manual_client.call("RotateKey", {"keyid": keyid})  # nothing waits: refused, with the way to rotate
 
 
+def test_rotate_key_on_demand_promotes_new_key_material(aws: Any) -> None:
+    """The AWS-only path: NEW_KEY_MATERIAL, then RotateKeyOnDemand; ListKeyRotations lists the rotation once
+    it happened (not while the material waits), and an imported key never rotates without new material."""
+    keyid = external_key(aws)
+    import_material(aws, keyid, os.urandom(32))
+    old = aws.encrypt(KeyId=keyid, Plaintext=b"v1")["CiphertextBlob"]
+    raises(aws, "UnsupportedOperationException", lambda: aws.rotate_key_on_demand(KeyId=keyid))
+    import_material(aws, keyid, os.urandom(32), ImportType="NEW_KEY_MATERIAL")
+    assert aws.list_key_rotations(KeyId=keyid)["Rotations"] == []  # waiting is no rotation yet
+    assert aws.rotate_key_on_demand(KeyId=keyid)["KeyId"].endswith(keyid)
+    rotations = aws.list_key_rotations(KeyId=keyid)["Rotations"]
+    assert [(r["KeyId"], r["RotationType"]) for r in rotations] == [(keyid, "ON_DEMAND")]
+    new = aws.encrypt(KeyId=keyid, Plaintext=b"v2")["CiphertextBlob"]
+    assert aws.decrypt(CiphertextBlob=old)["Plaintext"] == b"v1"
+    assert aws.decrypt(CiphertextBlob=new)["Plaintext"] == b"v2"
+    raises(aws, "UnsupportedOperationException", lambda: aws.rotate_key_on_demand(KeyId=keyid))
+
+
 def test_sha1_wrapping_algorithms(aws: Any) -> None:
     for algorithm in ("RSAES_OAEP_SHA_1", "RSA_AES_KEY_WRAP_SHA_1"):
         keyid = external_key(aws)

@@ -89,7 +89,7 @@ async def import_key_material(ctx: Ctx, req: f.Request) -> dict[str, Any]:
 
 
 async def delete_imported_key_material(ctx: Ctx, req: f.Request) -> dict[str, Any]:
-    keyid = ctx.key(req)
+    keyid = await ctx.key(req)
     deleted = await ctx.services.byok.delete_imported_material(ctx.appid, keyid, _material_id(req))
     return {"KeyId": ctx.arn(keyid), "KeyMaterialId": deleted}
 

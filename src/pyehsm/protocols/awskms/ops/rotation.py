@@ -1,11 +1,13 @@
 """Key rotation on the AWS door: EnableKeyRotation, DisableKeyRotation, GetKeyRotationStatus,
 RotateKeyOnDemand, ListKeyRotations (RotationService does the work and refuses, as AWS does, keys that
-cannot rotate: asymmetric, HMAC and imported keys answer UnsupportedOperationException)."""
+cannot rotate: asymmetric and HMAC keys answer UnsupportedOperationException; an imported key rotates on
+demand to the material imported with ImportType NEW_KEY_MATERIAL, and never automatically)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from pyehsm.crypto.keyspecs import Origin
 from pyehsm.errors import KeyDisabled
 from pyehsm.protocols.awskms import fields as f
 from pyehsm.protocols.awskms.errors import AwsError
@@ -14,7 +16,11 @@ from pyehsm.services.rotation import MAX_ROTATION_DAYS, MIN_ROTATION_DAYS
 from pyehsm.store.records import KeyState, VersionSource
 
 DEFAULT_ROTATION_DAYS = 365
-_ROTATION_TYPES = {VersionSource.ON_DEMAND: "ON_DEMAND", VersionSource.AUTOMATIC: "AUTOMATIC"}
+_ROTATION_TYPES = {
+    VersionSource.ON_DEMAND: "ON_DEMAND",
+    VersionSource.AUTOMATIC: "AUTOMATIC",
+    VersionSource.IMPORTED: "ON_DEMAND",  # NEW_KEY_MATERIAL, then RotateKeyOnDemand
+}
 
 
 async def _set_rotation(ctx: Ctx, req: f.Request, days: int | None) -> dict[str, Any]:
@@ -48,8 +54,7 @@ async def get_key_rotation_status(ctx: Ctx, req: f.Request) -> dict[str, Any]:
 
 async def rotate_key_on_demand(ctx: Ctx, req: f.Request) -> dict[str, Any]:
     keyid = await ctx.key(req)
-    await ctx.services.rotation.rotation_of(ctx.appid, keyid)  # AWS's refusals (not rotatable, pending deletion)
-    await ctx.services.rotation.rotate(ctx.appid, keyid)
+    await ctx.services.rotation.rotate(ctx.appid, keyid)  # refuses what AWS refuses (not rotatable, pending deletion)
     return {"KeyId": ctx.arn(keyid)}
 
 
@@ -62,9 +67,11 @@ async def list_key_rotations(ctx: Ctx, req: f.Request) -> dict[str, Any]:
     if marker is not None and not (marker.isdigit() and len(marker) < 10):
         raise AwsError("InvalidMarkerException", "The marker is not one this listing returned.")
     start = int(marker) if marker is not None else 0
-    await ctx.services.rotation.rotation_of(ctx.appid, keyid)
-    versions = (await ctx.services.rotation.list_versions(ctx.appid, keyid)).versions
-    rotations = [v for v in versions if v.source in _ROTATION_TYPES]
+    listing = await ctx.services.rotation.list_versions(ctx.appid, keyid)
+    if listing.key.origin != Origin.EXTERNAL.value:
+        await ctx.services.rotation.rotation_of(ctx.appid, keyid)  # AWS's refusals (not rotatable, pending deletion)
+    primary = listing.key.primary_version  # an imported version above it waits for RotateKeyOnDemand
+    rotations = [v for v in listing.versions if v.source in _ROTATION_TYPES and v.version <= primary]
     page = rotations[start : start + limit]
     out: dict[str, Any] = {
         "Rotations": [

@@ -1,2 +1,0 @@
--- local placeholder (untracked): another helper's 0011 lands at merge
-SELECT 1;
