@@ -14,7 +14,9 @@ from pyehsm.protocols.awskms.ops.encryption import (
     generate_data_key_without_plaintext,
 )
 from pyehsm.protocols.awskms.ops.key_import import get_parameters_for_import, import_key_material
+from pyehsm.protocols.awskms.ops.key_pairs import generate_data_key_pair, generate_data_key_pair_without_plaintext
 from pyehsm.protocols.awskms.ops.keys import create_key, disable_key, enable_key, list_keys
+from pyehsm.protocols.awskms.ops.mac import generate_mac, generate_random, verify_mac
 from pyehsm.protocols.awskms.ops.policies import (
     create_grant,
     get_key_policy,
@@ -22,6 +24,7 @@ from pyehsm.protocols.awskms.ops.policies import (
     list_key_policies,
     list_retirable_grants,
 )
+from pyehsm.protocols.awskms.ops.reencrypt import re_encrypt
 from pyehsm.protocols.awskms.ops.signing import get_public_key, sign, verify
 
 __all__ = ["FOLLOW_UP", "OPERATIONS"]
@@ -35,6 +38,12 @@ OPERATIONS: dict[str, Handler] = {
     "Decrypt": decrypt,
     "GenerateDataKey": generate_data_key,
     "GenerateDataKeyWithoutPlaintext": generate_data_key_without_plaintext,
+    "ReEncrypt": re_encrypt,
+    "GenerateDataKeyPair": generate_data_key_pair,
+    "GenerateDataKeyPairWithoutPlaintext": generate_data_key_pair_without_plaintext,
+    "GenerateRandom": generate_random,
+    "GenerateMac": generate_mac,
+    "VerifyMac": verify_mac,
     "Sign": sign,
     "Verify": verify,
     "GetPublicKey": get_public_key,
@@ -53,12 +62,6 @@ FOLLOW_UP = (
     "ScheduleKeyDeletion",
     "CancelKeyDeletion",
     "UpdateKeyDescription",
-    "ReEncrypt",
-    "GenerateDataKeyPair",
-    "GenerateDataKeyPairWithoutPlaintext",
-    "GenerateRandom",
-    "GenerateMac",
-    "VerifyMac",
     "CreateAlias",
     "UpdateAlias",
     "DeleteAlias",

@@ -43,8 +43,10 @@ def epoch(ms: int) -> float:
     return ms / 1000
 
 
-def key_metadata(ctx: Ctx, record: KeyRecord) -> dict[str, Any]:
-    spec = k.aws_spec(record.keyspec)
+def key_metadata(ctx: Ctx, record: KeyRecord, mac_key_bytes: int | None = None) -> dict[str, Any]:
+    """DescribeKey's KeyMetadata; ``mac_key_bytes``: an HMAC key's length, which names its HMAC_* KeySpec
+    (ops/mac.py ``mac_key_bytes``; without it an HMAC key reads as HMAC_256)."""
+    spec = k.aws_spec(record.keyspec, mac_key_bytes)
     usage = k.aws_usage(record.keyusage, record.keyspec)
     meta: dict[str, Any] = {
         "AWSAccountId": account_of(ctx.appid),
@@ -65,6 +67,8 @@ def key_metadata(ctx: Ctx, record: KeyRecord) -> dict[str, Any]:
         meta["SigningAlgorithms"] = list(k.SIGNING_BY_SPEC.get(record.keyspec, ()))
     elif usage == "ENCRYPT_DECRYPT":
         meta["EncryptionAlgorithms"] = list(k.encryption_algorithms(record.keyspec))
+    elif usage == "GENERATE_VERIFY_MAC":
+        meta["MacAlgorithms"] = [k.MAC_ALGORITHM_OF[spec]]
     if record.origin == "EH_EXTERNAL_KEY":
         meta["ExpirationModel"] = "KEY_MATERIAL_DOES_NOT_EXPIRE"
     return meta

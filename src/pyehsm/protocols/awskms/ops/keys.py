@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyehsm.crypto.keyspecs import keyspec
 from pyehsm.protocols.awskms import fields as f
 from pyehsm.protocols.awskms import keyspecs as k
 from pyehsm.protocols.awskms.errors import unsupported, validation
@@ -23,18 +22,19 @@ async def create_key(ctx: Ctx, req: f.Request) -> dict[str, Any]:
     refuse_if_set(req, "Policy", "key policies are stored by a later pyehsm release; omit it")
     refuse_if_set(req, "MultiRegion", "pyehsm has no multi-Region keys")
     refuse_if_set(req, "CustomKeyStoreId", "pyehsm has no custom key stores")
-    if spec_name not in k.CREATE_SPECS:
-        raise unsupported(f"KeySpec {spec_name} is not supported by pyehsm yet.")
+    if spec_name not in k.CREATABLE:
+        raise unsupported(f"KeySpec {spec_name} is not supported by pyehsm.")
     if not k.usage_fits(spec_name, usage_name):
         raise validation(f"KeyUsage {usage_name} is not valid for KeySpec {spec_name}.")
     if origin_name not in k.ORIGINS:
         raise unsupported(f"Origin {origin_name} is not supported by pyehsm.")
+    if origin_name == "EXTERNAL" and spec_name in k.HMAC_KEY_BYTES:  # the spec would be known only from the material
+        raise unsupported("HMAC keys with imported key material are not supported by pyehsm's AWS door.")
     assert usage_name is not None and origin_name is not None
-    record = await ctx.services.keys.create(
-        ctx.appid, keyspec(k.CREATE_SPECS[spec_name]), k.ORIGINS[origin_name], k.USAGES[usage_name]
-    )
+    spec = k.create_keyspec(spec_name)
+    record = await ctx.services.keys.create(ctx.appid, spec, k.ORIGINS[origin_name], k.USAGES[usage_name])
     ctx.keyid = record.keyid
-    return {"KeyMetadata": key_metadata(ctx, record)}
+    return {"KeyMetadata": key_metadata(ctx, record, spec.key_bytes if spec_name in k.HMAC_KEY_BYTES else None)}
 
 
 async def list_keys(ctx: Ctx, req: f.Request) -> dict[str, Any]:
