@@ -182,7 +182,7 @@ def test_rsaes_oaep_sha_1_encrypt_decrypt_and_algorithm_lists(aws: Any) -> None:
 def test_rsaes_oaep_sha_1_is_not_an_ehsm_padding(client: Client) -> None:
     keyid = client.create_key("EH_RSA_2048", keyusage="EH_KEYUSAGE_ENCRYPT_DECRYPT")
     with pytest.raises(Exception, match="padding_mode"):
-        client.asymmetric_encrypt(keyid, b"x", "EH_RSA_PKCS1_OAEP_SHA1")  # type: ignore[arg-type]
+        client.asymmetric_encrypt(keyid, b"x", "EH_RSA_PKCS1_OAEP_SHA1")
 
 
 # -- GenerateDataKeyPair -----------------------------------------------------------------------------------
