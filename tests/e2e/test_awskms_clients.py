@@ -161,3 +161,78 @@ def test_encryption_sdk_round_trip_of_several_megabytes(
     )
     with pytest.raises(AWSEncryptionSDKClientError):
         sdk.decrypt(source=ciphertext, key_provider=other)
+
+
+def _encryption_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("aws-encryption-cli")
+    command = [str(exe)] if exe.exists() else [shutil.which("aws-encryption-cli") or "aws-encryption-cli"]
+    return subprocess.run([*command, *args], env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_encryption_sdk_cli_round_trip_of_several_megabytes(
+    server: ServerProcess, client: Client, tmp_path: Path
+) -> None:
+    """`aws-encryption-cli` has no endpoint option: botocore's AWS_ENDPOINT_URL_KMS points its KMS client at
+    pyehsm, with the credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY."""
+    env = _env(client, server, tmp_path)
+    aws = kms(server.url, client.appid, client.apikey)
+    arn = aws.create_key()["KeyMetadata"]["Arn"]
+    plain, sealed, opened = tmp_path / "plain.bin", tmp_path / "sealed.bin", tmp_path / "opened.bin"
+    plain.write_bytes(os.urandom(4 * 1024 * 1024 + 123))
+    policy = ("--commitment-policy", "require-encrypt-require-decrypt")
+    done = _encryption_cli(
+        env,
+        "--encrypt",
+        "--input",
+        str(plain),
+        "--output",
+        str(sealed),
+        "--wrapping-keys",
+        f"key={arn}",
+        "--encryption-context",
+        "purpose=cli-test",
+        "--metadata-output",
+        str(tmp_path / "encrypt.json"),
+        *policy,
+    )
+    assert done.returncode == 0, done.stderr
+    assert sealed.stat().st_size > plain.stat().st_size and plain.read_bytes()[:4096] not in sealed.read_bytes()
+    done = _encryption_cli(
+        env,
+        "--decrypt",
+        "--input",
+        str(sealed),
+        "--output",
+        str(opened),
+        "--wrapping-keys",
+        f"key={arn}",
+        "--encryption-context",
+        "purpose=cli-test",  # on decrypt: required to be in the message's context
+        "--metadata-output",
+        str(tmp_path / "decrypt.json"),
+        "--max-encrypted-data-keys",
+        "1",
+        *policy,
+    )
+    assert done.returncode == 0, done.stderr
+    assert opened.read_bytes() == plain.read_bytes()
+    header = json.loads((tmp_path / "decrypt.json").read_text().splitlines()[0])["header"]
+    assert header["encryption_context"]["purpose"] == "cli-test"
+    infos = [base64.b64decode(key["key_provider"]["key_info"]).decode() for key in header["encrypted_data_keys"]]
+    assert infos == [arn]  # one data key, wrapped by pyehsm under that key
+    # another key of the same app cannot open it (StrictAwsKmsMasterKeyProvider with only that key)
+    other = aws.create_key()["KeyMetadata"]["Arn"]
+    refused = tmp_path / "refused.bin"
+    done = _encryption_cli(
+        env,
+        "--decrypt",
+        "--input",
+        str(sealed),
+        "--output",
+        str(refused),
+        "--wrapping-keys",
+        f"key={other}",
+        "-S",
+        *policy,
+    )
+    assert done.returncode != 0 and not (refused.exists() and refused.stat().st_size)

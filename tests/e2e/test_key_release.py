@@ -383,13 +383,18 @@ def test_the_aws_door_never_releases_a_gated_key(app: Client, server: InProcessS
     keyid = app.create_key("EH_AES_GCM_256", release_policy=POLICY)
     client = kms(server.url, app.appid, app.apikey)
     blob = client.encrypt(KeyId=keyid, Plaintext=b"aws")["CiphertextBlob"]
+    other = app.create_key("EH_AES_GCM_256")  # no policy: ReEncrypt may not move a gated ciphertext there
     for call in (
         lambda: client.decrypt(CiphertextBlob=blob),
         lambda: client.decrypt(CiphertextBlob=blob, KeyId=keyid),
         lambda: client.generate_data_key(KeyId=keyid, KeySpec="AES_256"),
+        lambda: client.generate_data_key_pair(KeyId=keyid, KeyPairSpec="ECC_NIST_P256"),
+        lambda: client.re_encrypt(CiphertextBlob=blob, DestinationKeyId=other),
     ):
         with pytest.raises(ClientError) as exc:
             call()
         assert exc.value.response["Error"]["Code"] == "AccessDeniedException"
     wrapped = client.generate_data_key_without_plaintext(KeyId=keyid, KeySpec="AES_256")
     assert "Plaintext" not in wrapped and wrapped["CiphertextBlob"]
+    pair = client.generate_data_key_pair_without_plaintext(KeyId=keyid, KeyPairSpec="ECC_NIST_P256")
+    assert "PrivateKeyPlaintext" not in pair and pair["PrivateKeyCiphertextBlob"] and pair["PublicKey"]

@@ -10,8 +10,8 @@ from botocore.config import Config
 NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=10, read_timeout=60)
 
 
-def kms(url: str, appid: str, apikey: str, region: str = "us-east-1", validate: bool = True) -> Any:
-    """``validate=False``: botocore sends what it is given (the server's own checks are under test)."""
+def kms(url: str, appid: str, apikey: str, region: str = "us-east-1", *, validate: bool = True) -> Any:
+    """``validate=False``: boto3 sends out-of-range values as they are, so the server's own checks answer."""
     return boto3.client(
         "kms",
         endpoint_url=url,

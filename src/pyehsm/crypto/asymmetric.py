@@ -28,6 +28,10 @@ Errors: parameters a key cannot take raise the domain errors of :mod:`pyehsm.err
 
 from __future__ import annotations
 
+import base64
+
+from cryptography.hazmat.primitives import serialization
+
 from pyehsm.crypto.family import (
     HASHES,
     MESSAGE_TYPE_PREHASHED,
@@ -51,6 +55,7 @@ __all__ = [
     "PublicKeyPrimitive",
     "load_key",
     "load_public_key",
+    "spki_der",
 ]
 
 # The operations served by a KeyPrimitive; a family with none of them (AES, SM4) loads something else.
@@ -71,3 +76,16 @@ def load_public_key(spec: KeySpec, spki_der: bytes) -> PublicKeyPrimitive:
     if not isinstance(family, PublicKeyFamily):
         raise KeyMaterialError
     return family.load_public(spec, spki_der)
+
+
+_PKCS1_RSA_PEM = "-----BEGIN RSA PUBLIC KEY-----"
+
+
+def spki_der(public_pem: str) -> bytes:
+    """The DER SubjectPublicKeyInfo of a primitive's ``public_pem()``: RSA keys give PKCS#1 PEM (what the eHSM
+    door answers), re-encoded here; EC, SM2 and the others give SubjectPublicKeyInfo PEM already."""
+    if public_pem.lstrip().startswith(_PKCS1_RSA_PEM):
+        key = serialization.load_pem_public_key(public_pem.encode("ascii"))
+        return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    body = "".join(line for line in public_pem.strip().splitlines() if not line.startswith("-----"))
+    return base64.b64decode(body)

@@ -234,6 +234,8 @@ class KeyPrimitive(PublicKeyPrimitive, Signer, AsymmetricDecrypter, Protocol):
 class MacKey(Protocol):
     """GenerateMac/VerifyMac: full-length MACs of a message under one of ``MAC_ALGORITHMS``."""
 
+    key_bytes: int  # the key's length (not secret): the AWS door's HMAC_224/256/384/512 follow from it
+
     def generate_mac(self, message: bytes, algorithm: str) -> bytes: ...
 
     def verify_mac(self, message: bytes, algorithm: str, mac: bytes) -> bool:

@@ -41,6 +41,7 @@ class HmacKey:
         if not key:
             raise KeyMaterialError
         self._key = bytes(key)
+        self.key_bytes = len(key)  # the AWS door names the key's HMAC_* spec after it (docs/aws-kms.md)
 
     def _mac(self, message: bytes, digest: str, prehashed: bool) -> hmac.HMAC:
         if prehashed:

@@ -2,6 +2,8 @@
 
 * Encryption: PKCS#1 v1.5 and OAEP with SHA-256 + MGF1-SHA-256 (what the eHSM SDKs use). Plaintext
   limits are checked before any crypto: ``k - 11`` bytes for v1.5, ``k - 2*32 - 2`` for OAEP-SHA256.
+  OAEP with SHA-1 + MGF1-SHA-1 (``OAEP_SHA1``, limit ``k - 2*20 - 2``) is accepted too, but has no eHSM
+  padding_mode name: only the AWS door asks for it (RSAES_OAEP_SHA_1), so the eHSM door is unchanged.
 * PKCS#1 v1.5 decryption uses *implicit rejection* (OpenSSL >= 3.2, draft-irtf-cfrg-rsa-guidance):
   a ciphertext with invalid padding decrypts to a synthetic message derived from the private key and
   the ciphertext instead of failing, so the service is no Bleichenbacher/Marvin padding oracle.
@@ -44,14 +46,24 @@ from pyehsm.errors import MissingParameter, PaddingNotAllowed, PaddingUse
 if TYPE_CHECKING:
     from pyehsm.crypto.keyspecs import KeySpec
 
-__all__ = ["RSA", "PlaintextTooLong", "RsaDecryptionError", "RsaEncryption", "RsaPrivateKey", "RsaPublicKey"]
+__all__ = [
+    "OAEP_SHA1",
+    "RSA",
+    "PlaintextTooLong",
+    "RsaDecryptionError",
+    "RsaEncryption",
+    "RsaPrivateKey",
+    "RsaPublicKey",
+]
 
 OAEP_HASH_BYTES = 32  # SHA-256
+OAEP_SHA1 = "EH_RSA_PKCS1_OAEP_SHA1"  # not an eHSM padding_mode (PaddingName): the AWS door's RSAES_OAEP_SHA_1
 
 
 class RsaEncryption(enum.Enum):
     PKCS1 = "PKCS#1 v1.5"
     OAEP = "OAEP-SHA256"
+    OAEP_SHA1 = "OAEP-SHA1"
 
 
 class RsaSignature(enum.Enum):
@@ -70,6 +82,8 @@ class RsaDecryptionError(Exception):
 def max_plaintext(key_bytes: int, scheme: RsaEncryption) -> int:
     if scheme is RsaEncryption.OAEP:
         return key_bytes - 2 * OAEP_HASH_BYTES - 2
+    if scheme is RsaEncryption.OAEP_SHA1:
+        return key_bytes - 2 * hashes.SHA1.digest_size - 2
     return key_bytes - 11
 
 
@@ -77,8 +91,16 @@ def _oaep(label: bytes | None = None) -> padding.OAEP:
     return padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=label or None)
 
 
-def _encryption_padding(scheme: RsaEncryption) -> padding.AsymmetricPadding:
-    return _oaep() if scheme is RsaEncryption.OAEP else padding.PKCS1v15()
+def _oaep_sha1() -> padding.OAEP:
+    return padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)  # noqa: S303
+
+
+def _encryption_padding(scheme: RsaEncryption, label: bytes | None = None) -> padding.AsymmetricPadding:
+    if scheme is RsaEncryption.OAEP:
+        return _oaep(label)
+    if scheme is RsaEncryption.OAEP_SHA1:
+        return _oaep_sha1()
+    return padding.PKCS1v15()
 
 
 def _sign_padding(scheme: RsaSignature, hash_alg: hashes.HashAlgorithm) -> padding.AsymmetricPadding:
@@ -175,9 +197,8 @@ class RsaPrivateKey:
     def decrypt(self, ciphertext: bytes, scheme: RsaEncryption, *, label: bytes | None = None) -> bytes:
         if len(ciphertext) != self.public.key_bytes:
             raise RsaDecryptionError
-        pad = _oaep(label) if scheme is RsaEncryption.OAEP else padding.PKCS1v15()
         try:
-            return self._key.decrypt(ciphertext, pad)
+            return self._key.decrypt(ciphertext, _encryption_padding(scheme, label))
         except ValueError:
             raise RsaDecryptionError from None
 
@@ -226,6 +247,8 @@ def _scheme(table: dict[str, _S], padding: str | None, use: PaddingUse) -> _S:
 
 
 def _rsa_encryption(padding: str | None) -> RsaEncryption:
+    if padding == OAEP_SHA1:  # the AWS door's RSAES_OAEP_SHA_1; not listed in the eHSM door's errors
+        return RsaEncryption.OAEP_SHA1
     return _scheme(RSA_ENCRYPTION, padding, "encryption")
 
 

@@ -11,9 +11,10 @@ import os
 from typing import cast
 
 from pyehsm.crypto.family import MacKey
-from pyehsm.crypto.keyspecs import Operation
-from pyehsm.errors import OutOfRange
+from pyehsm.crypto.keyspecs import Operation, keyspec
+from pyehsm.errors import OperationNotSupported, OutOfRange
 from pyehsm.services.keys import KeyService
+from pyehsm.store.records import KeyState
 
 MIN_RANDOM_BYTES = 1
 MAX_RANDOM_BYTES = 1024  # AWS KMS GenerateRandom's range
@@ -34,6 +35,23 @@ class MacService:
         if key is None:
             key = await self._keys.load_primitive(record, version, spec.load)
         return cast(MacKey, key)  # the keyspec supports ``op``: its family is a MacFamily
+
+    async def key_bytes(self, appid: str, keyid: str, op: Operation | None = None) -> int | None:
+        """The length of the MAC key's primary version (not secret: the AWS door names the key's HMAC_* spec
+        after it). ``op``: resolved for it as GenerateMac / VerifyMac resolve (its refusals raised); None: in
+        any state, for describing the key (None while an external key awaits its material)."""
+        if op is not None:
+            return (await self._key(appid, keyid, op)).key_bytes
+        record = await self._keys.get(appid, keyid)
+        spec = keyspec(record.keyspec)
+        if not spec.supports(Operation.GENERATE_MAC):
+            raise OperationNotSupported(record.keyspec, Operation.GENERATE_MAC.value)
+        if record.state is KeyState.PENDING_IMPORT:
+            return None
+        key = self._keys.cached_primitive(record, record.primary_version)
+        if key is None:
+            key = await self._keys.load_primitive(record, record.primary_version, spec.load)
+        return cast(MacKey, key).key_bytes
 
     async def generate_mac(self, appid: str, keyid: str, message: bytes, algorithm: str) -> bytes:
         """The full-length MAC of ``message`` under ``algorithm`` (a key of crypto.family.MAC_ALGORITHMS)."""

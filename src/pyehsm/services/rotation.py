@@ -15,6 +15,7 @@ decryption version refuses older ciphertexts, lowering it restores them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from pyehsm.clock import DAY_MS, Clock
@@ -32,6 +33,7 @@ from pyehsm.errors import (
 )
 from pyehsm.keyring.keyring import Keyring
 from pyehsm.keyring.pool import KeyPairPool
+from pyehsm.services.asymmetric import AsymmetricService
 from pyehsm.services.keys import KeyService
 from pyehsm.services.release_grant import ReleaseGrant
 from pyehsm.services.symmetric import SymmetricService
@@ -58,6 +60,15 @@ class ReEncrypted:
     ciphertext: bytes
     source_version: int  # the key version that made the given ciphertext
     version: int  # the destination key's version that made the new one (its primary)
+    source_keyid: str = ""  # the two keys' ids (the request may have named them by alias)
+    keyid: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PublicKeyScheme:
+    """One side of a ReEncrypt under an asymmetric key: the padding its family takes (None: SM2)."""
+
+    padding: str | None
 
 
 class RotationService:
@@ -67,6 +78,7 @@ class RotationService:
         keyring: Keyring,
         keys: KeyService,
         symmetric: SymmetricService,
+        asymmetric: AsymmetricService,
         pool: KeyPairPool,
         clock: Clock,
     ) -> None:
@@ -74,6 +86,7 @@ class RotationService:
         self._keyring = keyring
         self._keys = keys
         self._symmetric = symmetric
+        self._asymmetric = asymmetric
         self._pool = pool
         self._clock = clock
 
@@ -130,27 +143,67 @@ class RotationService:
         return await self._keys.get(appid, keyid)
 
     async def reencrypt(
-        self, appid: str, keyid: str, ciphertext: bytes, aad: bytes, destination: str, destination_aad: bytes
+        self,
+        appid: str,
+        keyid: str,
+        ciphertext: bytes,
+        aad: bytes,
+        destination: str,
+        destination_aad: bytes,
+        *,
+        source_scheme: PublicKeyScheme | None = None,
+        destination_scheme: PublicKeyScheme | None = None,
+        keyed: bool = False,
     ) -> ReEncrypted:
         """ReEncrypt: decrypt under ``keyid`` and encrypt under ``destination``'s primary, inside the server.
 
-        The source key's refusals come first and as Decrypt's; the destination's are wrapped in
-        DestinationKeyUnusable so the caller knows which key is meant. From a key with a release policy, only
-        into a key with the same policy (services/release_grant.py)."""
-        source, _ = await self._keys.resolve(appid, keyid, Operation.ENCRYPT)
+        A side with a ``PublicKeyScheme`` is an asymmetric key (RSA, SM2: its private key decrypts, its public
+        key encrypts; no AAD); without one, a symmetric key (AAD authenticated). ``keyed``: a symmetric result
+        in the keyed form. The source key's refusals come first and as Decrypt's; the destination's are
+        wrapped in DestinationKeyUnusable so the caller knows which key is meant. From a key with a release
+        policy, only into a key with the same policy (services/release_grant.py)."""
+        op = Operation.ENCRYPT if source_scheme is None else Operation.ASYMMETRIC_ENCRYPT
+        source, _ = await self._keys.resolve(appid, keyid, op)
         try:
-            encrypt = await self._symmetric.encrypter(appid, destination)
+            target, seal = await self._sealer(appid, destination, destination_scheme, keyed)
         except DomainError as exc:
             raise DestinationKeyUnusable(exc) from None
         grant = None
         if source.release_policy is not None:
-            grant = ReleaseGrant.for_reencryption(source, await self._keys.get(appid, destination))
-        plaintext = await self._symmetric.decrypt(appid, keyid, ciphertext, aad, grant)
+            grant = ReleaseGrant.for_reencryption(source, target)
+        if source_scheme is None:
+            plaintext = await self._symmetric.decrypt(appid, source.keyid, ciphertext, aad, grant)
+            source_version = unpack(split_keyed(ciphertext)[1]).key_version
+        else:
+            plaintext = await self._asymmetric.decrypt(appid, source.keyid, ciphertext, source_scheme.padding, grant)
+            source_version = source.primary_version  # key pairs have one version
         try:
-            result = encrypt(plaintext, destination_aad)
+            result = await seal(plaintext, destination_aad)
+        except DomainError as exc:  # the plaintext does not fit the destination's public-key scheme
+            raise DestinationKeyUnusable(exc) from None
         finally:
             del plaintext
-        return ReEncrypted(result, unpack(split_keyed(ciphertext)[1]).key_version, unpack(result).key_version)
+        version = target.primary_version if destination_scheme else unpack(split_keyed(result)[1]).key_version
+        return ReEncrypted(result, source_version, version, source.keyid, target.keyid)
+
+    async def _sealer(
+        self, appid: str, destination: str, scheme: PublicKeyScheme | None, keyed: bool
+    ) -> tuple[KeyRecord, Callable[[bytes, bytes], Awaitable[bytes]]]:
+        """The destination key (resolved: its refusals raised here) and how it encrypts (plaintext, aad)."""
+        if scheme is None:
+            target, _ = await self._keys.resolve(appid, destination, Operation.ENCRYPT)
+            encrypt = await self._symmetric.encrypter(appid, target.keyid, keyed=keyed)
+
+            async def symmetric(plaintext: bytes, aad: bytes) -> bytes:
+                return encrypt(plaintext, aad)
+
+            return target, symmetric
+        target, _ = await self._keys.resolve(appid, destination, Operation.ASYMMETRIC_ENCRYPT)
+
+        async def public_key(plaintext: bytes, aad: bytes) -> bytes:
+            return await self._asymmetric.encrypt(appid, target.keyid, plaintext, scheme.padding)
+
+        return target, public_key
 
     async def rotate_due_once(self) -> int:
         """One pass of the automatic-rotation job: rotate every key whose next rotation time has come.

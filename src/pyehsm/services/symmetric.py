@@ -19,7 +19,8 @@ from collections.abc import Callable
 
 from pyehsm.crypto import symmetric
 from pyehsm.crypto.aead import AuthenticationFailed
-from pyehsm.crypto.blob import BlobFormatError, keyed, split_keyed, unpack
+from pyehsm.crypto.blob import BlobFormatError, split_keyed, unpack
+from pyehsm.crypto.blob import keyed as keyed_blob
 from pyehsm.crypto.keyspecs import KeySpec, Operation
 from pyehsm.errors import (
     CiphertextKeyMismatch,
@@ -71,9 +72,10 @@ class SymmetricService:
             cipher = await self._keys.load_primitive(record, version, _cipher_of(spec))
         return symmetric.encrypt(cipher, version, plaintext, _bind(record.keyid), aad)
 
-    async def encrypter(self, appid: str, keyid: str) -> Callable[[bytes, bytes], bytes]:
+    async def encrypter(self, appid: str, keyid: str, *, keyed: bool = False) -> Callable[[bytes, bytes], bytes]:
         """``encrypt`` split in two: resolve the key now (its errors are raised here), and return a
-        function (plaintext, aad) -> ciphertext that only computes (for use under a store lock)."""
+        function (plaintext, aad) -> ciphertext that only computes (for use under a store lock); the
+        ciphertexts are in the keyed form when ``keyed``."""
         resolved = self._keys.resolve_cached(appid, keyid, Operation.ENCRYPT)
         record, spec = resolved if resolved is not None else await self._keys.resolve(appid, keyid, Operation.ENCRYPT)
         version = record.primary_version
@@ -81,11 +83,19 @@ class SymmetricService:
         if cipher is None:
             cipher = await self._keys.load_primitive(record, version, _cipher_of(spec))
         bound, bind = cipher, _bind(record.keyid)
+        if keyed:
+            return lambda plaintext, aad: keyed_blob(bind, symmetric.encrypt(bound, version, plaintext, bind, aad))
         return lambda plaintext, aad: symmetric.encrypt(bound, version, plaintext, bind, aad)
+
+    @staticmethod
+    def named_key(ciphertext: bytes) -> str | None:
+        """The key id a keyed ciphertext names (docs/ciphertext-format.md); None for a plain one."""
+        named, _ = split_keyed(ciphertext)
+        return None if named is None else str(uuid.UUID(bytes=named))
 
     async def encrypt_keyed(self, appid: str, keyid: str, plaintext: bytes, aad: bytes) -> bytes:
         """``encrypt`` in the keyed form: the blob names its key (docs/ciphertext-format.md)."""
-        return keyed(_bind(keyid), await self.encrypt(appid, keyid, plaintext, aad))
+        return keyed_blob(_bind(keyid), await self.encrypt(appid, keyid, plaintext, aad))
 
     async def decrypt_keyed(
         self, appid: str, ciphertext: bytes, aad: bytes, grant: ReleaseGrant | None = None
@@ -164,4 +174,4 @@ class SymmetricService:
 
 def keyed_form(keyid: str, ciphertext: bytes) -> bytes:
     """A ciphertext in the keyed form: it names its key (docs/ciphertext-format.md)."""
-    return keyed(_bind(keyid), ciphertext)
+    return keyed_blob(_bind(keyid), ciphertext)

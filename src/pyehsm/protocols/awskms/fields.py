@@ -95,14 +95,15 @@ def integer(req: Request, field: str, low: int, high: int) -> int | None:
     return value
 
 
-def encryption_context(req: Request) -> bytes:
-    """The EncryptionContext as the AAD it authenticates: empty when absent or empty, else the UTF-8 JSON of
-    the map with sorted keys and no spaces (docs/ciphertext-format.md), so the eHSM door can pass it too."""
-    value = req.get("EncryptionContext")
+def encryption_context(req: Request, field: str = "EncryptionContext") -> bytes:
+    """The EncryptionContext (or ReEncrypt's Source/DestinationEncryptionContext, ``field``) as the AAD it
+    authenticates: empty when absent or empty, else the UTF-8 JSON of the map with sorted keys and no spaces
+    (docs/ciphertext-format.md), so the eHSM door can pass it too."""
+    value = req.get(field)
     if value is None or value == {}:
         return b""
     if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-        raise validation("EncryptionContext must be a map of strings to strings.")
+        raise validation(f"{field} must be a map of strings to strings.")
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 

@@ -1,7 +1,7 @@
 """THE operation table of the AWS KMS door: ``TrentService.<Name>`` -> a handler (request dict -> response
 dict). A handler (ops/<area>.py) checks its members (fields.py), calls one service method and maps the result
 to AWS's shapes; services raise domain errors, answered through errors.py. A name absent from the table
-answers UnsupportedOperationException (``FOLLOW_UP`` lists the ones a later release adds: each one more row).
+answers UnsupportedOperationException (each new operation: one handler and one row).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pyehsm.protocols.awskms.ops.key_import import (
     get_parameters_for_import,
     import_key_material,
 )
+from pyehsm.protocols.awskms.ops.key_pairs import generate_data_key_pair, generate_data_key_pair_without_plaintext
 from pyehsm.protocols.awskms.ops.keys import (
     cancel_key_deletion,
     create_key,
@@ -29,6 +30,7 @@ from pyehsm.protocols.awskms.ops.keys import (
     schedule_key_deletion,
     update_key_description,
 )
+from pyehsm.protocols.awskms.ops.mac import generate_mac, generate_random, verify_mac
 from pyehsm.protocols.awskms.ops.policies import (
     create_grant,
     get_key_policy,
@@ -37,6 +39,7 @@ from pyehsm.protocols.awskms.ops.policies import (
     list_retirable_grants,
     put_key_policy,
 )
+from pyehsm.protocols.awskms.ops.reencrypt import re_encrypt
 from pyehsm.protocols.awskms.ops.rotation import (
     disable_key_rotation,
     enable_key_rotation,
@@ -47,7 +50,7 @@ from pyehsm.protocols.awskms.ops.rotation import (
 from pyehsm.protocols.awskms.ops.signing import get_public_key, sign, verify
 from pyehsm.protocols.awskms.ops.tags import list_resource_tags, tag_resource, untag_resource
 
-__all__ = ["FOLLOW_UP", "OPERATIONS"]
+__all__ = ["OPERATIONS"]
 
 OPERATIONS: dict[str, Handler] = {
     "CreateKey": create_key,
@@ -62,6 +65,12 @@ OPERATIONS: dict[str, Handler] = {
     "Decrypt": decrypt,
     "GenerateDataKey": generate_data_key,
     "GenerateDataKeyWithoutPlaintext": generate_data_key_without_plaintext,
+    "ReEncrypt": re_encrypt,
+    "GenerateDataKeyPair": generate_data_key_pair,
+    "GenerateDataKeyPairWithoutPlaintext": generate_data_key_pair_without_plaintext,
+    "GenerateRandom": generate_random,
+    "GenerateMac": generate_mac,
+    "VerifyMac": verify_mac,
     "Sign": sign,
     "Verify": verify,
     "GetPublicKey": get_public_key,
@@ -87,13 +96,3 @@ OPERATIONS: dict[str, Handler] = {
     "ListRetirableGrants": list_retirable_grants,
     "CreateGrant": create_grant,
 }
-
-# Listed by the AWS door's issue, not in the table yet: each is one row above + a handler.
-FOLLOW_UP = (
-    "ReEncrypt",
-    "GenerateDataKeyPair",
-    "GenerateDataKeyPairWithoutPlaintext",
-    "GenerateRandom",
-    "GenerateMac",
-    "VerifyMac",
-)

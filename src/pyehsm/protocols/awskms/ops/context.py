@@ -56,8 +56,10 @@ def epoch(ms: int) -> float:
     return ms / 1000
 
 
-def key_metadata(ctx: Ctx, record: KeyRecord) -> dict[str, Any]:
-    spec = k.aws_spec(record.keyspec)
+def key_metadata(ctx: Ctx, record: KeyRecord, mac_key_bytes: int | None = None) -> dict[str, Any]:
+    """DescribeKey's KeyMetadata; ``mac_key_bytes``: an HMAC key's length, which names its HMAC_* KeySpec
+    (ops/mac.py ``mac_key_bytes``; without it an HMAC key reads as HMAC_256)."""
+    spec = k.aws_spec(record.keyspec, mac_key_bytes)
     usage = k.aws_usage(record.keyusage, record.keyspec)
     meta: dict[str, Any] = {
         "AWSAccountId": account_of(ctx.appid),
@@ -77,7 +79,7 @@ def key_metadata(ctx: Ctx, record: KeyRecord) -> dict[str, Any]:
     if record.deletion_ms is not None:
         meta["DeletionDate"] = epoch(record.deletion_ms)
     if usage == "GENERATE_VERIFY_MAC":
-        meta["MacAlgorithms"] = [f"HMAC_SHA_{spec.removeprefix('HMAC_')}"]
+        meta["MacAlgorithms"] = [k.MAC_ALGORITHM_OF[spec]]
     elif usage == "SIGN_VERIFY":
         meta["SigningAlgorithms"] = list(k.SIGNING_BY_SPEC.get(record.keyspec, ()))
     elif usage == "ENCRYPT_DECRYPT":

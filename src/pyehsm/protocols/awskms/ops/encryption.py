@@ -6,7 +6,7 @@ from typing import Any
 
 from pyehsm.protocols.awskms import fields as f
 from pyehsm.protocols.awskms import keyspecs as k
-from pyehsm.protocols.awskms.errors import unsupported, validation
+from pyehsm.protocols.awskms.errors import AwsError, validation
 from pyehsm.protocols.awskms.ops.context import MAX_CIPHERTEXT, MAX_PLAINTEXT, Ctx, refuse_if_set
 
 MAX_DATA_KEY_BYTES = 1024
@@ -16,11 +16,20 @@ DATA_KEY_SPECS = {"AES_128": 16, "AES_256": 32}
 def _encryption_algorithm(req: f.Request) -> str:
     name = f.choice(req, "EncryptionAlgorithm", k.ALL_ENCRYPTION, k.SYMMETRIC_DEFAULT)
     assert name is not None
-    if name != k.SYMMETRIC_DEFAULT and name not in k.ASYMMETRIC_ENCRYPTION:
-        raise unsupported(f"EncryptionAlgorithm {name} is not supported by pyehsm yet.")
     if name != k.SYMMETRIC_DEFAULT and req.get("EncryptionContext"):
         raise validation("EncryptionContext is not supported with asymmetric encryption algorithms.")
     return name
+
+
+async def check_algorithm_fits(ctx: Ctx, keyid: str, algorithm: str) -> None:
+    """An asymmetric EncryptionAlgorithm must be one of the key's (RSAES_* for RSA, SM2PKE for SM2): else
+    InvalidKeyUsageException, as on AWS. Symmetric keys refuse asymmetric algorithms in the service."""
+    if algorithm == k.SYMMETRIC_DEFAULT:
+        return
+    record = await ctx.services.keys.get(ctx.appid, keyid)
+    allowed = k.encryption_algorithms(record.keyspec)
+    if k.SYMMETRIC_DEFAULT not in allowed and algorithm not in allowed:
+        raise AwsError("InvalidKeyUsageException", f"EncryptionAlgorithm {algorithm} is not valid for this key.")
 
 
 async def encrypt(ctx: Ctx, req: f.Request) -> dict[str, Any]:
@@ -31,6 +40,7 @@ async def encrypt(ctx: Ctx, req: f.Request) -> dict[str, Any]:
     if algorithm == k.SYMMETRIC_DEFAULT:
         ct = await ctx.services.symmetric.encrypt_keyed(ctx.appid, keyid, plaintext, aad)
     else:
+        await check_algorithm_fits(ctx, keyid, algorithm)
         ct = await ctx.services.asymmetric.encrypt(ctx.appid, keyid, plaintext, k.ASYMMETRIC_ENCRYPTION[algorithm])
     return {"CiphertextBlob": f.b64(ct), "KeyId": ctx.arn(keyid), "EncryptionAlgorithm": algorithm}
 
@@ -50,6 +60,7 @@ async def decrypt(ctx: Ctx, req: f.Request) -> dict[str, Any]:
             pt = await ctx.services.symmetric.decrypt(ctx.appid, keyid, ciphertext, aad)
     else:
         keyid = await ctx.key(req)
+        await check_algorithm_fits(ctx, keyid, algorithm)
         pt = await ctx.services.asymmetric.decrypt(ctx.appid, keyid, ciphertext, k.ASYMMETRIC_ENCRYPTION[algorithm])
     return {"KeyId": ctx.arn(keyid), "Plaintext": f.b64(pt), "EncryptionAlgorithm": algorithm}
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from pyehsm.crypto.keyspecs import keyspec
 from pyehsm.protocols.awskms import fields as f
 from pyehsm.protocols.awskms import keyspecs as k
 from pyehsm.protocols.awskms.errors import missing, unsupported, validation
 from pyehsm.protocols.awskms.ops.context import Ctx, epoch, key_metadata, refuse_if_set
+from pyehsm.protocols.awskms.ops.mac import mac_key_bytes
 from pyehsm.protocols.awskms.ops.tags import parse_tags
 from pyehsm.services.key_metadata import (
     DEFAULT_PENDING_WINDOW_DAYS,
@@ -33,19 +33,20 @@ async def create_key(ctx: Ctx, req: f.Request) -> dict[str, Any]:
     tags = parse_tags(req)
     refuse_if_set(req, "MultiRegion", "pyehsm has no multi-Region keys")
     refuse_if_set(req, "CustomKeyStoreId", "pyehsm has no custom key stores")
-    if spec_name not in k.CREATE_SPECS:
-        raise unsupported(f"KeySpec {spec_name} is not supported by pyehsm yet.")
+    if spec_name not in k.CREATABLE:
+        raise unsupported(f"KeySpec {spec_name} is not supported by pyehsm.")
     if not k.usage_fits(spec_name, usage_name):
         raise validation(f"KeyUsage {usage_name} is not valid for KeySpec {spec_name}.")
     if origin_name not in k.ORIGINS:
         raise unsupported(f"Origin {origin_name} is not supported by pyehsm.")
+    if origin_name == "EXTERNAL" and spec_name in k.HMAC_KEY_BYTES:  # the spec would be known only from the material
+        raise unsupported("HMAC keys with imported key material are not supported by pyehsm's AWS door.")
     if policy is not None:
         check_policy(policy)
     assert usage_name is not None and origin_name is not None
     # every member is checked above: a refused request creates no key
-    record = await ctx.services.keys.create(
-        ctx.appid, keyspec(k.CREATE_SPECS[spec_name]), k.ORIGINS[origin_name], k.USAGES[usage_name]
-    )
+    spec = k.create_keyspec(spec_name)
+    record = await ctx.services.keys.create(ctx.appid, spec, k.ORIGINS[origin_name], k.USAGES[usage_name])
     ctx.keyid = record.keyid
     meta = ctx.services.key_metadata
     if description:
@@ -55,12 +56,13 @@ async def create_key(ctx: Ctx, req: f.Request) -> dict[str, Any]:
         await meta.tag(ctx.appid, record.keyid, tags)
     if policy is not None:
         await meta.put_policy(ctx.appid, record.keyid, policy)
-    return {"KeyMetadata": key_metadata(ctx, record)}
+    return {"KeyMetadata": key_metadata(ctx, record, spec.key_bytes if spec_name in k.HMAC_KEY_BYTES else None)}
 
 
 async def describe_key(ctx: Ctx, req: f.Request) -> dict[str, Any]:
     described = await ctx.services.key_metadata.describe(ctx.appid, await ctx.key(req))
-    return {"KeyMetadata": key_metadata(ctx, described.record)}
+    record = described.record
+    return {"KeyMetadata": key_metadata(ctx, record, await mac_key_bytes(ctx, record))}
 
 
 async def update_key_description(ctx: Ctx, req: f.Request) -> dict[str, Any]:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyehsm.crypto.asymmetric import spki_der
 from pyehsm.crypto.keyspecs import keyspec
 from pyehsm.protocols.awskms import fields as f
 from pyehsm.protocols.awskms import keyspecs as k
 from pyehsm.protocols.awskms.errors import AwsError, missing, unsupported
-from pyehsm.protocols.awskms.ops.context import MAX_CIPHERTEXT, MAX_PLAINTEXT, Ctx, pem_to_der
+from pyehsm.protocols.awskms.ops.context import MAX_CIPHERTEXT, MAX_PLAINTEXT, Ctx
 
 
 async def _signing(ctx: Ctx, req: f.Request) -> tuple[str, bytes, str, str, tuple[str, str | None]]:
@@ -50,7 +51,7 @@ async def get_public_key(ctx: Ctx, req: f.Request) -> dict[str, Any]:
     spec, usage = k.aws_spec(record.keyspec), k.aws_usage(record.keyusage, record.keyspec)
     out: dict[str, Any] = {
         "KeyId": ctx.arn(keyid),
-        "PublicKey": f.b64(pem_to_der(pem)),
+        "PublicKey": f.b64(spki_der(pem)),
         "CustomerMasterKeySpec": spec,
         "KeySpec": spec,
         "KeyUsage": usage,
