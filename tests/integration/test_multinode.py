@@ -210,7 +210,7 @@ async def test_key_changes_notify_after_commit_and_evict_other_caches(
         await until(lambda: "k3" in forgotten)
         assert await cache_b.get_key("app", "k3") is None
 
-        pending = replace(key_record("app", "byok"), state=KeyState.PENDING_IMPORT)
+        pending = replace(key_record("app", "byok"), state=KeyState.PENDING_IMPORT, origin="EH_EXTERNAL_KEY")
         await node_a.insert_key(pending, KeyVersionRecord("byok", 1, None, 1))
         assert await cache_b.get_key("app", "byok") == pending
         await node_a.put_import_params(

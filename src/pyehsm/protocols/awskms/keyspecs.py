@@ -8,7 +8,7 @@ from pyehsm.crypto.keyspecs import KeySpec, KeyUsage, Origin, keyspec
 from pyehsm.crypto.rsa import OAEP_SHA1
 from pyehsm.store.records import KeyState
 
-# AWS KeySpec -> pyehsm keyspec (CreateKey; HMAC_* below; the ML-DSA specs at the end of this module).
+# AWS KeySpec -> pyehsm keyspec (CreateKey; HMAC_* below).
 CREATE_SPECS: dict[str, str] = {
     "SYMMETRIC_DEFAULT": "EH_AES_GCM_256",
     "RSA_2048": "EH_RSA_2048",
@@ -19,6 +19,9 @@ CREATE_SPECS: dict[str, str] = {
     "ECC_NIST_P521": "EH_EC_P521",
     "ECC_SECG_P256K1": "EH_EC_P256K",
     "SM2": "EH_SM2",
+    "ML_DSA_44": "EH_ML_DSA_44",  # FIPS 204 (crypto/mldsa.py): Sign/Verify with ML_DSA_SHAKE_256
+    "ML_DSA_65": "EH_ML_DSA_65",
+    "ML_DSA_87": "EH_ML_DSA_87",
 }
 ALL_AWS_SPECS = (
     *CREATE_SPECS,
@@ -26,9 +29,6 @@ ALL_AWS_SPECS = (
     "HMAC_256",
     "HMAC_384",
     "HMAC_512",
-    "ML_DSA_44",
-    "ML_DSA_65",
-    "ML_DSA_87",
     "ECC_NIST_EDWARDS25519",
 )
 # pyehsm keyspec -> the AWS KeySpec reported (keys made on the eHSM door: the nearest AWS name).
@@ -117,8 +117,11 @@ SIGNING: dict[str, tuple[str, str | None]] = {
     "ECDSA_SHA_384": ("EH_SHA_384", None),
     "ECDSA_SHA_512": ("EH_SHA_512", None),
     "SM2DSA": ("EH_SM3", None),
+    # pure ML-DSA over a RAW message (empty context) or an EXTERNAL_MU (the 64-byte mu); the digest named here
+    # is unused by the family (SHAKE256 inside)
+    "ML_DSA_SHAKE_256": ("EH_SHA_256", None),
 }
-ALL_SIGNING = (*SIGNING, "ML_DSA_SHAKE_256", "ED25519_SHA_512", "ED25519_PH_SHA_512")
+ALL_SIGNING = (*SIGNING, "ED25519_SHA_512", "ED25519_PH_SHA_512")
 _RSA_SIGNING = tuple(name for name in SIGNING if name.startswith("RSASSA"))
 SIGNING_BY_SPEC: dict[str, tuple[str, ...]] = {
     "EH_RSA_2048": _RSA_SIGNING,
@@ -130,6 +133,9 @@ SIGNING_BY_SPEC: dict[str, tuple[str, ...]] = {
     "EH_EC_P384": ("ECDSA_SHA_384",),
     "EH_EC_P521": ("ECDSA_SHA_512",),
     "EH_SM2": ("SM2DSA",),
+    "EH_ML_DSA_44": ("ML_DSA_SHAKE_256",),
+    "EH_ML_DSA_65": ("ML_DSA_SHAKE_256",),
+    "EH_ML_DSA_87": ("ML_DSA_SHAKE_256",),
 }
 
 # Encryption: AWS algorithm -> pyehsm padding (None: the symmetric door, or SM2 which takes none).
@@ -196,12 +202,4 @@ def usage_fits(aws_spec_name: str, usage: str | None) -> bool:
     return False
 
 
-# -- ML-DSA (FIPS 204; crypto/mldsa.py): CreateKey ML_DSA_44/65/87 with SIGN_VERIFY, Sign/Verify with
-# ML_DSA_SHAKE_256 over a RAW message (pure ML-DSA, empty context) or an EXTERNAL_MU (the 64-byte mu). The digest
-# named here is unused by the family (SHAKE256 inside); kept apart from the tables above so it merges cleanly.
-ML_DSA_SPECS = {"ML_DSA_44": "EH_ML_DSA_44", "ML_DSA_65": "EH_ML_DSA_65", "ML_DSA_87": "EH_ML_DSA_87"}
-CREATE_SPECS.update(ML_DSA_SPECS)
-_REPORTED.update({v: name for name, v in ML_DSA_SPECS.items()})
-SIGNING["ML_DSA_SHAKE_256"] = ("EH_SHA_256", None)
-SIGNING_BY_SPEC.update({v: ("ML_DSA_SHAKE_256",) for v in ML_DSA_SPECS.values()})
 MESSAGE_TYPES = {"RAW": "EH_RAW", "DIGEST": "EH_DIGEST", "EXTERNAL_MU": "EH_EXTERNAL_MU"}  # AWS -> pyehsm
