@@ -89,7 +89,8 @@ class AwsKmsEndpoint:
                 self.limiter.check(ctx.appid)
             try:
                 request = _decode(body or b"{}")
-            except msgspec.DecodeError:
+            except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+                # invalid UTF-8 can surface as UnicodeDecodeError and very deep nesting as RecursionError
                 raise AwsError("SerializationException", "The request body is not valid JSON.") from None
             if not isinstance(request, dict):
                 raise AwsError("SerializationException", "The request body must be a JSON object.")

@@ -1,0 +1,64 @@
+"""Attacks on the AWS KMS door from outside (raw SigV4 requests and boto3): malformed bodies, signatures
+scoped to another service, odd paging markers, policy documents that are not JSON. Each answer must be a
+clean AWS-shaped 4xx that changes nothing, never a server error."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+from pyehsm.client import Client
+from tests.support.aws import kms
+from tests.support.server import ServerProcess
+
+
+@pytest.fixture
+def aws(server: ServerProcess, client: Client) -> Iterator[Any]:
+    yield kms(server.url, client.appid, client.apikey, validate=False)
+
+
+def _post(
+    server: ServerProcess, client: Client, target: str, body: bytes, service: str = "kms", region: str = "us-east-1"
+) -> httpx.Response:
+    request = AWSRequest(
+        method="POST",
+        url=f"{server.url}/",
+        data=body,
+        headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": f"TrentService.{target}"},
+    )
+    SigV4Auth(Credentials(client.appid, client.apikey), service, region).add_auth(request)
+    return httpx.post(request.url, content=body, headers=dict(request.headers.items()), timeout=30)
+
+
+def _code(exc: pytest.ExceptionInfo[ClientError]) -> str:
+    return str(exc.value.response["Error"]["Code"])
+
+
+def _key_count(aws: Any) -> int:
+    return len(aws.list_keys(Limit=1000)["Keys"])
+
+
+# -- request bodies -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 5000 + b"]" * 5000,  # deeper than the decoder recurses
+        b'{"a":' * 5000 + b"1" + b"}" * 5000,
+        b'{"Description":' + b"[" * 5000 + b"]" * 5000 + b"}",
+    ],
+    ids=["arrays", "objects", "member"],
+)
+def test_deeply_nested_json_is_a_serialization_error_and_creates_no_key(
+    server: ServerProcess, client: Client, aws: Any, body: bytes
+) -> None:
+    answer = _post(server, client, "CreateKey", body)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["__type"] == "SerializationException"
+    assert _key_count(aws) == 0
