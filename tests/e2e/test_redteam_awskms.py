@@ -62,3 +62,18 @@ def test_deeply_nested_json_is_a_serialization_error_and_creates_no_key(
     assert answer.status_code == 400, answer.text
     assert answer.json()["__type"] == "SerializationException"
     assert _key_count(aws) == 0
+
+
+# -- the credential scope -------------------------------------------------------------------------------
+@pytest.mark.parametrize("service", ["s3", "sts", "KMS", "kms2", ""])
+def test_a_signature_scoped_to_another_service_is_refused(
+    server: ServerProcess, client: Client, aws: Any, service: str
+) -> None:
+    """A SigV4 signature is scoped to one service: one made for S3 (or STS...) with the same credentials must
+    not be accepted by KMS, as AWS refuses it (the region, by contrast, may be any)."""
+    answer = _post(server, client, "CreateKey", b"{}", service=service)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["__type"] in ("InvalidSignatureException", "IncompleteSignatureException")
+    assert "kms" in answer.json()["message"]
+    assert _key_count(aws) == 0
+    assert _post(server, client, "ListKeys", b"{}", region="ap-southeast-7").status_code == 200

@@ -1,6 +1,7 @@
 """SigV4 verification: the signature is recomputed with botocore's own signer (no hand-written
 canonicalizer) from the request's method, path, query, signed headers and body, and compared in constant
-time. The access key id is the app's appid; the secret access key its apikey; any region is accepted.
+time. The access key id is the app's appid; the secret access key its apikey; any region is accepted, but
+the credential scope must name the service ``kms`` (a signature made for S3 or STS is not one for KMS).
 
 Time: the X-Amz-Date may be at most 15 minutes from the server's clock, either way (AWS's rule);
 otherwise RequestExpired.
@@ -24,6 +25,7 @@ from pyehsm.protocols.awskms.errors import AwsError
 PAST_MS = 15 * 60 * 1000
 FUTURE_MS = 15 * 60 * 1000
 ALGORITHM = "AWS4-HMAC-SHA256"
+SERVICE = "kms"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,8 @@ def parse_authorization(value: str | None) -> Authorization:
     scope = credential.split("/")
     if len(scope) != 5 or scope[4] != "aws4_request" or not scope[0]:
         raise _incomplete("Credential must have the form <access key>/<date>/<region>/<service>/aws4_request.")
+    if scope[3] != SERVICE:
+        raise AwsError("InvalidSignatureException", f"Credential should be scoped to correct service: '{SERVICE}'.")
     signed = tuple(headers.split(";"))
     if "host" not in signed:
         raise _incomplete("The host header must be signed.")
