@@ -77,3 +77,31 @@ def test_a_signature_scoped_to_another_service_is_refused(
     assert "kms" in answer.json()["message"]
     assert _key_count(aws) == 0
     assert _post(server, client, "ListKeys", b"{}", region="ap-southeast-7").status_code == 200
+
+
+# -- paging markers -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("marker", ["\u00b2", "\u0663", "\u00b9\u00b2", "1\u00b2", "-1", "", "1.5", "alias/x"])
+def test_markers_that_no_listing_returned_are_invalid_markers(aws: Any, marker: str) -> None:
+    """str.isdigit() is true for superscripts and other scripts' digits, which int() refuses or reads as
+    numbers: every such marker is an InvalidMarkerException (4xx), never a server error."""
+    keyid = aws.create_key()["KeyMetadata"]["KeyId"]
+    with pytest.raises(ClientError) as exc:
+        aws.list_keys(Marker=marker)
+    assert _code(exc) == "InvalidMarkerException"
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    with pytest.raises(ClientError) as exc:
+        aws.list_key_rotations(KeyId=keyid, Marker=marker)
+    assert _code(exc) == "InvalidMarkerException"
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_list_keys_pages_with_its_own_markers(aws: Any) -> None:
+    made = [aws.create_key()["KeyMetadata"]["KeyId"] for _ in range(3)]
+    seen: list[str] = []
+    page = aws.list_keys(Limit=2)
+    seen += [k["KeyId"] for k in page["Keys"]]
+    assert page["Truncated"]
+    page = aws.list_keys(Limit=2, Marker=page["NextMarker"])
+    seen += [k["KeyId"] for k in page["Keys"]]
+    assert not page["Truncated"]
+    assert sorted(seen) == sorted(made)
