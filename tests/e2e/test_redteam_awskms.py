@@ -4,6 +4,7 @@ clean AWS-shaped 4xx that changes nothing, never a server error."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -105,3 +106,19 @@ def test_list_keys_pages_with_its_own_markers(aws: Any) -> None:
     seen += [k["KeyId"] for k in page["Keys"]]
     assert not page["Truncated"]
     assert sorted(seen) == sorted(made)
+
+
+# -- key policies ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("policy", ['{"a": NaN}', '{"a": Infinity}', '{"a": -Infinity}'])
+def test_a_policy_that_is_not_json_is_refused(aws: Any, policy: str) -> None:
+    """NaN and Infinity are not JSON (RFC 8259): a stored policy must be a document every JSON parser reads."""
+    keyid = aws.create_key()["KeyMetadata"]["KeyId"]
+    with pytest.raises(ClientError) as exc:
+        aws.put_key_policy(KeyId=keyid, PolicyName="default", Policy=policy)
+    assert _code(exc) == "MalformedPolicyDocumentException"
+    json.loads(aws.get_key_policy(KeyId=keyid, PolicyName="default")["Policy"])  # still the default
+    before = _key_count(aws)
+    with pytest.raises(ClientError) as exc:
+        aws.create_key(Policy=policy)
+    assert _code(exc) == "MalformedPolicyDocumentException"
+    assert _key_count(aws) == before
