@@ -122,3 +122,22 @@ def test_a_policy_that_is_not_json_is_refused(aws: Any, policy: str) -> None:
         aws.create_key(Policy=policy)
     assert _code(exc) == "MalformedPolicyDocumentException"
     assert _key_count(aws) == before
+
+
+# -- what must be signed --------------------------------------------------------------------------------
+def test_a_signature_that_leaves_out_the_target_is_refused(server: ServerProcess, client: Client, aws: Any) -> None:
+    """A request is valid (and repeatable) for its 15-minute window: if X-Amz-Target were not signed, anyone
+    who saw a DescribeKey could send it again as ScheduleKeyDeletion or DisableKey with the same body."""
+    keyid = aws.create_key()["KeyMetadata"]["KeyId"]
+    body = json.dumps({"KeyId": keyid}).encode()
+    request = AWSRequest(method="POST", url=f"{server.url}/", data=body, headers={})
+    SigV4Auth(Credentials(client.appid, client.apikey), "kms", "us-east-1").add_auth(request)
+    assert "x-amz-target" not in request.headers["Authorization"]  # signed: host and x-amz-date only
+    headers = {**dict(request.headers.items()), "Content-Type": "application/x-amz-json-1.1"}
+    for target in ("DescribeKey", "ScheduleKeyDeletion", "DisableKey"):
+        headers["X-Amz-Target"] = f"TrentService.{target}"
+        answer = httpx.post(request.url, content=body, headers=headers, timeout=30)
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["__type"] == "IncompleteSignatureException"
+        assert "x-amz-target" in answer.json()["message"]
+    assert aws.describe_key(KeyId=keyid)["KeyMetadata"]["KeyState"] == "Enabled"

@@ -26,6 +26,9 @@ PAST_MS = 15 * 60 * 1000
 FUTURE_MS = 15 * 60 * 1000
 ALGORITHM = "AWS4-HMAC-SHA256"
 SERVICE = "kms"
+# host, and the operation: a request may be repeated within its window (endpoint.py, Replays), so an unsigned
+# X-Amz-Target would let anyone who saw one request send its body again as another operation.
+MUST_SIGN = ("host", "x-amz-target")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +66,9 @@ def parse_authorization(value: str | None) -> Authorization:
     if scope[3] != SERVICE:
         raise AwsError("InvalidSignatureException", f"Credential should be scoped to correct service: '{SERVICE}'.")
     signed = tuple(headers.split(";"))
-    if "host" not in signed:
-        raise _incomplete("The host header must be signed.")
+    for name in MUST_SIGN:
+        if name not in signed:
+            raise _incomplete(f"The {name} header must be signed.")
     return Authorization(scope[0], scope[1], scope[2], scope[3], signed, signature)
 
 
