@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,7 @@ def _aws_door(server: ServerProcess, client: Client) -> list[bytes]:
     blob = aws.encrypt(KeyId=keyid, Plaintext=PLAINTEXT)["CiphertextBlob"]
     assert aws.decrypt(CiphertextBlob=blob)["Plaintext"] == PLAINTEXT
     secrets.append(aws.generate_data_key(KeyId=keyid, KeySpec="AES_256")["Plaintext"])
-    failures = [
+    failures: list[Callable[[], object]] = [
         lambda: aws.decrypt(CiphertextBlob=blob, EncryptionContext={"wrong": "context"}),
         lambda: aws.decrypt(CiphertextBlob=blob[:-4] + b"\x00\x00\x00\x00"),
         lambda: aws.encrypt(KeyId="alias/missing", Plaintext=PLAINTEXT),
