@@ -141,3 +141,32 @@ def test_a_signature_that_leaves_out_the_target_is_refused(server: ServerProcess
         assert answer.json()["__type"] == "IncompleteSignatureException"
         assert "x-amz-target" in answer.json()["message"]
     assert aws.describe_key(KeyId=keyid)["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("X-Amz-Target", "TrentService.CreateKey"), ("Authorization", "junk"), ("X-Amz-Date", "20000101T000000Z")],
+)
+@pytest.mark.parametrize("first", [True, False], ids=["before", "after"])
+def test_a_repeated_header_is_not_half_signed(
+    server: ServerProcess, client: Client, aws: Any, name: str, value: str, first: bool
+) -> None:
+    """A header sent twice is both values (SigV4 canonicalizes them joined by commas), never the signed one
+    alone: an unsigned second X-Amz-Target must not ride along a signed request for a proxy to read."""
+    request = AWSRequest(
+        method="POST",
+        url=f"{server.url}/",
+        data=b"{}",
+        headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "TrentService.ListKeys"},
+    )
+    SigV4Auth(Credentials(client.appid, client.apikey), "kms", "us-east-1").add_auth(request)
+    signed = list(request.headers.items())
+    headers = [(name, value), *signed] if first else [*signed, (name, value)]
+    answer = httpx.post(request.url, content=b"{}", headers=headers, timeout=30)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["__type"] in (
+        "IncompleteSignatureException",
+        "InvalidSignatureException",
+        "RequestExpired",
+    )
+    assert _key_count(aws) == 0

@@ -54,8 +54,9 @@ def parse_authorization(value: str | None) -> Authorization:
     fields: dict[str, str] = {}
     for part in rest.split(","):
         name, eq, val = part.strip().partition("=")
-        if eq:
-            fields[name] = val
+        if not eq or name in fields:  # nothing ignored, nothing given twice (a second header joins by a comma)
+            raise _incomplete("Authorization header must be name=value pairs, each name once.")
+        fields[name] = val
     try:
         credential, headers, signature = fields["Credential"], fields["SignedHeaders"], fields["Signature"]
     except KeyError as exc:
