@@ -16,6 +16,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from pyehsm.client import Client
+from pyehsm.protocols.awskms.ids import account_of
 from tests.support.aws import kms
 from tests.support.server import ServerProcess
 
@@ -170,3 +171,82 @@ def test_a_repeated_header_is_not_half_signed(
         "RequestExpired",
     )
     assert _key_count(aws) == 0
+
+
+# -- tenant isolation (held: a regression guard) ----------------------------------------------------------
+_FOREIGN_CALLS: dict[str, Any] = {
+    "DescribeKey": lambda a, kid, blob: a.describe_key(KeyId=kid),
+    "Encrypt": lambda a, kid, blob: a.encrypt(KeyId=kid, Plaintext=b"x"),
+    "Decrypt": lambda a, kid, blob: a.decrypt(KeyId=kid, CiphertextBlob=blob),
+    "GenerateDataKey": lambda a, kid, blob: a.generate_data_key(KeyId=kid, KeySpec="AES_256"),
+    "TagResource": lambda a, kid, blob: a.tag_resource(KeyId=kid, Tags=[{"TagKey": "t", "TagValue": "v"}]),
+    "UntagResource": lambda a, kid, blob: a.untag_resource(KeyId=kid, TagKeys=["owner"]),
+    "ListResourceTags": lambda a, kid, blob: a.list_resource_tags(KeyId=kid),
+    "CreateAlias": lambda a, kid, blob: a.create_alias(AliasName="alias/stolen", TargetKeyId=kid),
+    "UpdateAlias": lambda a, kid, blob: a.update_alias(AliasName="alias/own", TargetKeyId=kid),
+    "ListAliases": lambda a, kid, blob: a.list_aliases(KeyId=kid),
+    "ScheduleKeyDeletion": lambda a, kid, blob: a.schedule_key_deletion(KeyId=kid, PendingWindowInDays=7),
+    "CancelKeyDeletion": lambda a, kid, blob: a.cancel_key_deletion(KeyId=kid),
+    "DisableKey": lambda a, kid, blob: a.disable_key(KeyId=kid),
+    "UpdateKeyDescription": lambda a, kid, blob: a.update_key_description(KeyId=kid, Description="mine"),
+    "EnableKeyRotation": lambda a, kid, blob: a.enable_key_rotation(KeyId=kid),
+    "RotateKeyOnDemand": lambda a, kid, blob: a.rotate_key_on_demand(KeyId=kid),
+    "GetKeyRotationStatus": lambda a, kid, blob: a.get_key_rotation_status(KeyId=kid),
+    "ListKeyRotations": lambda a, kid, blob: a.list_key_rotations(KeyId=kid),
+    "PutKeyPolicy": lambda a, kid, blob: a.put_key_policy(KeyId=kid, PolicyName="default", Policy="{}"),
+    "GetKeyPolicy": lambda a, kid, blob: a.get_key_policy(KeyId=kid, PolicyName="default"),
+}
+
+
+def test_another_apps_key_is_a_missing_key_under_every_name(
+    server: ServerProcess, client: Client, other_client: Client, aws: Any
+) -> None:
+    """App A names app B's key by key id, B's key ARN, A's ARN around B's key id, B's alias name and B's alias
+    ARN: every metadata operation answers what it answers for a key that does not exist, word for word
+    (with the name swapped), and B's key, alias, tags, description and policy are unchanged."""
+    victim: Any = kms(server.url, other_client.appid, other_client.apikey, validate=False)
+    keyid = victim.create_key(Description="b", Tags=[{"TagKey": "owner", "TagValue": "b"}])["KeyMetadata"]["KeyId"]
+    victim.create_alias(AliasName="alias/b", TargetKeyId=keyid)
+    blob = victim.encrypt(KeyId=keyid, Plaintext=b"b's")["CiphertextBlob"]
+    aws.create_alias(AliasName="alias/own", TargetKeyId=aws.create_key()["KeyMetadata"]["KeyId"])
+    missing = "00000000-0000-4000-8000-000000000000"
+    b_arn, a_arn = (f"arn:aws:kms:us-east-1:{account_of(app.appid)}" for app in (other_client, client))
+    names = {
+        keyid: missing,
+        f"{b_arn}:key/{keyid}": f"{b_arn}:key/{missing}",
+        f"{a_arn}:key/{keyid}": f"{a_arn}:key/{missing}",
+        "alias/b": "alias/nothing",
+        f"{b_arn}:alias/b": f"{b_arn}:alias/nothing",
+    }
+    for operation, call in _FOREIGN_CALLS.items():
+        for foreign, absent in names.items():
+            answers = []
+            for name in (foreign, absent):
+                with pytest.raises(ClientError) as exc:
+                    call(aws, name, blob if operation != "Decrypt" or name == foreign else b"x" * 60)
+                error = exc.value.response["Error"]
+                answers.append(
+                    (error["Code"], error["Message"].replace(name, "<name>").replace(name.rsplit("/", 1)[-1], "<name>"))
+                )
+            if operation != "Decrypt":  # Decrypt of a blob naming another key is IncorrectKey for a missing one
+                assert answers[0] == answers[1], (operation, answers)
+            alias_target = operation in ("CreateAlias", "UpdateAlias") and foreign.startswith(
+                "alias/"
+            )  # AWS: not a key
+            expected = "ValidationException" if alias_target else "NotFoundException"
+            assert answers[0][0] == expected, (operation, foreign, answers[0])
+    with pytest.raises(ClientError) as exc:
+        aws.decrypt(CiphertextBlob=blob)  # the blob names B's key: not found for A
+    assert _code(exc) == "NotFoundException"
+    with pytest.raises(ClientError) as exc:
+        aws.delete_alias(AliasName="alias/b")
+    assert _code(exc) == "NotFoundException"
+    assert [a["AliasName"] for a in aws.list_aliases()["Aliases"]] == ["alias/own"]
+    assert keyid not in json.dumps(aws.list_keys(), default=str)
+    meta = victim.describe_key(KeyId="alias/b")["KeyMetadata"]
+    assert (meta["KeyId"], meta["KeyState"], meta["Description"]) == (keyid, "Enabled", "b")
+    assert victim.list_resource_tags(KeyId=keyid)["Tags"] == [{"TagKey": "owner", "TagValue": "b"}]
+    assert [a["AliasName"] for a in victim.list_aliases()["Aliases"]] == ["alias/b"]
+    assert json.loads(victim.get_key_policy(KeyId=keyid, PolicyName="default")["Policy"])["Id"] == "key-default-1"
+    assert victim.get_key_rotation_status(KeyId=keyid)["KeyRotationEnabled"] is False
+    assert len(victim.list_key_rotations(KeyId=keyid)["Rotations"]) == 0
