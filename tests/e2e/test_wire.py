@@ -101,6 +101,25 @@ def test_unknown_action(server: ServerProcess, query: str, method: str) -> None:
     assert envelope_of(resp) == {"code": 404, "message": "API Not Found", "result": {}}
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "?Action=DeleteKey&Action=Encrypt",
+        "?Action=Encrypt&Action=DeleteKey",
+        "?Action=DeleteKey&Action=DeleteKey",
+        "?Action=DeleteKey&x=1&Action=DisableKey",
+    ],
+)
+def test_a_repeated_action_is_no_action(server: ServerProcess, client: Client, query: str) -> None:
+    """The Action is not signed: with two of them, which one a proxy, a log or pyehsm reads is anyone's
+    guess, so none is run (API Not Found) and the signed request changes nothing."""
+    keyid = client.create_key("EH_AES_GCM_256", "EH_INTERNAL_KEY")
+    resp = HTTP.post(f"{server.base}{query}", content=signed_body(client, {"keyid": keyid, "plaintext": "aGk="}))
+    assert envelope_of(resp) == {"code": 404, "message": "API Not Found", "result": {}}
+    assert [k.keyid for k in client.list_key()] == [keyid]
+    assert client.describe_key(keyid).state == "Enabled"
+
+
 def test_health_endpoints(server: ServerProcess) -> None:
     assert HTTP.get(f"{server.url}/healthz").status_code == 200
     ready = HTTP.get(f"{server.url}/readyz")

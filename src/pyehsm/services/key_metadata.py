@@ -83,12 +83,16 @@ def check_alias_name(alias: str) -> None:
         raise AliasInvalid(alias, reserved=True)
 
 
+def _not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not JSON")
+
+
 def check_policy(policy: str) -> None:
     """A key policy is a JSON object of at most MAX_POLICY_CHARS characters (its statements are not read)."""
     if len(policy) > MAX_POLICY_CHARS:
         raise KeyPolicyMalformed("too long", MAX_POLICY_CHARS)
     try:
-        document = json.loads(policy)
+        document = json.loads(policy, parse_constant=_not_json)  # NaN, Infinity: Python's, not JSON
     except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         raise KeyPolicyMalformed("not JSON", MAX_POLICY_CHARS) from None
     if not isinstance(document, dict):

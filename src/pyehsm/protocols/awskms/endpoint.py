@@ -65,7 +65,7 @@ class AwsKmsEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         request_id = next(self._request_ids)
-        headers = {bytes(k).decode("latin-1").lower(): bytes(v).decode("latin-1") for k, v in scope.get("headers", ())}
+        headers = _headers(scope)
         target = headers.get("x-amz-target", "")
         name = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else ""
         known = name if name in self.operations else ""
@@ -89,7 +89,8 @@ class AwsKmsEndpoint:
                 self.limiter.check(ctx.appid)
             try:
                 request = _decode(body or b"{}")
-            except msgspec.DecodeError:
+            except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+                # invalid UTF-8 can surface as UnicodeDecodeError and very deep nesting as RecursionError
                 raise AwsError("SerializationException", "The request body is not valid JSON.") from None
             if not isinstance(request, dict):
                 raise AwsError("SerializationException", "The request body must be a JSON object.")
@@ -178,6 +179,17 @@ class AwsKmsEndpoint:
                 "Check your AWS Secret Access Key and signing method.",
             )
         ctx.appid = auth.access_key
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    """The request's headers by lower-case name; a header sent twice is both values joined by a comma, as
+    SigV4 canonicalizes it: never the last one alone, so an unsigned copy of a signed header (a second
+    X-Amz-Target or Authorization) is refused rather than ignored."""
+    headers: dict[str, str] = {}
+    for key, value in scope.get("headers", ()):
+        name, text = bytes(key).decode("latin-1").lower(), bytes(value).decode("latin-1")
+        headers[name] = f"{headers[name]},{text}" if name in headers else text
+    return headers
 
 
 def _forwarded_for(scope: Scope) -> str | None:

@@ -1,6 +1,7 @@
 """SigV4 verification: the signature is recomputed with botocore's own signer (no hand-written
 canonicalizer) from the request's method, path, query, signed headers and body, and compared in constant
-time. The access key id is the app's appid; the secret access key its apikey; any region is accepted.
+time. The access key id is the app's appid; the secret access key its apikey; any region is accepted, but
+the credential scope must name the service ``kms`` (a signature made for S3 or STS is not one for KMS).
 
 Time: the X-Amz-Date may be at most 15 minutes from the server's clock, either way (AWS's rule);
 otherwise RequestExpired.
@@ -32,6 +33,10 @@ from pyehsm.protocols.awskms.errors import AwsError
 PAST_MS = 15 * 60 * 1000
 FUTURE_MS = 15 * 60 * 1000
 ALGORITHM = "AWS4-HMAC-SHA256"
+SERVICE = "kms"
+# host, and the operation: a request may be repeated within its window (endpoint.py, Replays), so an unsigned
+# X-Amz-Target would let anyone who saw one request send its body again as another operation.
+MUST_SIGN = ("host", "x-amz-target")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +62,9 @@ def parse_authorization(value: str | None) -> Authorization:
     fields: dict[str, str] = {}
     for part in rest.split(","):
         name, eq, val = part.strip().partition("=")
-        if eq:
-            fields[name] = val
+        if not eq or name in fields:  # nothing ignored, nothing given twice (a second header joins by a comma)
+            raise _incomplete("Authorization header must be name=value pairs, each name once.")
+        fields[name] = val
     try:
         credential, headers, signature = fields["Credential"], fields["SignedHeaders"], fields["Signature"]
     except KeyError as exc:
@@ -66,9 +72,12 @@ def parse_authorization(value: str | None) -> Authorization:
     scope = credential.split("/")
     if len(scope) != 5 or scope[4] != "aws4_request" or not scope[0]:
         raise _incomplete("Credential must have the form <access key>/<date>/<region>/<service>/aws4_request.")
+    if scope[3] != SERVICE:
+        raise AwsError("InvalidSignatureException", f"Credential should be scoped to correct service: '{SERVICE}'.")
     signed = tuple(headers.split(";"))
-    if "host" not in signed:
-        raise _incomplete("The host header must be signed.")
+    for name in MUST_SIGN:
+        if name not in signed:
+            raise _incomplete(f"The {name} header must be signed.")
     return Authorization(scope[0], scope[1], scope[2], scope[3], signed, signature)
 
 

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pyehsm.errors import KeyNotFound
+from pyehsm.errors import InvalidMarker, KeyNotFound
 from pyehsm.protocols.awskms import fields as f
 from pyehsm.protocols.awskms import keyspecs as k
 from pyehsm.protocols.awskms.errors import AwsError, unsupported
@@ -95,6 +95,21 @@ def _import_expiry(record: KeyRecord) -> dict[str, Any]:
     if record.material_expires_ms is None:
         return {"ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"}
     return {"ExpirationModel": "KEY_MATERIAL_EXPIRES", "ValidTo": epoch(record.material_expires_ms)}
+
+
+MAX_OFFSET_MARKER_DIGITS = 9  # a listing of at most 10^9 items
+
+
+def offset_marker(req: f.Request) -> int:
+    """The Marker of a listing paged by position (ListKeys, ListKeyRotations): the NextMarker a previous page
+    sent, ASCII digits only (``str.isdigit`` also takes superscripts and other scripts' digits, which
+    ``int`` refuses or reads); 0 when absent. Anything else: InvalidMarkerException."""
+    marker = f.text(req, "Marker", max_len=1024)
+    if marker is None:
+        return 0
+    if not (marker.isascii() and marker.isdigit() and len(marker) <= MAX_OFFSET_MARKER_DIGITS):
+        raise InvalidMarker("Marker")
+    return int(marker)
 
 
 def refuse_if_set(req: f.Request, field: str, what: str) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from pyehsm.protocols.awskms import fields as f
 from pyehsm.protocols.awskms import keyspecs as k
 from pyehsm.protocols.awskms.errors import missing, unsupported, validation
-from pyehsm.protocols.awskms.ops.context import Ctx, epoch, key_metadata, refuse_if_set
+from pyehsm.protocols.awskms.ops.context import Ctx, epoch, key_metadata, offset_marker, refuse_if_set
 from pyehsm.protocols.awskms.ops.mac import mac_key_bytes
 from pyehsm.protocols.awskms.ops.tags import parse_tags
 from pyehsm.services.key_metadata import (
@@ -95,12 +95,7 @@ async def cancel_key_deletion(ctx: Ctx, req: f.Request) -> dict[str, Any]:
 
 async def list_keys(ctx: Ctx, req: f.Request) -> dict[str, Any]:
     limit = f.integer(req, "Limit", 1, 1000) or 100
-    marker = f.text(req, "Marker", max_len=1024)
-    start = 0
-    if marker is not None:
-        if not marker.isdigit():
-            raise validation("Marker is not valid: send the NextMarker of the previous response.")
-        start = int(marker)
+    start = offset_marker(req)
     records = sorted(await ctx.services.keys.list(ctx.appid), key=lambda r: (r.created_ms, r.keyid))
     page = records[start : start + limit]
     out: dict[str, Any] = {

@@ -10,8 +10,7 @@ from typing import Any
 from pyehsm.crypto.keyspecs import Origin
 from pyehsm.errors import KeyDisabled
 from pyehsm.protocols.awskms import fields as f
-from pyehsm.protocols.awskms.errors import AwsError
-from pyehsm.protocols.awskms.ops.context import Ctx, epoch
+from pyehsm.protocols.awskms.ops.context import Ctx, epoch, offset_marker
 from pyehsm.services.rotation import MAX_ROTATION_DAYS, MIN_ROTATION_DAYS
 from pyehsm.store.records import KeyState, VersionSource
 
@@ -63,10 +62,7 @@ async def list_key_rotations(ctx: Ctx, req: f.Request) -> dict[str, Any]:
     Marker (the NextMarker of the previous page)."""
     keyid = await ctx.key(req)
     limit = f.integer(req, "Limit", 1, 1000) or 100
-    marker = f.text(req, "Marker", max_len=1024)
-    if marker is not None and not (marker.isdigit() and len(marker) < 10):
-        raise AwsError("InvalidMarkerException", "The marker is not one this listing returned.")
-    start = int(marker) if marker is not None else 0
+    start = offset_marker(req)
     listing = await ctx.services.rotation.list_versions(ctx.appid, keyid)
     if listing.key.origin != Origin.EXTERNAL.value:
         await ctx.services.rotation.rotation_of(ctx.appid, keyid)  # AWS's refusals (not rotatable, pending deletion)
