@@ -369,6 +369,12 @@ class ReplayGuard(Protocol):
         """Refusals so far, by reason: ``seen`` (a replay), ``before_floor`` (timestamped before the floor)."""
         ...
 
+    @property
+    def overflowed(self) -> int:
+        """Entries this process could not keep in the guard's fast table (the mapped table: they went to its
+        SQLite overflow, still refused when replayed); 0 for guards without such a table."""
+        ...
+
     async def close(self) -> None: ...
 
 

@@ -8,3 +8,7 @@ MAX_REPLAY_CAPACITY = 1 << 34
 
 MAX_BULK_KEYS = 10_000
 """The most keys one Store.insert_keys call takes (one transaction; KeyService.create_many splits larger loads)."""
+
+DEFAULT_CACHED_KEYS = 10_000
+"""Keys a worker keeps, by default: parsed (keyring/keyring.py PrimitiveCache) and as rows (store/cache.py);
+--key-cache-entries, PYEHSM_KEY_CACHE_ENTRIES (docs/operations.md, "Memory")."""

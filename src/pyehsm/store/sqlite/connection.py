@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pyehsm.errors import StartupError
 from pyehsm.store.cache import StampedKeyRows
+from pyehsm.store.limits import DEFAULT_CACHED_KEYS
 from pyehsm.store.migrations import latest_version, load_migrations
 from pyehsm.store.sqlite.wal import WalIndexWatch
 
@@ -74,13 +75,14 @@ class SqliteBase:
 
     kind = "sqlite"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, cached_keys: int = DEFAULT_CACHED_KEYS) -> None:
+        """``cached_keys``: the most key rows this worker keeps (--key-cache-entries)."""
         self.path = path
         self._conn: sqlite3.Connection | None = None
         # Key rows read on the hot path, valid while nobody wrote the database: the WAL-index header
         # (WalIndexWatch; SQLite's data_version where the header cannot be read) moves when another
         # connection (another worker) commits, total_changes when this one writes.
-        self._keys = StampedKeyRows()
+        self._keys = StampedKeyRows(cached_keys)
         self._wal: WalIndexWatch | None = None
 
     @property
