@@ -203,7 +203,8 @@ def db_bytes(node: Node) -> int:
 def measure(wrk: str, node: Node, store: str, layout: str, load_s: float, duration: float, rounds: int) -> SizeReport:
     size = len(node.keys)
     p50, p99 = create_latencies(node, CREATE_SAMPLES)
-    hot_runs, random_runs = [], []
+    hot_runs: list[load.WrkRun] = []
+    random_runs: list[load.WrkRun] = []
     encrypt_run(wrk, node, True, 2, f"w{size}h")  # warm-up, not counted
     encrypt_run(wrk, node, False, 2, f"w{size}r")
     for r in range(rounds):
