@@ -145,10 +145,7 @@ class Store(Protocol):
     # -- keys --------------------------------------------------------------------------------------
     async def insert_key(self, key: KeyRecord, version: KeyVersionRecord) -> None: ...
 
-    async def insert_keys(self, keys: list[tuple[KeyRecord, KeyVersionRecord]]) -> None:
-        """The bulk path (KeyService.create_many): insert every (key, first version) pair in ONE transaction,
-        all or nothing; a keyid already present fails the whole batch. At most MAX_BULK_KEYS pairs."""
-        ...
+    async def insert_keys(self, keys: list[tuple[KeyRecord, KeyVersionRecord]]) -> None: ...  # one transaction
 
     async def get_key(self, appid: str, keyid: str) -> KeyRecord | None: ...
 
@@ -349,31 +346,24 @@ class ReplayGuard(Protocol):
     async def remember(self, appid: str, sign: str, now_ms: int, timestamp_ms: int | None = None) -> bool:
         """Record (appid, sign); False when it was already seen within the retention window, or when
         the request's ``timestamp_ms`` is older than anything the guard can vouch for."""
-        ...
 
     async def purge(self, now_ms: int) -> int: ...
 
     async def size(self, now_ms: int) -> int:
         """How many entries the guard holds that are live at ``now_ms`` (not yet expired): the /metrics
         gauge, exact (every entry counted)."""
-        ...
 
     @property
     def floor_ms(self) -> int:
         """Requests timestamped before this are refused (the guard cannot know whether they were seen);
         0 when it knows its whole past."""
-        ...
 
     @property
     def refused(self) -> dict[str, int]:
         """Refusals so far, by reason: ``seen`` (a replay), ``before_floor`` (timestamped before the floor)."""
-        ...
 
     @property
-    def overflowed(self) -> int:
-        """Entries this process could not keep in the guard's fast table (the mapped table: they went to its
-        SQLite overflow, still refused when replayed); 0 for guards without such a table."""
-        ...
+    def overflowed(self) -> int: ...  # entries the mapped table sent to its SQLite overflow; 0 for other guards
 
     async def close(self) -> None: ...
 

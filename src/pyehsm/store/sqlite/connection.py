@@ -15,7 +15,6 @@ from pyehsm.store.limits import DEFAULT_CACHED_KEYS
 from pyehsm.store.migrations import latest_version, load_migrations
 from pyehsm.store.sqlite.wal import WalIndexWatch
 
-
 # The store's reads go through a memory mapping of the database file (up to this size) instead of a read()
 # per page: a key lookup that misses the worker's caches walks B-tree pages spread over the whole file, and
 # with a million keys the pread() calls were a third of its cost (bench/keycount.py, bench/README.md). The
