@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from bench import load, multinode, procs
+from bench import keycount, load, multinode, procs
 from bench.streams import b64, write_constant_stream, write_pyehsm_stream, write_sigv4_stream
 from pyehsm.client import Client
 from pyehsm.clock import SystemClock
@@ -760,4 +760,5 @@ SCENARIOS: dict[str, Callable[[BenchEnv], Iterator[Result]]] = {
     "symmetric_p99": symmetric_p99,
     "scale_out": multinode.scale_out,
     "replay_paths": replay_paths,
+    "keycount": keycount.keycount,
 }

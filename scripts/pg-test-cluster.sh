@@ -10,6 +10,12 @@
 #       started on a free 127.0.0.1 port, trust auth for local connections only.
 #   scripts/pg-test-cluster.sh start-private [SETTING=VALUE ...]
 #       Like start, but always a new private cluster; each SETTING=VALUE is passed to the server (-c).
+#   scripts/pg-test-cluster.sh start-replicated [SETTING=VALUE ...]
+#       Two new private clusters in streaming replication: a primary and a synchronous standby
+#       (synchronous_standby_names = the standby; a commit waits for the standby's flush), each on a free
+#       port. Prints four lines: the primary's URL, its directory, the standby's URL, its directory.
+#   scripts/pg-test-cluster.sh promote DIR
+#       Promotes the standby in DIR to a primary (waits until it accepts writes).
 #   scripts/pg-test-cluster.sh crash DIR
 #       Crashes the private cluster in DIR (immediate shutdown: no checkpoint, recovery at the next
 #       start, UNLOGGED tables emptied) and keeps DIR.
@@ -87,6 +93,40 @@ run_server() {
     }
 }
 
+start_replicated() {
+    local bin primary pport standby sport
+    bin=$(pg_bin)
+    # the primary: a private cluster that ships WAL to a synchronous standby named pyehsm_standby
+    read -r primary_url primary < <(start_private wal_level=replica max_wal_senders=10 hot_standby=on \
+        synchronous_standby_names=pyehsm_standby "$@" | paste -sd' ')
+    pport=${primary_url##*:}
+    pport=${pport%%/*}
+    standby=$(mktemp -d "${TMPDIR:-/tmp}/pyehsm-pg.XXXXXX")
+    chmod 700 "$standby"
+    if [ "$(id -u)" = 0 ]; then
+        chown postgres: "$standby"
+    fi
+    # -R writes standby.signal and primary_conninfo (application_name names it in synchronous_standby_names)
+    as_owner "$bin/pg_basebackup" -D "$standby/data" -R -X stream --no-sync \
+        -d "host=127.0.0.1 port=$pport user=postgres application_name=pyehsm_standby" >"$standby/basebackup.log" 2>&1 || {
+        cat "$standby/basebackup.log" >&2
+        exit 1
+    }
+    sport=$(free_port)
+    # same settings on its own port and socket directory, without synchronous_standby_names: once promoted
+    # it has no standby, and with the setting every commit would wait for one forever
+    sed -e "s/-p $pport/-p $sport/" -e "s|unix_socket_directories=$primary|unix_socket_directories=$standby|" \
+        -e "s/ -c synchronous_standby_names=[^ ]*//" "$primary/options" >"$standby/options"
+    run_server "$bin" "$standby"
+    printf '%s\n%s\n%s\n%s\n' "$primary_url" "$primary" "postgresql://postgres@127.0.0.1:$sport/postgres" "$standby"
+}
+
+promote() {
+    local dir="$1"
+    [ -f "$dir/options" ] || { echo "pg-test-cluster: $dir holds no private cluster" >&2; exit 1; }
+    as_owner "$(pg_bin)/pg_ctl" -D "$dir/data" -w -t 60 promote >/dev/null
+}
+
 crash() {
     local dir="$1"
     [ -f "$dir/options" ] || { echo "pg-test-cluster: $dir holds no private cluster" >&2; exit 1; }
@@ -110,11 +150,13 @@ stop() {
 case "${1:-}" in
 start) start "${2:-}" ;;
 start-private) shift; start_private "$@" ;;
+start-replicated) shift; start_replicated "$@" ;;
+promote) promote "${2:?usage: pg-test-cluster.sh promote DIR}" ;;
 crash) crash "${2:?usage: pg-test-cluster.sh crash DIR}" ;;
 restart) restart "${2:?usage: pg-test-cluster.sh restart DIR}" ;;
 stop) stop "${2:?usage: pg-test-cluster.sh stop DIR}" ;;
 *)
-    echo "usage: pg-test-cluster.sh start [PROBE_URL] | start-private [SETTING=VALUE ...] | crash DIR | restart DIR | stop DIR" >&2
+    echo "usage: pg-test-cluster.sh start [PROBE_URL] | start-private [SETTING=VALUE ...] | start-replicated [SETTING=VALUE ...] | promote DIR | crash DIR | restart DIR | stop DIR" >&2
     exit 2
     ;;
 esac

@@ -91,7 +91,7 @@ UVICORN_OPTIONS = uvicorn_options(http_limits())
 def open_store(settings: Settings) -> Store:
     if not settings.store or settings.store.startswith("sqlite:"):
         path = Path(settings.store.removeprefix("sqlite:")) if settings.store else settings.sqlite_path
-        return SqliteStore(path)
+        return SqliteStore(path, settings.key_cache_entries)
     if settings.store.startswith(("postgresql://", "postgres://")):
         from pyehsm.store.postgres import PostgresStore  # the "postgresql" extra (MissingExtraError without it)
 
@@ -258,6 +258,7 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtim
             version=VERSION,
             git_sha=services.git_sha,
             replay_probe=replay.probe_impl if isinstance(replay, MappedReplayGuard) else "",
+            replay_capacity=replay.capacity if isinstance(replay, MappedReplayGuard) else 0,
         )
         wiring.observers.append(runtime.metrics.observe)
         if runtime.metrics.multiprocess:
@@ -295,7 +296,7 @@ async def coherent_cache(
     postgres = as_postgres(store)
     if postgres is None:
         return store, None
-    cache = RowCache(clock, settings.cache_ttl_ms)
+    cache = RowCache(clock, settings.cache_ttl_ms, settings.key_cache_entries)
     cache.on_evict.append(keyring.forget)
     postgres.cache = cache
     ready = asyncio.Event()

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pyehsm.errors import StartupError
-from pyehsm.store.limits import MAX_REPLAY_CAPACITY, MIN_REPLAY_CAPACITY
+from pyehsm.store.limits import DEFAULT_CACHED_KEYS, MAX_REPLAY_CAPACITY, MIN_REPLAY_CAPACITY
 
 DEFAULT_POOL_DEPTH = {
     "EH_RSA_2048": 2,
@@ -48,6 +48,8 @@ TCB_ALLOW_CHOICES = ("SWHardeningNeeded", "ConfigurationNeeded", "ConfigurationA
 # SQLite mode: how many entries the mapped replay table holds (docs/operations.md); 8 Mi entries are a
 # 128 MiB file and cover ~6,000 requests/second sustained over the 20-minute retention
 DEFAULT_REPLAY_CAPACITY = 1 << 23
+DEFAULT_KEY_CACHE_ENTRIES = DEFAULT_CACHED_KEYS
+MAX_KEY_CACHE_ENTRIES = 10_000_000
 DEFAULT_RATE_LIMIT = 1000.0  # requests/second per app on a non-loopback bind (docs/operations.md)
 
 
@@ -72,7 +74,7 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     replay_retention_ms: int = 20 * 60 * 1000
     replay_capacity: int = DEFAULT_REPLAY_CAPACITY  # SQLite mode: mapped replay table entries (then SQLite)
-    key_cache_entries: int = 10_000
+    key_cache_entries: int = DEFAULT_KEY_CACHE_ENTRIES  # per worker: parsed keys and key rows (docs/operations.md)
     cache_ttl_ms: int = 500  # PostgreSQL: key/app rows cached per process this long (NOTIFY evicts sooner)
     pg_pool_size: int = 10  # PostgreSQL: connections per process (plus one for LISTEN)
     pool_depth: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_POOL_DEPTH))
@@ -205,6 +207,8 @@ class Settings:
                 f"--aws-region {self.aws_region!r}: expected a region name such as us-east-1 "
                 "(lower-case letters, digits and dashes)"
             )
+        if not 1 <= self.key_cache_entries <= MAX_KEY_CACHE_ENTRIES:
+            raise StartupError(f"--key-cache-entries must be between 1 and {MAX_KEY_CACHE_ENTRIES}")
         if self.pccs_cache_entries < 1:
             raise StartupError("the PCCS cache must hold at least 1 entry")
         return self
@@ -236,6 +240,7 @@ class Settings:
             ("cache_ttl_ms", "PYEHSM_CACHE_TTL_MS"),
             ("pg_pool_size", "PYEHSM_PG_POOL_SIZE"),
             ("replay_capacity", "PYEHSM_REPLAY_CAPACITY"),
+            ("key_cache_entries", "PYEHSM_KEY_CACHE_ENTRIES"),
         ):
             if env.get(env_name):
                 try:

@@ -11,6 +11,9 @@
                                                  ``before_floor`` (timestamped before what it can vouch for)
     pyehsm_replay_refusing_until_seconds         the guard's floor (Unix time): requests timestamped before
                                                  it are refused; 0 = none (docs/operations.md)
+    pyehsm_replay_overflow_total                 replay entries the mapped table (SQLite mode) could not hold: they
+                                                 went to its SQLite overflow (slower, still refused when replayed)
+    pyehsm_replay_capacity_entries               the mapped replay table's size in entries (SQLite mode)
     pyehsm_rate_limited_total                    requests refused by the per-app rate limit
     pyehsm_info{version, git_sha}                always 1
 
@@ -88,6 +91,9 @@ class SizedReplayGuard(Protocol):
     @property
     def refused(self) -> dict[str, int]: ...
 
+    @property
+    def overflowed(self) -> int: ...
+
 
 def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or None
@@ -117,6 +123,7 @@ class Metrics:
         version: str = "",
         git_sha: str = "",
         replay_probe: str = "",
+        replay_capacity: int = 0,
     ) -> None:
         self._clock = clock
         self._cache = cache
@@ -167,6 +174,18 @@ class Metrics:
                 multiprocess_mode="livemax",
             )
             probe.labels(impl=replay_probe).set(1)
+        self.replay_overflow = Counter(
+            "pyehsm_replay_overflow",
+            "Replay entries the mapped table could not hold (both buckets full): kept in its SQLite overflow.",
+            registry=r,
+        )
+        if replay_capacity:  # the embedded replay table's size in entries: fill = entries / capacity
+            Gauge(
+                "pyehsm_replay_capacity_entries",
+                "Entries the mapped replay table holds (--replay-capacity, rounded up to a power of two).",
+                registry=r,
+                multiprocess_mode="livemax",
+            ).set(replay_capacity)
         if not self.multiprocess:
             ProcessCollector(registry=r)
         if list(self.latency._upper_bounds) != list(_UPPER_BOUNDS):  # see _observe_many
@@ -184,6 +203,7 @@ class Metrics:
         self._replay_checked_ms: int | None = None
         self._replay_size = 0
         self._seen_replay_refused: dict[str, int] = {}
+        self._seen_overflowed = 0
 
     def __repr__(self) -> str:
         return f"<Metrics multiprocess={self.multiprocess}>"
@@ -259,6 +279,10 @@ class Metrics:
                     child.inc(count - seen)
                     self._seen_replay_refused[reason] = count
             self.replay_floor.set(self._replay.floor_ms / 1000)
+            overflowed = self._replay.overflowed
+            if overflowed > self._seen_overflowed:
+                self.replay_overflow.inc(overflowed - self._seen_overflowed)
+                self._seen_overflowed = overflowed
         if self._replay is not None and (
             self._replay_checked_ms is None
             or self._replay_size < REPLAY_SIZE_CHEAP

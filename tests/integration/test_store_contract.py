@@ -17,6 +17,7 @@ import pytest
 
 from pyehsm.keyring.keyring import Keyring
 from pyehsm.store.base import PortableStore, SealKeyVersion, SealVersion, Store, WrappedValue
+from pyehsm.store.limits import MAX_BULK_KEYS
 from pyehsm.store.postgres import PostgresStore
 from pyehsm.store.records import (
     AppRecord,
@@ -134,6 +135,40 @@ async def test_insert_key_is_atomic_and_unique(store: Store) -> None:
         )
     assert await store.get_key(appid, record.keyid) == record
     assert [k.keyid for k in await store.list_keys(appid)] == [record.keyid]
+
+
+async def test_insert_keys_in_bulk(store: Store) -> None:
+    appid, other = await new_app(store), await new_app(store)
+    batch = [key_record(appid if i % 2 else other, created=T0 + i) for i in range(50)]
+    pairs = [(k, KeyVersionRecord(k.keyid, 1, b"m:" + k.keyid.encode(), T0)) for k in batch]
+    await store.insert_keys(pairs)
+    for key, version in pairs:
+        assert await store.get_key(key.appid, key.keyid) == key
+        assert await store.get_key_version(key.appid, key.keyid, 1) == version
+    assert [k.keyid for k in await store.list_keys(appid)] == [k.keyid for k in batch if k.appid == appid]
+    await store.insert_keys([])  # nothing to do
+
+
+async def test_insert_keys_is_all_or_nothing(store: Store) -> None:
+    appid = await new_app(store)
+    existing = await new_key(store, appid)
+    fresh = [key_record(appid) for _ in range(3)]
+    clash = KeyRecord(**{**_fields(key_record(appid)), "keyid": existing.keyid})
+    pairs = [(k, KeyVersionRecord(k.keyid, 1, b"m", T0)) for k in [*fresh, clash]]
+    with pytest.raises(DUPLICATE):
+        await store.insert_keys(pairs)
+    assert [k.keyid for k in await store.list_keys(appid)] == [existing.keyid]
+
+
+async def test_insert_keys_refuses_oversized_or_mismatched_batches(store: Store) -> None:
+    appid = await new_app(store)
+    one, two = key_record(appid), key_record(appid)
+    with pytest.raises(ValueError, match="another key"):
+        await store.insert_keys([(one, KeyVersionRecord(two.keyid, 1, b"m", T0))])
+    too_many = [(one, KeyVersionRecord(one.keyid, 1, b"m", T0))] * (MAX_BULK_KEYS + 1)
+    with pytest.raises(ValueError, match="at most"):
+        await store.insert_keys(too_many)
+    assert await store.list_keys(appid) == []
 
 
 def _fields(record: KeyRecord) -> dict[str, object]:

@@ -4,7 +4,8 @@ The project's machines may run PostgreSQL on 127.0.0.1:5432 (trust auth, databas
 the script starts a private cluster in a temporary directory on a free port (Debian's ``postgresql``
 binaries, which scripts/test.sh installs). One server per test process (``shared_server()``, stopped at
 exit); every test gets its own fresh database (``fresh_database()``), dropped afterwards, so test runs
-never see each other's rows. ``PYEHSM_TEST_PG_URL`` overrides the probed URL.
+never see each other's rows. ``PYEHSM_TEST_PG_URL`` overrides the probed URL. ``ReplicatedPair`` starts
+a primary and a synchronous standby (failover tests and bench/failover.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import atexit
 import contextlib
 import os
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -96,6 +98,67 @@ class PostgresServer:
             yield url
         finally:
             self.drop_database(url)
+
+
+@dataclass
+class ReplicatedPair:
+    """Two private clusters in streaming replication, the standby synchronous (a commit returns once the
+    standby has flushed it): ``scripts/pg-test-cluster.sh start-replicated``. For failover tests: crash the
+    primary, promote the standby; ``url(db)`` names both (libpq tries them in order and keeps the one that
+    accepts writes), so clients find the new primary by themselves."""
+
+    primary: PostgresServer
+    standby: PostgresServer
+
+    @classmethod
+    def start(cls, *settings: str) -> ReplicatedPair:
+        out = subprocess.run(
+            ["bash", str(SCRIPT), "start-replicated", *settings],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        ).stdout.splitlines()
+        pair = cls(PostgresServer(out[0].strip(), out[1].strip()), PostgresServer(out[2].strip(), out[3].strip()))
+        pair.wait_synchronous()
+        return pair
+
+    def wait_synchronous(self, timeout: float = 120.0) -> None:
+        """Until the standby has caught up and the primary counts it as synchronous (it reports "async"
+        while it streams its first WAL)."""
+        deadline = time.monotonic() + timeout
+        while self.sync_state() != [("pyehsm_standby", "sync")]:
+            if time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError("the standby did not become synchronous")
+            time.sleep(0.1)
+
+    def create_database(self) -> str:
+        """A new database (made on the primary, replicated to the standby); its multi-host URL."""
+        return self.url(urlsplit(self.primary.create_database()).path.lstrip("/"))
+
+    def url(self, dbname: str) -> str:
+        hosts = ",".join(urlsplit(server.url).netloc.rsplit("@", 1)[1] for server in (self.primary, self.standby))
+        return f"postgresql://postgres@{hosts}/{dbname}?target_session_attrs=read-write&connect_timeout=3"
+
+    def sync_state(self) -> list[tuple[str, str]]:
+        """(application_name, sync_state) of every standby the primary streams to."""
+        with psycopg.connect(self.primary.url, autocommit=True) as conn:
+            rows = conn.execute("SELECT application_name, sync_state FROM pg_stat_replication").fetchall()
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    def fail_over(self) -> None:
+        """Kill the primary (immediate shutdown, as a crash) and promote the standby."""
+        self.primary.crash()
+        self.promote()
+
+    def promote(self) -> None:
+        assert self.standby.cluster_dir is not None
+        subprocess.run(["bash", str(SCRIPT), "promote", self.standby.cluster_dir], check=True, timeout=120)
+
+    def stop(self) -> None:
+        self.primary.stop()
+        self.standby.stop()
 
 
 _shared: list[PostgresServer] = []

@@ -16,7 +16,14 @@ from typing import Any, TypeVar
 import click
 
 from pyehsm.cli.audit import apply_audit_options, audit_serve_options
-from pyehsm.config import DEFAULT_REPLAY_CAPACITY, QUOTE_PROVIDERS, TCB_ALLOW_CHOICES, Settings, parse_pool_depth
+from pyehsm.config import (
+    DEFAULT_KEY_CACHE_ENTRIES,
+    DEFAULT_REPLAY_CAPACITY,
+    QUOTE_PROVIDERS,
+    TCB_ALLOW_CHOICES,
+    Settings,
+    parse_pool_depth,
+)
 from pyehsm.errors import StartupError
 from pyehsm.logs import LOG_FORMATS, logging_config
 
@@ -115,6 +122,13 @@ def base_settings(data_dir: Path | None, store: str | None, root_key: str | None
     help="SQLite mode: entries the mapped replay table holds (16 bytes each) before SQLite takes the rest "
     f"(default {DEFAULT_REPLAY_CAPACITY}; env PYEHSM_REPLAY_CAPACITY).",
 )
+@click.option(
+    "--key-cache-entries",
+    type=int,
+    default=None,
+    help="Keys each worker keeps parsed and their rows cached; bounds a worker's memory whatever the key "
+    f"count (default {DEFAULT_KEY_CACHE_ENTRIES}; env PYEHSM_KEY_CACHE_ENTRIES).",
+)
 @click.option("--rate-limit-burst", type=int, default=0, help="Burst per app (default: twice the rate).")
 @click.option("--metrics/--no-metrics", default=True, show_default=True, help="Serve Prometheus metrics at /metrics.")
 @click.option(
@@ -199,6 +213,7 @@ def serve(
     rate_limit: float | None,
     rate_limit_burst: int,
     replay_capacity: int | None,
+    key_cache_entries: int | None,
     metrics: bool,
     collateral_dir: Path | None,
     pccs_url: str | None,
@@ -239,6 +254,7 @@ def serve(
         rate_limit=rate_limit if rate_limit is not None else base.rate_limit,
         rate_limit_burst=rate_limit_burst or base.rate_limit_burst,
         replay_capacity=replay_capacity if replay_capacity is not None else base.replay_capacity,
+        key_cache_entries=key_cache_entries if key_cache_entries is not None else base.key_cache_entries,
         metrics=metrics,
         collateral_dir=str(collateral_dir.resolve()) if collateral_dir is not None else base.collateral_dir,
         pccs_url=pccs_url or base.pccs_url,

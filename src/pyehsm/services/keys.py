@@ -23,6 +23,7 @@ from pyehsm.errors import (
 from pyehsm.keyring.keyring import Keyring, MaterialRef
 from pyehsm.keyring.pool import KeyPairPool
 from pyehsm.store.base import Store
+from pyehsm.store.limits import MAX_BULK_KEYS
 from pyehsm.store.records import KeyRecord, KeyState, KeyVersionRecord
 
 T = TypeVar("T")
@@ -85,6 +86,40 @@ class KeyService:
             del material
         await self._store.insert_key(record, KeyVersionRecord(record.keyid, 1, wrapped, now))
         return record
+
+    async def create_many(
+        self, appid: str, spec: KeySpec, count: int, usage: KeyUsage | None = None, batch_size: int = MAX_BULK_KEYS
+    ) -> list[str]:
+        """The bulk path for loading many keys at once (bench/keycount.py; no wire Action): ``count`` keys of
+        ``spec`` for an existing app, made and wrapped exactly as ``create`` makes them, stored in batches
+        of ``batch_size`` (at most MAX_BULK_KEYS) through Store.insert_keys (one transaction each).
+        Returns the new keyids."""
+        if usage is not None and not spec.allows_usage(usage):
+            raise UsageNotSupported(spec.name, usage.value, tuple(u.value for u in spec.usable_usages()))
+        keyids: list[str] = []
+        while len(keyids) < count:
+            now = self._clock.now_ms()
+            batch = []
+            for _ in range(min(batch_size, MAX_BULK_KEYS, count - len(keyids))):
+                record = KeyRecord(
+                    appid=appid,
+                    keyid=str(uuid.uuid4()),
+                    keyspec=spec.name,
+                    origin=Origin.INTERNAL.value,
+                    keyusage=(usage or spec.default_usage).value,
+                    state=KeyState.ENABLED,
+                    alias="",
+                    created_ms=now,
+                    expire_ms=now + self._expiry_ms,
+                    primary_version=1,
+                )
+                material = await self._pool.take(spec)
+                wrapped = self._keyring.wrap_material(self.material_ref(record, 1), material)
+                del material
+                batch.append((record, KeyVersionRecord(record.keyid, 1, wrapped, now)))
+            await self._store.insert_keys(batch)
+            keyids.extend(record.keyid for record, _ in batch)
+        return keyids
 
     @staticmethod
     def material_ref(record: KeyRecord, version: int) -> MaterialRef:

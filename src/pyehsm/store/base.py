@@ -146,6 +146,8 @@ class Store(ReleaseStore, Protocol):
     # -- keys --------------------------------------------------------------------------------------
     async def insert_key(self, key: KeyRecord, version: KeyVersionRecord) -> None: ...
 
+    async def insert_keys(self, keys: list[tuple[KeyRecord, KeyVersionRecord]]) -> None: ...  # one transaction
+
     async def get_key(self, appid: str, keyid: str) -> KeyRecord | None: ...
 
     async def get_key_version(self, appid: str, keyid: str, version: int) -> KeyVersionRecord | None: ...
@@ -390,25 +392,24 @@ class ReplayGuard(Protocol):
     async def remember(self, appid: str, sign: str, now_ms: int, timestamp_ms: int | None = None) -> bool:
         """Record (appid, sign); False when it was already seen within the retention window, or when
         the request's ``timestamp_ms`` is older than anything the guard can vouch for."""
-        ...
 
     async def purge(self, now_ms: int) -> int: ...
 
     async def size(self, now_ms: int) -> int:
         """How many entries the guard holds that are live at ``now_ms`` (not yet expired): the /metrics
         gauge, exact (every entry counted)."""
-        ...
 
     @property
     def floor_ms(self) -> int:
         """Requests timestamped before this are refused (the guard cannot know whether they were seen);
         0 when it knows its whole past."""
-        ...
 
     @property
     def refused(self) -> dict[str, int]:
         """Refusals so far, by reason: ``seen`` (a replay), ``before_floor`` (timestamped before the floor)."""
-        ...
+
+    @property
+    def overflowed(self) -> int: ...  # entries the mapped table sent to its SQLite overflow; 0 for other guards
 
     async def close(self) -> None: ...
 

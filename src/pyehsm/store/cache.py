@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from pyehsm.clock import Clock
+from pyehsm.store.limits import DEFAULT_CACHED_KEYS
 from pyehsm.store.records import AppRecord, KeyRecord
 
 DEFAULT_TTL_MS = 500
@@ -83,7 +84,7 @@ class RowCache:
     drops it when an invalidation ran meanwhile.
     """
 
-    def __init__(self, clock: Clock, ttl_ms: int = DEFAULT_TTL_MS, max_entries: int = 100_000) -> None:
+    def __init__(self, clock: Clock, ttl_ms: int = DEFAULT_TTL_MS, max_entries: int = DEFAULT_CACHED_KEYS) -> None:
         self._keys: TtlCache[str, KeyRecord] = TtlCache(clock, ttl_ms, max_entries)  # by keyid (unique)
         self._apps: TtlCache[str, AppRecord] = TtlCache(clock, ttl_ms, max_entries)
         self.epoch = 0
@@ -141,7 +142,7 @@ class StampedKeyRows:
 
     __slots__ = ("_max", "_rows", "_stamp")
 
-    def __init__(self, max_entries: int = 100_000) -> None:
+    def __init__(self, max_entries: int = DEFAULT_CACHED_KEYS) -> None:
         self._max = max_entries
         self._rows: dict[tuple[str, str], KeyRecord] = {}
         self._stamp: object = None

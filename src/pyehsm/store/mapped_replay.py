@@ -88,6 +88,7 @@ _EXPIRIES = struct.Struct("<" + "8xQ" * SLOTS_PER_BUCKET)  # a bucket's expiries
 _TAG_BYTES = 8
 
 
+OVERFLOW_LOG_EVERY_MS = 60_000  # the "table is full" warning, at most this often per process
 STRIPES = 64  # lock stripes: the file's first 64 bytes (_replay_probe.c's STRIPES)
 
 
@@ -152,6 +153,8 @@ class MappedReplayGuard:
             raise
         self._mask = self._buckets - 1
         self.refused = {"seen": 0, "before_floor": 0}  # refusals by reason (metrics)
+        self.overflowed = 0  # entries of this process that found both buckets full and went to SQLite (metrics)
+        self._overflow_logged_ms: int | None = None
         if floor > self._clock.now_ms():
             log.warning(
                 "replay table %s cannot know which recent requests were seen: requests timestamped before "
@@ -329,7 +332,25 @@ class MappedReplayGuard:
             # request until this entry expires.
             if expires > horizon:
                 _U64.pack_into(table, _OVERFLOW_AT, expires)
-            return self.overflow.insert([(_tag_bytes(tag), now_ms, expires)])[0]
+            fresh = self.overflow.insert([(_tag_bytes(tag), now_ms, expires)])[0]
+        self._count_overflow(now_ms)
+        return fresh
+
+    def _count_overflow(self, now_ms: int) -> None:
+        """One more entry went to the overflow database: counted (pyehsm_replay_overflow_total) and said in
+        the log, at most once a minute per process."""
+        self.overflowed += 1
+        if self._overflow_logged_ms is None or now_ms - self._overflow_logged_ms >= OVERFLOW_LOG_EVERY_MS:
+            self._overflow_logged_ms = now_ms
+            log.warning(
+                "replay table %s is full (%d entries): %d requests of this process went to %s, which every "
+                "request is now also checked against (slower; replays are still refused); raise "
+                '--replay-capacity (docs/operations.md, "Replay table at its limit")',
+                self.path,
+                self.capacity,
+                self.overflowed,
+                self.overflow.path,
+            )
 
     async def purge(self, now_ms: int) -> int:
         """Slots here are reused in place once expired; only the overflow table needs purging."""

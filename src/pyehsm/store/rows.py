@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyehsm.store.limits import MAX_BULK_KEYS
 from pyehsm.store.records import KeyRecord, KeyState, KeyVersionRecord, KeyVersionState, SecretRecord, VersionSource
 
 KEY_COLUMNS = (
@@ -90,6 +91,41 @@ def version_from_row(row: tuple[Any, ...]) -> KeyVersionRecord:
         VersionSource(source),
         str(material_id) if material_id is not None else None,
     )
+
+
+def key_params(key: KeyRecord) -> tuple[Any, ...]:
+    """A key row's values in KEY_COLUMNS order."""
+    return (
+        key.appid,
+        key.keyid,
+        key.keyspec,
+        key.origin,
+        key.keyusage,
+        key.state.value,
+        key.alias,
+        key.created_ms,
+        key.expire_ms,
+        key.primary_version,
+        key.rotation_period_days,
+        key.next_rotation_ms,
+        key.description,
+        key.deletion_ms,
+        key.min_decryption_version,
+        key.release_policy,
+        key.material_expires_ms,
+    )
+
+
+KEY_COLUMN_COUNT = len(KEY_COLUMNS.split(","))
+VERSION_INSERT_COUNT = len(VERSION_INSERT.split(","))  # keyid and version_params
+
+
+def check_bulk(keys: list[tuple[KeyRecord, KeyVersionRecord]]) -> None:
+    """Store.insert_keys' bounds: at most MAX_BULK_KEYS pairs, each version naming its own key."""
+    if len(keys) > MAX_BULK_KEYS:
+        raise ValueError(f"insert_keys takes at most {MAX_BULK_KEYS} keys per call")
+    if any(key.keyid != version.keyid for key, version in keys):
+        raise ValueError("insert_keys: a version names another key")
 
 
 def version_params(version: KeyVersionRecord) -> tuple[Any, ...]:

@@ -56,6 +56,7 @@ class SqliteReplayGuard:
         self.purge_batch = PURGE_BATCH
         self.floor_ms = 0  # used alone (tests, tools) it never refuses by timestamp
         self.refused = {"seen": 0, "before_floor": 0}
+        self.overflowed = 0  # it has no table in front of it: nothing overflows
         self._pending: list[Pending] = []
         self._flush_scheduled = False
 

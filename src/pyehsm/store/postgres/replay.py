@@ -38,6 +38,7 @@ class PostgresReplayGuard:
         self._flusher: asyncio.Task[None] | None = None
         self.floor_ms = 0  # a logged table knows its past (see the class docstring for failover)
         self.refused = {"seen": 0, "before_floor": 0}
+        self.overflowed = 0  # a table in the database: nothing overflows (it grows with the load)
 
     def __repr__(self) -> str:
         return f"<PostgresReplayGuard {describe_url(self._store.url)}>"

@@ -11,12 +11,21 @@ from pathlib import Path
 
 from pyehsm.errors import StartupError
 from pyehsm.store.cache import StampedKeyRows
+from pyehsm.store.limits import DEFAULT_CACHED_KEYS
 from pyehsm.store.migrations import latest_version, load_migrations
 from pyehsm.store.sqlite.wal import WalIndexWatch
 
+# The store's reads go through a memory mapping of the database file (up to this size) instead of a read()
+# per page: a key lookup that misses the worker's caches walks B-tree pages spread over the whole file, and
+# with a million keys the pread() calls were a third of its cost (bench/keycount.py, bench/README.md). The
+# mapped pages are the page cache's, shared by the workers and reclaimable: they count in a worker's RSS
+# as file-backed memory (RssFile), not as its own (RssAnon).
+STORE_MMAP_BYTES = 1 << 30
 
-def connect(path: Path, *, synchronous: str = "NORMAL") -> sqlite3.Connection:
-    """Open (creating it 0600 if new; SQLite gives its -wal/-shm files the same mode) a database."""
+
+def connect(path: Path, *, synchronous: str = "NORMAL", mmap_bytes: int = 0) -> sqlite3.Connection:
+    """Open (creating it 0600 if new; SQLite gives its -wal/-shm files the same mode) a database; reads
+    through a mapping of up to ``mmap_bytes`` of it (0: none)."""
     if not path.exists():
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
@@ -24,6 +33,8 @@ def connect(path: Path, *, synchronous: str = "NORMAL") -> sqlite3.Connection:
     conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=30000")
+    if mmap_bytes:
+        conn.execute(f"PRAGMA mmap_size={int(mmap_bytes)}")
     return conn
 
 
@@ -74,13 +85,14 @@ class SqliteBase:
 
     kind = "sqlite"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, cached_keys: int = DEFAULT_CACHED_KEYS) -> None:
+        """``cached_keys``: the most key rows this worker keeps (--key-cache-entries)."""
         self.path = path
         self._conn: sqlite3.Connection | None = None
         # Key rows read on the hot path, valid while nobody wrote the database: the WAL-index header
         # (WalIndexWatch; SQLite's data_version where the header cannot be read) moves when another
         # connection (another worker) commits, total_changes when this one writes.
-        self._keys = StampedKeyRows()
+        self._keys = StampedKeyRows(cached_keys)
         self._wal: WalIndexWatch | None = None
 
     @property
@@ -91,7 +103,7 @@ class SqliteBase:
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = connect(self.path)
+        self._conn = connect(self.path, mmap_bytes=STORE_MMAP_BYTES)
         migrate(self._conn)
         self._wal = WalIndexWatch.attach(self._conn, self.path)
 

@@ -9,12 +9,19 @@ from pyehsm.store.rows import (
     DAY_MS,
     KEY_COLUMNS,
     VERSION_COLUMNS,
+    KEY_COLUMN_COUNT,
     VERSION_INSERT,
+    VERSION_INSERT_COUNT,
+    check_bulk,
     key_from_row,
+    key_params,
     version_from_row,
     version_params,
 )
 from pyehsm.store.sqlite.connection import SqliteBase, transaction
+
+_INSERT_KEY = f"INSERT INTO keys ({KEY_COLUMNS}) VALUES ({', '.join('?' * KEY_COLUMN_COUNT)})"
+_INSERT_VERSION = f"INSERT INTO {VERSION_INSERT} VALUES ({', '.join('?' * VERSION_INSERT_COUNT)})"
 
 
 class KeyRows(SqliteBase):
@@ -22,34 +29,17 @@ class KeyRows(SqliteBase):
 
     async def insert_key(self, key: KeyRecord, version: KeyVersionRecord) -> None:
         with transaction(self.conn):
-            self.conn.execute(
-                f"INSERT INTO keys ({KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    key.appid,
-                    key.keyid,
-                    key.keyspec,
-                    key.origin,
-                    key.keyusage,
-                    key.state.value,
-                    key.alias,
-                    key.created_ms,
-                    key.expire_ms,
-                    key.primary_version,
-                    key.rotation_period_days,
-                    key.next_rotation_ms,
-                    key.description,
-                    key.deletion_ms,
-                    key.min_decryption_version,
-                    key.release_policy,
-                    key.material_expires_ms,
-                ),
-            )
+            self.conn.execute(_INSERT_KEY, key_params(key))
             self._insert_key_version(version)
 
+    async def insert_keys(self, keys: list[tuple[KeyRecord, KeyVersionRecord]]) -> None:
+        check_bulk(keys)
+        with transaction(self.conn):
+            self.conn.executemany(_INSERT_KEY, [key_params(key) for key, _ in keys])
+            self.conn.executemany(_INSERT_VERSION, [(v.keyid, *version_params(v)) for _, v in keys])
+
     def _insert_key_version(self, version: KeyVersionRecord) -> None:
-        self.conn.execute(
-            f"INSERT INTO {VERSION_INSERT} VALUES (?, ?, ?, ?, ?, ?, ?)", (version.keyid, *version_params(version))
-        )
+        self.conn.execute(_INSERT_VERSION, (version.keyid, *version_params(version)))
 
     def cached_key(self, appid: str, keyid: str) -> KeyRecord | None:
         """The key row if this process read it since the last commit by any connection, else None.
