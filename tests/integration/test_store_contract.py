@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from pyehsm.keyring.keyring import Keyring
-from pyehsm.store.base import PortableStore, SealKeyVersion, SealVersion, Store, WrappedValue
+from pyehsm.store.base import PortableStore, Store, WrappedValue
 from pyehsm.store.limits import MAX_BULK_KEYS
 from pyehsm.store.postgres import PostgresStore
 from pyehsm.store.records import (
@@ -28,6 +28,8 @@ from pyehsm.store.records import (
     KeyVersionRecord,
     KeyVersionState,
     QuotePolicyRecord,
+    SealKeyVersion,
+    SealVersion,
     SecretRecord,
     SecretsKeyRecord,
     SecretVersionRecord,

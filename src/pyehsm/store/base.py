@@ -9,22 +9,20 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from pyehsm.store.import_protocol import ImportStore
 from pyehsm.store.records import (
     AliasRecord,
     AppRecord,
-    ImportParamsRecord,
     KeyRecord,
     KeyState,
     KeyVersionInfo,
     KeyVersionRecord,
     KeyVersionState,
     QuotePolicyRecord,
-    SecretRecord,
-    SecretsKeyRecord,
-    SecretVersionInfo,
-    SecretVersionRecord,
+    SealKeyVersion,
 )
 from pyehsm.store.release_protocol import ReleaseStore
+from pyehsm.store.secret_protocol import SecretStore
 
 WRAPPED_KINDS: tuple[str, ...] = ("cmk", "apikey", "secrets_key", "import_key")
 """Every column holding a value wrapped by the domain key (DK), by the name the rotation job uses.
@@ -55,10 +53,6 @@ class WrappedValue:
         return f"<WrappedValue {self.kind} {self.key}>"
 
 
-SealVersion = Callable[[int], SecretVersionRecord]  # version id -> the sealed version record
-SealKeyVersion = Callable[[int], KeyVersionRecord]  # version number -> the new key version (material wrapped)
-
-
 def _row(key: int, owner: tuple[int, ...], wrapped: int) -> Callable[[str, tuple[Any, ...]], WrappedValue]:
     def build(kind: str, r: tuple[Any, ...]) -> WrappedValue:
         return WrappedValue(kind, tuple(r[:key]), tuple(str(r[i]) for i in owner), bytes(r[wrapped]))
@@ -76,7 +70,10 @@ WRAPPED_ROWS: dict[str, Callable[[str, tuple[Any, ...]], WrappedValue]] = {
 """Row -> WrappedValue for each kind, shared by the SQLite and PostgreSQL stores."""
 
 
-class Store(ReleaseStore, Protocol):
+class Store(SecretStore, ImportStore, ReleaseStore, Protocol):
+    """Every persistent operation; the secrets manager's, BYOK's and key release's are declared in their own
+    protocol modules (secret_protocol.py, import_protocol.py, release_protocol.py)."""
+
     kind: str
 
     async def open(self) -> None:
@@ -252,129 +249,11 @@ class Store(ReleaseStore, Protocol):
         """The stored policy ``name`` of the app's key; None: none was put (or no such key)."""
         ...
 
-    # -- secrets (a secret whose planned deletion is due, planned_delete_ms <= now_ms, counts as gone) ----
-    async def get_secrets_key(self, appid: str) -> SecretsKeyRecord | None: ...
-
-    async def insert_secrets_key_if_absent(self, key: SecretsKeyRecord) -> SecretsKeyRecord:
-        """Store the app's default secrets key unless it has one; return the stored one (race-free)."""
-        ...
-
-    async def insert_secret(self, secret: SecretRecord, version: SecretVersionRecord, now_ms: int) -> bool:
-        """Insert a secret with its first version; False when the app has a live secret of that name."""
-        ...
-
-    async def get_secret(self, appid: str, name: str, now_ms: int) -> SecretRecord | None: ...
-
-    async def list_secrets(self, appid: str, name: str | None, now_ms: int, limit: int) -> list[SecretRecord]:
-        """The app's live secrets (all, or the one named), oldest first (then by name)."""
-        ...
-
-    async def update_secret_description(self, appid: str, secret_id: str, description: str, now_ms: int) -> bool:
-        """False unless the secret exists and is not pending deletion."""
-        ...
-
-    async def add_secret_version(self, appid: str, secret_id: str, now_ms: int, seal: SealVersion) -> int | None:
-        """Append the next version of a live secret of ``appid``: holding the secret's row lock, call
-        ``seal(latest_version + 1)`` and store the record it returns, in one transaction. Concurrent
-        writers of one secret queue on the lock and all succeed, in some order (``seal`` must be quick
-        and do no I/O). Returns the new version id; None when the secret is not the app's or not live."""
-        ...
-
-    async def get_secret_version(self, appid: str, secret_id: str, version: int) -> SecretVersionRecord | None: ...
-
-    async def list_secret_versions(self, appid: str, secret_id: str, limit: int) -> list[SecretVersionInfo]:
-        """Version ids and creation times, newest first."""
-        ...
-
-    async def schedule_secret_deletion(self, appid: str, secret_id: str, planned_delete_ms: int, now_ms: int) -> bool:
-        """Set (or move) the planned deletion time; False when the secret is gone."""
-        ...
-
-    async def restore_secret(self, appid: str, secret_id: str, now_ms: int) -> bool:
-        """Cancel a pending deletion (a no-op for a secret not pending); False when the secret is gone."""
-        ...
-
-    async def delete_secret(self, appid: str, secret_id: str) -> bool:
-        """Remove the secret and all its versions now."""
-        ...
-
-    async def purge_secrets(self, now_ms: int) -> int:
-        """Remove every secret (all apps) whose planned deletion is due, with its versions, in one statement:
-        safe and idempotent when several nodes run it at once. Returns how many were removed."""
-        ...
-
     # -- quote policies (UploadQuotePolicy / GetQuotePolicy) -------------------------------------------
     async def insert_quote_policy(self, policy: QuotePolicyRecord) -> None: ...
 
     async def get_quote_policy(self, appid: str, policy_id: str) -> QuotePolicyRecord | None:
         """The app's policy; None when unknown or owned by another app."""
-        ...
-
-    # -- BYOK import parameters (table import_tokens; services/byok.py) --------------------------------
-    async def put_import_params(self, params: ImportParamsRecord) -> bool:
-        """Store ``params`` as the key's import parameters, replacing any earlier ones (failures reset),
-        but only while the app's key ``params.keyid`` has origin EH_EXTERNAL_KEY and is not pending deletion
-        (the service checks the rest: a key with material takes parameters for an import into a new
-        version); False, nothing written, otherwise. One statement (INSERT ... SELECT ... WHERE EXISTS ...
-        ON CONFLICT (keyid) DO UPDATE)."""
-        ...
-
-    async def get_import_params(self, appid: str, keyid: str) -> ImportParamsRecord | None:
-        """The key's import parameters; None when there are none or the key belongs to another app."""
-        ...
-
-    async def count_import_failure(self, appid: str, keyid: str, token_id: str, max_failures: int) -> bool:
-        """One failed ImportKeyMaterial with the parameters ``token_id``: add 1 to their failures and delete
-        them once ``max_failures`` is reached, in one transaction. True while they stay usable."""
-        ...
-
-    async def install_key_material(
-        self,
-        appid: str,
-        keyid: str,
-        token_id: str,
-        wrapped_material: bytes,
-        material_id: str | None = None,
-        expires_ms: int | None = None,
-    ) -> bool:
-        """Finish an import into the key's primary version in ONE transaction: delete the import parameters
-        ``token_id``, set the primary version's material (only while it has none, and only when its
-        material_id is NULL, a first import, or equals ``material_id``, a re-import of deleted or expired
-        material) and its material_id, move the key pending_import -> enabled and set material_expires_ms to
-        ``expires_ms``. If any step changes no row, roll back and return False. A key-row change (PostgreSQL
-        notifies 'k:<keyid>'; the row cache evicts it)."""
-        ...
-
-    async def add_imported_key_version(
-        self, appid: str, keyid: str, token_id: str, seal: SealKeyVersion, *, make_primary: bool, expires_ms: int | None
-    ) -> KeyVersionRecord | None:
-        """Import new material into a new version, atomically: as add_key_version (``seal(latest + 1)`` under the
-        key's row lock), and in the same transaction delete the import parameters ``token_id`` and set the key's
-        material_expires_ms to ``expires_ms``; only while the key is enabled and no version above the primary
-        waits (``make_primary`` False leaves the new one waiting for promote_key_version). None, nothing
-        written, otherwise."""
-        ...
-
-    async def promote_key_version(self, appid: str, keyid: str) -> int | None:
-        """Make the key's latest version primary when it is above the primary (imported material waiting, see
-        add_imported_key_version) and has material; the new primary, or None when none waits."""
-        ...
-
-    async def delete_key_material(self, appid: str, keyid: str, material_id: str) -> bool:
-        """DeleteImportedKeyMaterial: in one transaction, delete the material of the key's primary version
-        (keeping its material_id, set to ``material_id`` when NULL), clear material_expires_ms and move the key
-        to pending_import (a key pending deletion stays so). False when the primary version has no material."""
-        ...
-
-    async def expire_key_material(self, now_ms: int, limit: int, keyid: str | None = None) -> list[tuple[str, str]]:
-        """As delete_key_material for up to ``limit`` keys (all apps; only ``keyid`` when given) whose
-        material_expires_ms <= ``now_ms``; (appid, keyid) of each. Each due key is expired exactly once when
-        several nodes run it at once. Tenant-wide by design (the byok sweep)."""
-        ...
-
-    async def purge_import_params(self, now_ms: int) -> int:
-        """Delete every app's import parameters with ``expires_ms <= now_ms`` in one statement (safe and
-        idempotent when several nodes run it at once). Returns how many were deleted."""
         ...
 
 

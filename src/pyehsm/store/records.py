@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -173,3 +174,8 @@ class ImportParamsRecord:
 
     def __repr__(self) -> str:
         return f"<ImportParamsRecord {self.keyid} {self.wrapping_keyspec} expires={self.expires_ms}>"
+
+
+# What a store is handed to seal a new version inside its transaction (the number is chosen there).
+SealVersion = Callable[[int], SecretVersionRecord]  # version id -> the sealed version record
+SealKeyVersion = Callable[[int], KeyVersionRecord]  # version number -> the new key version (material wrapped)

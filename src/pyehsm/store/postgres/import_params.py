@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyehsm.store.base import SealKeyVersion
 from pyehsm.store.postgres.connection import INVALIDATION_CHANNEL, PostgresBase, evicts_key
 from pyehsm.store.postgres.driver import psycopg
-from pyehsm.store.records import ImportParamsRecord, KeyState, KeyVersionRecord
+from pyehsm.store.records import ImportParamsRecord, KeyState, KeyVersionRecord, SealKeyVersion
 from pyehsm.store.rows import IMPORT_COLUMNS, VERSION_INSERT, version_params
 
 

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from pyehsm.store.base import SealKeyVersion
 from pyehsm.store.postgres.connection import INVALIDATION_CHANNEL, PostgresBase, evicts_key
-from pyehsm.store.records import KeyRecord, KeyState, KeyVersionInfo, KeyVersionRecord, KeyVersionState, VersionSource
+from pyehsm.store.records import (
+    KeyRecord,
+    KeyState,
+    KeyVersionInfo,
+    KeyVersionRecord,
+    KeyVersionState,
+    SealKeyVersion,
+    VersionSource,
+)
 from pyehsm.store.rows import (
     CANCELLED_STATE,
     DAY_MS,
+    KEY_COLUMN_COUNT,
     KEY_COLUMNS,
     VERSION_COLUMNS,
-    KEY_COLUMN_COUNT,
     VERSION_INSERT,
     check_bulk,
     key_from_row,

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyehsm.store.base import SealVersion
 from pyehsm.store.postgres.connection import PostgresBase
 from pyehsm.store.postgres.driver import psycopg
 from pyehsm.store.postgres.rows import SECRET_LIVE
-from pyehsm.store.records import SecretRecord, SecretsKeyRecord, SecretVersionInfo, SecretVersionRecord
+from pyehsm.store.records import SealVersion, SecretRecord, SecretsKeyRecord, SecretVersionInfo, SecretVersionRecord
 from pyehsm.store.rows import SECRET_COLUMNS, secret_from_row
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pyehsm.store.base import SealKeyVersion
-from pyehsm.store.records import ImportParamsRecord, KeyState, KeyVersionRecord
+from pyehsm.store.records import ImportParamsRecord, KeyState, KeyVersionRecord, SealKeyVersion
 from pyehsm.store.rows import IMPORT_COLUMNS
 from pyehsm.store.sqlite.connection import SqliteBase, transaction
 

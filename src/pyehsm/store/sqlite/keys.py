@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from pyehsm.store.base import SealKeyVersion
-from pyehsm.store.records import KeyRecord, KeyState, KeyVersionInfo, KeyVersionRecord, KeyVersionState, VersionSource
+from pyehsm.store.records import (
+    KeyRecord,
+    KeyState,
+    KeyVersionInfo,
+    KeyVersionRecord,
+    KeyVersionState,
+    SealKeyVersion,
+    VersionSource,
+)
 from pyehsm.store.rows import (
     CANCELLED_STATE,
     DAY_MS,
+    KEY_COLUMN_COUNT,
     KEY_COLUMNS,
     VERSION_COLUMNS,
-    KEY_COLUMN_COUNT,
     VERSION_INSERT,
     VERSION_INSERT_COUNT,
     check_bulk,

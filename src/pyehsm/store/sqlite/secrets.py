@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from pyehsm.store.base import SealVersion
-from pyehsm.store.records import SecretRecord, SecretsKeyRecord, SecretVersionInfo, SecretVersionRecord
+from pyehsm.store.records import SealVersion, SecretRecord, SecretsKeyRecord, SecretVersionInfo, SecretVersionRecord
 from pyehsm.store.rows import SECRET_COLUMNS, secret_from_row
 from pyehsm.store.sqlite.connection import SqliteBase, transaction
 from pyehsm.store.sqlite.rows import SECRET_LIVE
