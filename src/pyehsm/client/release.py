@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import x25519
 
 from pyehsm.attest.providers import QuoteProvider
 from pyehsm.client.models import b64, unb64
-from pyehsm.client.operations import Call, _policy_text
+from pyehsm.client.operations.call import Call, _policy_text
 from pyehsm.crypto.recipient import RecipientPrivate, open_sealed, recipient_der, release_report_data
 
 

@@ -10,7 +10,7 @@ from pyehsm.client import release as rel
 from pyehsm.client.base import BaseClient, Exchange, H
 from pyehsm.client.models import b64
 from pyehsm.client.operation import operation
-from pyehsm.client.operations import _payload
+from pyehsm.client.operations.call import _payload
 
 Policy = str | dict[str, Any]
 

@@ -7,7 +7,7 @@ For every request the SDKs can send both agree; where they could differ (boolean
 strings) the server accepts a signature made with either rendering.
 
 Pure functions used by the transport (verifying requests), the client (signing them) and VerifyQuote
-(signing its answer), so the module sits at the package root like errors.py and clock.py.
+(signing its answer), so the module sits at the package root like errors/ and clock.py.
 """
 
 from __future__ import annotations
