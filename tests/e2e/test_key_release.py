@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -22,6 +23,7 @@ from pyehsm.client.release import Bundle, Recipient
 from pyehsm.clock import ManualClock
 from pyehsm.config import Settings
 from pyehsm.crypto.recipient import OpenFailed, open_sealed
+from tests.e2e.test_cli import cli_env, run
 from tests.support.aws import kms
 from tests.support.server import InProcessServer, in_process_server
 
@@ -398,3 +400,38 @@ def test_the_aws_door_never_releases_a_gated_key(app: Client, server: InProcessS
     assert "Plaintext" not in wrapped and wrapped["CiphertextBlob"]
     pair = client.generate_data_key_pair_without_plaintext(KeyId=keyid, KeyPairSpec="ECC_NIST_P256")
     assert "PrivateKeyPlaintext" not in pair and pair["PrivateKeyCiphertextBlob"] and pair["PublicKey"]
+
+
+# --- the CLI ----------------------------------------------------------------------------------------
+
+
+def test_cli_release_policy_put_get_delete(
+    app: Client, server: InProcessServer, clock: ManualClock, material: SimulationSigningMaterial, tmp_path: Any
+) -> None:
+    """`pyehsm key release-policy put|get|delete`: the first policy needs only the apikey; replacing or removing
+    it needs a bundle satisfying it (--bundle FILE, JSON of base64 fields)."""
+    clock.set(time.time_ns() // 1_000_000)  # the CLI's client signs with the wall clock
+    env = cli_env(app)
+    keyid = app.create_key("EH_AES_GCM_256")
+    policy_file = tmp_path / "policy.json"
+    policy_file.write_text(json.dumps(POLICY))
+    put = run(["key", "release-policy", "put", keyid, str(policy_file), "-o", "json"], env)
+    assert put.exit_code == 0, put.output
+    policy_id = json.loads(put.stdout)["policyId"]
+    assert policy_id.startswith("rp-")
+    got = json.loads(run(["key", "release-policy", "get", keyid, "-o", "json"], env).stdout)
+    canonical = {"anyOf": [{**POLICY["anyOf"][0], "tcbStatuses": ["UpToDate"]}]}  # the default made explicit
+    assert (got["policyId"], got["releasePolicy"]) == (policy_id, canonical)
+    assert policy_id in run(["key", "release-policy", "get", keyid], env).stdout
+
+    again = run(["key", "release-policy", "delete", keyid], env)  # no bundle: the policy guards itself
+    assert again.exit_code == 1 and "must carry an attestation bundle" in again.output
+    _, bundle = bundle_for(app, workload(material))
+    bundle_file = tmp_path / "bundle.json"
+    bundle_file.write_text(json.dumps(bundle.payload()))
+    deleted = run(["key", "release-policy", "delete", keyid, "--bundle", str(bundle_file), "-o", "json"], env)
+    assert deleted.exit_code == 0, deleted.output
+    assert json.loads(deleted.stdout)["releasePolicy"] is None
+    assert app.get_key_release_policy(keyid).policy is None
+    bad = run(["key", "release-policy", "put", keyid, str(policy_file), "--bundle", str(policy_file)], env)
+    assert bad.exit_code == 2 and "not an attestation bundle" in bad.output
