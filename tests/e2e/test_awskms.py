@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from pyehsm.client import Client
 from pyehsm.protocols.awskms.ids import account_of
@@ -65,7 +65,7 @@ def test_create_key_refusals(aws: Any) -> None:
         aws.create_key(KeySpec="ECC_NIST_P256")  # the default usage ENCRYPT_DECRYPT does not fit EC keys
     assert _code(exc) == "ValidationException"
     with pytest.raises(aws.exceptions.UnsupportedOperationException):
-        aws.create_key(KeySpec="ML_DSA_44", KeyUsage="SIGN_VERIFY")
+        aws.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC", Origin="EXTERNAL")
     with pytest.raises(aws.exceptions.UnsupportedOperationException):
         aws.create_key(Origin="AWS_CLOUDHSM")
     with pytest.raises(aws.exceptions.UnsupportedOperationException):
@@ -233,6 +233,27 @@ def test_sign_refusals(aws: Any) -> None:
         aws.sign(KeyId=symmetric, Message=b"m", SigningAlgorithm="ECDSA_SHA_256")
     with pytest.raises(aws.exceptions.UnsupportedOperationException):
         aws.get_public_key(KeyId=symmetric)
+
+
+def test_ed25519_keys_sign_raw_messages_checked_by_cryptography(aws: Any) -> None:
+    made = aws.create_key(KeySpec="ECC_NIST_EDWARDS25519", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    assert (made["KeySpec"], made["SigningAlgorithms"]) == ("ECC_NIST_EDWARDS25519", ["ED25519_SHA_512"])
+    keyid = made["KeyId"]
+    signature = aws.sign(KeyId=keyid, Message=b"pure eddsa", SigningAlgorithm="ED25519_SHA_512")["Signature"]
+    public = serialization.load_der_public_key(aws.get_public_key(KeyId=keyid)["PublicKey"])
+    assert isinstance(public, ed25519.Ed25519PublicKey)
+    public.verify(signature, b"pure eddsa")  # raises if invalid
+    assert aws.verify(KeyId=keyid, Message=b"pure eddsa", Signature=signature, SigningAlgorithm="ED25519_SHA_512")[
+        "SignatureValid"
+    ]
+    with pytest.raises(aws.exceptions.KMSInvalidSignatureException):
+        aws.verify(KeyId=keyid, Message=b"other", Signature=signature, SigningAlgorithm="ED25519_SHA_512")
+    with pytest.raises(aws.exceptions.InvalidKeyUsageException):  # Ed25519ph is not offered
+        aws.sign(KeyId=keyid, Message=b"m", SigningAlgorithm="ED25519_PH_SHA_512")
+    with pytest.raises(ClientError):  # PureEdDSA signs the message itself, never a digest
+        aws.sign(
+            KeyId=keyid, Message=hashlib.sha512(b"m").digest(), MessageType="DIGEST", SigningAlgorithm="ED25519_SHA_512"
+        )
 
 
 def test_get_public_key_and_rsa_encryption(aws: Any) -> None:

@@ -22,6 +22,7 @@ CREATE_SPECS: dict[str, str] = {
     "ML_DSA_44": "EH_ML_DSA_44",  # FIPS 204 (crypto/mldsa.py): Sign/Verify with ML_DSA_SHAKE_256
     "ML_DSA_65": "EH_ML_DSA_65",
     "ML_DSA_87": "EH_ML_DSA_87",
+    "ECC_NIST_EDWARDS25519": "EH_ED25519",  # PureEdDSA: Sign/Verify with ED25519_SHA_512 over RAW messages
 }
 ALL_AWS_SPECS = (
     *CREATE_SPECS,
@@ -29,7 +30,6 @@ ALL_AWS_SPECS = (
     "HMAC_256",
     "HMAC_384",
     "HMAC_512",
-    "ECC_NIST_EDWARDS25519",
 )
 # pyehsm keyspec -> the AWS KeySpec reported (keys made on the eHSM door: the nearest AWS name).
 _REPORTED: dict[str, str] = {v: k for k, v in CREATE_SPECS.items()} | {
@@ -120,8 +120,9 @@ SIGNING: dict[str, tuple[str, str | None]] = {
     # pure ML-DSA over a RAW message (empty context) or an EXTERNAL_MU (the 64-byte mu); the digest named here
     # is unused by the family (SHAKE256 inside)
     "ML_DSA_SHAKE_256": ("EH_SHA_256", None),
+    "ED25519_SHA_512": ("EH_SHA_512", None),  # PureEdDSA (RFC 8032) over the RAW message
 }
-ALL_SIGNING = (*SIGNING, "ED25519_SHA_512", "ED25519_PH_SHA_512")
+ALL_SIGNING = (*SIGNING, "ED25519_PH_SHA_512")  # Ed25519ph: not offered
 _RSA_SIGNING = tuple(name for name in SIGNING if name.startswith("RSASSA"))
 SIGNING_BY_SPEC: dict[str, tuple[str, ...]] = {
     "EH_RSA_2048": _RSA_SIGNING,
@@ -136,6 +137,7 @@ SIGNING_BY_SPEC: dict[str, tuple[str, ...]] = {
     "EH_ML_DSA_44": ("ML_DSA_SHAKE_256",),
     "EH_ML_DSA_65": ("ML_DSA_SHAKE_256",),
     "EH_ML_DSA_87": ("ML_DSA_SHAKE_256",),
+    "EH_ED25519": ("ED25519_SHA_512",),
 }
 
 # Encryption: AWS algorithm -> pyehsm padding (None: the symmetric door, or SM2 which takes none).
