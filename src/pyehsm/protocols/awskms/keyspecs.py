@@ -176,15 +176,18 @@ WRAPPING_SPECS = {"RSA_2048": "EH_RSA_2048", "RSA_3072": "EH_RSA_3072", "RSA_409
 
 # GenerateDataKeyPair(WithoutPlaintext): AWS KeyPairSpec -> pyehsm keyspec
 DATA_KEY_PAIR_SPECS: dict[str, str] = {
-    "RSA_2048": "EH_RSA_2048",
-    "RSA_3072": "EH_RSA_3072",
-    "RSA_4096": "EH_RSA_4096",
-    "ECC_NIST_P256": "EH_EC_P256",
-    "ECC_NIST_P384": "EH_EC_P384",
-    "ECC_NIST_P521": "EH_EC_P521",
-    "ECC_SECG_P256K1": "EH_EC_P256K",
-    "SM2": "EH_SM2",
-    "ECC_NIST_EDWARDS25519": "EH_ED25519",
+    name: CREATE_SPECS[name]
+    for name in (
+        "RSA_2048",
+        "RSA_3072",
+        "RSA_4096",
+        "ECC_NIST_P256",
+        "ECC_NIST_P384",
+        "ECC_NIST_P521",
+        "ECC_SECG_P256K1",
+        "SM2",
+        "ECC_NIST_EDWARDS25519",
+    )
 }
 ALL_KEY_PAIR_SPECS = (*DATA_KEY_PAIR_SPECS, "ML_KEM_512", "ML_KEM_768", "ML_KEM_1024")
 
