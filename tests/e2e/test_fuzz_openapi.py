@@ -58,7 +58,7 @@ def test_served_document_describes_every_action(server: ServerProcess) -> None:
     registered = set(ACTIONS)
     assert {p.removeprefix("/ehsm?Action=") for p in doc["paths"]} == registered
     # every eHSM Action, the alias, pyehsm's SetAppSettings (signed-action form only) and its extensions
-    assert len(ALL_ACTIONS) == 33 and len(EXTENSION_ACTIONS) == 6 and len(KEY_METADATA_ACTIONS) == 11
+    assert len(ALL_ACTIONS) == 33 and len(EXTENSION_ACTIONS) == 7 and len(KEY_METADATA_ACTIONS) == 11
     assert len(KEY_VERSION_ACTIONS) == 5 and len(KEY_AGREEMENT_ACTIONS) == 3 and len(KEY_RELEASE_ACTIONS) == 7
     assert registered == {
         *ALL_ACTIONS,

@@ -355,6 +355,8 @@ def test_asymmetric_decrypt_decapsulate_and_derive_are_gated(app: Client, materi
     shared, kem_ciphertext = app.encapsulate(kem)  # the public half: never gated
     with pytest.raises(EhsmApiError):
         app.decapsulate(kem, kem_ciphertext)
+    (item,) = app.batch_decapsulate([(kem, kem_ciphertext)])  # a batch carries no bundle
+    assert not item.ok and "has a release policy" in item.message
     recipient, bundle = bundle_for(app, workload(material))
     assert recipient.open(app.decapsulate_for_recipient(kem, kem_ciphertext, bundle), bundle) == shared
 

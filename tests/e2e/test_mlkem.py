@@ -9,6 +9,7 @@ GetPublicKey returns, and Decapsulate must recover its shared secret.
 from __future__ import annotations
 
 import base64
+import json
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -21,6 +22,7 @@ from kyber_py.ml_kem import ML_KEM_768, ML_KEM_1024
 from pyehsm.cli.byok import wrap_for_import
 from pyehsm.client import Client
 from pyehsm.clock import SystemClock
+from tests.e2e.test_cli import cli_env, run
 from tests.support.server import ServerProcess
 from tests.vectors import wycheproof_cases
 
@@ -217,3 +219,36 @@ def test_cli_encapsulate_and_decapsulate(client: Client) -> None:
     back = runner.invoke(main, ["decapsulate", "-k", keyid, answer["ciphertext"]], env=env, catch_exceptions=False)
     assert back.exit_code == 0, back.output
     assert back.stdout.strip() == answer["sharedSecret"]
+
+
+def test_batch_decapsulate_answers_each_item_as_decapsulate(
+    app: Client, keys: dict[str, str], other_client: Client
+) -> None:
+    """BatchDecapsulate: each item's shared secret (as kyber-py computed it) or the error Decapsulate would give,
+    in order; one bad item (wrong length, a foreign or unknown key, an AES key) never fails the others."""
+    k768, k1024 = keys["EH_ML_KEM_768"], keys["EH_ML_KEM_1024"]
+    encapsulated = [ORACLES[spec].encaps(raw_public(app, keys[spec])) for spec in ("EH_ML_KEM_768", "EH_ML_KEM_1024")]
+    (s768, c768), (s1024, c1024) = encapsulated
+    foreign = other_client.create_key("EH_ML_KEM_768")
+    aes = app.create_key("EH_AES_GCM_256")
+    answers = app.batch_decapsulate(
+        [(k768, c768), (k1024, c1024), (k768, c768[:-1]), (foreign, c768), (aes, c768), (k768, c768)]
+    )
+    assert [a.ok for a in answers] == [True, True, False, False, False, True]
+    assert (answers[0].value, answers[1].value, answers[5].value) == (s768, s1024, s768)
+    singles = [
+        app.request("Decapsulate", {"keyid": k, "ciphertext": b64(c)}) for k, c in ((k768, c768[:-1]), (aes, c768))
+    ]
+    assert [answers[2].message, answers[4].message] == [r.message for r in singles]
+    assert answers[3].message == "keyid error"  # another app's key is a missing key
+    too_many = app.request("BatchDecapsulate", {"items": [{"keyid": k768, "ciphertext": b64(c768)}] * 101})
+    assert too_many.code == 400 and too_many.result == {}
+
+
+def test_cli_batch_decapsulate(client: Client) -> None:
+    keyid = client.create_key("EH_ML_KEM_768")
+    secret, ciphertext = client.encapsulate(keyid)
+    items = json.dumps([{"keyid": keyid, "ciphertext": b64(ciphertext)}])
+    out = run(["batch", "decapsulate", "-"], cli_env(client), input=items.encode())
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)[0]["result"]["sharedSecret"] == b64(secret)

@@ -1,5 +1,5 @@
-"""`pyehsm batch encrypt`, `batch decrypt`, `batch data-key`: one BatchEncrypt / BatchDecrypt /
-BatchGenerateDataKey request with the items of a JSON file.
+"""`pyehsm batch encrypt`, `batch decrypt`, `batch data-key`, `batch decapsulate`: one BatchEncrypt / BatchDecrypt /
+BatchGenerateDataKey / BatchDecapsulate request with the items of a JSON file.
 
 The file (``-`` for stdin) holds a JSON array of items exactly as the Action takes them (docs/mac-random-batch.md):
 ``[{"keyid": "...", "plaintext": "<base64>", "aad": "<base64>"}, ...]`` for encrypt, ``ciphertext`` instead of
@@ -21,7 +21,7 @@ from pyehsm.cli.io import emit_json, read_data
 
 @click.group("batch")
 def batch_group() -> None:
-    """Up to 100 symmetric operations in one request (BatchEncrypt, BatchDecrypt, BatchGenerateDataKey)."""
+    """Up to 100 operations in one request (BatchEncrypt, BatchDecrypt, BatchGenerateDataKey, BatchDecapsulate)."""
 
 
 def _items(source: str) -> list[Any]:
@@ -70,6 +70,14 @@ def decrypt(conn: Connection, items_file: str) -> None:
 def data_key(conn: Connection, items_file: str) -> None:
     """Data keys for the items of ITEMS.json (- for stdin): [{"keyid", "keylen", "aad"?}] (BatchGenerateDataKey)."""
     _run(conn, "BatchGenerateDataKey", items_file)
+
+
+@batch_group.command("decapsulate")
+@_file_argument
+@with_connection()
+def decapsulate(conn: Connection, items_file: str) -> None:
+    """Shared secrets of ITEMS.json's items (- for stdin): [{"keyid", "ciphertext" (base64)}] (BatchDecapsulate)."""
+    _run(conn, "BatchDecapsulate", items_file)
 
 
 COMMANDS: list[click.Command] = [batch_group]

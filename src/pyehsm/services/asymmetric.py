@@ -191,10 +191,15 @@ class AsymmetricService:
     async def decapsulate(self, appid: str, keyid: str, ciphertext: bytes, grant: ReleaseGrant | None = None) -> bytes:
         """The shared secret of a KEM ciphertext (implicit rejection: never an error for a ciphertext of the right
         length; MalformedParameter for another length)."""
+        return (await self.decapsulator(appid, keyid, grant))(ciphertext)
+
+    async def decapsulator(self, appid: str, keyid: str, grant: ReleaseGrant | None = None) -> Callable[[bytes], bytes]:
+        """``decapsulate`` split in two: the key is resolved and checked now (its refusals raised here), the
+        returned function only computes (BatchDecapsulate resolves each distinct key once)."""
         key, _ = await self._key(appid, keyid, Operation.ENCAPSULATE, releases=True, grant=grant)
         if not isinstance(key, Decapsulator):  # pragma: no cover - every ENCAPSULATE family's primitive is one
             raise InternalFailure
-        return key.decapsulate(ciphertext)
+        return key.decapsulate
 
     async def derive_shared_secret(
         self, appid: str, keyid: str, peer_spki_der: bytes, grant: ReleaseGrant | None = None

@@ -1,10 +1,13 @@
-"""BatchEncrypt, BatchDecrypt and BatchGenerateDataKey: up to MAX_BATCH_ITEMS single operations in one request.
+"""BatchEncrypt, BatchDecrypt, BatchGenerateDataKey and BatchDecapsulate: up to MAX_BATCH_ITEMS single operations in
+one request.
 
 Each item runs the single-item operation of SymmetricService (``encrypt_with``, ``decrypt_with``,
 ``generate_data_key_with``: the same code as Encrypt, Decrypt and GenerateDataKey), with its key resolved
-once per distinct keyid in the batch. An item's outcome is its result or its domain error, in request
-order: one bad item (unknown or foreign key, disabled key, bad ciphertext...) never fails the others. Only a
-batch larger than MAX_BATCH_ITEMS is refused as a whole.
+once per distinct keyid in the batch; a BatchDecapsulate item runs AsymmetricService.decapsulate (as
+Decapsulate; a key with a release policy is refused: a batch carries no attestation bundle). An item's
+outcome is its result or its domain error, in request order: one bad item (unknown or foreign key,
+disabled key, bad ciphertext...) never fails the others. Only a batch larger than MAX_BATCH_ITEMS is
+refused as a whole.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import TypeAlias, TypeVar, Union
 
 from pyehsm.crypto.keyspecs import KeySpec
 from pyehsm.errors import DomainError, TooManyItems
+from pyehsm.services.asymmetric import AsymmetricService
 from pyehsm.services.symmetric import SymmetricService
 from pyehsm.store.records import KeyRecord
 
@@ -45,12 +49,19 @@ class DataKeyItem:
     aad: bytes = b""
 
 
+@dataclass(frozen=True, slots=True)
+class DecapsulateItem:
+    keyid: str
+    ciphertext: bytes
+
+
 _I = TypeVar("_I", EncryptItem, DecryptItem, DataKeyItem)
 
 
 class BatchService:
-    def __init__(self, symmetric: SymmetricService) -> None:
+    def __init__(self, symmetric: SymmetricService, asymmetric: AsymmetricService) -> None:
         self._symmetric = symmetric
+        self._asymmetric = asymmetric
 
     def __repr__(self) -> str:
         return "<BatchService>"
@@ -75,6 +86,29 @@ class BatchService:
         """Each item's (plaintext data key, its ciphertext) (as GenerateDataKey) or its domain error, in order."""
         run = self._symmetric.generate_data_key_with
         return await self._each(appid, items, lambda r, s, i: run(r, s, i.keylen, i.aad))
+
+    async def decapsulate(self, appid: str, items: Sequence[DecapsulateItem]) -> list[Outcome[bytes]]:
+        """Each item's shared secret (as Decapsulate, each distinct key resolved once) or its domain error, in
+        order."""
+        self.check_size(len(items))
+        keys: dict[str, Callable[[bytes], bytes] | DomainError] = {}
+        outcomes: list[Outcome[bytes]] = []
+        for item in items:
+            key = keys.get(item.keyid)
+            if key is None:
+                try:
+                    key = await self._asymmetric.decapsulator(appid, item.keyid)
+                except DomainError as exc:
+                    key = exc
+                keys[item.keyid] = key
+            if isinstance(key, DomainError):
+                outcomes.append(key)
+                continue
+            try:
+                outcomes.append(key(item.ciphertext))
+            except DomainError as exc:
+                outcomes.append(exc)
+        return outcomes
 
     async def _each(
         self,

@@ -78,6 +78,14 @@ class SymmetricMethods(BaseClient[H]):
         return self._exchange(ops.batch_decrypt(items))
 
     @operation
+    def batch_decapsulate(self, items: list[ops.DecapsulateItem]) -> Exchange[list[BatchItem[bytes]]]:
+        """BatchDecapsulate: up to 100 (keyid, KEM ciphertext) items; each answer is its shared secret or its error.
+
+        >>> [item.value for item in c.batch_decapsulate([(keyid, ct1), (keyid, ct2)])]
+        """
+        return self._exchange(ops.batch_decapsulate(items))
+
+    @operation
     def batch_generate_data_key(self, items: list[ops.DataKeyItem]) -> Exchange[list[BatchItem[DataKey]]]:
         """BatchGenerateDataKey: up to 100 (keyid, keylen[, aad]) items; each answer is a DataKey or its error.
 

@@ -64,6 +64,7 @@ def export_data_key(
 EncryptItem = tuple[str, bytes] | tuple[str, bytes, bytes | None]  # (keyid, plaintext[, aad])
 DecryptItem = tuple[str, bytes] | tuple[str, bytes, bytes | None]  # (keyid, ciphertext[, aad])
 DataKeyItem = tuple[str, int] | tuple[str, int, bytes | None]  # (keyid, keylen[, aad])
+DecapsulateItem = tuple[str, bytes]  # (keyid, KEM ciphertext)
 
 
 def _aad_of(item: tuple[Any, ...]) -> str | None:
@@ -93,6 +94,11 @@ def batch_generate_data_key(items: list[DataKeyItem]) -> Call[list[BatchItem[Dat
 
     payload = [_payload(keyid=i[0], keylen=i[1], aad=_aad_of(i)) for i in items]
     return Call("BatchGenerateDataKey", {"items": payload}, _batch(parse_one))
+
+
+def batch_decapsulate(items: list[DecapsulateItem]) -> Call[list[BatchItem[bytes]]]:
+    payload = [{"keyid": keyid, "ciphertext": b64(ciphertext)} for keyid, ciphertext in items]
+    return Call("BatchDecapsulate", {"items": payload}, _batch(_b64_field("sharedSecret")))
 
 
 # -- MACs and randomness ----------------------------------------------------------------------------

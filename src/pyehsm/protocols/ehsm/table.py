@@ -62,6 +62,7 @@ _ROWS: tuple[ActionSpec, ...] = (
     ActionSpec("BatchEncrypt", batch.BatchEncryptPayload, batch.batch_encrypt),
     ActionSpec("BatchDecrypt", batch.BatchDecryptPayload, batch.batch_decrypt),
     ActionSpec("BatchGenerateDataKey", batch.BatchGenerateDataKeyPayload, batch.batch_generate_data_key),
+    ActionSpec("BatchDecapsulate", batch.BatchDecapsulatePayload, batch.batch_decapsulate),
     # MACs and randomness
     ActionSpec("GenerateMac", mac.GenerateMacPayload, mac.generate_mac),
     ActionSpec("VerifyMac", mac.VerifyMacPayload, mac.verify_mac),

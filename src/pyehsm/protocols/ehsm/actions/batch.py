@@ -1,7 +1,7 @@
-"""Batch actions: BatchEncrypt, BatchDecrypt, BatchGenerateDataKey (services/batch.py).
+"""Batch actions: BatchEncrypt, BatchDecrypt, BatchGenerateDataKey, BatchDecapsulate (services/batch.py).
 
 The payload is ``{"items": [...]}``: up to 100 items, each the payload of the single Action (Encrypt,
-Decrypt, GenerateDataKey), each validated on its own. The result is ``{"items": [...]}`` in request order,
+Decrypt, GenerateDataKey, Decapsulate), each validated on its own. The result is ``{"items": [...]}`` in request order,
 each item the envelope the single Action would have answered: ``{"code", "message", "result"}``, its error
 rendered through the same table. A bad item never fails the others; a payload that is not a list of at most
 100 items fails the request.
@@ -15,11 +15,12 @@ from typing import Annotated, Any, TypeVar
 import msgspec
 
 from pyehsm.errors import DomainError
+from pyehsm.protocols.ehsm.actions.asymmetric import DecapsulatePayload
 from pyehsm.protocols.ehsm.actions.symmetric import DecryptPayload, EncryptPayload, GenerateDataKeyPayload, b64
 from pyehsm.protocols.ehsm.errors import EhsmError, ParamError, answer
 from pyehsm.protocols.ehsm.handler import SUCCESS, Caller, Reply
 from pyehsm.protocols.ehsm.validation import decode_payload
-from pyehsm.services.batch import MAX_BATCH_ITEMS, DataKeyItem, DecryptItem, EncryptItem
+from pyehsm.services.batch import MAX_BATCH_ITEMS, DataKeyItem, DecapsulateItem, DecryptItem, EncryptItem
 from pyehsm.services.container import Services
 
 NOT_AN_OBJECT = "Parameter invalid, The item must be an object."
@@ -37,6 +38,7 @@ def _schema(single: str) -> dict[str, Any]:
 EncryptItems = Annotated[list[Any], msgspec.Meta(min_length=1, extra_json_schema=_schema("EncryptPayload"))]
 DecryptItems = Annotated[list[Any], msgspec.Meta(min_length=1, extra_json_schema=_schema("DecryptPayload"))]
 DataKeyItems = Annotated[list[Any], msgspec.Meta(min_length=1, extra_json_schema=_schema("GenerateDataKeyPayload"))]
+DecapsulateItems = Annotated[list[Any], msgspec.Meta(min_length=1, extra_json_schema=_schema("DecapsulatePayload"))]
 
 
 class BatchEncryptPayload(msgspec.Struct):
@@ -49,6 +51,10 @@ class BatchDecryptPayload(msgspec.Struct):
 
 class BatchGenerateDataKeyPayload(msgspec.Struct):
     items: DataKeyItems
+
+
+class BatchDecapsulatePayload(msgspec.Struct):
+    items: DecapsulateItems
 
 
 def _decode(item: Any, struct_type: type[S]) -> S | EhsmError:
@@ -107,3 +113,11 @@ async def batch_generate_data_key(svc: Services, caller: Caller, p: BatchGenerat
     valid = [DataKeyItem(i.keyid, i.keylen, i.aad or b"") for i in decoded if isinstance(i, GenerateDataKeyPayload)]
     outcomes = await svc.batch.generate_data_key(caller.appid, valid)
     return _merge(decoded, outcomes, lambda kc: {"plaintext": b64(kc[0]), "ciphertext": b64(kc[1])})
+
+
+async def batch_decapsulate(svc: Services, caller: Caller, p: BatchDecapsulatePayload) -> Reply:
+    svc.batch.check_size(len(p.items))
+    decoded = [_decode(item, DecapsulatePayload) for item in p.items]
+    valid = [DecapsulateItem(i.keyid, i.ciphertext) for i in decoded if isinstance(i, DecapsulatePayload)]
+    outcomes = await svc.batch.decapsulate(caller.appid, valid)
+    return _merge(decoded, outcomes, lambda shared: {"sharedSecret": b64(shared)})
