@@ -124,6 +124,8 @@ def test_decrypt_errors(aws: Any) -> None:
     with pytest.raises(ClientError) as exc:
         aws.decrypt(CiphertextBlob=b"\xe1\x01\x00\x00\x00\x01" + b"\x00" * 40)  # names no key
     assert _code(exc) == "ValidationException"
+    with pytest.raises(aws.exceptions.InvalidCiphertextException):  # garbage without KeyId: AWS's answer
+        aws.decrypt(CiphertextBlob=b"\x00" * 40)
 
 
 def test_key_id_errors(aws: Any, other_client: Client, server: ServerProcess) -> None:

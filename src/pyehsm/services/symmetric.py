@@ -100,9 +100,14 @@ class SymmetricService:
     async def decrypt_keyed(
         self, appid: str, ciphertext: bytes, aad: bytes, grant: ReleaseGrant | None = None
     ) -> tuple[str, bytes]:
-        """(key id, plaintext) of a keyed ciphertext, under the key it names."""
+        """(key id, plaintext) of a keyed ciphertext, under the key it names. A pyehsm ciphertext that names no
+        key needs its key named (MissingParameter); bytes that are no pyehsm ciphertext: InvalidCiphertext."""
         named, _ = split_keyed(ciphertext)
         if named is None:
+            try:
+                unpack(ciphertext)
+            except BlobFormatError:
+                raise InvalidCiphertext from None
             raise MissingParameter("KeyId")
         keyid = str(uuid.UUID(bytes=named))
         return keyid, await self.decrypt(appid, keyid, ciphertext, aad, grant)
