@@ -7,10 +7,8 @@ import contextlib
 import gc
 import logging
 import os
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
@@ -22,7 +20,6 @@ from pyehsm import jobs
 from pyehsm.audit import AuditTrail, TrailPolicy, default_node_id, open_trail
 from pyehsm.clock import Clock, SystemClock
 from pyehsm.config import Settings
-from pyehsm.errors import StartupError
 from pyehsm.http.asgi import ASGIApp, Receive, Scope, Send
 from pyehsm.http.limits import DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEADER_SIZE, HttpLimits
 from pyehsm.http.protocol import uvicorn_options
@@ -52,15 +49,13 @@ from pyehsm.services.release_policies import ReleasePolicyService
 from pyehsm.services.rotation import RotationService
 from pyehsm.services.secrets import SecretService
 from pyehsm.services.symmetric import SymmetricService
+from pyehsm.storage import coherent_cache, open_replay_guard, open_store
 from pyehsm.store.base import ReplayGuard, Store
-from pyehsm.store.cache import RowCache
-from pyehsm.store.mapped_replay import PROBE_IMPL, MappedReplayGuard
-from pyehsm.store.sqlite import SqliteStore
-from pyehsm.store.sqlite_replay import SqliteReplayGuard
+from pyehsm.store.mapped_replay import MappedReplayGuard
 from pyehsm.version import VERSION, git_sha
 
 if TYPE_CHECKING:
-    from pyehsm.store.postgres import PostgresStore
+    pass
 
 log = logging.getLogger("pyehsm")
 
@@ -68,6 +63,8 @@ REPLAY_PURGE_SECONDS = 60.0
 
 # The wire protocols this node answers, one line each (docs/architecture.md).
 ADAPTERS: tuple[Adapter, ...] = (EHSM, AWSKMS)
+# A replay table created while apps exist refuses requests this far ahead (the widest door's timestamp window)
+REPLAY_FLOOR_WINDOW_MS = max(a.replay_window_ms for a in ADAPTERS)
 
 
 def configured_adapters(settings: Settings) -> tuple[Adapter, ...]:
@@ -86,55 +83,6 @@ def http_limits(
 
 # What every pyehsm server passes to uvicorn (`pyehsm serve` passes uvicorn_options(http_limits(...))).
 UVICORN_OPTIONS = uvicorn_options(http_limits())
-
-
-def open_store(settings: Settings) -> Store:
-    if not settings.store or settings.store.startswith("sqlite:"):
-        path = Path(settings.store.removeprefix("sqlite:")) if settings.store else settings.sqlite_path
-        return SqliteStore(path, settings.key_cache_entries)
-    if settings.store.startswith(("postgresql://", "postgres://")):
-        from pyehsm.store.postgres import PostgresStore  # the "postgresql" extra (MissingExtraError without it)
-
-        return PostgresStore(settings.store, max_size=settings.pg_pool_size)
-    raise StartupError("unsupported --store: expected sqlite:PATH or postgresql://...")
-
-
-def as_postgres(store: Store) -> PostgresStore | None:
-    """``store`` when it is a PostgresStore, else None (without importing psycopg for any other store)."""
-    if "pyehsm.store.postgres" not in sys.modules:
-        return None  # never imported: no store of this process is one
-    from pyehsm.store.postgres import PostgresStore
-
-    return store if isinstance(store, PostgresStore) else None
-
-
-async def open_replay_guard(settings: Settings, store: Store, clock: Clock) -> ReplayGuard:
-    inner = as_postgres(store)
-    if inner is not None:
-        from pyehsm.store.postgres import PostgresReplayGuard
-
-        return PostgresReplayGuard(inner, settings.replay_retention_ms)
-    if PROBE_IMPL == "c":
-        log.info("replay table: the C fast path (pyehsm.store._replay_probe)")
-    else:
-        log.warning(
-            "replay table: the Python path (the C extension pyehsm.store._replay_probe is not built: "
-            "install gcc and the Python headers, then reinstall pyehsm, for the faster one)"
-        )
-    overflow = SqliteReplayGuard(settings.replay_path, settings.replay_retention_ms)
-    # Should the table have to be created while apps exist (a restored backup, a lost or damaged table),
-    # it must refuse every request that may have been seen: one accepted before the loss carries a
-    # timestamp up to the window ahead of its arrival, so the floor is now + the window
-    # (docs/operations.md, "Replay protection: the rule and its cost").
-    has_apps = any((await store.count_wrapped("apikey")).values())
-    return MappedReplayGuard(
-        settings.replay_table_path,
-        settings.replay_retention_ms,
-        settings.replay_capacity,
-        clock,
-        overflow,
-        floor_ms=clock.now_ms() + max(a.replay_window_ms for a in ADAPTERS) if has_apps else 0,
-    )
 
 
 @dataclass
@@ -234,7 +182,7 @@ async def open_runtime(settings: Settings, clock: Clock | None = None) -> Runtim
         release=ReleaseService(gate, keys, symmetric, asymmetric, secrets),
         release_policies=ReleasePolicyService(store, keys, gate, clock),
     )
-    replay = await open_replay_guard(settings, store, clock)
+    replay = await open_replay_guard(settings, store, clock, REPLAY_FLOOR_WINDOW_MS)
     audit = await _open_audit_trail(settings, store, keyring, clock)
     rate, burst = settings.effective_rate_limit
     limiter = RateLimiter(rate, burst, clock) if rate > 0 else None
@@ -285,29 +233,6 @@ def _attestation_options(settings: Settings) -> AttestationOptions:
         quote_provider=settings.quote_provider,
         trust_simulated_roots=settings.trust_simulated_roots,
     )
-
-
-async def coherent_cache(
-    settings: Settings, store: Store, keyring: Keyring, clock: Clock
-) -> tuple[Store, asyncio.Task[None] | None]:
-    """PostgreSQL: cache key/app rows per process (a RowCache the store reads through); other nodes' changes
-    evict them through LISTEN/NOTIFY (and keyring.forget drops the parsed key), a TTL bounds staleness if a
-    notification is lost."""
-    postgres = as_postgres(store)
-    if postgres is None:
-        return store, None
-    cache = RowCache(clock, settings.cache_ttl_ms, settings.key_cache_entries)
-    cache.on_evict.append(keyring.forget)
-    postgres.cache = cache
-    ready = asyncio.Event()
-    watcher = asyncio.create_task(postgres.watch_changes(cache.changed, cache.reset, ready))
-    try:
-        await asyncio.wait_for(ready.wait(), timeout=30)
-    except BaseException:
-        watcher.cancel()
-        await postgres.close()
-        raise
-    return postgres, watcher
 
 
 def _maintenance(settings: Settings, services: Services, replay: ReplayGuard) -> list[jobs.PeriodicJob]:

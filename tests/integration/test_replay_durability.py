@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pyehsm.app import open_replay_guard
+from pyehsm.app import REPLAY_FLOOR_WINDOW_MS
 from pyehsm.clock import ManualClock
 from pyehsm.config import Settings
 from pyehsm.metrics import Metrics
+from pyehsm.storage import open_replay_guard
 from pyehsm.store.base import ReplayGuard
 from pyehsm.store.mapped_replay import MappedReplayGuard
 from pyehsm.store.postgres import PostgresReplayGuard, PostgresStore
@@ -84,7 +85,7 @@ async def _sqlite_node(tmp_path: Path, clock: ManualClock, *, with_app: bool = T
     settings = Settings(data_dir=tmp_path, replay_capacity=1024)
     store = SqliteStore(settings.sqlite_path)
     await store.open()
-    guard = await open_replay_guard(settings, store, clock)
+    guard = await open_replay_guard(settings, store, clock, REPLAY_FLOOR_WINDOW_MS)
     if with_app and await store.get_app("app") is None:
         await store.insert_app(AppRecord("app", b"wrapped", T0))
     return store, guard
@@ -130,7 +131,7 @@ async def test_a_lost_overflow_database_with_live_entries_sets_the_floor(tmp_pat
     settings = Settings(data_dir=tmp_path, replay_capacity=8)  # one bucket pair fills fast: overflow
     store = SqliteStore(settings.sqlite_path)
     await store.open()
-    guard = await open_replay_guard(settings, store, clock)
+    guard = await open_replay_guard(settings, store, clock, REPLAY_FLOOR_WINDOW_MS)
     await store.insert_app(AppRecord("app", b"wrapped", T0))
     signs = [f"s{i}" for i in range(40)]
     for sign in signs:
@@ -140,7 +141,7 @@ async def test_a_lost_overflow_database_with_live_entries_sets_the_floor(tmp_pat
     for suffix in ("", "-wal", "-shm"):
         (tmp_path / f"replay.db{suffix}").unlink(missing_ok=True)
     clock.set(T0 + MINUTE)
-    guard = await open_replay_guard(settings, store, clock)
+    guard = await open_replay_guard(settings, store, clock, REPLAY_FLOOR_WINDOW_MS)
     assert not any([await guard.remember("app", sign, T0 + MINUTE, T0 + 9 * MINUTE) for sign in signs])
     await guard.close()
     await store.close()

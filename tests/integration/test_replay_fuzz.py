@@ -16,10 +16,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pyehsm.app import open_replay_guard
+from pyehsm.app import REPLAY_FLOOR_WINDOW_MS
 from pyehsm.clock import ManualClock
 from pyehsm.config import Settings
 from pyehsm.protocols.ehsm.envelope import TIMESTAMP_WINDOW_MS
+from pyehsm.storage import open_replay_guard
 from pyehsm.store.base import ReplayGuard
 from pyehsm.store.postgres import PostgresReplayGuard, PostgresStore
 from pyehsm.store.records import AppRecord
@@ -75,7 +76,7 @@ class SqliteNode:
         self.guard: ReplayGuard | None = None
 
     async def start(self) -> ReplayGuard:
-        self.guard = await open_replay_guard(self.settings, self.store, self.clock)
+        self.guard = await open_replay_guard(self.settings, self.store, self.clock, REPLAY_FLOOR_WINDOW_MS)
         return self.guard
 
     async def stop(self) -> None:

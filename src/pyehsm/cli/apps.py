@@ -26,7 +26,7 @@ def require_signed_action(appid: str, state: str, data_dir: Path | None, store: 
     With it on, the server refuses every request of the app that does not carry the signed "action"
     field (pyehsm's signed-action form; Intel's SDKs cannot send it). See docs/operations.md.
     """
-    from pyehsm.app import open_store
+    from pyehsm.storage import open_store
 
     settings = base_settings(data_dir, store, None)
 

@@ -252,7 +252,7 @@ def _create_private(path: Path) -> IO[str]:
 @output_option
 def export_command(file: Path, data_dir: Path | None, store: str | None, output: str) -> None:
     """Write every row of the store to FILE (new, mode 0600), still wrapped."""
-    from pyehsm.app import open_store
+    from pyehsm.storage import open_store
 
     settings = base_settings(data_dir, store, None)
 
@@ -283,7 +283,7 @@ def export_command(file: Path, data_dir: Path | None, store: str | None, output:
 @output_option
 def import_command(file: Path, data_dir: Path | None, store: str | None, root_key: str | None, output: str) -> None:
     """Load FILE into an empty store, then unwrap every apikey and key version to verify it."""
-    from pyehsm.app import open_store
+    from pyehsm.storage import open_store
 
     settings = base_settings(data_dir, store, root_key)
     kind, _, arg = settings.root_key_spec.partition(":")

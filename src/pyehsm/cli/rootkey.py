@@ -47,7 +47,7 @@ class Opened:
 
 
 async def _open_store(settings: Settings) -> Store:
-    from pyehsm.app import open_store
+    from pyehsm.storage import open_store
 
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     store = open_store(settings)

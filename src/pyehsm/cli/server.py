@@ -343,7 +343,7 @@ def enroll(data_dir: Path | None, store: str | None, root_key: str | None, outpu
 @output_option
 def migrate(data_dir: Path | None, store: str | None, output: str) -> None:
     """Apply pending schema migrations and exit."""
-    from pyehsm.app import open_store
+    from pyehsm.storage import open_store
 
     settings = base_settings(data_dir, store, None)
 
