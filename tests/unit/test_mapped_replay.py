@@ -21,11 +21,11 @@ from pyehsm.store.mapped_replay import (
     BUCKET_BYTES,
     DATA_OFFSET,
     SLOTS_PER_BUCKET,
-    STRIPES,
     MappedReplayGuard,
     _buckets,
     buckets_for,
 )
+from pyehsm.store.replay_lock import STRIPES
 from pyehsm.store.sqlite_replay import SqliteReplayGuard
 
 RETENTION = 20 * 60 * 1000

@@ -47,14 +47,11 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import fcntl
 import hashlib
 import logging
 import mmap
 import os
 import struct
-import sys
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -62,6 +59,7 @@ from typing import Literal
 
 from pyehsm.clock import Clock
 from pyehsm.store.limits import MAX_REPLAY_CAPACITY, MIN_REPLAY_CAPACITY
+from pyehsm.store.replay_lock import TableLock, host_boot_id
 from pyehsm.store.sqlite_replay import SqliteReplayGuard, fingerprint
 
 log = logging.getLogger(__name__)
@@ -81,7 +79,6 @@ _FLOOR_AT = 48  # byte offset of the floor inside the header
 # after flushing the table to disk).
 _BOOT_AT = 64
 _OPEN_AT = 80
-_BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 _U64 = struct.Struct("<Q")
 _SLOT = struct.Struct("<QQ")
 _EXPIRIES = struct.Struct("<" + "8xQ" * SLOTS_PER_BUCKET)  # a bucket's expiries, skipping its tags
@@ -89,7 +86,6 @@ _TAG_BYTES = 8
 
 
 OVERFLOW_LOG_EVERY_MS = 60_000  # the "table is full" warning, at most this often per process
-STRIPES = 64  # lock stripes: the file's first 64 bytes (_replay_probe.c's STRIPES)
 
 
 def _load_probe() -> ModuleType | None:
@@ -181,8 +177,8 @@ class MappedReplayGuard:
         """Which implementation answers the common case: the C extension or the Python path."""
         return "c" if self._probe is not None else "python"
 
-    def _locked(self) -> _TableLock:
-        return _TableLock(self._fd, self._probe)
+    def _locked(self) -> TableLock:
+        return TableLock(self._fd, self._probe)
 
     # -- the table file ----------------------------------------------------------------------------------
     def _open_table(self, buckets: int, floor_ms: int) -> tuple[int, bytes, int]:
@@ -384,52 +380,6 @@ def _count_live(table: mmap.mmap, now_ms: int) -> int:
         return sum(1 for expires in slots[1::2] if expires > now_ms)
     finally:
         slots.release()
-
-
-class _TableLock:
-    """The whole-table lock (every stripe) for the duration of a ``with`` block: the C extension's, or
-    the same lock taken from Python when it is not built."""
-
-    def __init__(self, fd: int, probe: ModuleType | None) -> None:
-        self._fd = fd
-        self._probe = probe
-
-    def __enter__(self) -> None:
-        if self._probe is not None:
-            self._probe.lock_table(self._fd)
-        else:
-            _lock_table(self._fd, take=True)
-
-    def __exit__(self, *_: object) -> None:
-        if self._probe is not None:
-            self._probe.unlock_table(self._fd)
-        else:
-            _lock_table(self._fd, take=False)
-
-
-# struct flock of 64-bit Linux (l_type, l_whence, l_start, l_len, l_pid, padded to 32 bytes): the
-# Python path takes the C extension's open-file-description lock on bytes [0, STRIPES) where it can.
-_FLOCK = struct.Struct("@hhqqi4x")
-_OFD_LOCKS = sys.platform == "linux" and hasattr(fcntl, "F_OFD_SETLKW") and struct.calcsize("P") == 8
-
-
-def _lock_table(fd: int, *, take: bool) -> None:
-    """Take (waiting for it, without the GIL) or release the whole-table lock from Python."""
-    if _OFD_LOCKS:
-        kind = fcntl.F_WRLCK if take else fcntl.F_UNLCK
-        command = fcntl.F_OFD_SETLKW if take else fcntl.F_OFD_SETLK
-        fcntl.fcntl(fd, command, _FLOCK.pack(kind, os.SEEK_SET, 0, STRIPES, 0))
-    else:  # a whole-file lock of the open file description: the same exclusion between workers
-        fcntl.flock(fd, fcntl.LOCK_EX if take else fcntl.LOCK_UN)
-
-
-def host_boot_id() -> bytes:
-    """The kernel's id of this boot of the host (16 bytes); zeros where there is none (never matches a
-    previous boot, so an unclean host restart is then not detected)."""
-    try:
-        return uuid.UUID(_BOOT_ID.read_text().strip()).bytes
-    except (OSError, ValueError):
-        return bytes(16)
 
 
 def _tag_bytes(tag: int) -> bytes:
