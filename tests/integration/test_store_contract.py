@@ -290,6 +290,10 @@ async def test_key_and_primary_material_in_one_read(store: Store) -> None:
     appid, other = await new_app(store), await new_app(store)
     record = await new_key(store, appid)
     assert await store.get_key_and_primary(appid, record.keyid) == (record, b"material:" + record.keyid.encode())
+    peek = getattr(store, "cached_key", None)  # the synchronous row-cache answer, where the store has one
+    cached = peek(appid, record.keyid) if peek is not None else None
+    assert cached in (None, record)  # kept as get_key keeps it (PostgreSQL without a row cache: never)
+    assert peek is None or peek(other, record.keyid) is None  # the cache answers only the key's own app
     assert await store.get_key_and_primary(other, record.keyid) is None  # another app's key: unknown
     assert await store.get_key_and_primary(appid, new_id()) is None
     await store.add_key_version(appid, record.keyid, version_sealer(record.keyid, T0 + 1), make_primary=True)
@@ -300,6 +304,7 @@ async def test_key_and_primary_material_in_one_read(store: Store) -> None:
     await store.insert_key(pending, KeyVersionRecord(pending.keyid, 1, None, T0))
     assert await store.get_key_and_primary(appid, pending.keyid) == (pending, None)
     assert await store.delete_key(appid, record.keyid) is True
+    assert peek is None or peek(appid, record.keyid) is None  # the deletion evicted the cached row
     assert await store.get_key_and_primary(appid, record.keyid) is None
 
 

@@ -46,8 +46,8 @@ class KeyService:
         self._pool = pool
         self._clock = clock
         self._expiry_ms = expiry_ms
-        # A store that can answer from its validated row cache synchronously (SqliteStore) lets the hot
-        # path skip two coroutines; None: every lookup goes through get_key.
+        # A store that can answer from its validated row cache synchronously (SqliteStore, PostgresStore)
+        # lets the hot path skip two coroutines; None: every lookup goes through the store's reads.
         self._cached_key: Callable[[str, str], KeyRecord | None] | None = getattr(store, "cached_key", None)
 
     def __repr__(self) -> str:

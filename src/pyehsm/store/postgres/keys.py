@@ -75,6 +75,12 @@ class KeyRows(PostgresBase):
         row = await self.query_one(f"SELECT {KEY_COLUMNS} FROM keys WHERE keyid = %s AND appid = %s", (keyid, appid))
         return key_from_row(row) if row else None
 
+    def cached_key(self, appid: str, keyid: str) -> KeyRecord | None:
+        """The key row from the row cache (no I/O), else None: the request path's hit without a coroutine
+        (KeyService.resolve_cached); on None it reads through ``get_key_and_primary``."""
+        cache = self.cache
+        return cache.key(appid, keyid) if cache is not None else None
+
     async def get_key_and_primary(self, appid: str, keyid: str) -> tuple[KeyRecord, bytes | None] | None:
         cache = self.cache
         epoch = cache.epoch if cache is not None else 0
