@@ -286,6 +286,28 @@ async def test_add_key_versions_and_move_the_primary(store: Store) -> None:
     assert await store.get_key_version(appid, record.keyid, 2) is None
 
 
+async def test_key_and_primary_material_in_one_read(store: Store) -> None:
+    appid, other = await new_app(store), await new_app(store)
+    record = await new_key(store, appid)
+    assert await store.get_key_and_primary(appid, record.keyid) == (record, b"material:" + record.keyid.encode())
+    peek = getattr(store, "cached_key", None)  # the synchronous row-cache answer, where the store has one
+    cached = peek(appid, record.keyid) if peek is not None else None
+    assert cached in (None, record)  # kept as get_key keeps it (PostgreSQL without a row cache: never)
+    assert peek is None or peek(other, record.keyid) is None  # the cache answers only the key's own app
+    assert await store.get_key_and_primary(other, record.keyid) is None  # another app's key: unknown
+    assert await store.get_key_and_primary(appid, new_id()) is None
+    await store.add_key_version(appid, record.keyid, version_sealer(record.keyid, T0 + 1), make_primary=True)
+    found = await store.get_key_and_primary(appid, record.keyid)  # the new primary, not a cached row
+    assert found is not None and found[0].primary_version == 2 and found[1] == f"material:{record.keyid}:2".encode()
+    assert await store.get_key(appid, record.keyid) == found[0]
+    pending = awaiting_import(appid)
+    await store.insert_key(pending, KeyVersionRecord(pending.keyid, 1, None, T0))
+    assert await store.get_key_and_primary(appid, pending.keyid) == (pending, None)
+    assert await store.delete_key(appid, record.keyid) is True
+    assert peek is None or peek(appid, record.keyid) is None  # the deletion evicted the cached row
+    assert await store.get_key_and_primary(appid, record.keyid) is None
+
+
 async def test_concurrent_rotations_each_get_their_own_version(store: Store) -> None:
     appid = await new_app(store)
     record = await new_key(store, appid)

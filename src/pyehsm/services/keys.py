@@ -46,8 +46,8 @@ class KeyService:
         self._pool = pool
         self._clock = clock
         self._expiry_ms = expiry_ms
-        # A store that can answer from its validated row cache synchronously (SqliteStore) lets the hot
-        # path skip two coroutines; None: every lookup goes through get_key.
+        # A store that can answer from its validated row cache synchronously (SqliteStore, PostgresStore)
+        # lets the hot path skip two coroutines; None: every lookup goes through the store's reads.
         self._cached_key: Callable[[str, str], KeyRecord | None] | None = getattr(store, "cached_key", None)
 
     def __repr__(self) -> str:
@@ -207,6 +207,33 @@ class KeyService:
             record = await self.current(record)
         return record, usable_for(record, op)
 
+    async def resolve_loaded(
+        self, appid: str, keyid: str, op: Operation, build_of: Callable[[KeySpec], Callable[[bytes], T]]
+    ) -> tuple[KeyRecord, KeySpec, T]:
+        """``resolve`` and the primary version's primitive (cached, or built by ``build_of(spec)``): the request
+        path after a row-cache miss. A keyid is one store read (the key row and the primary's material
+        together, Store.get_key_and_primary), not two; an alias, or material that expired just now, reads as
+        ``resolve`` and ``load_primitive`` do."""
+        wrapped: bytes | None = None
+        if keyid.startswith(ALIAS_PREFIX):
+            record = await self.get(appid, keyid)
+        else:
+            found = await self._store.get_key_and_primary(appid, keyid)  # the store filters by appid: tenancy
+            if found is None:
+                raise KeyNotFound(keyid)
+            record, wrapped = found
+            if record.material_expires_ms is not None:
+                now = await self.current(record)
+                record, wrapped = now, wrapped if now is record else None
+        spec = usable_for(record, op)
+        version = record.primary_version
+        primitive: T | None = self.cached_primitive(record, version)
+        if primitive is not None:
+            return record, spec, primitive
+        if wrapped is None:
+            return record, spec, await self.load_primitive(record, version, build_of(spec))
+        return record, spec, await self._build_primitive(record, version, wrapped, build_of(spec))
+
     def cached_primitive(self, record: KeyRecord, version: int) -> Any:
         """The cached primitive (cipher, parsed private key) of one version of a resolved key, or None: then
         ``load_primitive``. The caller knows its type: the one its ``build`` makes for ``load_primitive``."""
@@ -217,11 +244,14 @@ class KeyService:
         stored = await self._store.get_key_version(record.appid, record.keyid, version)
         if stored is None or stored.wrapped_material is None:
             raise KeyVersionNotFound(record.keyid, version)
+        return await self._build_primitive(record, version, stored.wrapped_material, build)
+
+    async def _build_primitive(self, record: KeyRecord, version: int, wrapped: bytes, build: Callable[[bytes], T]) -> T:
         ref = self.material_ref(record, version)
         if keyspec(record.keyspec).family.parse_in_thread:
             # Parsing a key pair (RSA validation: up to ~250 ms) must not block the event loop.
-            return await asyncio.to_thread(self._keyring.build_primitive, ref, stored.wrapped_material, build)
-        return self._keyring.build_primitive(ref, stored.wrapped_material, build)
+            return await asyncio.to_thread(self._keyring.build_primitive, ref, wrapped, build)
+        return self._keyring.build_primitive(ref, wrapped, build)
 
 
 # What each (keyspec, operation) pair allows, computed once from the registry: the KeySpec, whether the

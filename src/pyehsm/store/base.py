@@ -149,6 +149,11 @@ class Store(SecretStore, ImportStore, ReleaseStore, Protocol):
 
     async def get_key_version(self, appid: str, keyid: str, version: int) -> KeyVersionRecord | None: ...
 
+    async def get_key_and_primary(self, appid: str, keyid: str) -> tuple[KeyRecord, bytes | None] | None:
+        """``get_key`` and its primary version's wrapped material (None: none stored) in one read: the request
+        path's cache miss (KeyService.resolve_loaded). The key row is cached as ``get_key`` caches it."""
+        ...
+
     async def list_keys(
         self, appid: str, limit: int | None = None, after: tuple[int, str] | None = None
     ) -> list[KeyRecord]:

@@ -17,6 +17,12 @@ KEY_COLUMNS = (
 
 
 VERSION_COLUMNS = "v.keyid, v.version, v.wrapped_material, v.created_ms, v.state, v.source, v.material_id"
+# A key row (KEY_COLUMNS of k) and its primary version's wrapped material, in one statement; the caller appends
+# "k.keyid = ? AND k.appid = ?" in its placeholder style (get_key_and_primary).
+KEY_AND_PRIMARY = (
+    "SELECT " + ", ".join(f"k.{c.strip()}" for c in KEY_COLUMNS.split(",")) + ", v.wrapped_material FROM keys k "
+    "LEFT JOIN key_versions v ON v.keyid = k.keyid AND v.version = k.primary_version WHERE "
+)
 # The key_versions columns an INSERT names, in version_params order after keyid.
 VERSION_INSERT = "key_versions (keyid, version, wrapped_material, created_ms, state, source, material_id)"
 DAY_MS = 86_400_000

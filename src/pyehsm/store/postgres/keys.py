@@ -15,6 +15,7 @@ from pyehsm.store.records import (
 from pyehsm.store.rows import (
     CANCELLED_STATE,
     DAY_MS,
+    KEY_AND_PRIMARY,
     KEY_COLUMN_COUNT,
     KEY_COLUMNS,
     VERSION_COLUMNS,
@@ -27,6 +28,12 @@ from pyehsm.store.rows import (
 )
 
 _PLACEHOLDERS = ", ".join(["%s"] * KEY_COLUMN_COUNT)
+# ListKey's pages: ranges of the keys_listing index (migration 0014), by (created_ms, keyid) after a cursor.
+LIST_KEYS = f"SELECT {KEY_COLUMNS} FROM keys WHERE appid = %s ORDER BY created_ms, keyid LIMIT %s"
+LIST_KEYS_AFTER = (
+    f"SELECT {KEY_COLUMNS} FROM keys WHERE appid = %s AND (created_ms, keyid) > (%s, %s) "
+    "ORDER BY created_ms, keyid LIMIT %s"
+)
 
 
 class KeyRows(PostgresBase):
@@ -67,6 +74,24 @@ class KeyRows(PostgresBase):
     async def _read_key(self, appid: str, keyid: str) -> KeyRecord | None:
         row = await self.query_one(f"SELECT {KEY_COLUMNS} FROM keys WHERE keyid = %s AND appid = %s", (keyid, appid))
         return key_from_row(row) if row else None
+
+    def cached_key(self, appid: str, keyid: str) -> KeyRecord | None:
+        """The key row from the row cache (no I/O), else None: the request path's hit without a coroutine
+        (KeyService.resolve_cached); on None it reads through ``get_key_and_primary``."""
+        cache = self.cache
+        return cache.key(appid, keyid) if cache is not None else None
+
+    async def get_key_and_primary(self, appid: str, keyid: str) -> tuple[KeyRecord, bytes | None] | None:
+        cache = self.cache
+        epoch = cache.epoch if cache is not None else 0
+        row = await self.query_one(f"{KEY_AND_PRIMARY}k.keyid = %s AND k.appid = %s", (keyid, appid))
+        if not row:
+            return None
+        record = key_from_row(row[:-1])
+        if cache is not None:
+            cache.keep_key(record, epoch)
+        wrapped = row[-1]
+        return record, bytes(wrapped) if wrapped is not None else None
 
     async def get_key_version(self, appid: str, keyid: str, version: int) -> KeyVersionRecord | None:
         row = await self.query_one(
@@ -183,14 +208,10 @@ class KeyRows(PostgresBase):
     async def list_keys(
         self, appid: str, limit: int | None = None, after: tuple[int, str] | None = None
     ) -> list[KeyRecord]:
-        where, params = "appid = %s", list[object]([appid])
-        if after is not None:
-            where += " AND (created_ms, keyid) > (%s, %s)"
-            params += [after[0], after[1]]
-        rows = await self.query_all(
-            f"SELECT {KEY_COLUMNS} FROM keys WHERE {where} ORDER BY created_ms, keyid LIMIT %s",
-            (*params, limit),
-        )
+        if after is None:
+            rows = await self.query_all(LIST_KEYS, (appid, limit))
+        else:
+            rows = await self.query_all(LIST_KEYS_AFTER, (appid, after[0], after[1], limit))
         return [key_from_row(row) for row in rows]
 
     @evicts_key

@@ -14,6 +14,7 @@ from pyehsm.store.records import (
 from pyehsm.store.rows import (
     CANCELLED_STATE,
     DAY_MS,
+    KEY_AND_PRIMARY,
     KEY_COLUMN_COUNT,
     KEY_COLUMNS,
     VERSION_COLUMNS,
@@ -28,6 +29,12 @@ from pyehsm.store.rows import (
 from pyehsm.store.sqlite.connection import SqliteBase, transaction
 
 _INSERT_KEY = f"INSERT INTO keys ({KEY_COLUMNS}) VALUES ({', '.join('?' * KEY_COLUMN_COUNT)})"
+# ListKey's pages: ranges of the keys_listing index (migration 0014), by (created_ms, keyid) after a cursor.
+LIST_KEYS = f"SELECT {KEY_COLUMNS} FROM keys WHERE appid = ? ORDER BY created_ms, keyid LIMIT ?"
+LIST_KEYS_AFTER = (
+    f"SELECT {KEY_COLUMNS} FROM keys WHERE appid = ? AND (created_ms, keyid) > (?, ?) "
+    "ORDER BY created_ms, keyid LIMIT ?"
+)
 _INSERT_VERSION = f"INSERT INTO {VERSION_INSERT} VALUES ({', '.join('?' * VERSION_INSERT_COUNT)})"
 
 
@@ -78,6 +85,15 @@ class KeyRows(SqliteBase):
         record = key_from_row(row)
         self._keys.put(record)
         return record
+
+    async def get_key_and_primary(self, appid: str, keyid: str) -> tuple[KeyRecord, bytes | None] | None:
+        self.cached_key(appid, keyid)  # validates the row cache against the database before a put
+        row = self.conn.execute(f"{KEY_AND_PRIMARY}k.keyid = ? AND k.appid = ?", (keyid, appid)).fetchone()
+        if not row:
+            return None
+        record = key_from_row(row[:-1])
+        self._keys.put(record)
+        return record, row[-1]
 
     async def get_key_version(self, appid: str, keyid: str, version: int) -> KeyVersionRecord | None:
         row = self.conn.execute(
@@ -166,14 +182,11 @@ class KeyRows(SqliteBase):
     async def list_keys(
         self, appid: str, limit: int | None = None, after: tuple[int, str] | None = None
     ) -> list[KeyRecord]:
-        where, params = "appid = ?", list[object]([appid])
-        if after is not None:
-            where += " AND (created_ms > ? OR (created_ms = ? AND keyid > ?))"
-            params += [after[0], after[0], after[1]]
-        rows = self.conn.execute(
-            f"SELECT {KEY_COLUMNS} FROM keys WHERE {where} ORDER BY created_ms, keyid LIMIT ?",
-            (*params, -1 if limit is None else limit),
-        ).fetchall()
+        cap = -1 if limit is None else limit
+        if after is None:
+            rows = self.conn.execute(LIST_KEYS, (appid, cap)).fetchall()
+        else:
+            rows = self.conn.execute(LIST_KEYS_AFTER, (appid, after[0], after[1], cap)).fetchall()
         return [key_from_row(row) for row in rows]
 
     async def set_key_state(self, appid: str, keyid: str, state: KeyState) -> bool:
