@@ -1,9 +1,10 @@
 """Profile pyehsm's request path in-process (no sockets):
-`python -m bench.profile_hotpath [N] [encrypt|decrypt|generate_data_key|sign|sign_ed25519]`.
+`python -m bench.profile_hotpath [N] [encrypt|decrypt|generate_data_key|sign|sign_ed25519|aws_encrypt|aws_sign]`.
 
 Drives the /ehsm ASGI app directly with pre-signed Encrypt (Decrypt, GenerateDataKey 32 B, ECDSA P-256
 Sign) requests and prints the per-request cost and a cProfile summary, to find what stands between the handler and the
-bare-endpoint baseline (or OpenBao's sign rate).
+bare-endpoint baseline (or OpenBao's sign rate). ``aws_encrypt`` and ``aws_sign`` drive the AWS KMS door
+(``/``) the same way with SigV4-signed Encrypt and Sign P-256 requests (bench/profile_aws.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 import msgspec
 
+from bench import profile_aws
 from pyehsm.app import open_runtime
 from pyehsm.config import Settings
 from pyehsm.crypto.keyspecs import KeyUsage, Origin, keyspec
@@ -46,57 +48,66 @@ _REQUESTS: dict[str, tuple[str, str, Callable[[str, str], dict[str, Any]]]] = {
 }
 
 
+async def _ehsm_requests(runtime: Any, appid: str, apikey: str, action: str, n: int) -> list[tuple[Any, bytes]]:
+    name, spec_name, payload_of = _REQUESTS[action]
+    spec = keyspec(spec_name)
+    usage = KeyUsage.SIGN_VERIFY if name == "Sign" else None
+    record = await runtime.services.keys.create(appid, spec, Origin.INTERNAL, usage)
+    ciphertext = ""
+    if name == "Decrypt":
+        sealed = await runtime.services.symmetric.encrypt(appid, record.keyid, base64.b64decode(PLAINTEXT_32), b"")
+        ciphertext = base64.b64encode(sealed).decode()
+    now = runtime.services.clock.now_ms()
+    query = f"Action={name}".encode()
+    scope = {"type": "http", "method": "POST", "path": "/ehsm", "query_string": query, "headers": []}
+    out: list[tuple[Any, bytes]] = []
+    for i in range(n):
+        payload = payload_of(record.keyid, ciphertext)
+        ts = str(now)
+        nonce = f"p{i}"
+        sign = sign_request(apikey, appid, ts, payload, nonce)
+        body = {"appid": appid, "timestamp": ts, "nonce": nonce, "payload": payload, "sign": sign}
+        out.append((scope, msgspec.json.encode(body)))
+    return out
+
+
 async def run(n: int, action: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         runtime = await open_runtime(Settings(data_dir=Path(tmp), pool_depth={}))
         appid, apikey = await runtime.services.apps.enroll()
-        name, spec_name, payload_of = _REQUESTS[action]
-        spec = keyspec(spec_name)
-        usage = KeyUsage.SIGN_VERIFY if name == "Sign" else None
-        record = await runtime.services.keys.create(appid, spec, Origin.INTERNAL, usage)
-        ciphertext = ""
-        if name == "Decrypt":
-            sealed = await runtime.services.symmetric.encrypt(appid, record.keyid, base64.b64decode(PLAINTEXT_32), b"")
-            ciphertext = base64.b64encode(sealed).decode()
-        now = runtime.services.clock.now_ms()
-        bodies = []
-        for i in range(n):
-            payload = payload_of(record.keyid, ciphertext)
-            ts = str(now)
-            nonce = f"p{i}"
-            sign = sign_request(apikey, appid, ts, payload, nonce)
-            bodies.append(
-                msgspec.json.encode({"appid": appid, "timestamp": ts, "nonce": nonce, "payload": payload, "sign": sign})
-            )
-        query = f"Action={name}".encode()
-        scope = {"type": "http", "method": "POST", "path": "/ehsm", "query_string": query, "headers": []}
+        if action in profile_aws.SCENARIOS:
+            requests = await profile_aws.requests(runtime, appid, apikey, action, n)
+        else:
+            requests = await _ehsm_requests(runtime, appid, apikey, action, n)
         sent: list[Any] = []
 
         async def send(message: Any) -> None:
             sent.append(message)
 
-        async def one(body: bytes) -> None:
+        async def one(request: tuple[Any, bytes]) -> None:
+            scope, body = request
+
             async def receive() -> dict[str, Any]:
                 return {"type": "http.request", "body": body, "more_body": False}
 
-            await runtime.doors["/ehsm"](scope, receive, send)
+            await runtime.doors[scope["path"]](scope, receive, send)
 
-        await one(bodies[0])
-        assert b'"code":200' in sent[-1]["body"], sent[-1]
+        await one(requests[0])
+        assert sent[-2]["status"] == 200 and b'"code":4' not in sent[-1]["body"], sent[-2:]
         started = time.perf_counter()
-        for body in bodies[1 : n // 2]:
-            await one(body)
+        for request in requests[1 : n // 2]:
+            await one(request)
         plain = time.perf_counter() - started
         print(f"{(n // 2 - 1) / plain:,.0f} req/s in-process unprofiled ({plain / (n // 2 - 1) * 1e6:.1f} us/request)")
-        bodies = bodies[n // 2 - 1 :]
+        requests = requests[n // 2 - 1 :]
         profiler = cProfile.Profile()
         started = time.perf_counter()
         profiler.enable()
-        for body in bodies[1:]:
-            await one(body)
+        for request in requests[1:]:
+            await one(request)
         profiler.disable()
         elapsed = time.perf_counter() - started
-        print(f"profiled: {elapsed / (len(bodies) - 1) * 1e6:.1f} us/request")
+        print(f"profiled: {elapsed / (len(requests) - 1) * 1e6:.1f} us/request")
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
         await runtime.close()
 
