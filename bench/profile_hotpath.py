@@ -1,5 +1,5 @@
 """Profile pyehsm's request path in-process (no sockets):
-`python -m bench.profile_hotpath [N] [encrypt|decrypt|generate_data_key|sign|sign_ed25519|aws_encrypt|aws_sign]`.
+`python -m bench.profile_hotpath [N] [encrypt|decrypt|generate_data_key|sign|sign_ed25519|aws_encrypt|aws_sign] [sort]`.
 
 Drives the /ehsm ASGI app directly with pre-signed Encrypt (Decrypt, GenerateDataKey 32 B, ECDSA P-256
 Sign) requests and prints the per-request cost and a cProfile summary, to find what stands between the handler and the
@@ -71,7 +71,7 @@ async def _ehsm_requests(runtime: Any, appid: str, apikey: str, action: str, n: 
     return out
 
 
-async def run(n: int, action: str) -> None:
+async def run(n: int, action: str, sort: str = "cumulative") -> None:
     with tempfile.TemporaryDirectory() as tmp:
         runtime = await open_runtime(Settings(data_dir=Path(tmp), pool_depth={}))
         appid, apikey = await runtime.services.apps.enroll()
@@ -108,9 +108,10 @@ async def run(n: int, action: str) -> None:
         profiler.disable()
         elapsed = time.perf_counter() - started
         print(f"profiled: {elapsed / (len(requests) - 1) * 1e6:.1f} us/request")
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+        pstats.Stats(profiler).sort_stats(sort).print_stats(25)
         await runtime.close()
 
 
 if __name__ == "__main__":
-    asyncio.run(run(int(sys.argv[1]) if len(sys.argv) > 1 else 20000, sys.argv[2] if len(sys.argv) > 2 else "encrypt"))
+    args = sys.argv[1:]
+    asyncio.run(run(int(args[0]) if args else 20000, args[1] if len(args) > 1 else "encrypt", *args[2:3]))
