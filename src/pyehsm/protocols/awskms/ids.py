@@ -59,6 +59,6 @@ def resolve_keyid(appid: str, value: str) -> str:
     return keyid
 
 
-# a key id as str(uuid.UUID(...)) writes it: lower-case hex, hyphenated 8-4-4-4-12 (ASCII digits only: the
-# pattern is a bytes-free str pattern with explicit classes, so no other script's digits match)
+# a key id as str(uuid.UUID(...)) writes it: lower-case hex, hyphenated 8-4-4-4-12 (explicit ASCII classes:
+# no other script's digits match; tests/unit/test_awskms_ids.py pins it to the uuid round-trip)
 _KEY_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
