@@ -70,7 +70,6 @@ class AwsKmsEndpoint:
         name = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else ""
         known = name if name in self.operations else ""
         ctx = Ctx(self.services, "", self.region)
-        claimed = sigv4.claimed_access_key(headers.get("authorization"))
         error_class: str | None = None
         try:
             if scope.get("method") != "POST":
@@ -95,7 +94,7 @@ class AwsKmsEndpoint:
             if not isinstance(request, dict):
                 raise AwsError("SerializationException", "The request body must be a JSON object.")
             if self.audit.required:  # audit or refuse: the begin record first (docs/audit.md)
-                await self.audit.admit(self._audit_record(scope, request_id, known, ctx, claimed, 0, None, 0.0))
+                await self.audit.admit(self._audit_record(scope, request_id, known, ctx, headers, 0, None, 0.0))
             status, out = 200, _encode(await handler(ctx, request))
         except AwsError as exc:
             status, out, error_class = exc.status, _error(exc), exc.name
@@ -108,7 +107,7 @@ class AwsKmsEndpoint:
         record: Record | None = None
         if self.audit.enabled:
             elapsed = time.perf_counter() - started
-            record = self._audit_record(scope, request_id, known, ctx, claimed, status, error_class, elapsed)
+            record = self._audit_record(scope, request_id, known, ctx, headers, status, error_class, elapsed)
         # audit or refuse (docs/audit.md): in required mode the outcome is written before the response
         if record is not None and self.audit.required and not await self.audit.write(record):
             err = to_aws(AuditUnavailable())
@@ -137,7 +136,7 @@ class AwsKmsEndpoint:
         request_id: str,
         operation: str,
         ctx: Ctx,
-        claimed: str,
+        headers: dict[str, str],
         code: int,
         err: str | None,
         elapsed: float,
@@ -149,7 +148,7 @@ class AwsKmsEndpoint:
             client=scope.get("client"),
             forwarded_for=_forwarded_for(scope) if self.audit.peer.trusted else None,
             action=operation,
-            appid=ctx.appid or claimed,
+            appid=ctx.appid or sigv4.claimed_access_key(headers.get("authorization")),
             authenticated=bool(ctx.appid),
             keyid=ctx.keyid,
             key_version=None,
@@ -187,8 +186,10 @@ def _headers(scope: Scope) -> dict[str, str]:
     X-Amz-Target or Authorization) is refused rather than ignored."""
     headers: dict[str, str] = {}
     for key, value in scope.get("headers", ()):
-        name, text = bytes(key).decode("latin-1").lower(), bytes(value).decode("latin-1")
-        headers[name] = f"{headers[name]},{text}" if name in headers else text
+        name, text = key.decode("latin-1").lower(), value.decode("latin-1")  # bytes or bytearray (ASGI)
+        if name in headers:
+            text = f"{headers[name]},{text}"
+        headers[name] = text
     return headers
 
 

@@ -7,11 +7,16 @@ Time: the X-Amz-Date may be at most 15 minutes from the server's clock, either w
 otherwise RequestExpired.
 
 Cost (the AWS door's hot path, bench ``encrypt (AWS door)``): botocore builds the canonical request and the
-string to sign; two steps around it are done here, by the SigV4 specification: the payload hash is the
-SHA-256 of the body computed once (botocore would copy the body through its request preparation to get it),
-and the signing key (four HMACs of the secret, the date, region and service) is derived once per secret and
-day (``_signing_key``, a bounded cache). X-Amz-Date is parsed by hand (``time.strptime`` cost more than
-the whole signature check).
+string to sign (SigV4Auth's canonical_request, canonical_headers, signed_headers, string_to_sign). What is
+done around it, by the SigV4 specification: the payload hash is the SHA-256 of the body computed once
+(botocore would copy the body through its request preparation to get it); the signing key (four HMACs of
+the secret, the date, region and service) is derived once per secret and day (``_signing_key``, a bounded
+cache); botocore reads the request from ``_Request``, a small object with the attributes SigV4Auth reads,
+and its headers to sign from ``_SignedHeaders``, a dict with ``get_all``: botocore's AWSRequest and its
+HTTPHeaders (an ``email.message`` per request) cost more than the rest of the check together. X-Amz-Date
+is parsed by hand (``time.strptime`` cost more than the whole signature check). Nothing is cached per
+request or per signature: every request's signature is recomputed. tests/unit/test_awskms_sigv4.py pins
+the result to botocore's stock ``SigV4Auth.add_auth`` over generated header sets, queries and bodies.
 """
 
 from __future__ import annotations
@@ -24,8 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
+from botocore.auth import SIGNED_HEADERS_BLACKLIST, SigV4Auth
 from botocore.credentials import Credentials
 
 from pyehsm.protocols.awskms.errors import AwsError
@@ -37,6 +41,7 @@ SERVICE = "kms"
 # host, and the operation: a request may be repeated within its window (endpoint.py, Replays), so an unsigned
 # X-Amz-Target would let anyone who saw one request send its body again as another operation.
 MUST_SIGN = ("host", "x-amz-target")
+_UNSIGNED = frozenset(SIGNED_HEADERS_BLACKLIST)  # headers botocore leaves out of a signature
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,30 +147,51 @@ def signature_matches(
     body: bytes,
     amz_date: str,
 ) -> bool:
-    """Recompute the request's signature with botocore's SigV4Auth and compare in constant time.
+    """Recompute the request's signature with botocore's SigV4Auth and compare it in constant time."""
+    expected = expected_signature(auth, secret, method, path, query, headers, body, amz_date)
+    return expected is not None and hmac.compare_digest(expected.encode(), auth.signature.encode())
 
-    ``headers``: the request's headers, lower-case names (only the signed ones are used). A claimed
-    ``X-Amz-Content-SHA256`` must be the body's hash: botocore would sign the claim, not the body."""
+
+def expected_signature(
+    auth: Authorization,
+    secret: str,
+    method: str,
+    path: str,
+    query: str,
+    headers: dict[str, str],
+    body: bytes,
+    amz_date: str,
+) -> str | None:
+    """The signature botocore's SigV4Auth computes for the request (its canonical_request, string_to_sign
+    and signature), or None when it cannot match: a signed header missing, a credential date other than
+    X-Amz-Date's, or a claimed ``X-Amz-Content-SHA256`` that is not the body's hash (botocore would sign
+    the claim, not the body; UNSIGNED-PAYLOAD included: every body is signed).
+
+    ``headers``: the request's headers, lower-case names, a repeated header's values joined by commas
+    (endpoint.py ``_headers``); only the signed ones are used."""
     body_sha256 = hashlib.sha256(body).hexdigest()
     claimed = headers.get("x-amz-content-sha256")
     if claimed is not None and claimed != body_sha256:
-        return False  # UNSIGNED-PAYLOAD included: every body is signed
+        return None
     signed: dict[str, str] = {}
     for name in auth.signed_headers:
         value = headers.get(name)
         if value is None:
-            return False
+            return None
         signed[name] = value
-    url = f"http://{signed['host']}{path}" + (f"?{query}" if query else "")
-    request = AWSRequest(method=method, url=url, headers=signed, data=body)
-    request.context["timestamp"] = amz_date
-    request.context["payload_sha256"] = body_sha256
     if amz_date[:8] != auth.date:
-        return False
-    signer = _Signer(Credentials(auth.access_key, secret), auth.service, auth.region)
+        return None
+    url = f"http://{signed['host']}{path}" + (f"?{query}" if query else "")
+    request = _Request(method, url, signed, body, {"timestamp": amz_date, "payload_sha256": body_sha256})
+    signer = _signer(auth.access_key, secret, auth.service, auth.region)
     canonical = signer.canonical_request(request)
-    expected = signer.signature(signer.string_to_sign(request, canonical), request)
-    return hmac.compare_digest(expected.encode(), auth.signature.encode())
+    return str(signer.signature(signer.string_to_sign(request, canonical), request))
+
+
+@functools.lru_cache(maxsize=1024)
+def _signer(access_key: str, secret: str, service: str, region: str) -> _Signer:
+    """One botocore signer per credential and scope (it holds no per-request state)."""
+    return _Signer(Credentials(access_key, secret), service, region)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -178,7 +204,14 @@ def _signing_key(secret: str, date: str, region: str, service: str) -> bytes:
 
 
 class _Signer(SigV4Auth):  # type: ignore[misc]  # botocore has no type hints
-    """botocore's SigV4 with the body hash computed once by the caller and the signing key cached."""
+    """botocore's SigV4 with the body hash computed once by the caller, the signing key cached, and the
+    headers to sign handed over in a plain mapping (``_SignedHeaders``) rather than botocore's
+    email.message-based HTTPHeaders: botocore's own canonical_headers and signed_headers read it."""
+
+    def headers_to_sign(self, request: Any) -> _SignedHeaders:
+        # SigV4Auth.headers_to_sign, with the names already lower-case and "host" always among them
+        # (parse_authorization insists it is signed)
+        return _SignedHeaders((name, value) for name, value in request.headers.items() if name not in _UNSIGNED)
 
     def payload(self, request: Any) -> str:
         return str(request.context["payload_sha256"])
@@ -188,3 +221,47 @@ class _Signer(SigV4Auth):  # type: ignore[misc]  # botocore has no type hints
             self.credentials.secret_key, request.context["timestamp"][:8], self._region_name, self._service_name
         )
         return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+class _SignedHeaders(dict[str, str]):
+    """The headers to sign as botocore's canonical_headers reads them: names (iteration) and ``get_all``. A
+    header sent more than once arrives joined by commas (endpoint.py ``_headers``), which is the value
+    canonical_headers would build from its copies."""
+
+    def get_all(self, name: str) -> list[str]:
+        return [self[name]]
+
+
+class _Headers:
+    """A request's headers (lower-case names) as botocore's SigV4Auth reads them: ``items()``, and a
+    case-insensitive ``in`` and ``[]`` (canonical_request asks for X-Amz-Content-SHA256)."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self._values = values
+
+    def items(self) -> Any:
+        return self._values.items()
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._values
+
+    def __getitem__(self, name: str) -> str:
+        return self._values[name.lower()]
+
+
+class _Request:
+    """What SigV4Auth's canonical_request, string_to_sign and signature read of botocore's AWSRequest (the
+    method, URL, params, headers, body and context), without AWSRequest's preparation of the body and its
+    HTTPHeaders (an email.message per request)."""
+
+    __slots__ = ("body", "context", "headers", "method", "params", "url")
+
+    def __init__(self, method: str, url: str, headers: dict[str, str], body: bytes, context: dict[str, str]) -> None:
+        self.method = method
+        self.url = url
+        self.headers = _Headers(headers)
+        self.body = body
+        self.params: dict[str, str] = {}
+        self.context = context
