@@ -55,7 +55,8 @@ class DecapsulateItem:
     ciphertext: bytes
 
 
-_I = TypeVar("_I", EncryptItem, DecryptItem, DataKeyItem)
+_I = TypeVar("_I", EncryptItem, DecryptItem, DataKeyItem, DecapsulateItem)
+_K = TypeVar("_K")
 
 
 class BatchService:
@@ -75,55 +76,47 @@ class BatchService:
     async def encrypt(self, appid: str, items: Sequence[EncryptItem]) -> list[Outcome[bytes]]:
         """Each item's ciphertext (as Encrypt) or its domain error, in order."""
         run = self._symmetric.encrypt_with
-        return await self._each(appid, items, lambda r, s, i: run(r, s, i.plaintext, i.aad))
+        return await self._each(items, self._resolver(appid), lambda k, i: run(k[0], k[1], i.plaintext, i.aad))
 
     async def decrypt(self, appid: str, items: Sequence[DecryptItem]) -> list[Outcome[bytes]]:
         """Each item's plaintext (as Decrypt) or its domain error, in order."""
         run = self._symmetric.decrypt_with
-        return await self._each(appid, items, lambda r, s, i: run(r, s, i.ciphertext, i.aad))
+        return await self._each(items, self._resolver(appid), lambda k, i: run(k[0], k[1], i.ciphertext, i.aad))
 
     async def generate_data_key(self, appid: str, items: Sequence[DataKeyItem]) -> list[Outcome[tuple[bytes, bytes]]]:
         """Each item's (plaintext data key, its ciphertext) (as GenerateDataKey) or its domain error, in order."""
         run = self._symmetric.generate_data_key_with
-        return await self._each(appid, items, lambda r, s, i: run(r, s, i.keylen, i.aad))
+        return await self._each(items, self._resolver(appid), lambda k, i: run(k[0], k[1], i.keylen, i.aad))
 
     async def decapsulate(self, appid: str, items: Sequence[DecapsulateItem]) -> list[Outcome[bytes]]:
-        """Each item's shared secret (as Decapsulate, each distinct key resolved once) or its domain error, in
-        order."""
-        self.check_size(len(items))
-        keys: dict[str, Callable[[bytes], bytes] | DomainError] = {}
-        outcomes: list[Outcome[bytes]] = []
-        for item in items:
-            key = keys.get(item.keyid)
-            if key is None:
-                try:
-                    key = await self._asymmetric.decapsulator(appid, item.keyid)
-                except DomainError as exc:
-                    key = exc
-                keys[item.keyid] = key
-            if isinstance(key, DomainError):
-                outcomes.append(key)
-                continue
-            try:
-                outcomes.append(key(item.ciphertext))
-            except DomainError as exc:
-                outcomes.append(exc)
-        return outcomes
+        """Each item's shared secret (as Decapsulate) or its domain error, in order."""
+
+        async def resolve(keyid: str) -> Callable[[bytes], bytes]:
+            return await self._asymmetric.decapsulator(appid, keyid)
+
+        async def run(decapsulate: Callable[[bytes], bytes], item: DecapsulateItem) -> bytes:
+            return decapsulate(item.ciphertext)
+
+        return await self._each(items, resolve, run)
+
+    def _resolver(self, appid: str) -> Callable[[str], Awaitable[tuple[KeyRecord, KeySpec]]]:
+        return lambda keyid: self._symmetric.resolve(appid, keyid)
 
     async def _each(
         self,
-        appid: str,
         items: Sequence[_I],
-        run: Callable[[KeyRecord, KeySpec, _I], Awaitable[T]],
+        resolve: Callable[[str], Awaitable[_K]],
+        run: Callable[[_K, _I], Awaitable[T]],
     ) -> list[Outcome[T]]:
+        """Each item run with its key, each distinct keyid resolved once; a refusal is the item's outcome."""
         self.check_size(len(items))
-        keys: dict[str, tuple[KeyRecord, KeySpec] | DomainError] = {}
+        keys: dict[str, _K | DomainError] = {}
         outcomes: list[Outcome[T]] = []
         for item in items:
             key = keys.get(item.keyid)
             if key is None:
                 try:
-                    key = await self._symmetric.resolve(appid, item.keyid)
+                    key = await resolve(item.keyid)
                 except DomainError as exc:
                     key = exc
                 keys[item.keyid] = key
@@ -131,7 +124,7 @@ class BatchService:
                 outcomes.append(key)
                 continue
             try:
-                outcomes.append(await run(key[0], key[1], item))
+                outcomes.append(await run(key, item))
             except DomainError as exc:
                 outcomes.append(exc)
         return outcomes
