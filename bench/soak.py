@@ -151,7 +151,9 @@ def run(wrk: str, minutes: int, settle: int, fraction: float, probe: float, pg: 
         target = full.rps * fraction
         delay_ms = max(0.0, CONNECTIONS * 1000 / target - full.p50_ms)
         print(f"maximum {full.rps:,.0f} req/s (p50 {full.p50_ms:.2f} ms); target {target:,.0f} req/s", flush=True)
-        per_minute = int(target * 60 * 1.3)
+        # a minute's stream covers the maximum rate: before the pause is recalibrated (after minute 1) the paced
+        # load can run above the target, and a stream that ran out would wrap around into replays (refused)
+        per_minute = int(max(target * 1.3, full.rps * 1.1) * 60)
         stream = streams.take(per_minute, per_minute)
         for minute in range(1, minutes + 1):
             run = run_one(wrk, node, stream, 60, paced, delay_ms)
