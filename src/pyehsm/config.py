@@ -35,7 +35,7 @@ def parse_pool_depth(text: str) -> dict[str, int]:
     depth = dict(DEFAULT_POOL_DEPTH)
     for item in filter(None, (part.strip() for part in text.split(","))):
         name, _, count = item.partition("=")
-        if name not in DEFAULT_POOL_DEPTH or not count.isdigit():
+        if name not in DEFAULT_POOL_DEPTH or not (count.isascii() and count.isdigit()):
             raise StartupError(f"bad --pool-depth entry {item!r}: expected KEYSPEC=N for an asymmetric keyspec")
         depth[name] = int(count)
     return depth

@@ -457,9 +457,10 @@ def test_list_key_pages(manual_client: Client, clock: ManualClock) -> None:
     assert fails(c, "ListKey", {"limit": 1001}) == (
         "Parameter invalid, The limit value must be less than or equal to 1000."
     )
-    assert fails(c, "ListKey", {"marker": "not-a-marker"}) == (
-        "Parameter invalid, The marker is not a marker this listing returned."
-    )
+    for bogus in ("not-a-marker", "\u00b2.k", "\u0663.k"):  # superscript / Arabic-Indic digits: str.isdigit()
+        assert fails(c, "ListKey", {"marker": bogus}) == (
+            "Parameter invalid, The marker is not a marker this listing returned."
+        )
 
 
 def test_list_aliases_pages(manual_client: Client) -> None:

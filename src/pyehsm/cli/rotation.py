@@ -61,7 +61,7 @@ def rotation_set(conn: Connection, keyid: str, days: str) -> None:
     """Rotate KEYID automatically every DAYS days (90..2560), or `off` (UpdateKeyRotation)."""
     if days.lower() in ("off", "0"):
         period = None
-    elif days.isdigit():
+    elif days.isascii() and days.isdigit():
         period = int(days)
     else:
         raise click.BadParameter("a number of days (90..2560) or off", param_hint="DAYS")

@@ -110,7 +110,8 @@ def _key_marker(record: KeyRecord) -> str:
 
 def _parse_key_marker(marker: str) -> tuple[int, str]:
     created, sep, keyid = marker.partition(".")
-    if not sep or not created.isdigit() or not keyid or len(created) > 19:
+    # ASCII digits only: str.isdigit() also takes superscripts and other scripts' digits, which int() refuses
+    if not sep or not (created.isascii() and created.isdigit()) or not keyid or len(created) > 19:
         raise InvalidMarker("marker")
     return int(created), keyid
 
