@@ -22,6 +22,7 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,10 +46,12 @@ class Phase:
         return self.accepted / self.seconds if self.seconds else 0.0
 
 
-def _fill(guard: MappedReplayGuard, now: int, start: int, stop_when: object) -> tuple[Phase, int]:
+def _fill(
+    guard: MappedReplayGuard, now: int, start: int, stop_when: Callable[[MappedReplayGuard, int], bool]
+) -> tuple[Phase, int]:
     """Remember unique signs from ``start`` on until ``stop_when(guard, count)``; (phase, next index)."""
     i, began = start, time.perf_counter()
-    while not stop_when(guard, i - start):  # type: ignore[operator]
+    while not stop_when(guard, i - start):
         for _ in range(1000):
             if not guard.remember_now(APPID, f"s{i}", now):
                 raise SystemExit(f"a fresh request (s{i}) was refused as a replay")

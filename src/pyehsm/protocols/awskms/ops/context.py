@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pyehsm.crypto.keyspecs import Origin
 from pyehsm.errors import InvalidMarker, KeyNotFound
 from pyehsm.protocols.awskms import fields as f
 from pyehsm.protocols.awskms import keyspecs as k
@@ -84,13 +85,13 @@ def key_metadata(ctx: Ctx, record: KeyRecord, mac_key_bytes: int | None = None) 
         meta["SigningAlgorithms"] = list(k.SIGNING_BY_SPEC.get(record.keyspec, ()))
     elif usage == "ENCRYPT_DECRYPT":
         meta["EncryptionAlgorithms"] = list(k.encryption_algorithms(record.keyspec))
-    meta.update(_import_expiry(record))  # byok branch: imported key material that expires
+    meta.update(_import_expiry(record))
     return meta
 
 
 def _import_expiry(record: KeyRecord) -> dict[str, Any]:
     """KeyMetadata's ExpirationModel and ValidTo of a key with imported material (services/byok.py)."""
-    if record.origin != "EH_EXTERNAL_KEY":
+    if record.origin != Origin.EXTERNAL.value:
         return {}
     if record.material_expires_ms is None:
         return {"ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"}
