@@ -174,3 +174,12 @@ def test_shell_completion_script(shell: str) -> None:
     assert result.exit_code == 0 and "_PYEHSM_COMPLETE" in result.output
     docs = (Path(__file__).parents[2] / "docs" / "cli.md").read_text()
     assert f"_PYEHSM_COMPLETE={shell}_source pyehsm" in docs
+
+
+def test_serve_bad_option_value_is_one_line(tmp_path: Path) -> None:
+    """A malformed --pool-depth is refused before anything starts, with a message, not a traceback."""
+    result = CliRunner().invoke(main, ["serve", "--data-dir", str(tmp_path), "--pool-depth", "0"], prog_name="pyehsm")
+    assert result.exit_code != 0
+    assert "bad --pool-depth entry '0'" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "root.key").exists()  # nothing was created

@@ -238,31 +238,34 @@ def serve(
     from pyehsm.http.limits import default_max_connections, raise_file_limit
     from pyehsm.http.protocol import uvicorn_options
 
-    base = base_settings(data_dir, store, root_key)
-    settings = replace(
-        base,
-        host=host,
-        port=port,
-        workers=workers,
-        tls_cert=tls_cert,
-        tls_key=tls_key,
-        allow_plaintext=allow_plaintext,
-        audit_log=audit_log,
-        log_level=log_level,
-        enroll_policy=enroll_policy or base.enroll_policy,
-        pool_depth=parse_pool_depth(pool_depth) if pool_depth else base.pool_depth,
-        rate_limit=rate_limit if rate_limit is not None else base.rate_limit,
-        rate_limit_burst=rate_limit_burst or base.rate_limit_burst,
-        replay_capacity=replay_capacity if replay_capacity is not None else base.replay_capacity,
-        key_cache_entries=key_cache_entries if key_cache_entries is not None else base.key_cache_entries,
-        metrics=metrics,
-        collateral_dir=str(collateral_dir.resolve()) if collateral_dir is not None else base.collateral_dir,
-        pccs_url=pccs_url or base.pccs_url,
-        tcb_allow=tcb_allow or base.tcb_allow,
-        quote_provider=quote_provider or base.quote_provider,
-        trust_simulated_roots=tuple(str(p.resolve()) for p in trust_simulated_root) or base.trust_simulated_roots,
-        aws_region=aws_region or base.aws_region,
-    )
+    try:  # a malformed option value (e.g. --pool-depth) is a one-line message, not a traceback
+        base = base_settings(data_dir, store, root_key)
+        settings = replace(
+            base,
+            host=host,
+            port=port,
+            workers=workers,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            allow_plaintext=allow_plaintext,
+            audit_log=audit_log,
+            log_level=log_level,
+            enroll_policy=enroll_policy or base.enroll_policy,
+            pool_depth=parse_pool_depth(pool_depth) if pool_depth else base.pool_depth,
+            rate_limit=rate_limit if rate_limit is not None else base.rate_limit,
+            rate_limit_burst=rate_limit_burst or base.rate_limit_burst,
+            replay_capacity=replay_capacity if replay_capacity is not None else base.replay_capacity,
+            key_cache_entries=key_cache_entries if key_cache_entries is not None else base.key_cache_entries,
+            metrics=metrics,
+            collateral_dir=str(collateral_dir.resolve()) if collateral_dir is not None else base.collateral_dir,
+            pccs_url=pccs_url or base.pccs_url,
+            tcb_allow=tcb_allow or base.tcb_allow,
+            quote_provider=quote_provider or base.quote_provider,
+            trust_simulated_roots=tuple(str(p.resolve()) for p in trust_simulated_root) or base.trust_simulated_roots,
+            aws_region=aws_region or base.aws_region,
+        )
+    except StartupError as exc:
+        fail(exc)
     settings = apply_audit_options(settings)
     log_config = logging_config(log_level, log_format)
     logging.config.dictConfig(log_config)  # before prepare(): it may warn that it created a root key file
