@@ -86,6 +86,10 @@ def test_list_keys_pages(aws: Any) -> None:
     assert [k["KeyId"] for k in first["Keys"] + rest["Keys"]] == made
     paged = [k["KeyId"] for page in aws.get_paginator("list_keys").paginate(Limit=1) for k in page["Keys"]]
     assert paged == made
+    # the marker is a position in creation order, not an offset: a key made since lands on a later page
+    later = _symmetric(aws)
+    after = aws.list_keys(Limit=5, Marker=first["NextMarker"])
+    assert [k["KeyId"] for k in after["Keys"]] == [made[2], later]
 
 
 def test_encrypt_decrypt_with_and_without_key_id(aws: Any) -> None:

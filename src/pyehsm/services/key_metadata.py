@@ -108,10 +108,18 @@ def _key_marker(record: KeyRecord) -> str:
     return f"{record.created_ms}.{record.keyid}"
 
 
+# a marker's keyid: the canonical text of the UUID every key is created with (KeyService.create)
+_MARKER_KEYID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _parse_key_marker(marker: str) -> tuple[int, str]:
+    """A marker this service issued (``_key_marker``): creation time, a dot, the keyid. Anything else is
+    InvalidMarker, never a listing from some other position."""
     created, sep, keyid = marker.partition(".")
     # ASCII digits only: str.isdigit() also takes superscripts and other scripts' digits, which int() refuses
-    if not sep or not (created.isascii() and created.isdigit()) or not keyid or len(created) > 19:
+    if not sep or not (created.isascii() and created.isdigit()) or len(created) > 19:
+        raise InvalidMarker("marker")
+    if not _MARKER_KEYID.fullmatch(keyid):
         raise InvalidMarker("marker")
     return int(created), keyid
 
@@ -127,9 +135,12 @@ class KeyMetadataService:
         return "<KeyMetadataService>"
 
     # -- ListKey (paged) -----------------------------------------------------------------------------
-    async def list_keys(self, appid: str, limit: int | None, marker: str | None) -> Page[KeyRecord]:
-        """The app's keys in creation order, each with its first alias in ``alias``; a page of ``limit`` keys
-        after ``marker`` (None, None: every key, as ListKey always answered)."""
+    async def list_keys(
+        self, appid: str, limit: int | None, marker: str | None, *, aliases: bool = True
+    ) -> Page[KeyRecord]:
+        """The app's keys in creation order, each with its first alias in ``alias`` (unless not ``aliases``);
+        a page of ``limit`` keys after ``marker`` (None, None: every key, as ListKey always answered). The
+        store reads one page (keyset paging on its (appid, created_ms, keyid) index), whatever the key count."""
         after = _parse_key_marker(marker) if marker is not None else None
         records = await self._store.list_keys(appid, None if limit is None else limit + 1, after)
         records = [await self._keys.current(r) for r in records]  # imported material past ValidTo: expired now
@@ -137,6 +148,8 @@ class KeyMetadataService:
         if limit is not None and len(records) > limit:
             records = records[:limit]
             next_marker = _key_marker(records[-1])
+        if not aliases:
+            return Page(records, next_marker)
         first: dict[str, str] = {}
         for alias in await self._store.list_aliases(appid):
             first.setdefault(alias.keyid, alias.alias)  # by name: the first alias of each key

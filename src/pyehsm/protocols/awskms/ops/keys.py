@@ -9,7 +9,7 @@ from typing import Any
 from pyehsm.protocols.awskms import fields as f
 from pyehsm.protocols.awskms import keyspecs as k
 from pyehsm.protocols.awskms.errors import missing, unsupported, validation
-from pyehsm.protocols.awskms.ops.context import Ctx, epoch, key_metadata, offset_marker, refuse_if_set
+from pyehsm.protocols.awskms.ops.context import Ctx, epoch, key_metadata, refuse_if_set
 from pyehsm.protocols.awskms.ops.mac import mac_key_bytes
 from pyehsm.protocols.awskms.ops.tags import parse_tags
 from pyehsm.services.key_metadata import (
@@ -94,16 +94,17 @@ async def cancel_key_deletion(ctx: Ctx, req: f.Request) -> dict[str, Any]:
 
 
 async def list_keys(ctx: Ctx, req: f.Request) -> dict[str, Any]:
+    """One page read from the store (keyset paging, as eHSM ListKey): the marker is the last key's creation
+    time and keyid, so a page costs the same at any depth and any key count."""
     limit = f.integer(req, "Limit", 1, 1000) or 100
-    start = offset_marker(req)
-    records = sorted(await ctx.services.keys.list(ctx.appid), key=lambda r: (r.created_ms, r.keyid))
-    page = records[start : start + limit]
+    marker = f.text(req, "Marker", max_len=1024)
+    page = await ctx.services.key_metadata.list_keys(ctx.appid, limit, marker, aliases=False)
     out: dict[str, Any] = {
-        "Keys": [{"KeyId": r.keyid, "KeyArn": ctx.arn(r.keyid)} for r in page],
-        "Truncated": start + limit < len(records),
+        "Keys": [{"KeyId": r.keyid, "KeyArn": ctx.arn(r.keyid)} for r in page.items],
+        "Truncated": page.next_marker is not None,
     }
-    if out["Truncated"]:
-        out["NextMarker"] = str(start + limit)
+    if page.next_marker is not None:
+        out["NextMarker"] = page.next_marker
     return out
 
 
