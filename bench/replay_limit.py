@@ -3,13 +3,15 @@
 In process, on one mapped replay table of ``--capacity`` entries with the 20-minute retention and its SQLite
 overflow (the guard a SQLite-mode server runs), with the clock held still so nothing expires:
 
-1. room: unique requests are remembered as fast as one core takes them until the table is half full;
+1. room: unique requests are remembered as fast as one core takes them until the table is half full, then
+   on until the first entry finds both of its buckets full (the fill at which overflow starts);
 2. full: more unique requests, far past the capacity, so every new entry overflows to SQLite and every request
    is also looked up there; measured for ``--seconds`` once the first entry has overflowed;
 3. replays: a random sample of the requests accepted in both phases is sent again; every one must be refused.
 
 It prints both rates, their ratio, the overflow count, the replays refused, and what a table of the default
-size sustains (capacity / retention; docs/operations.md, "Replay table at its limit"). Unique requests
+size sustains (capacity x REPLAY_USABLE_FRACTION / retention; docs/operations.md, "Replay table at its
+limit"). Unique requests
 arriving faster than entries expire therefore never make the table forget: it slows down, it never accepts a
 replay. The exit status is 1 if a replay was accepted or a fresh request refused.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import random
 import sys
 import tempfile
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pyehsm.clock import ManualClock
-from pyehsm.config import DEFAULT_REPLAY_CAPACITY
+from pyehsm.config import DEFAULT_REPLAY_CAPACITY, REPLAY_USABLE_FRACTION
 from pyehsm.store.mapped_replay import MappedReplayGuard
 from pyehsm.store.sqlite_replay import SqliteReplayGuard
 
@@ -68,6 +71,7 @@ def run(capacity: int, seconds: float) -> int:
         real_capacity = guard.capacity
         room, nxt = _fill(guard, now, 0, lambda g, n: n >= real_capacity // 2)
         _, nxt = _fill(guard, now, nxt, lambda g, n: g.overflowed > 0)  # up to the first overflowing entry
+        onset = (nxt - 1000) / real_capacity  # the first overflow is within the last batch of 1,000
         deadline = time.perf_counter() + seconds
         full, total = _fill(guard, now, nxt, lambda g, n: time.perf_counter() >= deadline)
         sample = random.Random(7).sample(range(total), min(SAMPLE, total))
@@ -79,13 +83,15 @@ def run(capacity: int, seconds: float) -> int:
             f"full:    {full.rate:>12,.0f} unique requests/s ({full.accepted:,} more, {guard.overflowed:,} overflowed)"
         )
         print(f"ratio full/room: {ratio:.2f}")
+        print(f"first overflow at {onset:.1%} full (sizing assumes {REPLAY_USABLE_FRACTION:.0%})")
         print(f"replays: {len(sample) - accepted_again:,} of {len(sample):,} sampled refused")
+        sustained = DEFAULT_REPLAY_CAPACITY * REPLAY_USABLE_FRACTION / 1200
         print(
-            f"the default table ({DEFAULT_REPLAY_CAPACITY:,} entries) holds {DEFAULT_REPLAY_CAPACITY / 1200:,.0f} "
-            "signed requests/s sustained over the 20-minute window; size it as peak rate x 1,200"
+            f"the default table ({DEFAULT_REPLAY_CAPACITY:,} entries) holds {sustained:,.0f} signed requests/s "
+            f"sustained over the 20-minute window; size it as peak rate x {math.ceil(1200 / REPLAY_USABLE_FRACTION):,}"
         )
         asyncio.run(guard.close())
-        return 1 if accepted_again else 0
+        return 1 if accepted_again or onset < REPLAY_USABLE_FRACTION else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,7 +26,7 @@ from pyehsm.clock import Clock
 from pyehsm.config import DEFAULT_POOL_DEPTH, DEFAULT_REPLAY_CAPACITY, Settings
 
 # No background key-pair generation, for servers that only need a few keys quickly.
-# Test servers use a 64 KiB replay table rather than the default 128 MiB file (the suite starts many
+# Test servers use a 64 KiB replay table rather than the default 256 MiB file (the suite starts many
 # servers, each with a data dir of its own); the default size is what the benchmarks run with.
 TEST_REPLAY_CAPACITY = 4096
 NO_POOL = ",".join(f"{name}=0" for name in DEFAULT_POOL_DEPTH)  # PYEHSM_POOL_DEPTH / --pool-depth value

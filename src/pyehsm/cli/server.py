@@ -119,7 +119,8 @@ def base_settings(data_dir: Path | None, store: str | None, root_key: str | None
     "--replay-capacity",
     type=int,
     default=None,
-    help="SQLite mode: entries the mapped replay table holds (16 bytes each) before SQLite takes the rest "
+    help="SQLite mode: entries of the mapped replay table (16 bytes each); size it as peak signed "
+    "requests/second x 1,715 (20 minutes at 70 % full), beyond which entries overflow to SQLite, slower "
     f"(default {DEFAULT_REPLAY_CAPACITY}; env PYEHSM_REPLAY_CAPACITY).",
 )
 @click.option(

@@ -136,23 +136,36 @@ static int probe(unsigned char *table, uint64_t tag, const Py_ssize_t buckets[2]
     if (now_ms < load_le64(table + OVERFLOW_AT)) {
         return SLOW_PATH; /* entries went to SQLite: the Python path asks it too */
     }
+    /* The entry goes to the bucket with fewer live entries (the first on a tie), into its slot that expired
+     * first: choosing the emptier of two buckets keeps the table overflow-free to about 80 % full, where
+     * always trying the first bucket first overflowed from about 40 % (replay_placement in
+     * tests/unit/test_mapped_replay.py; mapped_replay.py _place is the same rule in Python). */
+    int chosen = -1, chosen_slot = 0, chosen_live = SLOTS_PER_BUCKET;
     for (int b = 0; b < 2; b++) {
-        unsigned char *bucket = table + buckets[b];
-        int earliest = 0;
-        uint64_t earliest_expiry = load_le64(bucket + 8);
-        for (int s = 1; s < SLOTS_PER_BUCKET; s++) {
+        const unsigned char *bucket = table + buckets[b];
+        int live = 0, earliest = 0;
+        uint64_t earliest_expiry = UINT64_MAX;
+        for (int s = 0; s < SLOTS_PER_BUCKET; s++) {
             uint64_t expiry = load_le64(bucket + s * SLOT_BYTES + 8);
+            if (expiry > now_ms) {
+                live++;
+            }
             if (expiry < earliest_expiry) {
                 earliest = s;
                 earliest_expiry = expiry;
             }
         }
-        if (earliest_expiry <= now_ms) {
-            unsigned char *slot = bucket + earliest * SLOT_BYTES;
-            store_le64(slot, tag);
-            store_le64(slot + 8, expires_ms);
-            return PLACED;
+        if (live < chosen_live) {
+            chosen = b;
+            chosen_slot = earliest;
+            chosen_live = live;
         }
+    }
+    if (chosen >= 0) {
+        unsigned char *slot = table + buckets[chosen] + chosen_slot * SLOT_BYTES;
+        store_le64(slot, tag);
+        store_le64(slot + 8, expires_ms);
+        return PLACED;
     }
     return SLOW_PATH; /* both buckets full of live entries: the Python path overflows to SQLite */
 }
