@@ -81,8 +81,8 @@ async def coherent_cache(
     settings: Settings, store: Store, keyring: Keyring, clock: Clock
 ) -> tuple[Store, asyncio.Task[None] | None]:
     """PostgreSQL: cache key/app rows per process (a RowCache the store reads through); other nodes' changes
-    evict them through LISTEN/NOTIFY (and keyring.forget drops the parsed key), a TTL bounds staleness if a
-    notification is lost."""
+    evict them through LISTEN/NOTIFY (and keyring.forget drops the parsed key); the listener's probes keep
+    the rows valid while it is provably hearing every change, else a TTL bounds their staleness."""
     postgres = as_postgres(store)
     if postgres is None:
         return store, None
@@ -90,7 +90,7 @@ async def coherent_cache(
     cache.on_evict.append(keyring.forget)
     postgres.cache = cache
     ready = asyncio.Event()
-    watcher = asyncio.create_task(postgres.watch_changes(cache.changed, cache.reset, ready))
+    watcher = asyncio.create_task(postgres.watch_changes(cache.changed, cache.reset, ready, cache.probe))
     try:
         await asyncio.wait_for(ready.wait(), timeout=30)
     except BaseException:

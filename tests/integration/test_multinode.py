@@ -22,6 +22,7 @@ from pyehsm.clock import ManualClock
 from pyehsm.protocols.ehsm.endpoint import REPLAYED
 from pyehsm.store.cache import RowCache
 from pyehsm.store.postgres import PostgresReplayGuard, PostgresStore
+from pyehsm.store.postgres.notify import LISTENER_APPLICATION
 from pyehsm.store.records import AppRecord, ImportParamsRecord, KeyRecord, KeyState, KeyVersionRecord
 from tests.support.postgres import fresh_database
 from tests.support.server import NO_POOL, ServerProcess, wait_healthy
@@ -346,8 +347,8 @@ async def test_a_lost_listener_connection_resets_the_cache_and_reconnects(
         await asyncio.wait_for(ready.wait(), 10)
         await node_a.query_all(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND query LIKE 'LISTEN %%' AND pid <> pg_backend_pid()",
-            (),
+            "WHERE datname = current_database() AND application_name = %s AND pid <> pg_backend_pid()",
+            (LISTENER_APPLICATION,),
         )
         # one reset when the connection is lost, one more once it listens again
         await until(lambda: events.count("reset") >= 2, bound_s=10)

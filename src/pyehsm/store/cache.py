@@ -10,9 +10,13 @@ Components, not Store decorators; each store reads through exactly one of them:
 
 Coherence (docs/architecture.md section 7): a mutation made through this node's store evicts at once; a
 change made by another node arrives through ``changed(kind, id)`` (PostgreSQL LISTEN/NOTIFY, see
-PostgresStore.watch_changes) and evicts at once too; every entry also expires after ``ttl_ms``,
-the safety net for a lost notification. Eviction hooks (``on_evict``, e.g. Keyring.forget) run for
-every key change so parsed key material of a disabled or deleted key leaves memory as well.
+PostgresStore.watch_changes) and evicts at once too; ``ttl_ms`` bounds how stale a row can be if
+notifications are lost. An entry expires ``ttl_ms`` after it was read, unless the listener proved within
+the last ``ttl_ms`` that it hears every change (``probe``: a round trip on the LISTEN connection, whose
+reply PostgreSQL sends only after every notification committed before it): then every change committed
+before that proof has been evicted, so what is still cached is at most ``ttl_ms`` behind the database
+and the entry stays (up to ``max_entries``, least recently used first out). Eviction hooks (``on_evict``,
+e.g. Keyring.forget) run for every key change so parsed key material of a disabled or deleted key leaves memory as well.
 
 Only positive answers are cached: a key created on another node is visible at once. A read that
 raced an invalidation is not cached (an epoch counter detects it), so a stale row never outlives
@@ -38,12 +42,16 @@ V = TypeVar("V")
 
 
 class TtlCache(Generic[K, V]):
-    """A bounded LRU whose entries expire ``ttl_ms`` after they were stored (by the injected clock)."""
+    """A bounded LRU whose entries expire ``ttl_ms`` after they were stored (by the injected clock), unless
+    ``still_fresh(now_ms)`` vouches for every entry (RowCache: the listener's last proof is recent)."""
 
-    def __init__(self, clock: Clock, ttl_ms: int, max_entries: int) -> None:
+    def __init__(
+        self, clock: Clock, ttl_ms: int, max_entries: int, still_fresh: Callable[[int], bool] | None = None
+    ) -> None:
         self._clock = clock
         self._ttl_ms = ttl_ms
         self._max = max_entries
+        self._still_fresh = still_fresh
         self._items: OrderedDict[K, tuple[int, V]] = OrderedDict()
 
     def get(self, key: K) -> V | None:
@@ -51,9 +59,10 @@ class TtlCache(Generic[K, V]):
         if item is None:
             return None
         stored_ms, value = item
-        age = self._clock.now_ms() - stored_ms
-        if age >= self._ttl_ms or age < 0:  # expired, or the wall clock stepped back
-            del self._items[key]
+        now = self._clock.now_ms()
+        age = now - stored_ms
+        if age < 0 or (age >= self._ttl_ms and (self._still_fresh is None or not self._still_fresh(now))):
+            del self._items[key]  # expired, or the wall clock stepped back
             return None
         self._items.move_to_end(key)
         return value
@@ -85,9 +94,14 @@ class RowCache:
     """
 
     def __init__(self, clock: Clock, ttl_ms: int = DEFAULT_TTL_MS, max_entries: int = DEFAULT_CACHED_KEYS) -> None:
-        self._keys: TtlCache[str, KeyRecord] = TtlCache(clock, ttl_ms, max_entries)  # by keyid (unique)
-        self._apps: TtlCache[str, AppRecord] = TtlCache(clock, ttl_ms, max_entries)
+        self._clock = clock
+        self._ttl_ms = ttl_ms
+        self._keys: TtlCache[str, KeyRecord] = TtlCache(clock, ttl_ms, max_entries, self._listener_fresh)  # by keyid
+        self._apps: TtlCache[str, AppRecord] = TtlCache(clock, ttl_ms, max_entries, self._listener_fresh)
+        # When the listener's last answered probe was sent: every change committed before it is evicted.
+        self._synced_ms: int | None = None
         self.epoch = 0
+        self._reset_epoch = 0  # the epoch of the last reset(): a probe sent before it proves nothing
         self.on_evict: list[Callable[[str], None]] = []  # called with the keyid of every changed key
 
     def __repr__(self) -> str:
@@ -109,6 +123,28 @@ class RowCache:
         if epoch == self.epoch:
             self._apps.put(record.appid, record)
 
+    # -- the listener's proof ---------------------------------------------------------------------
+    def probe(self) -> Callable[[], None]:
+        """The listener is about to send a round trip on its LISTEN connection: call the answer once its
+        reply has come and every notification that came before or with it has gone through ``changed``."""
+        sent_ms = self._clock.now_ms()
+        epoch = self.epoch
+
+        def answered() -> None:
+            if self._reset_epoch <= epoch and (self._synced_ms is None or sent_ms > self._synced_ms):
+                self._synced_ms = sent_ms
+
+        return answered
+
+    @property
+    def synced_ms(self) -> int | None:
+        """When the last answered probe was sent (None: none since the last reset)."""
+        return self._synced_ms
+
+    def _listener_fresh(self, now_ms: int) -> bool:
+        synced = self._synced_ms
+        return synced is not None and 0 <= now_ms - synced < self._ttl_ms
+
     # -- invalidation -----------------------------------------------------------------------------
     def changed(self, kind: str, ident: str) -> None:
         """Another node (or this one) committed a change to key ``ident`` (kind "k") or app (kind "a")."""
@@ -127,8 +163,11 @@ class RowCache:
             hook(keyid)
 
     def reset(self) -> None:
-        """Notifications may have been lost (listener reconnected): forget everything cached."""
+        """Notifications may have been lost (listener reconnected): forget everything cached, and trust
+        nothing beyond the TTL until the listener proves itself again."""
         self.epoch += 1
+        self._reset_epoch = self.epoch
+        self._synced_ms = None
         self._keys.clear()
         self._apps.clear()
 

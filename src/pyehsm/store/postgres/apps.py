@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+
 from pyehsm.store.cache import APP_CHANGED
+from pyehsm.store.postgres.batched import BatchedLookup
 from pyehsm.store.postgres.connection import INVALIDATION_CHANNEL, PostgresBase
 from pyehsm.store.records import AppRecord
 
@@ -17,23 +20,29 @@ class AppRows(PostgresBase):
         )
 
     async def get_app(self, appid: str) -> AppRecord | None:
-        cache = self.cache
-        if cache is None:
-            return await self._read_app(appid)
-        cached = cache.app(appid)
+        cached = self.cache.app(appid) if self.cache is not None else None
         if cached is not None:
             return cached
-        epoch = cache.epoch
-        record = await self._read_app(appid)
-        if record is not None:
-            cache.keep_app(record, epoch)
-        return record
+        return await self._app_reads.get(appid)  # grouped with concurrent misses, kept by the batch
 
-    async def _read_app(self, appid: str) -> AppRecord | None:
-        row = await self.query_one(
-            "SELECT appid, wrapped_apikey, created_ms, require_signed_action FROM apps WHERE appid = %s", (appid,)
+    @functools.cached_property
+    def _app_reads(self) -> BatchedLookup[str, AppRecord]:
+        return BatchedLookup(self._read_apps)
+
+    async def _read_apps(self, appids: list[str]) -> dict[str, AppRecord]:
+        cache = self.cache
+        epoch = cache.epoch if cache is not None else 0  # a row read across an invalidation is not kept
+        rows = await self.query_all(
+            "SELECT appid, wrapped_apikey, created_ms, require_signed_action FROM apps WHERE appid = ANY(%s::text[])",
+            (appids,),
         )
-        return AppRecord(row[0], bytes(row[1]), int(row[2]), bool(row[3])) if row else None
+        found = {}
+        for row in rows:
+            record = AppRecord(row[0], bytes(row[1]), int(row[2]), bool(row[3]))
+            if cache is not None:
+                cache.keep_app(record, epoch)
+            found[record.appid] = record
+        return found
 
     async def set_app_require_signed_action(self, appid: str, required: bool) -> bool:
         # Other nodes' caches drop the app row when this commits (NOTIFY in the same transaction).

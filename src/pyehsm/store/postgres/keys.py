@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+
+from pyehsm.store.postgres.batched import BatchedLookup
 from pyehsm.store.postgres.connection import INVALIDATION_CHANNEL, PostgresBase, evicts_key
 from pyehsm.store.records import (
     KeyRecord,
@@ -34,6 +37,10 @@ LIST_KEYS_AFTER = (
     f"SELECT {KEY_COLUMNS} FROM keys WHERE appid = %s AND (created_ms, keyid) > (%s, %s) "
     "ORDER BY created_ms, keyid LIMIT %s"
 )
+# The key rows (with their primary's material) of a batch of (keyid, appid) pairs: a key is found only
+# under its own app (a keyid of another app matches no pair).
+KEYS_AND_PRIMARIES = f"{KEY_AND_PRIMARY}(k.keyid, k.appid) IN (SELECT * FROM unnest(%s::text[], %s::text[]))"
+KeyAndPrimary = tuple[KeyRecord, bytes | None]
 
 
 class KeyRows(PostgresBase):
@@ -81,17 +88,29 @@ class KeyRows(PostgresBase):
         cache = self.cache
         return cache.key(appid, keyid) if cache is not None else None
 
-    async def get_key_and_primary(self, appid: str, keyid: str) -> tuple[KeyRecord, bytes | None] | None:
+    async def get_key_and_primary(self, appid: str, keyid: str) -> KeyAndPrimary | None:
+        """The request path's miss: grouped with this process's concurrent misses into one SELECT
+        (store/postgres/batched.py), the rows kept in the row cache as ``get_key`` keeps them."""
+        return await self._key_reads.get((appid, keyid))
+
+    @functools.cached_property
+    def _key_reads(self) -> BatchedLookup[tuple[str, str], KeyAndPrimary]:
+        return BatchedLookup(self._read_keys_and_primaries)
+
+    async def _read_keys_and_primaries(self, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], KeyAndPrimary]:
         cache = self.cache
-        epoch = cache.epoch if cache is not None else 0
-        row = await self.query_one(f"{KEY_AND_PRIMARY}k.keyid = %s AND k.appid = %s", (keyid, appid))
-        if not row:
-            return None
-        record = key_from_row(row[:-1])
-        if cache is not None:
-            cache.keep_key(record, epoch)
-        wrapped = row[-1]
-        return record, bytes(wrapped) if wrapped is not None else None
+        epoch = cache.epoch if cache is not None else 0  # a row read across an invalidation is not kept
+        rows = await self.query_all(
+            KEYS_AND_PRIMARIES, ([keyid for _, keyid in wanted], [appid for appid, _ in wanted])
+        )
+        found: dict[tuple[str, str], KeyAndPrimary] = {}
+        for row in rows:
+            record = key_from_row(row[:-1])
+            if cache is not None:
+                cache.keep_key(record, epoch)
+            wrapped = row[-1]
+            found[(record.appid, record.keyid)] = (record, bytes(wrapped) if wrapped is not None else None)
+        return found
 
     async def get_key_version(self, appid: str, keyid: str, version: int) -> KeyVersionRecord | None:
         row = await self.query_one(

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pyehsm.store.base import WRAPPED_ROWS, WrappedValue
-from pyehsm.store.postgres.connection import PostgresBase
+from pyehsm.store.cache import APP_CHANGED
+from pyehsm.store.postgres.connection import INVALIDATION_CHANNEL, PostgresBase
 from pyehsm.store.postgres.driver import psycopg
 
 META_LOCK_KEY = 0x7079_6568_736E  # serialises replace_meta (domain-key and root-key rotation) across nodes
@@ -127,10 +128,20 @@ class MetaRows(PostgresBase):
         if not changes:
             return 0
         changed = 0
-        async with self.pool.connection() as conn, conn.transaction():
-            for value, new in changes:
-                cur = await conn.execute(_WRAPPED_SQL[value.kind].update.encode(), (new, *value.key, value.wrapped))
-                changed += cur.rowcount
+        apps = [str(value.key[0]) for value, _ in changes if value.kind == "apikey"]
+        try:
+            async with self.pool.connection() as conn, conn.transaction():
+                for value, new in changes:
+                    cur = await conn.execute(_WRAPPED_SQL[value.kind].update.encode(), (new, *value.key, value.wrapped))
+                    changed += cur.rowcount
+                if apps:  # app rows are cached (store/cache.py): other nodes drop them when this commits
+                    await conn.execute(
+                        "SELECT pg_notify(%s, 'a:' || a) FROM unnest(%s::text[]) AS a", (INVALIDATION_CHANNEL, apps)
+                    )
+        finally:
+            if self.cache is not None:
+                for appid in apps:
+                    self.cache.changed(APP_CHANGED, appid)
         return changed
 
     async def count_wrapped(self, kind: str) -> dict[bytes, int]:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-
+from pyehsm.store.postgres.batched import StatementBatcher
 from pyehsm.store.postgres.connection import describe_url
 from pyehsm.store.postgres.store import PostgresStore
 
@@ -34,8 +33,7 @@ class PostgresReplayGuard:
         self.retention_ms = retention_ms
         # Group commit: while one INSERT is in flight, new requests queue and go in the next one, so
         # under load one statement carries many entries (PostgreSQL's per-statement cost dominates).
-        self._pending: list[tuple[str, str, int, asyncio.Future[bool]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._inserts: StatementBatcher[tuple[str, str, int], bool] = StatementBatcher(self._insert)
         self.floor_ms = 0  # a logged table knows its past (see the class docstring for failover)
         self.refused = {"seen": 0, "before_floor": 0}
         self.overflowed = 0  # a table in the database: nothing overflows (it grows with the load)
@@ -44,36 +42,18 @@ class PostgresReplayGuard:
         return f"<PostgresReplayGuard {describe_url(self._store.url)}>"
 
     async def remember(self, appid: str, sign: str, now_ms: int, timestamp_ms: int | None = None) -> bool:
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.append((appid, sign, now_ms, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush_while_pending())
-        if await future:
+        if await self._inserts.submit((appid, sign, now_ms)):
             return True
         self.refused["seen"] += 1
         return False
 
-    async def _flush_while_pending(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            try:
-                accepted = await self._insert(batch)
-            except Exception as exc:  # fail closed: every waiting request gets the error
-                for *_, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for appid, sign, _, future in batch:
-                if not future.done():
-                    future.set_result(accepted.pop((appid, sign), False))
-
-    async def _insert(self, batch: list[tuple[str, str, int, asyncio.Future[bool]]]) -> dict[tuple[str, str], bool]:
+    async def _insert(self, batch: list[tuple[str, str, int]]) -> list[bool]:
         """One INSERT for the batch. Inserted (new) or taken over (a stale entry past its retention) ->
         the row comes back; a live entry -> no row. Identical requests serialize on the primary key
         (across nodes too): exactly one wins. A duplicate inside the batch is only sent once; the
-        first copy can win, the others get False (the dict entry is popped by the first)."""
+        first copy can win, the others get False."""
         unique: dict[tuple[str, str], int] = {}
-        for appid, sign, now_ms, _ in batch:
+        for appid, sign, now_ms in batch:
             unique.setdefault((appid, sign), now_ms)
         now = min(unique.values())
         rows = await self._store.query_all(
@@ -90,7 +70,13 @@ class PostgresReplayGuard:
                 now,
             ),
         )
-        return {(str(r[0]), str(r[1])): True for r in rows}
+        accepted = {(str(r[0]), str(r[1])) for r in rows}
+        results = []
+        for appid, sign, _ in batch:
+            won = (appid, sign) in accepted
+            accepted.discard((appid, sign))  # the first copy only
+            results.append(won)
+        return results
 
     async def purge(self, now_ms: int) -> int:
         """Delete expired entries in batches; nodes purging at once skip each other's rows."""
