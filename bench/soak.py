@@ -7,8 +7,9 @@ One server (`pyehsm serve --workers 2`, audit log on, SQLite; ``--pg URL`` for P
 one signed, never-repeated request stream mixing Encrypt, Decrypt, GenerateDataKey, Sign (P-256), CreateKey
 and PutSecretValue. First its maximum rate is measured (wrk at full speed, ``--probe`` seconds), then every
 minute wrk replays a fresh stream paced to ``--load`` of that maximum (each connection pauses between
-requests: a copy of bench/replay.lua with a Lua ``delay()``; the pause is recalibrated once after the first
-minute). The next minute's stream is signed in a thread while the current one runs (a constant extra load).
+requests: a copy of bench/replay.lua with a Lua ``delay()``; the pause is recalibrated after every minute,
+since a lighter load answers faster and a fixed pause overshoots the target). The next minute's stream is
+signed in a thread while the current one runs (a constant extra load).
 Each minute reports req/s, p99, errors (envelope codes, bench/load.py), every worker's RSS (RssAnon and
 VmRSS) and open file descriptors, the replay table's fill (pyehsm_replay_guard_entries /
 pyehsm_replay_capacity_entries) and the database size. Verdict, from minute ``--settle`` on: RssAnon within
@@ -151,15 +152,15 @@ def run(wrk: str, minutes: int, settle: int, fraction: float, probe: float, pg: 
         target = full.rps * fraction
         delay_ms = max(0.0, CONNECTIONS * 1000 / target - full.p50_ms)
         print(f"maximum {full.rps:,.0f} req/s (p50 {full.p50_ms:.2f} ms); target {target:,.0f} req/s", flush=True)
-        # a minute's stream covers the maximum rate: before the pause is recalibrated (after minute 1) the paced
-        # load can run above the target, and a stream that ran out would wrap around into replays (refused)
+        # a minute's stream covers the maximum rate: until the pause has settled the paced load can run above
+        # the target, and a stream that ran out would wrap around into replays (refused)
         per_minute = int(max(target * 1.3, full.rps * 1.1) * 60)
         stream = streams.take(per_minute, per_minute)
         for minute in range(1, minutes + 1):
             run = run_one(wrk, node, stream, 60, paced, delay_ms)
             stream.unlink()
             stream = streams.take(per_minute, per_minute if minute < minutes else 0)
-            if minute == 1 and run.rps:  # one recalibration: the pause that gives the target at this latency
+            if run.rps:  # every minute, the pause that gives the target at this minute's latency
                 delay_ms = max(0.0, (delay_ms + run.p50_ms) * run.rps / target - run.p50_ms)
             rows.append(snapshot(node, minute, run))
             print_minute(rows[-1])

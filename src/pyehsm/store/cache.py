@@ -4,7 +4,7 @@ Components, not Store decorators; each store reads through exactly one of them:
 
 * ``RowCache`` (PostgreSQL): PostgresStore takes one (``PostgresStore(url, cache=RowCache(...))``) and uses
   it explicitly in get_key/get_app; every method of the store that changes a key or app row evicts it.
-* ``StampedKeyRows`` (SQLite): key rows valid while the database's commit stamp is unchanged; SqliteStore
+* ``StampedRows`` (SQLite): key and app rows valid while the database's commit stamp is unchanged; SqliteStore
   computes the stamp (WAL-index header, store/sqlite/wal.py) so another worker's commit is seen by the very
   next lookup, with no TTL and no notification.
 
@@ -172,8 +172,9 @@ class RowCache:
         self._apps.clear()
 
 
-class StampedKeyRows:
-    """Key rows (by appid and keyid) valid while a commit stamp stays what it was when they were read.
+class StampedRows(Generic[K, V]):
+    """Rows (key rows by (appid, keyid), app rows by appid) valid while a commit stamp stays what it was when
+    they were read.
 
     The caller computes the stamp on every lookup (SQLite: the WAL-index header plus the connection's
     total_changes); any change clears every row, so a commit by any connection is seen at once.
@@ -183,23 +184,23 @@ class StampedKeyRows:
 
     def __init__(self, max_entries: int = DEFAULT_CACHED_KEYS) -> None:
         self._max = max_entries
-        self._rows: dict[tuple[str, str], KeyRecord] = {}
+        self._rows: dict[K, V] = {}
         self._stamp: object = None
 
     def __len__(self) -> int:
         return len(self._rows)
 
-    def get(self, stamp: object, appid: str, keyid: str) -> KeyRecord | None:
+    def get(self, stamp: object, key: K) -> V | None:
         if stamp != self._stamp:
             self._rows.clear()
             self._stamp = stamp
             return None
-        return self._rows.get((appid, keyid))
+        return self._rows.get(key)
 
-    def put(self, record: KeyRecord) -> None:
+    def put(self, key: K, value: V) -> None:
         if len(self._rows) >= self._max:
             self._rows.clear()
-        self._rows[(record.appid, record.keyid)] = record
+        self._rows[key] = value
 
     def reset(self) -> None:
         self._rows.clear()

@@ -16,10 +16,17 @@ class AppRows(SqliteBase):
         )
 
     async def get_app(self, appid: str) -> AppRecord | None:
+        cached = self._apps.get(self.commit_stamp(), appid)  # valid while no connection has committed since
+        if cached is not None:
+            return cached
         row = self.conn.execute(
             "SELECT appid, wrapped_apikey, created_ms, require_signed_action FROM apps WHERE appid = ?", (appid,)
         ).fetchone()
-        return AppRecord(row[0], bytes(row[1]), row[2], bool(row[3])) if row else None
+        if not row:
+            return None
+        record = AppRecord(row[0], bytes(row[1]), row[2], bool(row[3]))
+        self._apps.put(appid, record)
+        return record
 
     async def set_app_require_signed_action(self, appid: str, required: bool) -> bool:
         with transaction(self.conn):

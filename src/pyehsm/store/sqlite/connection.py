@@ -10,9 +10,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from pyehsm.errors import StartupError
-from pyehsm.store.cache import StampedKeyRows
+from pyehsm.store.cache import StampedRows
 from pyehsm.store.limits import DEFAULT_CACHED_KEYS
 from pyehsm.store.migrations import latest_version, load_migrations
+from pyehsm.store.records import AppRecord, KeyRecord
 from pyehsm.store.sqlite.wal import WalIndexWatch
 
 # The store's reads go through a memory mapping of the database file (up to this size) instead of a read()
@@ -92,7 +93,10 @@ class SqliteBase:
         # Key rows read on the hot path, valid while nobody wrote the database: the WAL-index header
         # (WalIndexWatch; SQLite's data_version where the header cannot be read) moves when another
         # connection (another worker) commits, total_changes when this one writes.
-        self._keys = StampedKeyRows(cached_keys)
+        self._keys: StampedRows[tuple[str, str], KeyRecord] = StampedRows(cached_keys)
+        # App rows the same way: AppService re-reads an app's settings every second, a hit while nothing
+        # was written (a workload spread over many apps would otherwise read one app row per app and second)
+        self._apps: StampedRows[str, AppRecord] = StampedRows(cached_keys)
         self._wal: WalIndexWatch | None = None
 
     @property
@@ -107,9 +111,23 @@ class SqliteBase:
         migrate(self._conn)
         self._wal = WalIndexWatch.attach(self._conn, self.path)
 
+    def commit_stamp(self) -> object:
+        """What changes whenever any connection commits to the database: the WAL-index header (SQLite's
+        data_version where the header cannot be read), with this connection's total_changes. Synchronous:
+        no I/O while the header is mapped."""
+        conn = self._conn
+        if conn is None:
+            raise RuntimeError("store is not open")
+        wal = self._wal
+        header = wal.header() if wal is not None else None
+        if header is None:  # no mapped header, or it is being written: ask SQLite
+            return (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
+        return (header, conn.total_changes)
+
     async def close(self) -> None:
         wal, self._wal = self._wal, None
         self._keys.reset()
+        self._apps.reset()
         if wal is not None:
             wal.close()
         if self._conn is not None:

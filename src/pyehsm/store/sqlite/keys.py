@@ -61,16 +61,7 @@ class KeyRows(SqliteBase):
         Synchronous (no I/O while the WAL-index header is mapped) so the request path can skip a coroutine;
         ``get_key`` is this plus the SELECT on a miss.
         """
-        conn = self._conn
-        if conn is None:
-            raise RuntimeError("store is not open")
-        wal = self._wal
-        header = wal.header() if wal is not None else None
-        if header is None:  # no mapped header, or it is being written: ask SQLite
-            stamp: tuple[bytes | int, int] = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
-        else:
-            stamp = (header, conn.total_changes)
-        return self._keys.get(stamp, appid, keyid)
+        return self._keys.get(self.commit_stamp(), (appid, keyid))
 
     async def get_key(self, appid: str, keyid: str) -> KeyRecord | None:
         cached = self.cached_key(appid, keyid)  # validates the cache against the database first
@@ -83,7 +74,7 @@ class KeyRows(SqliteBase):
         if not row:
             return None
         record = key_from_row(row)
-        self._keys.put(record)
+        self._keys.put((record.appid, record.keyid), record)
         return record
 
     async def get_key_and_primary(self, appid: str, keyid: str) -> tuple[KeyRecord, bytes | None] | None:
@@ -92,7 +83,7 @@ class KeyRows(SqliteBase):
         if not row:
             return None
         record = key_from_row(row[:-1])
-        self._keys.put(record)
+        self._keys.put((record.appid, record.keyid), record)
         return record, row[-1]
 
     async def get_key_version(self, appid: str, keyid: str, version: int) -> KeyVersionRecord | None:
