@@ -6,7 +6,6 @@ cached rows outlive their TTL only while the change listener proves it hears eve
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -15,7 +14,9 @@ import pytest
 from pyehsm.clock import ManualClock
 from pyehsm.store.cache import RowCache
 from pyehsm.store.postgres import PostgresStore
-from pyehsm.store.records import AppRecord, KeyRecord, KeyState, KeyVersionRecord
+from pyehsm.store.records import AppRecord, KeyState, KeyVersionRecord
+from tests.integration.stores import key_record
+from tests.integration.stores import until as wait_until
 from tests.support.postgres import fresh_database
 
 
@@ -54,11 +55,6 @@ async def stores() -> AsyncIterator[tuple[CountedStore, PostgresStore]]:
         finally:
             await counted.close()
             await other.close()
-
-
-def key_record(appid: str, keyid: str) -> KeyRecord:
-    return KeyRecord(appid, keyid, "EH_AES_GCM_256", "EH_INTERNAL_KEY", "EH_KEYUSAGE_ENCRYPT_DECRYPT",
-                     KeyState.ENABLED, "", 1, 2, 1)  # fmt: skip
 
 
 async def test_concurrent_key_misses_go_in_one_statement_each_with_its_own_row(
@@ -146,10 +142,7 @@ async def test_an_eviction_racing_a_batched_read_is_not_lost(stores: tuple[Count
 
 
 async def until(condition: Callable[[], bool], bound_s: float = 10.0) -> None:
-    deadline = time.monotonic() + bound_s
-    while not condition():
-        assert time.monotonic() < deadline, "not within the bound"
-        await asyncio.sleep(0.01)
+    await wait_until(condition, bound_s, "not within the bound")
 
 
 async def test_rows_outlive_the_ttl_only_while_the_listener_proves_itself(

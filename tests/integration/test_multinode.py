@@ -24,6 +24,8 @@ from pyehsm.store.cache import RowCache
 from pyehsm.store.postgres import PostgresReplayGuard, PostgresStore
 from pyehsm.store.postgres.notify import LISTENER_APPLICATION
 from pyehsm.store.records import AppRecord, ImportParamsRecord, KeyRecord, KeyState, KeyVersionRecord
+from tests.integration.stores import key_record
+from tests.integration.stores import until as wait_until
 from tests.support.postgres import fresh_database
 from tests.support.server import NO_POOL, ServerProcess, wait_healthy
 
@@ -168,16 +170,8 @@ async def two_stores() -> AsyncIterator[tuple[PostgresStore, PostgresStore]]:
             await second.close()
 
 
-def key_record(appid: str, keyid: str) -> KeyRecord:
-    return KeyRecord(appid, keyid, "EH_AES_GCM_256", "EH_INTERNAL_KEY", "EH_KEYUSAGE_ENCRYPT_DECRYPT",
-                     KeyState.ENABLED, "", 1, 2, 1)  # fmt: skip
-
-
 async def until(condition: Callable[[], bool], bound_s: float = PROPAGATION_BOUND_S) -> None:
-    deadline = time.monotonic() + bound_s
-    while not condition():
-        assert time.monotonic() < deadline, "no notification within the bound"
-        await asyncio.sleep(0.01)
+    await wait_until(condition, bound_s, "no notification within the bound")
 
 
 async def test_key_changes_notify_after_commit_and_evict_other_caches(

@@ -97,7 +97,8 @@ class AppService:
         require-signed-action``, SetAppSettings), so each worker re-reads them at most SETTINGS_TTL_MS
         after its last read: a change reaches every worker and node within that time.
 
-        The re-read is ``Store.get_app``. SQLite: a lookup in the local file. PostgreSQL: the row cache
+        The re-read is ``Store.get_app``. SQLite: the worker's app row, kept while no connection has committed
+        (store/cache.py StampedRows), else a lookup in the local file. PostgreSQL: the row cache
         (store/cache.py), which NOTIFY evicts as the change commits and which keeps the row only while the
         change listener proves it hears every change (else for cache_ttl_ms): so the re-read costs no round
         trip while nothing changed, even with every request naming another of 1,000 apps, and a cached row

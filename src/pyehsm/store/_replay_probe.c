@@ -137,7 +137,7 @@ static int probe(unsigned char *table, uint64_t tag, const Py_ssize_t buckets[2]
         return SLOW_PATH; /* entries went to SQLite: the Python path asks it too */
     }
     /* The entry goes to the bucket with fewer live entries (the first on a tie), into its slot that expired
-     * first: choosing the emptier of two buckets keeps the table overflow-free to about 80 % full, where
+     * first: choosing the emptier of two buckets keeps the table overflow-free to about 75 % full, where
      * always trying the first bucket first overflowed from about 40 % (replay_placement in
      * tests/unit/test_mapped_replay.py; mapped_replay.py _place is the same rule in Python). */
     int chosen = -1, chosen_slot = 0, chosen_live = SLOTS_PER_BUCKET;

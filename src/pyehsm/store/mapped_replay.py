@@ -390,7 +390,7 @@ def _tag_bytes(tag: int) -> bytes:
 def _place(table: mmap.mmap, buckets: tuple[int, int], tag: int, expires: int, now_ms: int) -> bool:
     """Write the entry into the bucket with fewer live entries (the first on a tie), in its slot that expired
     first; False when both are full of live entries. Choosing the emptier bucket keeps the table free of
-    overflow to about 80 % full (first-bucket-first overflowed from about 40 %); _replay_probe.c does the same."""
+    overflow to about 75 % full (first-bucket-first overflowed from about 40 %); _replay_probe.c does the same."""
     chosen: tuple[int, int] | None = None
     chosen_live = SLOTS_PER_BUCKET
     for bucket in buckets:

@@ -57,14 +57,12 @@ class ChangeListener(PostgresBase):
                         ready.set()
                     while True:
                         async for note in conn.notifies(timeout=PROBE_INTERVAL_S):
-                            kind, _, ident = note.payload.partition(":")
-                            on_change(kind, ident)
+                            _deliver(note.payload, on_change)
                         answered = on_probe() if on_probe is not None else None
                         await conn.execute(b"SELECT 1")  # a silent network loss surfaces here
                         # the notifications that came with the reply wait in psycopg's backlog: handle them first
                         async for note in conn.notifies(timeout=0):
-                            kind, _, ident = note.payload.partition(":")
-                            on_change(kind, ident)
+                            _deliver(note.payload, on_change)
                         if answered is not None:
                             answered()
             except psycopg.Error as exc:
@@ -73,3 +71,9 @@ class ChangeListener(PostgresBase):
                     on_reset()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _LISTEN_RETRY_MAX_S)
+
+
+def _deliver(payload: str, on_change: ChangeCallback) -> None:
+    """One notification's "kind:id" payload to ``on_change(kind, id)``."""
+    kind, _, ident = payload.partition(":")
+    on_change(kind, ident)
