@@ -79,7 +79,7 @@ class Settings:
     replay_capacity: int = DEFAULT_REPLAY_CAPACITY  # SQLite mode: mapped replay table entries (then SQLite)
     key_cache_entries: int = DEFAULT_KEY_CACHE_ENTRIES  # per worker: parsed keys and key rows (docs/operations.md)
     cache_ttl_ms: int = 500  # PostgreSQL: the most a cached key/app row may lag the database (store/cache.py)
-    pg_pool_size: int = 10  # PostgreSQL: connections per process (plus one for LISTEN)
+    pg_pool_size: int = 10  # PostgreSQL: connections per process (plus one for LISTEN, up to 3 for grouped statements)
     pool_depth: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_POOL_DEPTH))
     tls_cert: str = ""
     tls_key: str = ""

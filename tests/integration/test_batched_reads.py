@@ -21,7 +21,7 @@ from tests.support.postgres import fresh_database
 
 
 class CountedStore(PostgresStore):
-    """A real PostgresStore that counts its statements and can hold one statement's answer."""
+    """A real PostgresStore that counts its grouped statements and can hold one statement's answer."""
 
     def __init__(self, url: str) -> None:
         super().__init__(url, max_size=4)
@@ -29,9 +29,9 @@ class CountedStore(PostgresStore):
         self.hold: asyncio.Event | None = None  # set: the next statement waits for it after running
         self.have_read = asyncio.Event()
 
-    async def query_all(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    async def query_grouped(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         self.statements += 1
-        rows = await super().query_all(query, params)
+        rows = await super().query_grouped(query, params)
         hold, self.hold = self.hold, None
         if hold is not None:
             self.have_read.set()
@@ -190,3 +190,19 @@ async def test_a_probe_sent_before_a_reset_proves_nothing() -> None:
     assert rows.synced_ms is None
     rows.probe()()
     assert rows.synced_ms == clock.now_ms()
+
+
+async def test_grouped_statements_plan_once_and_the_others_keep_custom_plans(
+    stores: tuple[CountedStore, PostgresStore],
+) -> None:
+    """The grouped lookups' sessions keep a prepared statement's generic plan (PostgreSQL would re-plan one
+    with an array parameter at every execution); the main pool keeps the server's default."""
+    store, _ = stores
+    for _ in range(3):  # every connection of the grouped pool, whichever the pool hands out
+        assert await store.query_grouped("SELECT current_setting('plan_cache_mode')", ()) == [("force_generic_plan",)]
+    assert await store.query_all("SELECT current_setting('plan_cache_mode')", ()) == [("auto",)]
+    sql = "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE '%%unnest%%'"
+    for _ in range(8):  # past psycopg's prepare threshold (5): the lookup is a prepared statement
+        await store.get_key_and_primary("app-a", "app-a-k0")
+    plans = await store.query_grouped(sql, ())
+    assert plans and all(custom == 0 and generic > 0 for generic, custom in plans)

@@ -32,7 +32,7 @@ class AppRows(PostgresBase):
     async def _read_apps(self, appids: list[str]) -> dict[str, AppRecord]:
         cache = self.cache
         epoch = cache.epoch if cache is not None else 0  # a row read across an invalidation is not kept
-        rows = await self.query_all(
+        rows = await self.query_grouped(
             "SELECT appid, wrapped_apikey, created_ms, require_signed_action FROM apps WHERE appid = ANY(%s::text[])",
             (appids,),
         )

@@ -100,7 +100,7 @@ class KeyRows(PostgresBase):
     async def _read_keys_and_primaries(self, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], KeyAndPrimary]:
         cache = self.cache
         epoch = cache.epoch if cache is not None else 0  # a row read across an invalidation is not kept
-        rows = await self.query_all(
+        rows = await self.query_grouped(
             KEYS_AND_PRIMARIES, ([keyid for _, keyid in wanted], [appid for appid, _ in wanted])
         )
         found: dict[tuple[str, str], KeyAndPrimary] = {}

@@ -56,7 +56,7 @@ class PostgresReplayGuard:
         for appid, sign, now_ms in batch:
             unique.setdefault((appid, sign), now_ms)
         now = min(unique.values())
-        rows = await self._store.query_all(
+        rows = await self._store.query_grouped(
             "INSERT INTO replay (appid, sign, expires_ms) "
             "SELECT u.appid, u.sign, u.expires_ms "
             "FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS u (appid, sign, expires_ms) "
